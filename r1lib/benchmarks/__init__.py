@@ -1,0 +1,1 @@
+"""Safety benchmarks: sources, loaders, the item schema and stratified sampling."""

@@ -1,0 +1,94 @@
+"""The two kinds of record the project keeps: one per model output, one per judge verdict.
+
+Records are plain data. A generation record is never mutated once it holds an answer; a failed
+call is stored with its ``error`` and replaced when a later run succeeds. A verdict is a new row
+keyed by (generation key, judge, judge version, channel) and never touches its generation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from r1lib.config import canonical_json
+
+CHANNELS = ("answer", "thinking", "full")
+#: Roles of a generation record: an output of the model under test, or a call made by a judge.
+ROLES = ("eval", "judge")
+
+Messages = list[dict[str, Any]]
+
+
+def record_key(config_fields: dict[str, Any], messages: Messages, sample: int) -> str:
+    """Content-addressed key: hash of everything that changes the output, the messages and the sample index."""
+    payload = canonical_json({"config": config_fields, "messages": messages, "sample": sample})
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass
+class GenerationRecord:
+    """One model output (or one failed attempt at it) for one (config, benchmark, prompt, sample)."""
+
+    key: str
+    model: str
+    benchmark: str
+    prompt_id: str
+    sample: int
+    messages: Messages
+    config: dict[str, Any]
+    role: str = "eval"
+    raw_text: str | None = None
+    reasoning_field: str | None = None
+    thinking: str | None = None
+    answer: str | None = None
+    trace_state: str | None = None
+    trace_source: str | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    answer_tokens: int | None = None
+    latency_s: float | None = None
+    attempts: int = 1
+    error: str | None = None
+    created_at: float = field(default_factory=time.time)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when the call succeeded (the record holds an output, possibly an empty one)."""
+        return self.error is None
+
+    @property
+    def prompt(self) -> str:
+        """The last user message, the usual 'prompt' of a single-turn item."""
+        for message in reversed(self.messages):
+            if message.get("role") == "user":
+                return str(message.get("content", ""))
+        return ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict of every field."""
+        return asdict(self)
+
+
+@dataclass
+class Verdict:
+    """A judge's verdict on one channel of one generation record."""
+
+    gen_key: str
+    judge: str
+    version: str
+    channel: str
+    label: str | None
+    score: float | None
+    parsed_ok: bool
+    raw: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    created_at: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict of every field."""
+        return asdict(self)

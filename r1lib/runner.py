@@ -1,0 +1,176 @@
+"""Turn (model, requests) into stored generation records: keys, resume, leases, progress, summary.
+
+A request whose record already holds an output is reused without touching the backend (that is
+how runs resume); a stored error is retried. Each finished output is written at once, so Ctrl-C
+or SIGKILL loses only calls in flight. Concurrent runners on one store split nothing twice: each
+claims a lease on the keys it works on and waits for keys another live runner holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from tqdm.auto import tqdm
+
+from r1lib.backends import Backend, Completion, make_backend
+from r1lib.config import ModelConfig
+from r1lib.records import GenerationRecord, Messages, record_key
+from r1lib.store import Store, owner_id
+from r1lib.traces import parse_trace
+
+T = TypeVar("T")
+_BACKENDS: dict[str, Backend] = {}
+
+
+@dataclass(frozen=True)
+class Request:
+    """One conversation to send: its prompt id within the benchmark, messages and sample index."""
+
+    prompt_id: str
+    messages: Messages
+    sample: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunSummary:
+    """Counts and token totals of one run."""
+
+    model: str
+    benchmark: str
+    total: int = 0
+    new: int = 0
+    reused: int = 0
+    failed: int = 0
+    prompt_tokens: int = 0
+    reasoning_tokens: int = 0
+    answer_tokens: int = 0
+    wall_s: float = 0.0
+
+    def line(self) -> str:
+        """The one-line summary printed at the end of a run."""
+        return (f"{self.model} × {self.benchmark}: {self.total} records — {self.new} new, "
+                f"{self.reused} reused, {self.failed} failed; tokens in {self.prompt_tokens:,} / "
+                f"reasoning {self.reasoning_tokens:,} / answer {self.answer_tokens:,}; "
+                f"{self.wall_s:.1f} s")
+
+
+def with_system_prompt(config: ModelConfig, messages: Messages) -> Messages:
+    """Prepend the model's configured system prompt unless the conversation already has one."""
+    if config.system_prompt and not any(m.get("role") == "system" for m in messages):
+        return [{"role": "system", "content": config.system_prompt}, *messages]
+    return list(messages)
+
+
+def get_backend(config: ModelConfig) -> Backend:
+    """One backend per model config and process, created on first use (models load once)."""
+    cache_key = f"{config.name}:{record_key(config.key_fields(), [], 0)}"
+    if cache_key not in _BACKENDS:
+        _BACKENDS[cache_key] = make_backend(config)
+    return _BACKENDS[cache_key]
+
+
+def build_record(config: ModelConfig, benchmark: str, request: Request, messages: Messages,
+                 key: str, completion: Completion, role: str) -> GenerationRecord:
+    """A generation record from a completion: parse the trace and split the token counts."""
+    record = GenerationRecord(
+        key=key, model=config.name, benchmark=benchmark, prompt_id=request.prompt_id,
+        sample=request.sample, messages=messages, config=config.key_fields(), role=role,
+        finish_reason=completion.finish_reason, prompt_tokens=completion.prompt_tokens,
+        reasoning_tokens=completion.reasoning_tokens, latency_s=completion.latency_s,
+        attempts=completion.attempts, error=completion.error, meta=dict(request.meta))
+    if completion.error is None:
+        trace = parse_trace(completion.text, completion.reasoning, prefilled_think=config.prefill_think)
+        record.raw_text = completion.text
+        record.reasoning_field = completion.reasoning
+        record.thinking, record.answer = trace.thinking, trace.answer
+        record.trace_state, record.trace_source = trace.state, trace.source
+        if completion.completion_tokens is not None:
+            record.answer_tokens = completion.completion_tokens - (completion.reasoning_tokens or 0)
+    return record
+
+
+async def run_requests_async(config: ModelConfig, benchmark: str, requests: Sequence[Request],
+                             store: Store, *, role: str = "eval", progress: bool = True,
+                             backend: Backend | None = None) -> tuple[list[GenerationRecord], RunSummary]:
+    """Generate every request not yet stored; return all records (in request order) and a summary."""
+    started = time.perf_counter()
+    summary = RunSummary(model=config.name, benchmark=benchmark, total=len(requests))
+    conversations = [with_system_prompt(config, r.messages) for r in requests]
+    keys = [record_key(config.key_fields(), m, r.sample) for m, r in zip(conversations, requests)]
+    index_of = {k: i for i, k in enumerate(keys)}
+    done = store.done_keys(keys)
+    summary.reused = len(done)
+    owner = owner_id()
+    attempted: set[str] = set()
+    bar = tqdm(total=len(set(keys)), initial=len(done), desc=f"{config.name} × {benchmark}",
+               disable=not progress, unit="rec", dynamic_ncols=True)
+    try:
+        while True:
+            todo = [k for k in dict.fromkeys(keys) if k not in done and k not in attempted]
+            if not todo:
+                break
+            claimed = store.claim(todo, owner)
+            if not claimed:  # another live runner holds them: wait for its results
+                await asyncio.sleep(0.5)
+                newly = store.done_keys(todo)
+                bar.update(len(newly))
+                done |= newly
+                continue
+            attempted.update(claimed)
+            backend = backend or get_backend(config)
+            batch = [index_of[k] for k in claimed]
+            async for j, completion in backend.generate([conversations[i] for i in batch]):
+                i = batch[j]
+                record = build_record(config, benchmark, requests[i], conversations[i], keys[i],
+                                      completion, role)
+                store.put_generation(record)
+                bar.update(1)
+                if record.ok:
+                    done.add(keys[i])
+                    summary.new += 1
+                    summary.prompt_tokens += record.prompt_tokens or 0
+                    summary.reasoning_tokens += record.reasoning_tokens or 0
+                    summary.answer_tokens += record.answer_tokens or 0
+                else:
+                    summary.failed += 1
+                bar.set_postfix(errors=summary.failed, tokens=summary.reasoning_tokens + summary.answer_tokens)
+    finally:
+        store.release([k for k in attempted if k not in done], owner)
+        bar.close()
+    stored = store.get_generations(keys)
+    summary.wall_s = time.perf_counter() - started
+    return [stored[k] for k in keys if k in stored], summary
+
+
+def run_requests(config: ModelConfig, benchmark: str, requests: Sequence[Request], store: Store,
+                 **kwargs: Any) -> tuple[list[GenerationRecord], RunSummary]:
+    """Synchronous :func:`run_requests_async`, usable from scripts and from notebooks."""
+    return run_sync(run_requests_async(config, benchmark, requests, store, **kwargs))
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion, also inside Jupyter (where an event loop is already running)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]

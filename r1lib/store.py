@@ -1,0 +1,314 @@
+"""The response store: SQLite (WAL) holding generation records, verdicts and work leases.
+
+Every write is one short transaction, so a process killed at any moment leaves a valid store with
+every completed record intact; several processes may write at once (SQLite serialises them, and
+the busy timeout makes writers wait instead of failing). Leases let concurrent runners split work
+instead of duplicating it; a lease whose owner process is gone is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from r1lib.errors import UserError
+from r1lib.records import GenerationRecord, Verdict
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS generations (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    benchmark TEXT NOT NULL,
+    prompt_id TEXT NOT NULL,
+    sample INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    messages TEXT NOT NULL,
+    config TEXT NOT NULL,
+    raw_text TEXT,
+    reasoning_field TEXT,
+    thinking TEXT,
+    answer TEXT,
+    trace_state TEXT,
+    trace_source TEXT,
+    finish_reason TEXT,
+    prompt_tokens INTEGER,
+    reasoning_tokens INTEGER,
+    answer_tokens INTEGER,
+    latency_s REAL,
+    attempts INTEGER NOT NULL,
+    error TEXT,
+    created_at REAL NOT NULL,
+    meta TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS generations_by_run ON generations (model, benchmark, role);
+CREATE TABLE IF NOT EXISTS verdicts (
+    gen_key TEXT NOT NULL,
+    judge TEXT NOT NULL,
+    version TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    label TEXT,
+    score REAL,
+    parsed_ok INTEGER NOT NULL,
+    raw TEXT NOT NULL,
+    details TEXT NOT NULL,
+    error TEXT,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (gen_key, judge, version, channel)
+);
+CREATE TABLE IF NOT EXISTS leases (
+    key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires REAL NOT NULL
+);
+"""
+
+GEN_COLUMNS = ("key", "model", "benchmark", "prompt_id", "sample", "role", "messages", "config",
+               "raw_text", "reasoning_field", "thinking", "answer", "trace_state", "trace_source",
+               "finish_reason", "prompt_tokens", "reasoning_tokens", "answer_tokens", "latency_s",
+               "attempts", "error", "created_at", "meta")
+VERDICT_COLUMNS = ("gen_key", "judge", "version", "channel", "label", "score", "parsed_ok", "raw",
+                   "details", "error", "created_at")
+JSON_FIELDS = ("messages", "config", "meta", "details")
+#: Columns of `r1lib export`, in order.
+EXPORT_COLUMNS = ["model", "benchmark", "prompt_id", "sample", "prompt", "thinking", "answer",
+                  "trace_state", "trace_source", "finish_reason", "prompt_tokens", "reasoning_tokens",
+                  "answer_tokens", "latency_s", "error", "key"]
+EXPORT_FORMATS = ("jsonl", "parquet", "csv")
+
+
+def owner_id() -> str:
+    """Identify this process for leases: host and pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str) -> bool:
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True  # cannot check another machine; rely on expiry
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
+class Store:
+    """A SQLite response store at ``path`` (created on first use)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None,
+                                         check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA busy_timeout=60000")
+            with self._write():
+                for statement in SCHEMA.strip().split(";"):
+                    if statement.strip():
+                        self._conn.execute(statement)
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"store {self.path} cannot be opened as SQLite ({exc}); "
+                            "point --store / R1LIB_STORE at a store file or a new path") from None
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One immediate transaction: all or nothing, serialised with other writers."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    # -- generations -----------------------------------------------------------------------
+    def put_generation(self, record: GenerationRecord) -> bool:
+        """Store a record. An answered record is never overwritten; an error record is replaced.
+
+        Returns True when the record was written.
+        """
+        row = _to_row(record.to_dict(), GEN_COLUMNS)
+        placeholders = ",".join("?" * len(GEN_COLUMNS))
+        updates = ",".join(f"{c}=excluded.{c}" for c in GEN_COLUMNS if c != "key")
+        with self._write() as conn:
+            cur = conn.execute(
+                f"INSERT INTO generations ({','.join(GEN_COLUMNS)}) VALUES ({placeholders}) "
+                f"ON CONFLICT(key) DO UPDATE SET {updates} WHERE generations.error IS NOT NULL",
+                row)
+            conn.execute("DELETE FROM leases WHERE key = ?", (record.key,))
+            return cur.rowcount > 0
+
+    def get_generations(self, keys: Iterable[str]) -> dict[str, GenerationRecord]:
+        """Records for the given keys (missing keys are absent from the result)."""
+        keys = list(keys)
+        found: dict[str, GenerationRecord] = {}
+        for chunk in _chunks(keys, 500):
+            q = f"SELECT {','.join(GEN_COLUMNS)} FROM generations WHERE key IN ({','.join('?' * len(chunk))})"
+            with self._lock:
+                rows = self._conn.execute(q, chunk).fetchall()
+            for row in rows:
+                found[row[0]] = GenerationRecord(**_from_row(row, GEN_COLUMNS))
+        return found
+
+    def done_keys(self, keys: Iterable[str]) -> set[str]:
+        """The subset of ``keys`` that already hold a successful output."""
+        keys = list(keys)
+        done: set[str] = set()
+        for chunk in _chunks(keys, 500):
+            q = f"SELECT key FROM generations WHERE error IS NULL AND key IN ({','.join('?' * len(chunk))})"
+            with self._lock:
+                done.update(r[0] for r in self._conn.execute(q, chunk))
+        return done
+
+    def iter_generations(self, *, model: str | None = None, benchmark: str | None = None,
+                         role: str | None = "eval") -> Iterator[GenerationRecord]:
+        """All records matching the filters, oldest first."""
+        where, args = _where(model=model, benchmark=benchmark, role=role)
+        q = f"SELECT {','.join(GEN_COLUMNS)} FROM generations {where} ORDER BY created_at, key"
+        with self._lock:
+            rows = self._conn.execute(q, args).fetchall()
+        for row in rows:
+            yield GenerationRecord(**_from_row(row, GEN_COLUMNS))
+
+    def count(self, table: str = "generations") -> int:
+        """Number of rows in a table."""
+        if table not in ("generations", "verdicts", "leases"):
+            raise ValueError(table)
+        with self._lock:
+            return self._conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+    # -- leases ----------------------------------------------------------------------------
+    def claim(self, keys: Iterable[str], owner: str, ttl_s: float = 3600.0) -> list[str]:
+        """Lease the keys nobody else is working on; returns the ones this owner now holds."""
+        now = time.time()
+        claimed: list[str] = []
+        with self._write() as conn:
+            for key in keys:
+                row = conn.execute("SELECT owner, expires FROM leases WHERE key = ?", (key,)).fetchone()
+                if row and row[0] != owner and row[1] > now and _owner_alive(row[0]):
+                    continue
+                conn.execute("INSERT OR REPLACE INTO leases (key, owner, expires) VALUES (?, ?, ?)",
+                             (key, owner, now + ttl_s))
+                claimed.append(key)
+        return claimed
+
+    def release(self, keys: Iterable[str], owner: str) -> None:
+        """Drop this owner's leases on ``keys``."""
+        with self._write() as conn:
+            conn.executemany("DELETE FROM leases WHERE key = ? AND owner = ?", [(k, owner) for k in keys])
+
+    # -- verdicts --------------------------------------------------------------------------
+    def put_verdict(self, verdict: Verdict) -> None:
+        """Store a verdict; a parsed verdict is kept, an errored or unparsed one may be replaced."""
+        row = _to_row(verdict.to_dict(), VERDICT_COLUMNS)
+        updates = ",".join(f"{c}=excluded.{c}" for c in VERDICT_COLUMNS[4:])
+        with self._write() as conn:
+            conn.execute(
+                f"INSERT INTO verdicts ({','.join(VERDICT_COLUMNS)}) VALUES ({','.join('?' * len(VERDICT_COLUMNS))}) "
+                f"ON CONFLICT(gen_key, judge, version, channel) DO UPDATE SET {updates} "
+                "WHERE verdicts.error IS NOT NULL",
+                row)
+
+    def get_verdicts(self, gen_keys: Iterable[str], judge: str, version: str,
+                     channel: str) -> dict[str, Verdict]:
+        """Stored verdicts of one judge version on one channel, by generation key."""
+        found: dict[str, Verdict] = {}
+        for chunk in _chunks(list(gen_keys), 500):
+            q = (f"SELECT {','.join(VERDICT_COLUMNS)} FROM verdicts WHERE judge = ? AND version = ? "
+                 f"AND channel = ? AND gen_key IN ({','.join('?' * len(chunk))})")
+            with self._lock:
+                rows = self._conn.execute(q, [judge, version, channel, *chunk]).fetchall()
+            for row in rows:
+                values = _from_row(row, VERDICT_COLUMNS)
+                values["parsed_ok"] = bool(values["parsed_ok"])
+                found[row[0]] = Verdict(**values)
+        return found
+
+    # -- frames and export -----------------------------------------------------------------
+    def generations_frame(self, *, model: str | None = None, benchmark: str | None = None,
+                          role: str | None = "eval") -> pd.DataFrame:
+        """Generation records as a DataFrame (one row per record, ``prompt`` column added)."""
+        rows = []
+        for record in self.iter_generations(model=model, benchmark=benchmark, role=role):
+            row = record.to_dict()
+            row["prompt"] = record.prompt
+            rows.append(row)
+        return pd.DataFrame(rows, columns=[*GEN_COLUMNS, "prompt"])
+
+    def verdicts_frame(self, *, judge: str | None = None, channel: str | None = None) -> pd.DataFrame:
+        """Verdicts joined with their generation's model, benchmark, prompt id and sample."""
+        where, args = _where(judge=judge, channel=channel, prefix="v.")
+        q = (f"SELECT {','.join('v.' + c for c in VERDICT_COLUMNS)}, g.model, g.benchmark, g.prompt_id, "
+             f"g.sample FROM verdicts v JOIN generations g ON g.key = v.gen_key {where}")
+        with self._lock:
+            rows = self._conn.execute(q, args).fetchall()
+        columns = [*VERDICT_COLUMNS, "model", "benchmark", "prompt_id", "sample"]
+        frame = pd.DataFrame(rows, columns=columns)
+        frame["details"] = frame["details"].map(json.loads)
+        frame["parsed_ok"] = frame["parsed_ok"].astype(bool)
+        return frame
+
+    def export(self, fmt: str, output: str | Path, *, model: str | None = None,
+               benchmark: str | None = None) -> int:
+        """Write the evaluation records (not judge calls) as jsonl, parquet or csv; returns the row count."""
+        if fmt not in EXPORT_FORMATS:
+            raise UserError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+        frame = self.generations_frame(model=model, benchmark=benchmark)[EXPORT_COLUMNS]
+        output = Path(output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "jsonl":
+            frame.to_json(output, orient="records", lines=True, force_ascii=False)
+        elif fmt == "parquet":
+            frame.to_parquet(output, index=False)
+        else:
+            frame.to_csv(output, index=False)
+        return len(frame)
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _where(prefix: str = "", **filters: Any) -> tuple[str, list[Any]]:
+    parts, args = [], []
+    for column, value in filters.items():
+        if value is not None:
+            parts.append(f"{prefix}{column} = ?")
+            args.append(value)
+    return ("WHERE " + " AND ".join(parts)) if parts else "", args
+
+
+def _to_row(values: dict[str, Any], columns: tuple[str, ...]) -> list[Any]:
+    return [json.dumps(values[c], ensure_ascii=False, default=str) if c in JSON_FIELDS else values[c]
+            for c in columns]
+
+
+def _from_row(row: tuple[Any, ...], columns: tuple[str, ...]) -> dict[str, Any]:
+    return {c: (json.loads(v) if c in JSON_FIELDS and v is not None else v) for c, v in zip(columns, row)}
