@@ -262,15 +262,17 @@ class Store:
         return pd.DataFrame(rows, columns=[*GEN_COLUMNS, "prompt"])
 
     def verdicts_frame(self, *, judge: str | None = None, channel: str | None = None) -> pd.DataFrame:
-        """Verdicts joined with their generation's model, benchmark, prompt id and sample."""
+        """Verdicts joined with their generation's model, benchmark, prompt id, sample, trace state,
+        finish reason and meta (which holds the item's ``category``)."""
         where, args = _where(judge=judge, channel=channel, prefix="v.")
-        q = (f"SELECT {','.join('v.' + c for c in VERDICT_COLUMNS)}, g.model, g.benchmark, g.prompt_id, "
-             f"g.sample FROM verdicts v JOIN generations g ON g.key = v.gen_key {where}")
+        joined = ("model", "benchmark", "prompt_id", "sample", "trace_state", "finish_reason", "meta")
+        q = (f"SELECT {','.join('v.' + c for c in VERDICT_COLUMNS)}, {','.join('g.' + c for c in joined)} "
+             f"FROM verdicts v JOIN generations g ON g.key = v.gen_key {where}")
         with self._lock:
             rows = self._conn.execute(q, args).fetchall()
-        columns = [*VERDICT_COLUMNS, "model", "benchmark", "prompt_id", "sample"]
-        frame = pd.DataFrame(rows, columns=columns)
-        frame["details"] = frame["details"].map(json.loads)
+        frame = pd.DataFrame(rows, columns=[*VERDICT_COLUMNS, *joined])
+        for column in ("details", "meta"):
+            frame[column] = frame[column].map(json.loads)
         frame["parsed_ok"] = frame["parsed_ok"].astype(bool)
         return frame
 
