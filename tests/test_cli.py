@@ -1,0 +1,57 @@
+"""The r1lib command: help, export, and clear one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from r1lib.config import models_registry
+from r1lib.runner import Request, run_requests
+from r1lib.store import Store
+
+
+def r1lib(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "r1lib", *args], capture_output=True, text=True, env=env)
+
+
+def test_help_lists_every_command() -> None:
+    out = r1lib("--help")
+    assert out.returncode == 0
+    for command in ("models", "benchmarks", "data", "generate", "judge", "export", "reproduce"):
+        assert command in out.stdout
+
+
+def test_export_on_a_store_built_here(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    with Store(path) as store:
+        requests = [Request(f"p{i}", [{"role": "user", "content": f"question {i}"}]) for i in range(4)]
+        run_requests(models_registry()["fake-r1"], "demo", requests, store, progress=False)
+    out_file = tmp_path / "out.jsonl"
+    out = r1lib("export", "--store", str(path), "--format", "jsonl", "--output", str(out_file))
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out_file.read_text().splitlines()]
+    assert len(rows) == 4
+    assert {r["prompt_id"] for r in rows} == {"p0", "p1", "p2", "p3"}
+    assert all(r["thinking"] and r["answer"] and r["trace_state"] == "api_field" for r in rows)
+
+
+def test_user_errors_are_one_line_with_exit_2(tmp_path: Path) -> None:
+    out = r1lib("export", "--store", str(tmp_path / "s.sqlite"), "--format", "xlsx")
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert "unknown export format 'xlsx'" in out.stderr
+
+
+def test_unknown_model_exits_2_listing_known_models(tmp_path: Path) -> None:
+    out = r1lib("generate", "--model", "nope", "--benchmark", "xstest", "--store", str(tmp_path / "s.sqlite"))
+    assert out.returncode == 2
+    assert "unknown model 'nope'" in out.stderr and "deepseek-r1" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_models_lists_registry() -> None:
+    out = r1lib("models")
+    assert out.returncode == 0
+    assert "smollm2-135m" in out.stdout and "DS-R1" in out.stdout
