@@ -254,12 +254,14 @@ class Store:
     def generations_frame(self, *, model: str | None = None, benchmark: str | None = None,
                           role: str | None = "eval") -> pd.DataFrame:
         """Generation records as a DataFrame (one row per record, ``prompt`` column added)."""
-        rows = []
-        for record in self.iter_generations(model=model, benchmark=benchmark, role=role):
-            row = record.to_dict()
-            row["prompt"] = record.prompt
-            rows.append(row)
-        return pd.DataFrame(rows, columns=[*GEN_COLUMNS, "prompt"])
+        where, args = _where(model=model, benchmark=benchmark, role=role)
+        q = f"SELECT {','.join(GEN_COLUMNS)} FROM generations {where} ORDER BY created_at, key"
+        with self._lock:
+            frame = pd.DataFrame(self._conn.execute(q, args).fetchall(), columns=list(GEN_COLUMNS))
+        for column in ("messages", "config", "meta"):
+            frame[column] = frame[column].map(json.loads)
+        frame["prompt"] = frame["messages"].map(_last_user_message)
+        return frame
 
     def verdicts_frame(self, *, judge: str | None = None, channel: str | None = None) -> pd.DataFrame:
         """Verdicts joined with their generation's model, benchmark, prompt id, sample, trace state,
@@ -291,6 +293,10 @@ class Store:
         else:
             frame.to_csv(output, index=False)
         return len(frame)
+
+
+def _last_user_message(messages: list[dict[str, Any]]) -> str:
+    return next((str(m.get("content", "")) for m in reversed(messages) if m.get("role") == "user"), "")
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
