@@ -37,11 +37,11 @@ def outcome_frame(store: Store, *, benchmark: str, judge: str, version: str, cha
     rows = []
     for gen in gens.itertuples(index=False):
         v = verdicts.loc[gen.key] if gen.key in verdicts.index else None
-        if gen.error is not None:
+        if _present(gen.error):
             outcome = "failed"
         elif v is None:
             outcome = "unjudged"
-        elif v["error"] is not None:
+        elif _present(v["error"]):
             outcome = "judge_error"
         elif v["label"] == "no_output":
             outcome = "no_output"
@@ -58,10 +58,15 @@ def outcome_frame(store: Store, *, benchmark: str, judge: str, version: str, cha
             "details": v["details"] if v is not None else {}, "outcome": outcome,
             "trace_state": gen.trace_state, "finish_reason": gen.finish_reason,
             "prompt_tokens": gen.prompt_tokens, "reasoning_tokens": gen.reasoning_tokens,
-            "answer_tokens": gen.answer_tokens, "has_thinking": bool(gen.thinking),
+            "answer_tokens": gen.answer_tokens, "has_thinking": _present(gen.thinking) and bool(gen.thinking.strip()),
             "gen_key": gen.key,
         }
         row.update((gen.meta or {}).get("category", {}))
         rows.append(row)
     frame = pd.DataFrame(rows)
     return frame if len(frame) else pd.DataFrame(columns=BASE_COLUMNS)
+
+
+def _present(value: object) -> bool:
+    """True for a real value (pandas gives NaN, not None, for missing strings)."""
+    return value is not None and not (isinstance(value, float) and pd.isna(value))

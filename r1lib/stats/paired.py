@@ -1,0 +1,170 @@
+"""Paired comparisons of two models (or two channels) on the same prompts.
+
+Typical use: align R1's and V3's per-prompt safe/unsafe outcomes with :func:`align_pairs`, test the
+difference with :func:`mcnemar_exact`, estimate it with :func:`paired_bootstrap_diff` (clustered by
+risk category), and collect every claim of a notebook in :func:`claims_table`, which corrects the
+p-values for multiple testing with :func:`holm`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from r1lib.errors import UserError
+from r1lib.stats._checks import as_bool_array, as_float_array, require_columns, same_length
+from r1lib.stats.intervals import Estimate, bootstrap_mean_ci
+
+#: Expected sign of ``mean(a) - mean(b)`` in a claim.
+DIRECTIONS = ("greater", "less")
+CLAIM_COLUMNS = ["claim", "effect", "ci_low", "ci_high", "p", "p_holm", "n", "holds"]
+
+
+@dataclass(frozen=True)
+class McNemarResult:
+    """Paired binary outcomes: ``n`` pairs, discordant counts and the exact two-sided ``p``.
+
+    ``b10`` counts pairs with ``a`` True and ``b`` False; ``b01`` pairs with ``a`` False and ``b``
+    True; ``both_true`` and ``both_false`` are the concordant pairs.
+    """
+
+    n: int
+    both_true: int
+    b10: int
+    b01: int
+    both_false: int
+    p: float
+
+
+def mcnemar_exact(a: Any, b: Any) -> McNemarResult:
+    """Exact McNemar test: two-sided binomial test of ``b10`` out of ``b10 + b01`` against 1/2.
+
+    ``a`` and ``b`` are paired booleans (item ``i`` of both refers to the same prompt). With no
+    discordant pairs (all ties, or no pairs at all) the test has no evidence either way and
+    ``p = 1.0``. Missing values raise :class:`UserError`.
+    """
+    a = as_bool_array(a, "a")
+    b = as_bool_array(b, "b")
+    same_length([a, b], ["a", "b"])
+    b10 = int(np.sum(a & ~b))
+    b01 = int(np.sum(~a & b))
+    p = float(stats.binomtest(b10, b10 + b01, 0.5).pvalue) if b10 + b01 else 1.0
+    return McNemarResult(n=len(a), both_true=int(np.sum(a & b)), b10=b10, b01=b01,
+                         both_false=int(np.sum(~a & ~b)), p=min(p, 1.0))
+
+
+def paired_bootstrap_diff(a: Any, b: Any, *, n_boot: int = 2000, seed: int = 0, clusters: Any = None,
+                          confidence: float = 0.95) -> Estimate:
+    """``mean(a) - mean(b)`` over paired items with a percentile-bootstrap interval.
+
+    Pairs are resampled together (the bootstrap of the per-pair differences), or whole clusters of
+    pairs when ``clusters`` is given; see :func:`bootstrap_mean_ci` for the edge cases (no pairs gives
+    NaN with ``n = 0``). Booleans count as 0/1.
+    """
+    a = as_float_array(a, "a")
+    b = as_float_array(b, "b")
+    same_length([a, b], ["a", "b"])
+    return bootstrap_mean_ci(a - b, clusters=clusters, n_boot=n_boot, seed=seed, confidence=confidence)
+
+
+def holm(pvalues: Any) -> np.ndarray:
+    """Holm–Bonferroni step-down adjusted p-values, in the input order.
+
+    With the ``m`` non-missing p-values sorted ascending, the i-th (1-based) is multiplied by
+    ``m - i + 1``; a running maximum keeps the adjusted values monotone, and they are capped at 1.
+    NaN entries pass through as NaN and do not count towards ``m``. An empty input gives an empty array.
+    """
+    p = np.asarray(pvalues, dtype=float).reshape(-1)
+    if np.any((p < 0) | (p > 1)):
+        raise UserError("p-values must lie in [0, 1]; check what was passed to holm()")
+    adjusted = np.full_like(p, np.nan)
+    present = np.flatnonzero(~np.isnan(p))
+    order = present[np.argsort(p[present], kind="stable")]
+    m = len(order)
+    multipliers = m - np.arange(m)
+    adjusted[order] = np.minimum(np.maximum.accumulate(multipliers * p[order]), 1.0)
+    return adjusted
+
+
+def align_pairs(frame: pd.DataFrame, *, left: str, right: str, value: str, by: str | Sequence[str] = "prompt_id",
+                model_col: str = "model") -> pd.DataFrame:
+    """Put two models' per-prompt outcomes side by side, keeping only the prompts both have.
+
+    ``frame`` is long: one row per (model, prompt). The result has the ``by`` columns plus one column
+    per model (named ``left`` and ``right``) holding ``value``. Prompts present for only one model are
+    left out, and their counts are reported in ``result.attrs["unmatched"]`` (``{left: k, right: m}``).
+    Several rows for one (model, prompt) — e.g. several samples — raise :class:`UserError`: add
+    ``"sample"`` to ``by`` or aggregate first. So do missing values and models with no rows.
+    """
+    keys = [by] if isinstance(by, str) else list(by)
+    require_columns(frame, [model_col, value, *keys], "align_pairs")
+    sides = {}
+    for model in (left, right):
+        rows = frame.loc[frame[model_col] == model, [*keys, value]]
+        if rows.empty:
+            raise UserError(f"no rows for model {model!r}; models in the frame: {sorted(frame[model_col].unique())}")
+        if rows.duplicated(keys).any():
+            raise UserError(f"model {model!r} has several rows for one {keys} (e.g. several samples); "
+                            "add 'sample' to by= or aggregate the rows first")
+        if rows[value].isna().any():
+            raise UserError(f"model {model!r} has {int(rows[value].isna().sum())} missing {value!r} value(s); "
+                            "drop or resolve them before pairing")
+        sides[model] = rows.rename(columns={value: model})
+    merged = sides[left].merge(sides[right], on=keys, how="outer", indicator=True)
+    paired = merged.loc[merged["_merge"] == "both", [*keys, left, right]].reset_index(drop=True)
+    paired.attrs["unmatched"] = {left: int((merged["_merge"] == "left_only").sum()),
+                                 right: int((merged["_merge"] == "right_only").sum())}
+    return paired
+
+
+def claims_table(claims: list[dict[str, Any]], *, alpha: float = 0.05, n_boot: int = 2000, seed: int = 0,
+                 confidence: float = 0.95) -> pd.DataFrame:
+    """The closing table of a notebook: one row per claim, tested on paired data with Holm correction.
+
+    Each claim is a dict with ``claim`` (its name), ``a`` and ``b`` (paired per-prompt outcomes),
+    ``direction`` (``"greater"`` when the claim says ``mean(a) > mean(b)``, ``"less"`` for the
+    reverse) and optionally ``clusters`` (one label per pair, e.g. risk category, for the interval).
+
+    ``effect`` is ``mean(a) - mean(b)`` with a bootstrap interval (:func:`paired_bootstrap_diff`).
+    ``p`` is two-sided: the exact McNemar test when both outcomes have a boolean dtype, otherwise the Wilcoxon
+    signed-rank test (``p = 1.0`` when every difference is zero). ``p_holm`` is Holm-adjusted over all
+    claims. A claim ``holds`` when ``p_holm < alpha`` and the effect has the expected sign. A claim
+    with no pairs has NaN effect and p and does not hold.
+    """
+    rows = []
+    for claim in claims:
+        missing = [key for key in ("claim", "a", "b", "direction") if key not in claim]
+        if missing:
+            raise UserError(f"claim {claim.get('claim', '?')!r} lacks {missing}; give claim, a, b and direction")
+        if claim["direction"] not in DIRECTIONS:
+            raise UserError(f"claim {claim['claim']!r}: direction must be one of {DIRECTIONS}, "
+                            f"got {claim['direction']!r}")
+        effect = paired_bootstrap_diff(claim["a"], claim["b"], clusters=claim.get("clusters"), n_boot=n_boot,
+                                       seed=seed, confidence=confidence)
+        p = _paired_p(claim["a"], claim["b"]) if effect.n else float("nan")
+        rows.append({"claim": claim["claim"], "effect": effect.estimate, "ci_low": effect.lo,
+                     "ci_high": effect.hi, "p": p, "n": effect.n, "direction": claim["direction"]})
+    table = pd.DataFrame(rows, columns=[*CLAIM_COLUMNS, "direction"])
+    table["p_holm"] = holm(table["p"].to_numpy(dtype=float))
+    expected_sign = np.where(table["direction"] == "greater", 1.0, -1.0)
+    table["holds"] = (table["p_holm"] < alpha) & (np.sign(table["effect"].to_numpy(dtype=float)) == expected_sign)
+    return table[CLAIM_COLUMNS].astype({"n": int, "holds": bool})
+
+
+def _paired_p(a: Any, b: Any) -> float:
+    """Two-sided p of a paired test: exact McNemar for booleans, Wilcoxon signed-rank otherwise."""
+    if _is_boolean(a) and _is_boolean(b):
+        return mcnemar_exact(a, b).p
+    differences = as_float_array(a, "a") - as_float_array(b, "b")
+    if not np.any(differences):
+        return 1.0
+    return float(stats.wilcoxon(differences).pvalue)
+
+
+def _is_boolean(values: Any) -> bool:
+    return pd.api.types.is_bool_dtype(pd.Series(values))
