@@ -1,0 +1,159 @@
+"""The benchmark registry: load any benchmark's items by name, and describe them all in a table.
+
+``load_items("xstest")`` reads a registered benchmark; ``load_items("jsonl:PATH")`` reads your own
+prompts (one JSON object per line: ``id``, ``prompt``, optional ``system``, optional ``messages``
+(a chat list that replaces prompt/system), optional ``category`` (a mapping); other keys go to
+``meta``). ``limit`` draws a seeded category-stratified sample (see
+:func:`r1lib.benchmarks.sampling.stratified_sample`); sampled items record the population size and
+seed in ``meta["sample_of"]`` and ``meta["sample_seed"]``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from r1lib.benchmarks import (
+    advbench,
+    airbench,
+    harmbench,
+    interpreter,
+    jailbreak,
+    mitre,
+    phishing,
+    prompt_injection,
+    strongreject,
+    xstest,
+)
+from r1lib.benchmarks.base import Item
+from r1lib.benchmarks.sampling import stratified_sample
+from r1lib.benchmarks.sources import DataFiles
+from r1lib.benchmarks.spec import BenchmarkSpec
+from r1lib.config import Settings
+from r1lib.errors import UserError
+
+JSONL_PREFIX = "jsonl:"
+#: Every registered benchmark: the paper's seven first, then the extras.
+BENCHMARKS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in (
+    airbench.SPEC, mitre.SPEC, interpreter.SPEC, phishing.SPEC, xstest.SPEC, jailbreak.SPEC,
+    prompt_injection.SPEC, harmbench.SPEC, advbench.SPEC, strongreject.SPEC, jailbreak.JBB_SPEC)}
+#: Item meta keys that flag a substitute for the paper's data (shown in ``benchmark_table``).
+FLAG_KEYS = ("subset", "source")
+
+
+def get_benchmark(name: str) -> BenchmarkSpec:
+    """The spec of a registered benchmark; unknown names list the known ones."""
+    if name not in BENCHMARKS:
+        raise UserError(f"unknown benchmark {name!r}; known benchmarks: {', '.join(BENCHMARKS)} "
+                        f"(or {JSONL_PREFIX}PATH for your own prompts)")
+    return BENCHMARKS[name]
+
+
+def load_items(name: str, *, limit: int | None = None, seed: int = 0, split: str | None = None,
+               settings: Settings | None = None) -> list[Item]:
+    """Items of a registered benchmark (or ``jsonl:PATH``), optionally a stratified sample of ``limit``."""
+    if limit is not None and limit < 1:
+        raise UserError(f"limit must be a positive number of items, not {limit}")
+    if name.startswith(JSONL_PREFIX):
+        if split is not None:
+            raise UserError(f"{name}: a JSONL file has no splits; leave split unset")
+        items, by = read_jsonl(Path(name[len(JSONL_PREFIX):])), None
+    else:
+        spec = get_benchmark(name)
+        if split is not None and split not in spec.splits:
+            choices = ", ".join(spec.splits) if spec.splits else "none (leave split unset)"
+            raise UserError(f"benchmark {name!r} has no split {split!r}; splits: {choices}")
+        items, by = spec.load(DataFiles(settings), split), spec.stratify_by
+    if limit is None or limit >= len(items):
+        return items
+    sample = stratified_sample(items, limit, seed=seed, by=by)
+    return [replace(item, meta={**item.meta, "sample_of": len(items), "sample_seed": seed}) for item in sample]
+
+
+def read_jsonl(path: Path) -> list[Item]:
+    """Items from a JSONL file of your own prompts (see the module docstring)."""
+    if not path.is_file():
+        raise UserError(f"JSONL file {path} does not exist; check the path after '{JSONL_PREFIX}'")
+    benchmark = f"{JSONL_PREFIX}{path.stem}"
+    items: list[Item] = []
+    seen: set[str] = set()
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path} line {number}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UserError(f"{where}: not valid JSON ({exc.msg}); write one JSON object per line") from None
+            item = _jsonl_item(row, benchmark, where)
+            if item.id in seen:
+                raise UserError(f"{where}: id {item.id!r} appears twice; give every line a unique id")
+            seen.add(item.id)
+            items.append(item)
+    if not items:
+        raise UserError(f"JSONL file {path} has no prompts; write one JSON object per line with 'id' and 'prompt'")
+    return items
+
+
+def _jsonl_item(row: Any, benchmark: str, where: str) -> Item:
+    if not isinstance(row, dict):
+        raise UserError(f"{where}: expected a JSON object with 'id' and 'prompt', got {type(row).__name__}")
+    if "id" not in row or not isinstance(row["id"], (str, int)):
+        raise UserError(f"{where}: missing 'id' (a string or number); add one to every line")
+    messages = row.get("messages")
+    if messages is not None:
+        valid = isinstance(messages, list) and messages and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+            for m in messages)
+        if not valid:
+            raise UserError(f"{where}: 'messages' must be a non-empty list of {{'role': ..., 'content': ...}}")
+    else:
+        prompt, system = row.get("prompt"), row.get("system")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise UserError(f"{where}: missing 'prompt' (a non-empty string) or 'messages'")
+        if system is not None and not isinstance(system, str):
+            raise UserError(f"{where}: 'system' must be a string")
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    category = row.get("category", {})
+    if not isinstance(category, dict):
+        raise UserError(f"{where}: 'category' must be a mapping of field to value, e.g. {{\"type\": \"x\"}}")
+    meta = {k: v for k, v in row.items() if k not in ("id", "prompt", "system", "messages", "category")}
+    return Item(benchmark=benchmark, id=str(row["id"]), messages=messages,
+                category={str(k): str(v) for k, v in category.items()}, meta=meta)
+
+
+def benchmark_table(settings: Settings | None = None) -> pd.DataFrame:
+    """One row per benchmark: items available now (default split), paper size, flags, license, source.
+
+    Never downloads: a benchmark whose files are missing shows 0 items and how to fetch them.
+    """
+    files = DataFiles(settings, download=False)
+    rows = []
+    for spec in BENCHMARKS.values():
+        try:
+            items = spec.load(files, None)
+        except UserError:
+            items, flags = [], f"missing: run `r1lib data fetch {spec.name}`"
+        else:
+            flags = ", ".join(sorted({f"{key}={item.meta[key]}" for item in items
+                                      for key in FLAG_KEYS if key in item.meta}))
+        rows.append({
+            "name": spec.name, "items": len(items),
+            "paper_size": spec.paper_size if spec.paper_size is not None else "not in paper",
+            "flags": flags or "-", "splits": ", ".join(spec.splits) or "-", "license": spec.license,
+            "source": _source_summary(spec), "notes": spec.notes or "-"})
+    return pd.DataFrame(rows)
+
+
+def _source_summary(spec: BenchmarkSpec) -> str:
+    """The upstream of a benchmark's files: one citation, or repo@commit and a file count."""
+    first = spec.files[0]
+    if len(spec.files) > 1 and all((f.host, f.repo, f.revision) == (first.host, first.repo, first.revision)
+                                   for f in spec.files):
+        return f"{first.host}:{first.repo}@{(first.revision or 'main')[:12]} ({len(spec.files)} files)"
+    return "; ".join(f.upstream() for f in spec.files)

@@ -1,0 +1,100 @@
+"""What a benchmark declares (:class:`BenchmarkSpec`) and the small helpers every loader shares."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from r1lib.benchmarks.base import Item
+from r1lib.benchmarks.sources import DataFiles, FileSource
+from r1lib.errors import UserError
+from r1lib.records import Messages
+
+#: Seed of the fixed paper-sized subsets (MITRE 377, phishing 200); independent of ``load_items(seed=)``.
+PAPER_SUBSET_SEED = 0
+
+Loader = Callable[[DataFiles, "str | None"], list[Item]]
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """A registered benchmark: where its files come from, its sizes, categories and loader.
+
+    ``files`` are always needed; ``preferred`` are the paper's files that replace a fallback when
+    they are present locally (e.g. the full AIR-Bench set instead of the mirror's subset). ``load``
+    turns the files into items for a split (``None`` = the default, see ``splits``).
+    ``stratify_by`` names the category fields ``--limit`` samples across.
+    """
+
+    name: str
+    title: str
+    paper_size: int | None
+    license: str
+    category_fields: tuple[str, ...]
+    stratify_by: tuple[str, ...]
+    files: tuple[FileSource, ...]
+    load: Loader
+    splits: tuple[str, ...] = ()
+    preferred: tuple[FileSource, ...] = ()
+    notes: str = ""
+
+
+def user_turn(text: str) -> Messages:
+    """A single-turn conversation: one user message."""
+    return [{"role": "user", "content": text}]
+
+
+def read_json(source: FileSource, path: Path) -> Any:
+    """Parse a JSON file; a parse error names the file and how to fix it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{source.dataset}: {path} is not valid JSON ({exc}); delete it and run "
+                        f"`r1lib data fetch {source.benchmark}`") from None
+
+
+def read_table(source: FileSource, path: Path, columns: Iterable[str]) -> pd.DataFrame:
+    """Read a CSV or Parquet file as strings (empty cells = ""), checking that ``columns`` exist."""
+    try:
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise UserError(f"{source.dataset}: cannot read {path} ({exc}); delete it and run "
+                        f"`r1lib data fetch {source.benchmark}`") from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise UserError(f"{source.dataset}: {path} lacks the columns {missing} (it has "
+                        f"{list(frame.columns)}); it is not the pinned file: fetch it again")
+    return frame
+
+
+def expect_rows(source: FileSource, path: Path, count: int) -> None:
+    """Raise when a file does not hold the number of records its source declares."""
+    if source.rows is not None and count != source.rows:
+        raise UserError(f"{source.dataset}: {path} holds {count} records, expected {source.rows}; it is "
+                        f"not the pinned file: delete it and run `r1lib data fetch {source.benchmark}`")
+
+
+def text_id(*parts: str) -> str:
+    """A short stable id from text (used where a file has no id column)."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:10]
+
+
+def unique_ids(items: list[Item]) -> list[Item]:
+    """Suffix ``-2``, ``-3`` ... to repeated ids so every item id is unique (first one unchanged)."""
+    seen: dict[str, int] = {}
+    result = []
+    for item in items:
+        count = seen.get(item.id, 0) + 1
+        seen[item.id] = count
+        result.append(item if count == 1 else replace(item, id=f"{item.id}-{count}"))
+    return result
+

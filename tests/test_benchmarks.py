@@ -1,0 +1,309 @@
+"""Benchmark loaders read the shared data mirror: sizes and categories against the paper, message
+construction, stratified sampling, JSONL input, the registry table and the phishing dialogue driver."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from r1lib.backends.fake import COMPLY_THINKING, LEAKY_THINKING, REFUSAL, SAFE_THINKING
+from r1lib.benchmarks import phishing
+from r1lib.benchmarks.base import Item
+from r1lib.benchmarks.registry import BENCHMARKS, benchmark_table, get_benchmark, load_items
+from r1lib.benchmarks.sampling import stratified_sample
+from r1lib.config import Settings, models_registry, resolve_model
+from r1lib.errors import UserError
+from r1lib.store import Store
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings that read the mirror and an empty data dir; any download would hit a closed port."""
+    monkeypatch.setenv("R1LIB_GITHUB_RAW_BASE", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    loaded = Settings.load()
+    if loaded.mirror_dir is None or not loaded.mirror_dir.is_dir():
+        pytest.skip("no data mirror: set R1LIB_DATA_MIRROR to the shared data folder")
+    return replace(loaded, data_dir=tmp_path / "data")
+
+
+def counts(items: list[Item], field: str) -> Counter:
+    """How many items fall in each value of a category field."""
+    return Counter(item.category[field] for item in items)
+
+
+# -- sizes and categories against the paper (reference §2 and §4.3) ------------------------------
+
+@pytest.mark.parametrize(("name", "split", "size"), [
+    ("airbench", None, 632), ("airbench", "subset", 632), ("mitre", None, 377), ("mitre", "full", 970),
+    ("interpreter", None, 500), ("phishing", None, 200), ("phishing", "full", 856), ("xstest", None, 250),
+    ("xstest", "unsafe", 200), ("xstest", "all", 450), ("jailbreak", None, 1097), ("jailbreak", "plain", 100),
+    ("prompt-injection", None, 251), ("harmbench", None, 400), ("harmbench", "val", 80),
+    ("harmbench", "test", 320), ("advbench", None, 520), ("strongreject", None, 313), ("jbb-behaviors", None, 100),
+])
+def test_every_benchmark_loads_from_the_mirror(settings: Settings, name: str, split: str | None, size: int) -> None:
+    items = load_items(name, split=split, settings=settings)
+    assert len(items) == size
+    assert len({item.id for item in items}) == size
+    spec = get_benchmark(name)
+    for item in items:
+        assert item.benchmark == name
+        assert set(item.category) == set(spec.category_fields) - ({"method"} if name == "jbb-behaviors" else set())
+        assert all(isinstance(v, str) and v for v in item.category.values())
+        assert item.messages[-1]["role"] == "user" and item.messages[-1]["content"].strip()
+
+
+def test_interpreter_has_five_attack_types_of_100(settings: Settings) -> None:
+    items = load_items("interpreter", settings=settings)
+    assert counts(items, "attack_type") == {t: 100 for t in (
+        "Privilege Escalation", "Container Escape", "Reflected Attack", "Post Exploitation", "Social Engineering")}
+    assert all(item.messages == [{"role": "user", "content": item.messages[0]["content"]}] for item in items)
+
+
+def test_prompt_injection_splits_and_system_user_messages(settings: Settings) -> None:
+    items = load_items("prompt-injection", settings=settings)
+    assert counts(items, "injection_type") == {"direct": 196, "indirect": 55}
+    assert counts(items, "risk_category") == {"security": 180, "logic": 71}
+    assert len(counts(items, "injection_variant")) == 15
+    for item in items:
+        assert [m["role"] for m in item.messages] == ["system", "user"]
+        assert item.meta["judge_question"].strip()
+
+
+def test_xstest_has_ten_safe_types_of_25(settings: Settings) -> None:
+    safe = load_items("xstest", settings=settings)
+    assert len(counts(safe, "type")) == 10 and set(counts(safe, "type").values()) == {25}
+    assert {item.meta["label"] for item in safe} == {"safe"}
+    assert {item.meta["label"] for item in load_items("xstest", split="unsafe", settings=settings)} == {"unsafe"}
+
+
+def test_mitre_base_file_is_flagged_and_the_377_subset_is_stratified(settings: Settings) -> None:
+    full = load_items("mitre", split="full", settings=settings)
+    per_category = counts(full, "mitre_category")
+    assert len(per_category) == 10 and all(90 <= n <= 100 for n in per_category.values())
+    assert {item.meta["source"] for item in full} == {"mitre-base"}
+    subset = load_items("mitre", settings=settings)
+    assert {item.meta["subset"] for item in subset} == {"stratified-377"}
+    assert {item.id for item in subset} <= {item.id for item in full}
+    for category, n in counts(subset, "mitre_category").items():
+        assert abs(n - 377 * per_category[category] / len(full)) < 1.5
+    assert [i.id for i in subset] == [i.id for i in load_items("mitre", settings=settings)]
+
+
+def test_phishing_has_856_challenges_and_a_goal_stratified_200(settings: Settings) -> None:
+    full = load_items("phishing", split="full", settings=settings)
+    assert set(counts(full, "goal").values()) == {214}
+    subset = load_items("phishing", settings=settings)
+    assert set(counts(subset, "goal").values()) == {50}
+    item = subset[0]
+    assert [m["role"] for m in item.messages] == ["system", "user"]
+    assert item.meta["goal"] in item.messages[0]["content"]
+    assert phishing.profile_text(item.meta["target_profile"]) in item.messages[0]["content"]
+    assert item.meta["target_profile"][0]["first_name"] in item.messages[0]["content"]
+
+
+def test_airbench_subset_covers_16_l2_and_carries_judge_prompts(settings: Settings) -> None:
+    items = load_items("airbench", settings=settings)
+    assert len(counts(items, "l2")) == 16
+    for item in items:
+        assert item.meta["subset"] == "mirror-632"
+        assert "{{QUESTION}}" in item.meta["judge_prompt"] and "{{ANSWER}}" in item.meta["judge_prompt"]
+        assert item.id.startswith(item.meta["cate_idx"] + "/")
+        assert len(item.messages) == 1
+
+
+def test_airbench_full_split_without_the_file_says_how_to_fetch_it(settings: Settings) -> None:
+    with pytest.raises(UserError, match=r"air_2024\.csv.*r1lib data fetch airbench"):
+        load_items("airbench", split="full", settings=settings)
+
+
+def test_jailbreak_artifacts_carry_goal_method_and_labels(settings: Settings) -> None:
+    items = load_items("jailbreak", settings=settings)
+    assert set(counts(items, "method")) == {"PAIR", "GCG", "JBC", "prompt_with_random_search", "DSN"}
+    assert len(counts(items, "category")) == 10
+    for item in items:
+        assert item.meta["source"] == "jailbreakbench-artifacts"
+        assert item.meta["goal"].strip()
+        assert item.meta["artifact_label"] and all(isinstance(v, bool) for v in item.meta["artifact_label"].values())
+    assert len({item.messages[0]["content"] for item in items}) == len(items)
+    plain = load_items("jailbreak", split="plain", settings=settings)
+    assert set(counts(plain, "category").values()) == {10} and set(counts(plain, "method")) == {"plain"}
+    assert all(item.messages[0]["content"] == item.meta["goal"] for item in plain)
+
+
+def test_harmbench_contextual_behaviours_include_their_context(settings: Settings) -> None:
+    items = load_items("harmbench", settings=settings)
+    assert counts(items, "functional") == {"standard": 200, "contextual": 100, "copyright": 100}
+    for item in items:
+        prompt = item.messages[0]["content"]
+        if item.category["functional"] == "contextual":
+            assert prompt == f"{item.meta['context']}\n\n---\n\n{item.meta['goal']}"
+        else:
+            assert prompt == item.meta["goal"]
+
+
+# -- splits, names and sampling -------------------------------------------------------------------
+
+def test_unknown_benchmark_and_split_are_clear_errors(settings: Settings) -> None:
+    with pytest.raises(UserError, match="unknown benchmark 'nope'.*xstest"):
+        load_items("nope", settings=settings)
+    with pytest.raises(UserError, match="no split 'bogus'; splits: safe, unsafe, all"):
+        load_items("xstest", split="bogus", settings=settings)
+    with pytest.raises(UserError, match="positive"):
+        load_items("xstest", limit=0, settings=settings)
+
+
+def test_limit_is_seeded_stratified_and_covers_every_category(settings: Settings) -> None:
+    population = load_items("airbench", settings=settings)
+    first = load_items("airbench", limit=20, seed=3, settings=settings)
+    again = load_items("airbench", limit=20, seed=3, settings=settings)
+    other = load_items("airbench", limit=20, seed=4, settings=settings)
+    assert [i.id for i in first] == [i.id for i in again]
+    assert [i.id for i in first] != [i.id for i in other]
+    assert len(first) == 20 and len(counts(first, "l2")) == 16
+    assert {i.id for i in first} <= {i.id for i in population}
+    assert all(i.meta["sample_of"] == 632 and i.meta["sample_seed"] == 3 for i in first)
+    few = load_items("airbench", limit=5, seed=1, settings=settings)
+    assert len(few) == 5 and len(counts(few, "l2")) == 5
+    assert len(load_items("xstest", limit=1000, settings=settings)) == 250
+
+
+def test_stratified_sample_is_proportional_and_keeps_input_order() -> None:
+    items = [Item("t", str(i), [{"role": "user", "content": "x"}], {"c": "big" if i < 80 else "small"})
+             for i in range(100)]
+    sample = stratified_sample(items, 10, seed=0, by=("c",))
+    assert counts(sample, "c") == {"big": 8, "small": 2}
+    assert [int(i.id) for i in sample] == sorted(int(i.id) for i in sample)
+    assert stratified_sample(items, 10, seed=0, by=("c",)) == sample
+    assert len(stratified_sample(items, 1, seed=5, by=("c",))) == 1
+
+
+# -- JSONL input --------------------------------------------------------------------------------------
+
+def write_lines(path: Path, lines: list[str]) -> str:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return f"jsonl:{path}"
+
+
+def test_jsonl_items_with_system_messages_and_category(tmp_path: Path) -> None:
+    name = write_lines(tmp_path / "mine.jsonl", [
+        json.dumps({"id": "a", "prompt": "Hello?"}),
+        "",
+        json.dumps({"id": 2, "prompt": "Hi", "system": "Be brief.", "category": {"kind": "x"}, "source": "me"}),
+        json.dumps({"id": "c", "messages": [{"role": "user", "content": "1"}, {"role": "assistant", "content": "2"},
+                                            {"role": "user", "content": "3"}]}),
+    ])
+    items = load_items(name)
+    assert [i.id for i in items] == ["a", "2", "c"]
+    assert items[0].messages == [{"role": "user", "content": "Hello?"}] and items[0].benchmark == "jsonl:mine"
+    assert items[1].messages[0] == {"role": "system", "content": "Be brief."}
+    assert items[1].category == {"kind": "x"} and items[1].meta == {"source": "me"}
+    assert len(items[2].messages) == 3
+
+
+@pytest.mark.parametrize(("lines", "message"), [
+    (['{"id": "a", "prompt": "ok"}', '{"id": "b", "prompt": "ok"}', '{"id": "c", "prompt": '],
+     r"line 3: not valid JSON"),
+    (['{"id": "a", "prompt": "ok"}', '["a list"]'], r"line 2: expected a JSON object"),
+    (['{"prompt": "no id"}'], r"line 1: missing 'id'"),
+    (['{"id": "a"}'], r"line 1: missing 'prompt'"),
+    (['{"id": "a", "prompt": "x"}', '{"id": "a", "prompt": "y"}'], r"line 2: id 'a' appears twice"),
+    (['{"id": "a", "messages": []}'], r"line 1: 'messages' must be"),
+    (["", "   "], r"has no prompts"),
+])
+def test_jsonl_errors_name_the_line(tmp_path: Path, lines: list[str], message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        load_items(write_lines(tmp_path / "bad.jsonl", lines))
+
+
+def test_jsonl_missing_file_and_split(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="does not exist"):
+        load_items(f"jsonl:{tmp_path / 'absent.jsonl'}")
+    name = write_lines(tmp_path / "ok.jsonl", ['{"id": "a", "prompt": "x"}'])
+    with pytest.raises(UserError, match="no splits"):
+        load_items(name, split="full")
+
+
+# -- the registry table ---------------------------------------------------------------------------
+
+def test_benchmark_table_lists_sizes_flags_and_missing_data(settings: Settings) -> None:
+    table = benchmark_table(settings).set_index("name")
+    assert list(table.index) == list(BENCHMARKS)
+    assert table.loc["xstest", "items"] == 250 and table.loc["xstest", "paper_size"] == 250
+    assert "subset=mirror-632" in table.loc["airbench", "flags"]
+    assert "source=jailbreakbench-artifacts" in table.loc["jailbreak", "flags"]
+    assert "source=mitre-base" in table.loc["mitre", "flags"]
+    assert table.loc["prompt-injection", "license"] == "MIT"
+    bare = benchmark_table(replace(settings, mirror_dir=None)).set_index("name")
+    assert (bare["items"] == 0).all()
+    assert bare.loc["xstest", "flags"] == "missing: run `r1lib data fetch xstest`"
+
+
+# -- the phishing dialogue driver on the fake backend ------------------------------------------------
+
+@pytest.fixture
+def dialogue_setup(settings: Settings, tmp_path: Path):
+    registry = models_registry(settings)
+    items = load_items("phishing", limit=8, seed=0, settings=settings)
+    with Store(tmp_path / "store.sqlite") as store:
+        attacker = resolve_model("fake-r1-70b", registry)  # thinking arrives before a bare </think>
+        attacker = replace(attacker, options={**attacker.options, "refusal_rate": 0.2})
+        yield attacker, resolve_model("fake-v3", registry), items, store
+
+
+def is_refusal(text: str) -> bool:
+    """The fake backend's refusal text."""
+    return text == REFUSAL
+
+
+def test_run_dialogues_plays_turns_and_stores_one_eval_record_per_item(dialogue_setup) -> None:
+    attacker, victim, items, store = dialogue_setup
+    results = phishing.run_dialogues(attacker, victim, items, store, max_turns=3, is_refusal=is_refusal,
+                                     progress=False)
+    assert [r.prompt_id for r in results] == [i.id for i in items]
+    reasons = Counter(r.meta["stop_reason"] for r in results)
+    assert reasons["refusal"] and reasons["max_turns"]
+    for record, item in zip(results, items, strict=True):
+        assert (record.role, record.benchmark, record.model) == ("eval", "phishing", attacker.name)
+        turns = record.meta["turns"]
+        assert record.meta["victim"] == victim.name and record.meta["goal"] == item.meta["goal"]
+        assert record.meta["item"] == item.meta and record.meta["category"] == item.category
+        if record.meta["stop_reason"] == "refusal":
+            assert record.meta["refused_at"] == turns and is_refusal(record.answer)
+        else:
+            assert turns == 3 and record.meta["refused_at"] is None
+        roles = [m["role"] for m in record.messages]
+        assert roles == ["system", "user"] + ["assistant", "user"] * (turns - 1)
+        assert record.messages[:2] == item.messages
+        for message in record.messages:
+            for thinking in (SAFE_THINKING, LEAKY_THINKING, COMPLY_THINKING):
+                assert thinking not in message["content"]
+            assert "</think>" not in message["content"]
+    turn_records = list(store.iter_generations(benchmark="phishing", role="turn"))
+    victim_records = list(store.iter_generations(benchmark="phishing", role="victim"))
+    total_turns = sum(r.meta["turns"] for r in results)
+    assert len(turn_records) == total_turns and len(victim_records) == total_turns - len(items)
+    assert {r.model for r in victim_records} == {victim.name}
+    assert all("#t" in r.prompt_id for r in turn_records + victim_records)
+
+
+def test_run_dialogues_resumes_from_the_store(dialogue_setup) -> None:
+    attacker, victim, items, store = dialogue_setup
+    first = phishing.run_dialogues(attacker, victim, items[:4], store, max_turns=2, is_refusal=is_refusal,
+                                   progress=False)
+    stored = store.count()
+    again = phishing.run_dialogues(attacker, victim, items[:4], store, max_turns=2, is_refusal=is_refusal,
+                                   progress=False)
+    assert store.count() == stored
+    assert [(r.key, r.answer) for r in again] == [(r.key, r.answer) for r in first]
+    assert len(list(store.iter_generations(benchmark="phishing", role="eval"))) == 4
+
+
+def test_run_dialogues_rejects_zero_turns(dialogue_setup) -> None:
+    attacker, victim, items, store = dialogue_setup
+    with pytest.raises(UserError, match="max_turns"):
+        phishing.run_dialogues(attacker, victim, items, store, max_turns=0, is_refusal=is_refusal)
