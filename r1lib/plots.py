@@ -1,0 +1,277 @@
+"""The paper's figures from outcome frames, sized for a paper page (6.75 in wide), plus save_figure.
+
+Every ``figN`` function returns a :class:`matplotlib.figure.Figure` built without pyplot (so
+notebooks show it once and tests leak nothing); the numbers behind it come from the same cell
+functions as the tables (:mod:`r1lib.report`): rates over judged records with Wilson 95% intervals,
+means with bootstrap intervals. Each figure has a ``*_data`` function returning those numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from itertools import cycle
+from pathlib import Path
+
+import matplotlib
+import matplotlib.lines
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from r1lib.errors import UserError
+from r1lib.report import (
+    INTERPRETER_TYPES,
+    PAPER_MODELS,
+    Labels,
+    airbench_cell,
+    judge_safe_labels,
+    mean_cell,
+    models_in_order,
+    rate_cell,
+)
+from r1lib.stats import thinking_answer_table
+
+#: Text width of a paper page (inches).
+PAGE_WIDTH = 6.75
+#: AIR-Bench 2024 level-2 categories in the taxonomy's order.
+AIRBENCH_L2 = ("Security Risks", "Operational Misuses", "Violence & Extremism", "Hate/Toxicity", "Sexual Content",
+               "Child Harm", "Self-harm", "Political Usage", "Economic Harm", "Deception", "Manipulation",
+               "Defamation", "Fundamental Rights", "Discrimination/Bias", "Privacy", "Criminal Activities")
+#: Paired colours: a reasoning model dark, its non-reasoning counterpart light.
+PAPER_COLOURS = dict(zip(("DS-V3", "DS-R1", "Llama3.3", "R1-70b", "o3-mini"),
+                         [sns.color_palette("Paired")[i] for i in (0, 1, 6, 7, 3)]))
+SCENARIOS = ("S", "A", "B", "C")
+SCENARIO_KEY = ("S: reasons its way to a safe response · A: aware of the risk, complies · B: aware, but misled · "
+                "C: unaware")
+#: Font sizes for a figure printed at full page width.
+STYLE = {"font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 7.5, "ytick.labelsize": 7.5,
+         "legend.fontsize": 7.5, "axes.spines.top": False, "axes.spines.right": False}
+
+
+def fig2a_data(frame: pd.DataFrame, labels: Labels, *, aggregation: str = "mean") -> pd.DataFrame:
+    """AIR-Bench safety rate (%) per model and level-2 category (``l2``), plus an ``Overall`` row."""
+    if "l2" not in frame.columns:
+        raise UserError("the AIR-Bench frame lacks the column 'l2'; build it with outcome_frame from airbench records")
+    rows = []
+    for model, group in models_in_order(frame, labels):
+        parts = [("Overall", group), *((l2, part) for l2, part in group.groupby("l2", sort=False))]
+        rows += [{"model": model, "label": labels.get(model, model), "category": name,
+                  **airbench_cell(part, aggregation)} for name, part in parts]
+    data = pd.DataFrame(rows)
+    order = ["Overall", *AIRBENCH_L2, *sorted(set(data["category"]) - set(AIRBENCH_L2) - {"Overall"})]
+    return data.assign(category=pd.Categorical(data["category"], order, ordered=True)).sort_values(
+        ["category"], kind="stable").reset_index(drop=True)
+
+
+def fig2a(frame: pd.DataFrame, labels: Labels, *, aggregation: str = "mean") -> Figure:
+    """Fig. 2(A): AIR-Bench safety rate per level-2 category (rows) and model (columns), as a heatmap."""
+    data = fig2a_data(frame, labels, aggregation=aggregation)
+    grid = data.pivot_table(index="category", columns="label", values="value", observed=True, sort=False)
+    grid = grid[list(dict.fromkeys(data["label"]))]
+    n = data[data["category"] == "Overall"].set_index("label")["n"]
+    grid.columns = [f"{label}\n(n={n[label]})" for label in grid.columns]
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(PAGE_WIDTH, 0.26 * len(grid) + 1.3), layout="constrained")
+        ax = fig.subplots()
+        sns.heatmap(grid, ax=ax, vmin=0, vmax=100, cmap="RdYlGn", annot=True, fmt=".0f", linewidths=0.5,
+                    cbar_kws={"label": "safety rate (%)", "shrink": 0.8}, annot_kws={"fontsize": 7})
+        ax.set(xlabel="", ylabel="")
+        ax.tick_params(axis="both", length=0)
+        ax.axhline(1, color="white", linewidth=3)
+        how = "mean safety score" if aggregation == "mean" else "share of full refusals"
+        ax.set_title(f"AIR-Bench 2024 safety rate by level-2 category ({how})")
+    return fig
+
+
+def fig2b_data(frame: pd.DataFrame, labels: Labels) -> pd.DataFrame:
+    """Code-interpreter safety rate (%) per model and attack type (``attack_type``)."""
+    if "attack_type" not in frame.columns:
+        raise UserError("the interpreter frame lacks the column 'attack_type'; build it with outcome_frame")
+    safe = judge_safe_labels(frame)
+    rows = [{"model": model, "label": labels.get(model, model), "category": attack, **rate_cell(part, safe)}
+            for model, group in models_in_order(frame, labels)
+            for attack, part in group.groupby("attack_type", sort=False)]
+    data = pd.DataFrame(rows)
+    order = [*INTERPRETER_TYPES, *sorted(set(data["category"]) - set(INTERPRETER_TYPES))]
+    return data.assign(category=pd.Categorical(data["category"], order, ordered=True)).sort_values(
+        "category", kind="stable").reset_index(drop=True)
+
+
+def fig2b(frame: pd.DataFrame, labels: Labels) -> Figure:
+    """Fig. 2(B): code-interpreter safety rate per attack type, one bar per model, 95% Wilson intervals."""
+    data = fig2b_data(frame, labels)
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(PAGE_WIDTH, 2.8), layout="constrained")
+        ax = fig.subplots()
+        _grouped_bars(ax, data, group="category", hue="label")
+        ax.set(ylabel="safety rate (%)", ylim=(0, 105), title="Code interpreter tests: safety rate by attack type")
+        _legend(fig, ax)
+    return fig
+
+
+def fig3_data(frames_by_scorer: Mapping[str, pd.DataFrame], pairs: Sequence[tuple[str, str]], labels: Labels, *,
+              safety_frame: pd.DataFrame | None = None, compliant_labels: Collection[str] = ("compliance",),
+              matched: bool = True) -> pd.DataFrame:
+    """Mean score of compliant answers per scorer, pair and model (bootstrap 95% intervals).
+
+    ``frames_by_scorer`` maps a scorer name (e.g. a reward model) to its outcome frame (label
+    ``scored``, ``score`` = reward or severity). With ``safety_frame`` (the AIR-Bench answer verdicts)
+    only records judged with a label in ``compliant_labels`` are scored; ``matched`` further keeps
+    only prompts where *both* models of a pair complied, so the two means compare the same prompts.
+    """
+    rows = []
+    for scorer, frame in frames_by_scorer.items():
+        scored = frame[frame["outcome"] == "judged"]
+        if safety_frame is not None:
+            compliant = safety_frame[(safety_frame["outcome"] == "judged")
+                                     & safety_frame["label"].isin(list(compliant_labels))]
+            scored = scored[scored["gen_key"].isin(compliant["gen_key"])]
+        for reasoning, counterpart in pairs:
+            pair = scored[scored["model"].isin([reasoning, counterpart])]
+            if matched:
+                per_item = pair.groupby(["prompt_id", "sample"])["model"].nunique()
+                shared = per_item[per_item == 2].index
+                pair = pair[pd.MultiIndex.from_frame(pair[["prompt_id", "sample"]]).isin(shared)]
+            name = f"{labels.get(reasoning, reasoning)} vs {labels.get(counterpart, counterpart)}"
+            for model, role in ((reasoning, "reasoning"), (counterpart, "non-reasoning")):
+                cell = mean_cell(pair[pair["model"] == model], lambda g: g["score"])
+                rows.append({"scorer": scorer, "pair": name, "model": model, "label": labels.get(model, model),
+                             "role": role, **cell})
+    return pd.DataFrame(rows)
+
+
+def fig3(frames_by_scorer: Mapping[str, pd.DataFrame], pairs: Sequence[tuple[str, str]], labels: Labels, *,
+         safety_frame: pd.DataFrame | None = None, compliant_labels: Collection[str] = ("compliance",),
+         matched: bool = True) -> Figure:
+    """Fig. 3: score (reward / severity) of compliant answers, reasoning model vs its counterpart, per scorer.
+
+    Points are means with bootstrap 95% intervals; a filled circle is the reasoning model, an open
+    square its non-reasoning counterpart.
+    """
+    data = fig3_data(frames_by_scorer, pairs, labels, safety_frame=safety_frame,
+                     compliant_labels=compliant_labels, matched=matched)
+    scorers = list(dict.fromkeys(data["scorer"]))
+    colours = _model_colours(list(dict.fromkeys(data["label"])))
+    markers = {"reasoning": ("o", True), "non-reasoning": ("s", False)}
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(PAGE_WIDTH, 2.5), layout="constrained")
+        axes = fig.subplots(1, len(scorers), squeeze=False)[0]
+        for ax, scorer in zip(axes, scorers):
+            part = data[data["scorer"] == scorer]
+            names = list(dict.fromkeys(part["pair"]))
+            for row in part.itertuples(index=False):
+                marker, filled = markers[row.role]
+                x = names.index(row.pair) + (-0.12 if row.role == "reasoning" else 0.12)
+                error = [[max(row.value - row.ci_low, 0)], [max(row.ci_high - row.value, 0)]]
+                ax.errorbar(x, row.value, yerr=np.nan_to_num(error), fmt=marker, color=colours[row.label],
+                            markerfacecolor=colours[row.label] if filled else "white", markersize=6, capsize=3,
+                            elinewidth=1)
+            n = part.groupby("pair", sort=False)["n"].max()
+            ax.set_xticks(range(len(names)), [f"{name}\n(n = {n[name]})" for name in names])
+            ax.set_xlim(-0.6, len(names) - 0.4)
+            ax.grid(axis="y", linewidth=0.4, alpha=0.6)
+            ax.set(title=scorer, ylabel="mean score of compliant answers" if ax is axes[0] else "")
+        handles = [matplotlib.lines.Line2D([], [], marker=m, color="0.3", markerfacecolor="0.3" if f else "white",
+                                           linestyle="", label=role) for role, (m, f) in markers.items()]
+        fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
+    return fig
+
+
+def fig5_data(frames: Mapping[str, pd.DataFrame], labels: Labels) -> pd.DataFrame:
+    """Share (%) of each safety-thinking scenario (S, A, B, C) per model and condition (e.g. plain, jailbreak)."""
+    rows = []
+    for condition, frame in frames.items():
+        judge_safe_labels(frame)
+        for model, group in models_in_order(frame, labels):
+            rows += [{"condition": condition, "model": model, "label": labels.get(model, model), "scenario": s,
+                      **rate_cell(group, {s})} for s in SCENARIOS]
+    return pd.DataFrame(rows)
+
+
+def fig5(frames: Mapping[str, pd.DataFrame], labels: Labels) -> Figure:
+    """Fig. 5 (quantified): how often the thinking is S / A / B / C, plain prompts vs jailbreaks, per model."""
+    data = fig5_data(frames, labels)
+    models = list(dict.fromkeys(data["label"]))
+    colours = dict(zip(frames, sns.color_palette("Set2")))
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(PAGE_WIDTH, 2.6), layout="constrained")
+        axes = fig.subplots(1, len(models), squeeze=False, sharey=True)[0]
+        for ax, label in zip(axes, models):
+            _grouped_bars(ax, data[data["label"] == label], group="scenario", hue="condition", colours=colours)
+            ax.set(title=label, ylim=(0, 105), ylabel="share of thinking traces (%)" if ax is axes[0] else "")
+        fig.supxlabel(SCENARIO_KEY, fontsize=7)
+        _legend(fig, axes[0], loc="outside upper center")
+    return fig
+
+
+def thinking_answer_data(answer_frame: pd.DataFrame, thinking_frame: pd.DataFrame,
+                         labels: Labels) -> dict[str, object]:
+    """Per model label: the thinking × answer 2×2 (:func:`r1lib.stats.thinking_answer_table`) over
+    outputs judged on both channels (paired by ``gen_key``)."""
+    answer_safe, thinking_safe = judge_safe_labels(answer_frame), judge_safe_labels(thinking_frame)
+    answers = answer_frame[answer_frame["outcome"] == "judged"].set_index("gen_key")
+    thoughts = thinking_frame[thinking_frame["outcome"] == "judged"].set_index("gen_key")
+    both = answers.join(thoughts[["label"]], rsuffix="_thinking", how="inner")
+    return {labels.get(model, model): thinking_answer_table(group["label_thinking"].isin(list(thinking_safe)),
+                                                            group["label"].isin(list(answer_safe)))
+            for model, group in models_in_order(both.reset_index(), labels)}
+
+
+def thinking_answer_heatmap(answer_frame: pd.DataFrame, thinking_frame: pd.DataFrame, labels: Labels) -> Figure:
+    """The thinking × answer 2×2 per model: counts and shares, with the leak rate (unsafe thinking, safe answer)."""
+    tables = thinking_answer_data(answer_frame, thinking_frame, labels)
+    if not tables:
+        raise UserError("no output is judged on both channels; judge the answer and the thinking of the same records")
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(PAGE_WIDTH, 2.2), layout="constrained")
+        axes = fig.subplots(1, len(tables), squeeze=False)[0]
+        for ax, (label, table) in zip(axes, tables.items()):
+            shares = 100 * table.counts / max(table.n, 1)
+            text = table.counts.astype(str) + " (" + shares.round(1).astype(str) + "%)"
+            sns.heatmap(shares, ax=ax, annot=text, fmt="", vmin=0, vmax=100, cmap="Blues", cbar=False,
+                        linewidths=1, annot_kws={"fontsize": 7.5})
+            ax.set(title=f"{label}: n = {table.n}, leak {100 * table.leak.rate:.1f}%", xlabel="answer",
+                   ylabel="thinking" if ax is axes[0] else "")
+            ax.tick_params(length=0)
+    return fig
+
+
+def save_figure(fig: Figure, name: str, out_dir: str | Path) -> list[Path]:
+    """Write ``name.png`` (200 dpi) and ``name.pdf`` into ``out_dir``; returns the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.png", out / f"{name}.pdf"]
+    fig.savefig(paths[0], dpi=200)
+    fig.savefig(paths[1])
+    return paths
+
+
+def _grouped_bars(ax, data: pd.DataFrame, *, group: str, hue: str,
+                  colours: Mapping[str, object] | None = None) -> None:
+    """Bars of ``value`` per ``group`` (x) and ``hue`` (side by side) with their ci_low–ci_high as error bars."""
+    groups = list(dict.fromkeys(data[group]))
+    hues = list(dict.fromkeys(data[hue]))
+    colours = colours or _model_colours(hues)
+    width = 0.8 / len(hues)
+    for i, name in enumerate(hues):
+        part = data[data[hue] == name].set_index(group).reindex(groups)
+        x = np.arange(len(groups)) + (i - (len(hues) - 1) / 2) * width
+        errors = np.vstack([part["value"] - part["ci_low"], part["ci_high"] - part["value"]]).clip(min=0)
+        ax.bar(x, part["value"], width * 0.95, yerr=np.nan_to_num(errors), color=colours[name], label=name,
+               error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "0.25"})
+    ax.set_xticks(np.arange(len(groups)), groups)
+    ax.grid(axis="y", linewidth=0.4, alpha=0.6)
+    ax.set_axisbelow(True)
+
+
+def _legend(fig: Figure, ax, loc: str = "outside lower center") -> None:
+    """One legend for the whole figure (by default under the plots), from ``ax``'s labelled artists."""
+    handles, names = ax.get_legend_handles_labels()
+    fig.legend(handles, names, loc=loc, ncols=min(len(names), 6), frameon=False)
+
+
+def _model_colours(labels: Sequence[str]) -> dict[str, object]:
+    """The paper models' fixed colours; other models get distinct colours from a second palette."""
+    others = cycle(sns.color_palette("Dark2"))
+    return {label: PAPER_COLOURS[label] if label in PAPER_MODELS else next(others) for label in labels}

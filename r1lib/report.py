@@ -1,0 +1,444 @@
+"""Paper-shaped tables: our numbers with 95% intervals, beside the paper's published values.
+
+Every ``tableN`` function takes outcome frames (:func:`r1lib.outcomes.outcome_frame`, one per
+benchmark × judge × channel) and returns a *tidy* frame with one row per table cell:
+
+``table, model, label, row, column, value, ci_low, ci_high, k, n, n_excluded, unit, paper, diff,
+status, note``
+
+- ``model`` is the registry name, ``label`` its display label (from ``labels``; the paper's labels
+  are DS-R1, DS-V3, R1-70b, Llama3.3, o3-mini). ``row``/``column`` are the paper's row and column
+  headers (``row`` is ``"all"`` when the paper has one row per model).
+- **Rates** (percent) count judged records only: a record whose ``outcome`` is not ``judged`` (no
+  answer, unparsed verdict, judge error, failed call, not judged yet) is left out of ``n`` and
+  counted in ``n_excluded``, so truncation never hides. ``k`` is the count behind the rate and the
+  interval is Wilson's at 95% (:func:`r1lib.stats.rate_summary`).
+- **Means** (AIR-Bench mean score, spear-phishing grades) have a percentile-bootstrap 95% interval
+  (:func:`r1lib.stats.bootstrap_mean_ci`); ``k`` is empty.
+- AIR-Bench's safety rate has two aggregations (``airbench_aggregation``): ``"mean"`` (default, the
+  mean safety score 1 / 0.5 / 0, AIR-Bench's own "refusal rate") or ``"full_refusal"`` (the share
+  of answers scored a full refusal).
+- ``paper`` is the value as printed (data/paper_reference/); known typos are kept and explained in
+  ``note`` (from ``typos.csv``), so they show as deviations rather than being silently corrected.
+
+**Status rule.** ``"not comparable"`` when the model's label is not one of the paper's five, when
+the caller passes ``comparable=False`` (the run's profile differs from the paper's: subset data,
+another judge), when the paper has no such cell, or when the cell has no judged record.
+Otherwise ``"reproduced"`` when the paper's value lies inside our 95% interval **or** within the
+rounding tolerance of our value (|diff| ≤ 0.05 percentage points for rates, the paper's printed
+precision for exact counts; ≤ 0.01 for 0–5 grades); else ``"deviates"``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Mapping
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from r1lib.config import Settings, models_registry, resolve_model
+from r1lib.errors import UserError
+from r1lib.judges.registry import judge_class
+from r1lib.stats import bootstrap_mean_ci, rate_summary
+
+PAPER_MODELS = ("Llama3.3", "R1-70b", "DS-V3", "DS-R1", "o3-mini")
+PAPER_TABLES = ("table1", "table2", "table3", "table4", "table5", "table6", "table7", "table9", "table10")
+STATUSES = ("reproduced", "deviates", "not comparable")
+PERCENT, GRADE = "%", "score 0-5"
+TOLERANCE = {PERCENT: 0.05, GRADE: 0.01}
+COLUMNS = ["table", "model", "label", "row", "column", "value", "ci_low", "ci_high", "k", "n", "n_excluded",
+           "unit", "paper", "diff", "status", "note"]
+AIRBENCH_AGGREGATIONS = ("mean", "full_refusal")
+
+#: XSTest ``type`` field → Table 9's printed prompt type.
+XSTEST_TYPES = {
+    "homonyms": "T1 Homonyms", "figurative_language": "T2 Figurative Language",
+    "safe_targets": "T3 Safe Targets", "safe_contexts": "T4 Safe Contexts", "definitions": "T5 Definitions",
+    "nons_group_real_discr": "T6 Real Discr., Nons. Group", "real_group_nons_discr": "T7 Nons. Discr., Real Group",
+    "historical_events": "T8 Historical Events", "privacy_public": "T9 Privacy (Public)",
+    "privacy_fictional": "T10 Privacy (Fictional)",
+}
+#: XSTest columns of Tables 3 and 9 → judge label.
+XSTEST_COLUMNS = {"FC": "full_compliance", "FR": "full_refusal", "PR": "partial_refusal"}
+INTERPRETER_TYPES = ("Privilege Escalation", "Container Escape", "Reflected Attack", "Post Exploitation",
+                     "Social Engineering")
+INJECTION_TYPES = {"direct": "Direct", "indirect": "Indirect"}
+RISK_CATEGORIES = {"security": "Security", "securityviolating": "Security", "logic": "Logic",
+                   "logicviolating": "Logic"}
+#: Benchmark → its column header in Tables 2 and 7.
+BENCHMARK_COLUMNS = {"airbench": "AirBench", "mitre": "MITRE", "interpreter": "Code Interp",
+                     "phishing": "Phishing", "jailbreak": "WildGuard"}
+PHISHING_GRADES = {"Persuasion": "persuasion", "Rapport": "rapport", "Argumentation": "argumentation"}
+
+Labels = Mapping[str, str]
+Comparable = bool | Mapping[str, bool]
+
+
+# ---------------------------------------------------------------------------------------------
+# The paper's numbers
+
+
+def paper_reference() -> dict[str, pd.DataFrame]:
+    """The paper's tables (``table1`` … ``table10``, no Table 8) and ``typos``, as printed."""
+    return {name: frame.copy() for name, frame in _paper_reference().items()}
+
+
+@cache
+def _paper_reference() -> dict[str, pd.DataFrame]:
+    folder = Settings.load().root / "data" / "paper_reference"
+    if not folder.is_dir():
+        raise UserError(f"the paper's reference tables are missing ({folder}); restore data/paper_reference "
+                        "from the repository")
+    return {name: pd.read_csv(folder / f"{name}.csv", dtype={"row": str, "column": str})
+            for name in (*PAPER_TABLES, "typos")}
+
+
+def model_labels(models: Collection[str]) -> dict[str, str]:
+    """Display label of each model from the models registry (the paper label when there is one)."""
+    registry = models_registry()
+    return {model: resolve_model(model, registry).display_name() for model in models}
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables
+
+
+def table1() -> pd.DataFrame:
+    """Table 1 (datasets): the paper's size beside the items available here, with source and subset flags.
+
+    ``same_size`` is False where this checkout holds a different set than the paper used (a
+    subset, a stand-in dataset, or missing files): such rows are not comparable to the paper.
+    """
+    from r1lib.benchmarks.registry import benchmark_table
+
+    paper = _paper_reference()["table1"].rename(columns={"size": "paper_size"})
+    ours = benchmark_table().drop(columns=["paper_size"]).rename(columns={"items": "items_available"})
+    table = paper.merge(ours, left_on="benchmark", right_on="name", how="left").drop(columns=["name"])
+    table["same_size"] = table["items_available"] == table["paper_size"]
+    return table
+
+
+def table2(frames: Mapping[str, pd.DataFrame], labels: Labels, *, airbench_aggregation: str = "mean",
+           comparable: Comparable = True) -> pd.DataFrame:
+    """Table 2: safety rate (%) on AirBench, MITRE, Code Interp and Phishing.
+
+    ``frames`` maps benchmark (``airbench``, ``mitre``, ``interpreter``, ``phishing``; any subset) to
+    its answer-channel outcome frame. Phishing is the share of dialogues in which the model (the
+    attacker) refused; Code Interp the pooled share of non-malicious answers over the five attack
+    types (equal to 100 − the mean of Table 10 when every type has the same number of answers).
+    """
+    _check_keys(frames, ("airbench", "mitre", "interpreter", "phishing"), "table2")
+    rows = []
+    for benchmark, frame in frames.items():
+        positive = {"refused"} if benchmark == "phishing" else judge_safe_labels(frame)
+        for model, group in models_in_order(frame, labels):
+            cell = (airbench_cell(group, airbench_aggregation) if benchmark == "airbench"
+                    else rate_cell(group, positive))
+            rows.append(_row(model, labels, "all", BENCHMARK_COLUMNS[benchmark], cell,
+                             comparable=_is_comparable(comparable, benchmark)))
+    return _finish("table2", rows)
+
+
+def table3(frame: pd.DataFrame, labels: Labels, *, comparable: bool = True) -> pd.DataFrame:
+    """Table 3 (XSTest): FC/FR/PR (%) over all safe prompts and in the worst prompt type.
+
+    The worst type has the lowest full compliance (ties: more full refusal, then type order). Its
+    name is in the ``category`` column, the paper's in ``paper_category``; when they differ the
+    worst-type cells are marked ``deviates``.
+    """
+    frame = _categorised(frame, "type", {_key(k): v for k, v in XSTEST_TYPES.items()})
+    judge_safe_labels(frame)  # checks: one judge, labels from its vocabulary
+    paper = _paper_reference()["table3"]
+    paper_worst = paper[paper["row"] == "Worst Cat"].groupby("model")["category"].first()
+    rows = []
+    for model, group in models_in_order(frame, labels):
+        for column, label in XSTEST_COLUMNS.items():
+            rows.append(_row(model, labels, "Avg", column, rate_cell(group, {label}), comparable=comparable))
+        worst = _worst_xstest_type(group)
+        name = re.sub(r"^T\d+ ", "", worst)
+        for column, label in XSTEST_COLUMNS.items():
+            row = _row(model, labels, "Worst Cat", column, rate_cell(group[group["type"] == worst], {label}),
+                       comparable=comparable)
+            rows.append({**row, "category": name, "paper_category": paper_worst.get(row["label"], np.nan)})
+    table = _finish("table3", rows)
+    other_worst = table["paper_category"].notna() & (table["category"] != table["paper_category"])
+    table.loc[other_worst & (table["status"] != "not comparable"), "status"] = "deviates"
+    return table
+
+
+def table4(frame: pd.DataFrame, labels: Labels, *, comparable: bool = True) -> pd.DataFrame:
+    """Table 4: mean spear-phishing grades (0–5): overall (``score``) and the three attributes (``details``)."""
+    judge_safe_labels(frame)  # checks: one judge, labels from its vocabulary
+    rows = []
+    for model, group in models_in_order(frame, labels):
+        rows.append(_row(model, labels, "all", "Avg Score", mean_cell(group, lambda g: g["score"]), GRADE,
+                         comparable=comparable))
+        for column, key in PHISHING_GRADES.items():
+            cell = mean_cell(group, lambda g, key=key: g["details"].map(lambda d: _grade(d, key)))
+            rows.append(_row(model, labels, "all", column, cell, GRADE, comparable=comparable))
+    return _finish("table4", rows)
+
+
+def table5(frame: pd.DataFrame, labels: Labels, *, comparable: bool = True) -> pd.DataFrame:
+    """Table 5: jailbreak attack success rate (%) = share of judged answers not in the judge's safe labels."""
+    unsafe = judge_unsafe_labels(frame)
+    rows = [_row(model, labels, "all", "ASR", rate_cell(group, unsafe), comparable=comparable)
+            for model, group in models_in_order(frame, labels)]
+    return _finish("table5", rows)
+
+
+def table6(frame: pd.DataFrame, labels: Labels, *, comparable: bool = True) -> pd.DataFrame:
+    """Table 6: prompt-injection ASR (%) by injection type (Direct, Indirect), risk (Security, Logic) and ALL."""
+    unsafe = judge_unsafe_labels(frame)
+    frame = _categorised(frame, "injection_type", INJECTION_TYPES)
+    frame = _categorised(frame, "risk_category", RISK_CATEGORIES)
+    rows = []
+    for model, group in models_in_order(frame, labels):
+        splits = [(name, group[group[field] == name]) for field, names in
+                  (("injection_type", ("Direct", "Indirect")), ("risk_category", ("Security", "Logic")))
+                  for name in names]
+        for column, part in [*splits, ("ALL", group)]:
+            rows.append(_row(model, labels, "all", column, rate_cell(part, unsafe), comparable=comparable))
+    return _finish("table6", rows)
+
+
+def table7(answer_frames: Mapping[str, pd.DataFrame], thinking_frames: Mapping[str, pd.DataFrame], labels: Labels,
+           *, airbench_aggregation: str = "mean", comparable: Comparable = True) -> pd.DataFrame:
+    """Table 7: safety rate (%) of the final answer (A) and of the thinking (T), same judge on both.
+
+    Both mappings are keyed by benchmark (``airbench``, ``mitre``, ``interpreter``, ``jailbreak``;
+    any subset). WildGuard is the safe share (100 − ASR).
+    """
+    rows = []
+    for channel, frames in (("A", answer_frames), ("T", thinking_frames)):
+        _check_keys(frames, ("airbench", "mitre", "interpreter", "jailbreak"), "table7")
+        for benchmark, frame in frames.items():
+            for model, group in models_in_order(frame, labels):
+                cell = (airbench_cell(group, airbench_aggregation) if benchmark == "airbench"
+                        else rate_cell(group, judge_safe_labels(frame)))
+                rows.append(_row(model, labels, "all", f"{BENCHMARK_COLUMNS[benchmark]} {channel}", cell,
+                                 comparable=_is_comparable(comparable, benchmark)))
+    order = [f"{BENCHMARK_COLUMNS[b]} {c}" for b in ("airbench", "mitre", "interpreter", "jailbreak") for c in "AT"]
+    rows.sort(key=lambda r: order.index(r["column"]))
+    return _finish("table7", rows)
+
+
+def table9(frame: pd.DataFrame, labels: Labels, *, comparable: bool = True) -> pd.DataFrame:
+    """Table 9 (XSTest): FC/FR/PR (%) per prompt type and in TOTAL."""
+    frame = _categorised(frame, "type", {_key(k): v for k, v in XSTEST_TYPES.items()})
+    judge_safe_labels(frame)  # checks: one judge, labels from its vocabulary
+    rows = []
+    for model, group in models_in_order(frame, labels):
+        parts = sorted(group.groupby("type"), key=lambda item: list(XSTEST_TYPES.values()).index(item[0]))
+        for row, part in [*parts, ("TOTAL", group)]:
+            for column, label in XSTEST_COLUMNS.items():
+                rows.append(_row(model, labels, row, column, rate_cell(part, {label}), comparable=comparable))
+    return _finish("table9", rows)
+
+
+def table10(frame: pd.DataFrame, labels: Labels, *, comparable: bool = True) -> pd.DataFrame:
+    """Table 10: code-interpreter malicious percentage per attack type (100 − the safe share)."""
+    unsafe = judge_unsafe_labels(frame)
+    frame = _categorised(frame, "attack_type", {_key(t): t for t in INTERPRETER_TYPES})
+    rows = [_row(model, labels, "all", attack, rate_cell(part, unsafe), comparable=comparable)
+            for model, group in models_in_order(frame, labels)
+            for attack, part in sorted(group.groupby("attack_type"), key=lambda item: INTERPRETER_TYPES.index(item[0]))]
+    return _finish("table10", rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Display and files
+
+
+def wide(table: pd.DataFrame, *, show: str = "both", decimals: int | None = None) -> pd.DataFrame:
+    """The paper's layout: one row per model (and sub-row), one column per paper column.
+
+    ``show`` is ``"both"`` (ours, the paper's value in brackets and ✓ reproduced / ✗ deviates),
+    ``"ours"`` or ``"paper"``. ``decimals`` defaults to 2 for Tables 4–6 and 1 otherwise.
+    """
+    if show not in ("both", "ours", "paper"):
+        raise UserError(f"show must be 'both', 'ours' or 'paper', not {show!r}")
+    if decimals is None:
+        decimals = 2 if table["table"].isin(["table4", "table5", "table6"]).any() else 1
+    marks = {"reproduced": " ✓", "deviates": " ✗", "not comparable": ""}
+
+    def fmt(value: float) -> str:
+        return "–" if pd.isna(value) else f"{value:.{decimals}f}"
+
+    def cell(r: pd.Series) -> str:
+        if show != "both":
+            return fmt(r["value"] if show == "ours" else r["paper"])
+        paper = "" if pd.isna(r["paper"]) else f" ({fmt(r['paper'])})"
+        return f"{fmt(r['value'])}{paper}{marks[r['status']]}"
+
+    text = table.assign(cell=table.apply(cell, axis=1))
+    index = ["label", "row"] if (table["row"] != "all").any() else ["label"]
+    out = text.pivot_table(index=index, columns="column", values="cell", aggfunc="first", sort=False)
+    out = out.reindex(columns=list(dict.fromkeys(table["column"])))
+    out.columns.name = None
+    return out
+
+
+def save_table(table: pd.DataFrame, name: str, out_dir: str | Path, *, caption: str = "") -> list[Path]:
+    """Write ``name.csv`` (the tidy cells), ``name.md`` and ``name.tex`` (the wide view); returns the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    view = wide(table).reset_index()
+    paths = [out / f"{name}.csv", out / f"{name}.md", out / f"{name}.tex"]
+    table.to_csv(paths[0], index=False)
+    heading = f"{caption}\n\n" if caption else ""
+    paths[1].write_text(heading + view.to_markdown(index=False) + "\n", encoding="utf-8")
+    latex = view.to_latex(index=False, caption=caption or None, label=f"tab:{name}")
+    paths[2].write_text(latex, encoding="utf-8")
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# Cells
+
+
+def rate_cell(group: pd.DataFrame, positive: Collection[str]) -> dict:
+    """Share (%) of judged records whose label is in ``positive``, with its Wilson interval."""
+    judged = group["label"].to_numpy()[group["outcome"].to_numpy() == "judged"]
+    summary = rate_summary(int(np.isin(judged, list(positive)).sum()), len(judged))
+    return {"value": 100 * summary.rate, "ci_low": 100 * summary.lo, "ci_high": 100 * summary.hi,
+            "k": summary.k, "n": summary.n, "n_excluded": len(group) - summary.n}
+
+
+def mean_cell(group: pd.DataFrame, values_of: Callable[[pd.DataFrame], pd.Series], scale: float = 1.0) -> dict:
+    """Mean of a value over judged records (bootstrap interval); records without the value are excluded."""
+    judged = group[group["outcome"] == "judged"]
+    values = pd.to_numeric(values_of(judged), errors="coerce").dropna()
+    estimate = bootstrap_mean_ci(values.to_numpy(dtype=float))
+    return {"value": scale * estimate.estimate, "ci_low": scale * estimate.lo, "ci_high": scale * estimate.hi,
+            "k": np.nan, "n": estimate.n, "n_excluded": len(group) - estimate.n}
+
+
+def airbench_cell(group: pd.DataFrame, aggregation: str) -> dict:
+    """AIR-Bench safety rate (%): the mean safety score (``"mean"``) or the share of full refusals."""
+    if aggregation not in AIRBENCH_AGGREGATIONS:
+        raise UserError(f"airbench_aggregation must be one of {AIRBENCH_AGGREGATIONS}, not {aggregation!r}")
+    if aggregation == "full_refusal":
+        return rate_cell(group, {"refusal"})
+    return mean_cell(group, lambda g: g["score"], scale=100.0)
+
+
+def _row(model: str, labels: Labels, row: str, column: str, cell: dict, unit: str = PERCENT, *,
+         comparable: bool) -> dict:
+    return {"model": model, "label": labels.get(model, model), "row": row, "column": column, **cell,
+            "unit": unit, "comparable": comparable}
+
+
+def _finish(name: str, rows: list[dict]) -> pd.DataFrame:
+    """Add the paper's value, the difference, the status and the typo notes to the cells."""
+    extra = [c for c in dict.fromkeys(k for r in rows for k in r) if c not in COLUMNS and c != "comparable"]
+    table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "table"] + ["comparable"] + extra)
+    table.insert(0, "table", name)
+    reference = _paper_reference()
+    paper = reference[name].set_index(["model", "row", "column"])["value"]
+    keys = list(zip(table["label"], table["row"], table["column"]))
+    table["paper"] = [float(paper.get(key, np.nan)) for key in keys]
+    table["diff"] = table["value"] - table["paper"]
+    typos = reference["typos"]
+    typos = typos[typos["table"] == name].set_index(["model", "row", "column"])
+    table["note"] = [f"{typos.loc[key, 'kind']}: {typos.loc[key, 'reason']}" if key in typos.index else ""
+                     for key in keys]
+    table["status"] = [_status(r) for r in table.itertuples(index=False)]
+    return table.drop(columns=["comparable"])[[*COLUMNS, *extra]]
+
+
+def _status(cell) -> str:
+    if (not cell.comparable or cell.label not in PAPER_MODELS or pd.isna(cell.paper) or cell.n == 0
+            or pd.isna(cell.value)):
+        return "not comparable"
+    inside = cell.ci_low <= cell.paper <= cell.ci_high if not pd.isna(cell.ci_low) else False
+    return "reproduced" if inside or abs(cell.diff) <= TOLERANCE[cell.unit] + 1e-9 else "deviates"
+
+
+# ---------------------------------------------------------------------------------------------
+# Frames
+
+
+def models_in_order(frame: pd.DataFrame, labels: Labels) -> list[tuple[str, pd.DataFrame]]:
+    """Groups per model, the paper's models first in the paper's order."""
+    for column in ("model", "outcome", "label", "judge"):
+        if column not in frame.columns:
+            raise UserError(f"the frame lacks the column {column!r}; build it with r1lib.outcomes.outcome_frame")
+    models = list(dict.fromkeys(frame["model"]))
+    shown = [labels.get(m, m) for m in models]
+    if len(set(shown)) < len(shown):
+        raise UserError(f"several models share a display label ({dict(zip(models, shown))}); give each its own label")
+    rank = {label: i for i, label in enumerate(PAPER_MODELS)}
+    models.sort(key=lambda m: rank.get(labels.get(m, m), len(rank)))
+    return [(model, frame[frame["model"] == model]) for model in models]
+
+
+def judge_safe_labels(frame: pd.DataFrame) -> frozenset[str]:
+    """The safe labels of the frame's one judge; judged labels outside its vocabulary raise."""
+    if frame.empty:
+        raise UserError("an outcome frame has no records; generate and judge that benchmark first, "
+                        "or leave it out of the table")
+    judges = frame["judge"].dropna().unique() if "judge" in frame.columns else []
+    if len(judges) != 1:
+        raise UserError(f"a table needs the verdicts of exactly one judge, the frame has {sorted(judges)}; "
+                        "build one outcome_frame per judge (and version)")
+    for column in ("version", "channel"):
+        if column in frame.columns and frame[column].nunique() > 1:
+            raise UserError(f"the frame mixes several {column}s {sorted(frame[column].unique())}; filter it to one")
+    judge = judge_class(str(judges[0]))
+    unknown = set(frame.loc[frame["outcome"] == "judged", "label"].dropna()) - set(judge.labels)
+    if unknown:
+        raise UserError(f"labels {sorted(unknown)} are not in the {judge.name} judge's vocabulary "
+                        f"{list(judge.labels)}; is the frame built from that judge's verdicts?")
+    return judge.safe_labels
+
+
+def judge_unsafe_labels(frame: pd.DataFrame) -> frozenset[str]:
+    """The labels of the frame's judge that are not safe (attack success, malicious, ...)."""
+    safe = judge_safe_labels(frame)
+    return frozenset(judge_class(str(frame["judge"].dropna().iloc[0])).labels) - safe
+
+
+def _grade(details: object, key: str) -> object:
+    return details.get(key) if isinstance(details, dict) else None
+
+
+def _key(value: object) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(value).lower())
+
+
+def _categorised(frame: pd.DataFrame, column: str, names: Mapping[str, str]) -> pd.DataFrame:
+    """``frame`` with ``column`` mapped to the paper's names; a missing or unknown category raises."""
+    if column not in frame.columns:
+        raise UserError(f"the frame lacks the category column {column!r}; build it with outcome_frame from "
+                        "records generated from the benchmark loader (it stores item categories)")
+    mapped = frame[column].map(lambda v: names.get(_key(v)) if isinstance(v, str) else None)
+    unknown = sorted(set(frame.loc[mapped.isna(), column].astype(str)))
+    if unknown:
+        raise UserError(f"unknown {column} values {unknown}; expected one of {sorted(set(names.values()))}")
+    return frame.assign(**{column: mapped})
+
+
+def _worst_xstest_type(group: pd.DataFrame) -> str:
+    judged = group[group["outcome"] == "judged"]
+    order = list(XSTEST_TYPES.values())
+
+    def key(t: str) -> tuple[float, float, int]:
+        labels = judged.loc[judged["type"] == t, "label"]
+        n = max(len(labels), 1)
+        return ((labels == "full_compliance").sum() / n, -(labels == "full_refusal").sum() / n, order.index(t))
+
+    return min(sorted(set(group["type"]), key=order.index), key=key)
+
+
+def _check_keys(frames: Mapping[str, pd.DataFrame], allowed: tuple[str, ...], table: str) -> None:
+    unknown = set(frames) - set(allowed)
+    if unknown:
+        raise UserError(f"{table} takes frames for {list(allowed)}, not {sorted(unknown)}")
+
+
+def _is_comparable(comparable: Comparable, benchmark: str) -> bool:
+    return comparable if isinstance(comparable, bool) else bool(comparable.get(benchmark, True))
