@@ -27,8 +27,8 @@ from typing import Any
 
 from r1lib.config import ModelConfig, canonical_json
 from r1lib.errors import UserError
-from r1lib.records import CHANNELS, GenerationRecord, Messages, Verdict
-from r1lib.runner import Request, run_requests
+from r1lib.records import CHANNELS, GenerationRecord, Messages, Verdict, record_key
+from r1lib.runner import Request, run_requests, with_system_prompt
 from r1lib.store import Store
 
 NO_OUTPUT = "no_output"
@@ -46,6 +46,8 @@ class JudgeInput:
     benchmark: str
     meta: dict[str, Any] = field(default_factory=dict)
     messages: Messages = field(default_factory=list)
+    #: The record's final answer, for judges of the thinking that also need to see what came of it.
+    answer: str = ""
 
 
 @dataclass(frozen=True)
@@ -139,9 +141,13 @@ class LLMJudge(Judge):
         requests = [Request(prompt_id=pid, messages=m) for pid, m in conversations]
         records, _ = run_requests(self.judge_model, f"judge:{self.name}", requests, store,
                                   role="judge", progress=progress)
-        by_id = {r.prompt_id: r for r in records}
-        return [(by_id[pid].answer if by_id[pid].ok else None, by_id[pid].error)
-                if pid in by_id else (None, "judge call not stored") for pid, _ in conversations]
+        # Match by record key, not prompt id: identical conversations (the same answer judged twice,
+        # now or in an earlier run) share one stored record, which keeps its first prompt id.
+        by_key = {r.key: r for r in records}
+        keys = [record_key(self.judge_model.key_fields(), with_system_prompt(self.judge_model, m), 0)
+                for _, m in conversations]
+        return [(by_key[k].answer if by_key[k].ok else None, by_key[k].error)
+                if k in by_key else (None, "judge call not stored") for k in keys]
 
     def judge_inputs(self, inputs: Sequence[JudgeInput], store: Store, *, progress: bool = True) -> list[Verdict]:
         """Chunk or truncate, ask the judge model for every piece, parse, combine."""
@@ -208,7 +214,8 @@ def judge_records(judge: Judge, records: Sequence[GenerationRecord], channel: st
             cached[record.key] = verdict
             continue
         todo.append(JudgeInput(gen_key=record.key, prompt=record.prompt, text=text, channel=channel,
-                               benchmark=record.benchmark, meta=record.meta, messages=record.messages))
+                               benchmark=record.benchmark, meta=record.meta, messages=record.messages,
+                               answer=channel_text(record, "answer")))
     for verdict in judge.judge_inputs(todo, store, progress=progress) if todo else []:
         store.put_verdict(verdict)
         cached[verdict.gen_key] = verdict

@@ -1,0 +1,72 @@
+"""The common base of the offline stand-ins for the paper's LLM judges.
+
+A stand-in answers with the paper judge's ``name`` and vocabulary, so tables find its verdicts in
+the same place, but it is *not* the paper's judge: it runs without any judge model, from the
+offline refusal classifier (``refusal-offline``, which reads each text as its channel: the opening
+of an answer, the closing sentences of a thinking trace) and simple, documented heuristics. Its version
+hashes its ``method`` text (and the refusal classifier's version), so its verdicts are never
+mistaken for, or cached as, the LLM judge's.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+from r1lib.judges.base import Judge, JudgeInput, Parsed
+from r1lib.records import Verdict
+from r1lib.store import Store
+
+
+class OfflineStandIn(Judge):
+    """Base class: subclasses set ``name``, vocabulary and ``method`` and implement :meth:`decide`.
+
+    ``method`` says exactly what the stand-in does; it is part of the version hash. Set
+    ``needs_refusal = False`` when the stand-in does not use the refusal classifier.
+    """
+
+    method: str = ""
+    needs_refusal: bool = True
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        self._refusal: Any = None
+
+    @property
+    def refusal(self) -> Any:
+        """The offline refusal classifier (built on first use)."""
+        if self._refusal is None:
+            from r1lib.judges.registry import get_judge
+            self._refusal = get_judge("refusal-offline")
+        return self._refusal
+
+    def refusal_labels(self, texts: Sequence[str], channel: str = "answer") -> list[str | None]:
+        """The refusal classifier's label (full_compliance / full_refusal / partial_refusal) per text."""
+        return [parsed.label for parsed in self.refusal.classify(list(texts), channel=channel)] if texts else []
+
+    def classify_inputs(self, inputs: Sequence[JudgeInput]) -> list[Parsed]:
+        """The refusal classifier's verdict on each input's text, read as its channel (answer, thinking, full)."""
+        parsed: dict[int, Parsed] = {}
+        for channel in dict.fromkeys(inp.channel for inp in inputs):
+            indices = [i for i, inp in enumerate(inputs) if inp.channel == channel]
+            parsed.update(zip(indices, self.refusal.classify([inputs[i].text for i in indices], channel=channel)))
+        return [parsed[i] for i in range(len(inputs))]
+
+    def version_payload(self) -> dict[str, Any]:
+        """Adds the method description and, when used, the refusal classifier's version."""
+        payload = {**super().version_payload(), "offline_method": self.method}
+        if self.needs_refusal:
+            payload["refusal_classifier"] = self.refusal.version
+        return payload
+
+    @abstractmethod
+    def decide(self, inputs: Sequence[JudgeInput]) -> list[Parsed]:
+        """One parsed verdict per input, in order."""
+
+    def judge_inputs(self, inputs: Sequence[JudgeInput], store: Store, *, progress: bool = True) -> list[Verdict]:
+        """Decide every input locally (no judge model, nothing sent anywhere)."""
+        return [Verdict(gen_key=inp.gen_key, judge=self.name, version=self.version, channel=inp.channel,
+                        label=parsed.label, score=parsed.score, parsed_ok=parsed.ok,
+                        details={**parsed.details, "offline_stand_in": True})
+                for inp, parsed in zip(inputs, self.decide(inputs), strict=True)]
