@@ -205,11 +205,15 @@ class Store:
 
     # -- leases ----------------------------------------------------------------------------
     def claim(self, keys: Iterable[str], owner: str, ttl_s: float = 3600.0) -> list[str]:
-        """Lease the keys nobody else is working on; returns the ones this owner now holds."""
+        """Lease the keys nobody else is working on and nobody has answered yet (checked in the same
+        transaction, so a key finished by another runner a moment ago is not claimed again);
+        returns the ones this owner now holds."""
         now = time.time()
         claimed: list[str] = []
         with self._write() as conn:
             for key in keys:
+                if conn.execute("SELECT 1 FROM generations WHERE key = ? AND error IS NULL", (key,)).fetchone():
+                    continue
                 row = conn.execute("SELECT owner, expires FROM leases WHERE key = ?", (key,)).fetchone()
                 if row and row[0] != owner and row[1] > now and _owner_alive(row[0]):
                     continue

@@ -1,0 +1,240 @@
+"""API generation throughput: r1lib's runner vs a bare openai loop vs inspect_ai, on a loopback server.
+
+The loopback server (in its own process, so it takes no CPU from the client measured) answers
+every request after a fixed latency and prepares at most ``--cap`` replies at once, so no client
+can exceed ``cap / latency`` requests per second (the *limit*). For each latency the same N prompts
+go through:
+
+- ``r1lib``: :func:`r1lib.runner.run_requests` into a fresh store (store writes, trace parsing and
+  record building included), through the OpenAI backend;
+- ``bare``: one ``openai.AsyncOpenAI`` client and an ``asyncio.Semaphore`` (no storage: the ceiling);
+- ``inspect``: ``inspect eval`` with the ``openai-api`` provider, ``generate()`` solver, no scorer,
+  ``--display none --no-log-realtime`` (needs ``.venv-perf``, see below); its time is the eval's
+  own start-to-end from the log, so interpreter start-up is not charged to it.
+
+Then the resume cost: a completed run of ``--resume-prompts`` records is run again (all cached).
+Besides wall time, each client's CPU milliseconds per request are printed: unlike throughput on a
+shared machine, they do not depend on what else is running.
+
+Usage (from the repository root)::
+
+    python3 -m venv .venv-perf && .venv-perf/bin/pip install "inspect-ai==0.3.285" openai
+    .venv/bin/python perf/api_throughput.py                      # 1,000 prompts, 0.5 s, cap 64
+    .venv/bin/python perf/api_throughput.py --latency 0.1 0.5 1.0 --prompts 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import resource
+import subprocess
+import tempfile
+import time
+from datetime import datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from openai import AsyncOpenAI
+
+from r1lib.config import ModelConfig
+from r1lib.runner import Request, run_requests
+from r1lib.store import Store
+from r1lib.testing import LoopbackServer
+
+ROOT = Path(__file__).resolve().parents[1]
+INSPECT = ROOT / ".venv-perf" / "bin" / "inspect"
+INSPECT_TASK = '''
+from inspect_ai import Task, task
+from inspect_ai.dataset import json_dataset
+from inspect_ai.solver import generate
+
+
+@task
+def loopback_prompts(path: str) -> Task:
+    return Task(dataset=json_dataset(path), solver=generate())
+'''
+
+
+class ServerProcess:
+    """A :class:`LoopbackServer` in a child process, driven over a pipe (counts, reset, stop)."""
+
+    def __init__(self, **options: Any):
+        self._pipe, child = multiprocessing.Pipe()
+        self._process = multiprocessing.Process(target=_serve, args=(child, options), daemon=True)
+
+    def __enter__(self) -> "ServerProcess":
+        self._process.start()
+        self.base_url: str = self._pipe.recv()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pipe.send("stop")
+        self._process.join(timeout=30)
+
+    def ok(self) -> int:
+        """Successful replies since the last reset."""
+        self._pipe.send("ok")
+        return self._pipe.recv()
+
+    def reset(self) -> None:
+        """Zero the counters."""
+        self._pipe.send("reset")
+        self._pipe.recv()
+
+
+def _serve(pipe: Connection, options: dict[str, Any]) -> None:
+    with LoopbackServer(**options) as server:
+        pipe.send(server.base_url)
+        while (command := pipe.recv()) != "stop":
+            if command == "reset":
+                server.reset_counts()
+            pipe.send(server.counts["ok"])
+
+
+def cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
+    """User + system CPU seconds of this process (or of its finished children)."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def prompts(n: int) -> list[str]:
+    """``n`` distinct, harmless prompts."""
+    return [f"Throughput probe number {i}: say something short." for i in range(n)]
+
+
+def run_r1lib(base_url: str, texts: list[str], concurrency: int, store_path: Path, progress: bool) -> float:
+    """Seconds for the r1lib runner to generate and store every prompt."""
+    config = ModelConfig(name="loopback", backend="openai", model="loopback", base_url=(base_url,),
+                         max_concurrency=concurrency)
+    requests = [Request(f"p{i}", [{"role": "user", "content": t}]) for i, t in enumerate(texts)]
+    with Store(store_path) as store:
+        started = time.perf_counter()
+        _, summary = run_requests(config, "throughput", requests, store, progress=progress)
+        elapsed = time.perf_counter() - started
+    if summary.failed or summary.new + summary.reused != len(texts):
+        raise RuntimeError(f"r1lib run incomplete: {summary.line()}")
+    return elapsed
+
+
+def run_bare(base_url: str, texts: list[str], concurrency: int) -> float:
+    """Seconds for a bare AsyncOpenAI + semaphore loop (no storage)."""
+
+    async def main() -> float:
+        client = AsyncOpenAI(base_url=base_url, api_key="EMPTY", max_retries=0)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(text: str) -> str:
+            async with gate:
+                response = await client.chat.completions.create(
+                    model="loopback", messages=[{"role": "user", "content": text}])
+                return response.choices[0].message.content or ""
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(t) for t in texts))
+        elapsed = time.perf_counter() - started
+        await client.close()
+        return elapsed
+
+    return asyncio.run(main())
+
+
+def run_inspect(base_url: str, texts: list[str], concurrency: int, workdir: Path) -> tuple[float, float]:
+    """(eval seconds from the log, process wall seconds) for ``inspect eval`` on the same prompts."""
+    dataset = workdir / "prompts.jsonl"
+    dataset.write_text("".join(json.dumps({"id": f"p{i}", "input": t}) + "\n" for i, t in enumerate(texts)))
+    (workdir / "loopback_task.py").write_text(INSPECT_TASK)
+    logs = workdir / "inspect-logs"
+    env = {"PATH": str(INSPECT.parent), "HOME": str(workdir), "LOOPBACK_BASE_URL": base_url,
+           "LOOPBACK_API_KEY": "EMPTY"}
+    command = [str(INSPECT), "eval", "loopback_task.py", "-T", f"path={dataset}",
+               "--model", "openai-api/loopback/loopback", "--max-connections", str(concurrency),
+               "--display", "none", "--no-log-realtime", "--log-format", "json", "--log-dir", str(logs),
+               "--max-retries", "0"]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=workdir)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"inspect eval failed ({done.returncode}): {done.stderr[-3000:]}")
+    log = json.loads(next(logs.glob("*.json")).read_text())
+    if log["status"] != "success" or len(log.get("samples") or []) != len(texts):
+        raise RuntimeError(f"inspect eval incomplete: status {log['status']}")
+    stats = log["stats"]
+    eval_s = (datetime.fromisoformat(stats["completed_at"])
+              - datetime.fromisoformat(stats["started_at"])).total_seconds()
+    return eval_s, wall
+
+
+def measure(latency: float, n: int, cap: int, concurrency: int, with_inspect: bool, progress: bool) -> None:
+    """Print one comparison table for one latency."""
+    limit = cap / latency
+    texts = prompts(n)
+    print(f"\n## {n:,} prompts, latency {latency:g} s, server cap {cap}, client concurrency {concurrency}: "
+          f"limit {limit:.1f} req/s", flush=True)
+    print(f"{'client':8s} {'seconds':>8s} {'req/s':>7s} {'of limit':>8s} {'CPU ms/req':>10s}")
+    seconds: dict[str, float] = {}
+    with ServerProcess(latency=latency, max_concurrent=cap) as server, tempfile.TemporaryDirectory() as tmp:
+        runs = {"r1lib": lambda: run_r1lib(server.base_url, texts, concurrency, Path(tmp) / "store.sqlite",
+                                           progress),
+                "bare": lambda: run_bare(server.base_url, texts, concurrency)}
+        if with_inspect:
+            runs["inspect"] = lambda: run_inspect(server.base_url, texts, concurrency, Path(tmp))
+        for name, run in runs.items():
+            server.reset()
+            who = resource.RUSAGE_CHILDREN if name == "inspect" else resource.RUSAGE_SELF
+            cpu_before = cpu_seconds(who)
+            result = run()
+            cpu_ms = (cpu_seconds(who) - cpu_before) / n * 1000
+            if server.ok() != n:
+                raise RuntimeError(f"{name}: the server answered {server.ok()} of {n} requests")
+            seconds[name] = result[0] if isinstance(result, tuple) else result
+            rate = n / seconds[name]
+            extra = f"   (process wall {result[1]:.1f} s)" if isinstance(result, tuple) else ""
+            print(f"{name:8s} {seconds[name]:8.2f} {rate:7.1f} {rate / limit:8.2f} {cpu_ms:10.2f}{extra}",
+                  flush=True)
+    if "inspect" in seconds:
+        print(f"r1lib is {seconds['inspect'] / seconds['r1lib']:.2f}x inspect_ai's speed")
+
+
+def measure_resume(n: int, latency: float, cap: int, concurrency: int) -> None:
+    """Print the cost of re-running a completed run of ``n`` records (every record cached)."""
+    texts = prompts(n)
+    with ServerProcess(latency=latency, max_concurrent=cap) as server, tempfile.TemporaryDirectory() as tmp:
+        store_path = Path(tmp) / "store.sqlite"
+        first = run_r1lib(server.base_url, texts, concurrency, store_path, progress=False)
+        server.reset()
+        again = run_r1lib(server.base_url, texts, concurrency, store_path, progress=False)
+        sent = server.ok()
+    print(f"\n## resume: {n:,} records at latency {latency:g} s; first run {first:.2f} s, re-run (all "
+          f"cached) {again:.2f} s = {again / first:.3f} of the first run; requests on re-run: {sent}")
+
+
+def main() -> None:
+    """Parse arguments and print every measurement."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--prompts", type=int, default=1000)
+    parser.add_argument("--latency", type=float, nargs="+", default=[0.5], help="seconds per reply")
+    parser.add_argument("--cap", type=int, default=64, help="server-side concurrency cap")
+    parser.add_argument("--concurrency", type=int, help="client concurrency (default: the cap)")
+    parser.add_argument("--resume-prompts", type=int, default=10000, help="0 skips the resume measurement")
+    parser.add_argument("--no-inspect", action="store_true", help="skip inspect_ai")
+    parser.add_argument("--progress", action="store_true", help="draw r1lib's progress bar (stderr)")
+    args = parser.parse_args()
+    concurrency = args.concurrency or args.cap
+    with_inspect = not args.no_inspect
+    if with_inspect and not INSPECT.exists():
+        parser.error(f"{INSPECT} not found; create it (see the module docstring) or pass --no-inspect")
+    print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    for latency in args.latency:
+        measure(latency, args.prompts, args.cap, concurrency, with_inspect, args.progress)
+    if args.resume_prompts:
+        measure_resume(args.resume_prompts, min(args.latency), args.cap, concurrency)
+    print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
