@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", choices=["answer", "thinking", "full"], default="answer")
     p.add_argument("--input", help="external JSONL (id, prompt, response, optional thinking)")
     p.add_argument("--output", help="where to write verdicts for --input")
+    p.add_argument("--judge-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="judge option (repeatable), e.g. long_text=truncate, render=template, trust_remote_code=true")
     p.add_argument("--no-progress", action="store_true")
     _add_store(p)
     _add_models_file(p)
@@ -73,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reproduce", help="execute the notebooks for a profile and report every paper artefact")
     p.add_argument("--profile", default="demo")
     p.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks")
+    p.add_argument("--limit", type=int, help="at most N items per benchmark (a quick look; not the profile's sizes)")
     p.set_defaults(func=cmd_reproduce)
     return parser
 
@@ -149,7 +152,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """Run the notebooks of a profile."""
     from r1lib.reproduce import reproduce
-    return reproduce(args.profile, only=args.only)
+    return reproduce(args.profile, only=args.only, limit=args.limit)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

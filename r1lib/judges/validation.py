@@ -1,0 +1,120 @@
+"""How well do the offline refusal judges agree with human labels? (Feeds the judge-validation notebook.)
+
+**XSTest, held out by model.** XSTest ships human labels (full compliance / full refusal / partial
+refusal) for the completions of three models. Each model's completions are judged by a
+``refusal-offline`` classifier trained on the *other two* models' completions only, never on the
+same model's; ``refusal-strmatch`` needs no training. Agreement is reported on the binary task
+(compliance vs refusal, where refusal = full or partial refusal) and on the three labels.
+
+**JailbreakBench artifacts (a weaker reference).** Each artifact response carries the JBB judge's
+``jailbroken`` label. A jailbroken response complied, but a compliant response need not be
+jailbroken (it may be harmless), so agreement of "compliance" with "jailbroken" is a lower bound;
+``recall`` (jailbroken responses the judge calls compliance) is the cleaner number. Artifacts
+without a response are skipped.
+
+The expensive step is :func:`held_out_predictions` / :func:`jailbreakbench_predictions` (one row
+per judged text); :func:`agreement_table`, :func:`accuracy_by_length_table` and
+:func:`jailbreakbench_agreement` summarise them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from r1lib.benchmarks.jailbreak import ARTIFACTS
+from r1lib.benchmarks.sources import DataFiles
+from r1lib.judges.refusal import COMPLETIONS, REFUSAL_LABELS, check_models, xstest_completions
+from r1lib.judges.registry import get_judge
+from r1lib.stats import accuracy_by_length, agreement
+
+JUDGES = ("refusal-offline", "refusal-strmatch")
+BINARY = {"full_compliance": "compliance", "full_refusal": "refusal", "partial_refusal": "refusal"}
+TASKS = {"binary": ("compliance", "refusal"), "3-way": REFUSAL_LABELS}
+
+
+def held_out_predictions(judges: Sequence[str] = JUDGES, models: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per (XSTest completion, judge): model, id, type, chars, label, judge, predicted.
+
+    ``refusal-offline`` judging a model is trained on the other XSTest models only.
+    """
+    corpus = xstest_completions()
+    rows = []
+    for held_out in check_models(models or list(COMPLETIONS)):
+        test = corpus[corpus["model"] == held_out]
+        for name in judges:
+            options = {"train_models": [m for m in COMPLETIONS if m != held_out]} if name == "refusal-offline" else {}
+            parsed = get_judge(name, **options).classify(test["completion"].tolist())
+            rows.append(test.assign(chars=test["completion"].str.len(), judge=name,
+                                    predicted=[p.label for p in parsed]))
+    columns = ["model", "id", "type", "chars", "label", "judge", "predicted"]
+    return pd.concat(rows, ignore_index=True)[columns]
+
+
+def agreement_table(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Per model, judge and task (``binary``, ``3-way``): accuracy with its 95 % Wilson interval,
+    Cohen's kappa, n and the confusion matrix (rows = human label, columns = judge label)."""
+    rows = []
+    for (model, judge), group in predictions.groupby(["model", "judge"], sort=True):
+        for task, labels in TASKS.items():
+            truth, predicted = group["label"], group["predicted"]
+            if task == "binary":
+                truth, predicted = truth.map(BINARY), predicted.map(BINARY)
+            result = agreement(truth.tolist(), predicted.tolist(), labels=list(labels))
+            rows.append({"model": model, "judge": judge, "task": task, "accuracy": result.accuracy.rate,
+                         "lo": result.accuracy.lo, "hi": result.accuracy.hi, "cohen_kappa": result.kappa,
+                         "n": result.n, "confusion": result.confusion})
+    return pd.DataFrame(rows)
+
+
+def accuracy_by_length_table(predictions: pd.DataFrame, bins: int | Sequence[float] = 4) -> pd.DataFrame:
+    """Binary accuracy of each judge per response-length bin (characters), with Wilson intervals."""
+    frames = []
+    for judge, group in predictions.groupby("judge", sort=True):
+        correct = group["label"].map(BINARY) == group["predicted"].map(BINARY)
+        frames.append(accuracy_by_length(group["chars"].to_numpy(), correct.to_numpy(), bins).assign(judge=judge))
+    return pd.concat(frames, ignore_index=True)[["judge", "bin", "n", "k", "accuracy", "lo", "hi"]]
+
+
+def jailbreakbench_responses() -> pd.DataFrame:
+    """Every JailbreakBench artifact response: method, target, index, response, chars, jailbroken."""
+    files = DataFiles()
+    rows = []
+    for source in ARTIFACTS:
+        method, _, target = Path(source.path).with_suffix("").parts[-3:]
+        for entry in json.loads(files.path(source).read_text(encoding="utf-8"))["jailbreaks"]:
+            if (entry.get("response") or "").strip():
+                rows.append({"method": method, "target": target, "index": entry["index"],
+                             "response": entry["response"], "jailbroken": bool(entry["jailbroken"])})
+    frame = pd.DataFrame(rows)
+    return frame.assign(chars=frame["response"].str.len())
+
+
+def jailbreakbench_predictions(judges: Sequence[str] = JUDGES) -> pd.DataFrame:
+    """One row per (artifact response, judge): method, target, index, chars, jailbroken, judge, predicted."""
+    responses = jailbreakbench_responses()
+    frames = []
+    for name in judges:
+        parsed = get_judge(name).classify(responses["response"].tolist())
+        frames.append(responses.drop(columns="response").assign(judge=name, predicted=[p.label for p in parsed]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def jailbreakbench_agreement(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Per judge: agreement of "compliance" with "jailbroken" (accuracy, kappa, n, confusion) and
+    ``recall`` = share of jailbroken responses the judge calls compliance."""
+    rows = []
+    for judge, group in predictions.groupby("judge", sort=True):
+        truth = np.where(group["jailbroken"], "compliance", "refusal")
+        predicted = group["predicted"].map(BINARY)
+        result = agreement(truth.tolist(), predicted.tolist(), labels=["compliance", "refusal"])
+        jailbroken = group["jailbroken"].to_numpy()
+        recall = float((predicted[jailbroken] == "compliance").mean()) if jailbroken.any() else float("nan")
+        rows.append({"judge": judge, "accuracy": result.accuracy.rate, "lo": result.accuracy.lo,
+                     "hi": result.accuracy.hi, "cohen_kappa": result.kappa, "recall": recall,
+                     "n": result.n, "n_jailbroken": int(jailbroken.sum()), "confusion": result.confusion})
+    return pd.DataFrame(rows)
