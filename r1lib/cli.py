@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--samples", type=int, default=1, help="samples per prompt")
     p.add_argument("--max-concurrency", type=int, help="override the model's max_concurrency")
+    p.add_argument("--victim-model", default="gpt-4o",
+                   help="phishing only: the model that plays the victim (default gpt-4o, as in the paper)")
+    p.add_argument("--max-turns", type=int, default=5, help="phishing only: attacker turns per dialogue")
     p.add_argument("--no-progress", action="store_true")
     _add_store(p)
     _add_models_file(p)
@@ -120,17 +123,35 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     if args.samples < 1:
         raise UserError("--samples must be at least 1")
-    config = resolve_model(args.model, models_registry(extra_files=args.models_file))
+    registry = models_registry(extra_files=args.models_file)
+    config = resolve_model(args.model, registry)
     if args.max_concurrency:
         config = dataclasses.replace(config, max_concurrency=args.max_concurrency)
     config.api_key()  # fail before any request when the key is missing
     items = load_items(args.benchmark, limit=args.limit, seed=args.seed)
-    requests = requests_for(items, args.samples)
+    if args.benchmark == "phishing":
+        return _generate_dialogues(args, config, resolve_model(args.victim_model, registry), items)
     with _store(args) as store:
-        _, summary = run_requests(config, items[0].benchmark if items else args.benchmark, requests,
+        _, summary = run_requests(config, items[0].benchmark, requests_for(items, args.samples),
                                   store, progress=not args.no_progress)
     print(summary.line())
     return 1 if summary.failed else 0
+
+
+def _generate_dialogues(args: argparse.Namespace, attacker, victim, items) -> int:
+    """Spear phishing: the model under test attacks a victim model for up to --max-turns turns."""
+    from r1lib.benchmarks.phishing import run_dialogues
+    from r1lib.judges.refusal import full_refusal_check
+
+    if args.samples != 1:
+        raise UserError("phishing dialogues take one sample per challenge; drop --samples")
+    victim.api_key()
+    with _store(args) as store:
+        records = run_dialogues(attacker, victim, items, store, max_turns=args.max_turns,
+                                is_refusal=full_refusal_check(), progress=not args.no_progress)
+    failed = sum(not r.ok for r in records)
+    print(f"{attacker.name} × phishing (victim {victim.name}): {len(records)} dialogues, {failed} failed")
+    return 1 if failed else 0
 
 
 def cmd_judge(args: argparse.Namespace) -> int:

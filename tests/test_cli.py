@@ -55,3 +55,18 @@ def test_models_lists_registry() -> None:
     out = r1lib("models")
     assert out.returncode == 0
     assert "smollm2-135m" in out.stdout and "DS-R1" in out.stdout
+
+
+def test_phishing_runs_multi_turn_dialogues_against_a_victim(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    out = r1lib("generate", "--model", "fake-r1", "--benchmark", "phishing", "--limit", "3",
+                "--victim-model", "fake-v3", "--max-turns", "2", "--store", str(path), "--no-progress")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "3 dialogues, 0 failed" in out.stdout
+    with Store(path) as store:
+        frame = store.generations_frame(role=None)
+    evals = frame[frame["role"] == "eval"]
+    assert len(evals) == 3 and set(evals["benchmark"]) == {"phishing"}
+    assert (frame["role"] == "victim").any()
+    # The eval record's messages hold the dialogue so far: system/opening plus alternating turns.
+    assert max(len(m) for m in evals["messages"]) >= 3
