@@ -64,6 +64,18 @@ class OfflineStandIn(Judge):
     def decide(self, inputs: Sequence[JudgeInput]) -> list[Parsed]:
         """One parsed verdict per input, in order."""
 
+    def map_refusals(self, inputs: Sequence[JudgeInput], *, refused: str, otherwise: str,
+                     scores: dict[str, float]) -> list[Parsed]:
+        """Full refusal → ``refused``, any other refusal label → ``otherwise``; unknown stays unparsed."""
+        results = []
+        for label in [parsed.label for parsed in self.classify_inputs(inputs)]:
+            if label is None:
+                results.append(Parsed(None, None, {"refusal_label": None}))
+            else:
+                verdict = refused if label == "full_refusal" else otherwise
+                results.append(Parsed(verdict, scores[verdict], {"refusal_label": label}))
+        return results
+
     def judge_inputs(self, inputs: Sequence[JudgeInput], store: Store, *, progress: bool = True) -> list[Verdict]:
         """Decide every input locally (no judge model, nothing sent anywhere)."""
         return [Verdict(gen_key=inp.gen_key, judge=self.name, version=self.version, channel=inp.channel,
