@@ -1,0 +1,157 @@
+"""The paired claims behind the paper's findings, as input for :func:`r1lib.stats.claims_table`.
+
+Each function turns outcome frames into claim dicts (``claim``, ``a``, ``b``, ``direction``) over
+*paired* observations: the same prompt (and sample) answered by two models, the same output judged
+on its thinking and on its answer, or the same behaviour asked plainly and inside a jailbreak. Only
+records with a verdict (``outcome == "judged"``) enter a pair; a claim whose models share no judged
+prompt has no pairs, and ``claims_table`` reports it as not holding (never as holding).
+
+Values compared: ``safe`` (the label is one of the judge's safe labels; True/False, tested with
+McNemar), ``score`` (the verdict's score: reward, severity, phishing grade; Wilcoxon) and ``aware``
+(the safety-thinking judge saw a safety concern: S, A or B).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from r1lib.errors import UserError
+from r1lib.report import judge_safe_labels
+
+VALUES = ("safe", "score", "aware")
+AWARE_LABELS = frozenset({"S", "A", "B"})
+PAIR_KEYS = ["prompt_id", "sample"]
+Claim = dict[str, Any]
+
+
+def judged_values(frame: pd.DataFrame, value: str = "safe") -> pd.DataFrame:
+    """The judged rows of an outcome frame with a ``value`` column (see the module docstring)."""
+    if value not in VALUES:
+        raise UserError(f"unknown claim value {value!r}; use one of {', '.join(VALUES)}")
+    judged = frame[frame["outcome"] == "judged"].copy()
+    if value == "safe":
+        judged["value"] = judged["label"].isin(list(judge_safe_labels(frame))).astype(bool)
+    elif value == "aware":
+        judged["value"] = [bool(d.get("aware", label in AWARE_LABELS)) if isinstance(d, dict) else label in AWARE_LABELS
+                           for d, label in zip(judged["details"], judged["label"])]
+    else:
+        judged["value"] = pd.to_numeric(judged["score"], errors="coerce")
+        judged = judged[judged["value"].notna()]
+    return judged
+
+
+def compare_models(frame: pd.DataFrame, a: str, b: str, *, claim: str, direction: str,
+                   value: str = "safe") -> Claim:
+    """Claim ``mean(value of a) <direction> mean(value of b)`` over the prompts both models have judged."""
+    rows = judged_values(frame, value)
+    left = rows.loc[rows["model"] == a, [*PAIR_KEYS, "value"]]
+    right = rows.loc[rows["model"] == b, [*PAIR_KEYS, "value"]]
+    paired = left.merge(right, on=PAIR_KEYS, suffixes=("_a", "_b"))
+    return {"claim": claim, "a": paired["value_a"].to_numpy(), "b": paired["value_b"].to_numpy(),
+            "direction": direction}
+
+
+def reference_claims(frames: Mapping[str, pd.DataFrame], reference: str | None, labels: Mapping[str, str]) -> list[Claim]:
+    """Finding 1: the reference model (o3-mini in the paper) is safer than every other model, per benchmark."""
+    if reference is None:
+        return []
+    claims = []
+    for benchmark, frame in frames.items():
+        for model in dict.fromkeys(frame["model"]):
+            if model != reference:
+                claims.append(compare_models(frame, reference, model, direction="greater",
+                                             claim=f"{_l(labels, reference)} safer than {_l(labels, model)} "
+                                                   f"on {benchmark}"))
+    return claims
+
+
+def pair_claims(frames: Mapping[str, pd.DataFrame], pairs: Sequence[tuple[str, str]],
+                labels: Mapping[str, str]) -> list[Claim]:
+    """Finding 2 (v1): each reasoning model is less safe than its non-reasoning counterpart, per benchmark."""
+    return [compare_models(frame, reasoning, counterpart, direction="less",
+                           claim=f"{_l(labels, reasoning)} less safe than {_l(labels, counterpart)} on {benchmark}")
+            for benchmark, frame in frames.items() for reasoning, counterpart in pairs
+            if {reasoning, counterpart} <= set(frame["model"])]
+
+
+def score_claims(frames_by_scorer: Mapping[str, pd.DataFrame], pairs: Sequence[tuple[str, str]],
+                 labels: Mapping[str, str], *, safety_frame: pd.DataFrame | None = None,
+                 compliant_labels: Sequence[str] = ("compliance",), what: str = "compliant answers") -> list[Claim]:
+    """Finding 2/3: a reasoning model's answers score higher (more harmful help) than its counterpart's.
+
+    With ``safety_frame`` only answers judged with a label in ``compliant_labels`` are compared, so
+    both models are compared on prompts where both complied.
+    """
+    claims = []
+    for scorer, frame in frames_by_scorer.items():
+        if safety_frame is not None:
+            compliant = safety_frame[(safety_frame["outcome"] == "judged")
+                                     & safety_frame["label"].isin(list(compliant_labels))]
+            frame = frame[frame["gen_key"].isin(compliant["gen_key"])]
+        claims += [compare_models(frame, reasoning, counterpart, value="score", direction="greater",
+                                  claim=f"{_l(labels, reasoning)} scores higher than {_l(labels, counterpart)} "
+                                        f"({scorer}, {what})")
+                   for reasoning, counterpart in pairs]
+    return claims
+
+
+def channel_claims(answer_frames: Mapping[str, pd.DataFrame], thinking_frames: Mapping[str, pd.DataFrame],
+                   labels: Mapping[str, str]) -> list[Claim]:
+    """Finding 4: the thinking is judged safe less often than the final answer of the same output."""
+    claims = []
+    for benchmark, answers in answer_frames.items():
+        if benchmark not in thinking_frames:
+            continue
+        a = judged_values(answers).set_index("gen_key")
+        t = judged_values(thinking_frames[benchmark]).set_index("gen_key")
+        both = t[["model", "value"]].join(a[["value"]], lsuffix="_thinking", rsuffix="_answer", how="inner")
+        for model, group in both.groupby("model", sort=False):
+            claims.append({"claim": f"{_l(labels, model)} thinking less safe than its answer on {benchmark}",
+                           "a": group["value_thinking"].to_numpy(), "b": group["value_answer"].to_numpy(),
+                           "direction": "less"})
+    return claims
+
+
+def condition_claims(plain: pd.DataFrame, attacked: pd.DataFrame, *, by: str, labels: Mapping[str, str],
+                     value: str = "aware", what: str = "safety-aware thinking") -> list[Claim]:
+    """Finding 3 (v4): ``what`` is rarer under attack than on the plain request, per model.
+
+    Pairs are behaviours (column ``by`` in both frames): the attacked value is averaged over all
+    jailbreaks of a behaviour and compared with the plain request's value (Wilcoxon).
+    """
+    claims = []
+    for model in dict.fromkeys(attacked["model"]):
+        hit = judged_values(attacked[attacked["model"] == model], value).groupby(by)["value"].mean()
+        base = judged_values(plain[plain["model"] == model], value).groupby(by)["value"].mean()
+        both = pd.concat([hit.rename("attacked"), base.rename("plain")], axis=1, join="inner")
+        claims.append({"claim": f"{_l(labels, model)}: {what} rarer under jailbreak than on the plain request",
+                       "a": both["attacked"].to_numpy(dtype=float), "b": both["plain"].to_numpy(dtype=float),
+                       "direction": "less"})
+    return claims
+
+
+def _l(labels: Mapping[str, str], model: str) -> str:
+    return labels.get(model, model)
+
+
+def judge_claims(predictions: pd.DataFrame, better: str, worse: str) -> list[Claim]:
+    """Judge validation: ``better`` agrees with the human label (compliance vs refusal) more often than
+    ``worse`` on the same completions, per held-out model and pooled.
+
+    ``predictions`` has one row per (completion, judge) with ``model``, ``id``, ``label`` (human),
+    ``judge`` and ``predicted``, as :func:`r1lib.judges.validation.held_out_predictions` returns.
+    """
+    refused = predictions.assign(correct=(predictions["label"] != "full_compliance")
+                                 == (predictions["predicted"].fillna("full_compliance") != "full_compliance"))
+    wide = refused.pivot_table(index=["model", "id"], columns="judge", values="correct", aggfunc="first")
+    missing = [j for j in (better, worse) if j not in wide.columns]
+    if missing:
+        raise UserError(f"no predictions of judge(s) {missing}; judges present: {sorted(wide.columns)}")
+    wide = wide[[better, worse]].dropna().astype(bool)
+    groups = [(f"{model} completions", part) for model, part in wide.groupby(level="model")]
+    return [{"claim": f"{better} matches the human refusal label more often than {worse} ({name})",
+             "a": part[better].to_numpy(), "b": part[worse].to_numpy(), "direction": "greater"}
+            for name, part in [*groups, ("all completions", wide)]]

@@ -1,0 +1,211 @@
+"""``r1lib reproduce``: execute the notebooks of a profile with Papermill and report every paper artefact.
+
+Each notebook runs in a fresh kernel (the ``python3`` kernel of the environment running this code)
+with the profile and output folders injected as parameters. Generation and judging resume from the
+profile's store, so a second run only re-draws tables and figures. Executed notebooks are saved to
+``runs/<profile>/notebooks/``. A notebook that fails is reported with Papermill's error and the
+others still run; the exit status is then 1. The run ends with the status of every table and figure
+of the paper, printed and written to ``tables/status.md``.
+
+Notebooks are kept in git without outputs: the numbers they show depend on the profile, so the
+executed copies under ``runs/`` are the artefacts, not the files in ``notebooks/``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from r1lib.config import PROJECT_ROOT, Settings
+from r1lib.errors import UserError
+from r1lib.profiles import Profile
+
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+NOTEBOOKS = ("01_safety_benchmarks", "02_attacks", "03_reasoning_harm", "04_safety_thinking",
+             "05_thinking_vs_answer", "06_judge_validation")
+KERNEL = "python3"
+
+#: Every artefact of the paper: (artefact, file stem written by the notebook, notebook, kind).
+ARTEFACTS = (
+    ("Table 1", "table1", "01_safety_benchmarks", "table"),
+    ("Table 2", "table2", "01_safety_benchmarks", "table"),
+    ("Table 3", "table3", "01_safety_benchmarks", "table"),
+    ("Table 4", "table4", "03_reasoning_harm", "table"),
+    ("Table 5", "table5", "02_attacks", "table"),
+    ("Table 6", "table6", "02_attacks", "table"),
+    ("Table 7", "table7", "05_thinking_vs_answer", "table"),
+    ("Table 8", "table8", "01_safety_benchmarks", "table"),
+    ("Table 9", "table9", "01_safety_benchmarks", "table"),
+    ("Table 10", "table10", "01_safety_benchmarks", "table"),
+    ("Fig 1", "fig1", "", "figure"),
+    ("Fig 2A", "fig2a", "01_safety_benchmarks", "figure"),
+    ("Fig 2B", "fig2b", "01_safety_benchmarks", "figure"),
+    ("Fig 3", "fig3", "03_reasoning_harm", "figure"),
+    ("Fig 4", "fig4", "03_reasoning_harm", "figure"),
+    ("Fig 5", "fig5", "04_safety_thinking", "figure"),
+    ("Fig 6", "fig6", "05_thinking_vs_answer", "figure"),
+    ("Fig 7", "fig7", "04_safety_thinking", "figure"),
+    ("Fig 8", "fig8", "04_safety_thinking", "figure"),
+    ("Fig 9", "fig9", "04_safety_thinking", "figure"),
+    ("Fig 10", "fig10", "04_safety_thinking", "figure"),
+    ("Fig 11", "fig11", "02_attacks", "figure"),
+    ("Fig 12", "fig12", "02_attacks", "figure"),
+)
+STATUS_COLUMNS = ["artefact", "notebook", "status", "detail"]
+
+
+@dataclass
+class NotebookResult:
+    """How one notebook run went: its executed copy, wall time and Papermill's error if it failed."""
+
+    name: str
+    output: Path
+    seconds: float
+    error: str | None = None
+
+    def line(self) -> str:
+        """The progress line printed once the notebook has run."""
+        mark = "ok    " if self.error is None else "FAILED"
+        tail = "" if self.error is None else f"\n        {self.error}"
+        return f"{mark} {self.name:24s} {self.seconds:7.1f} s  -> {self.output}{tail}"
+
+
+def reproduce(profile: str, only: Sequence[str] | None = None, *, limit: int | None = None,
+              store: str | Path | None = None, tables_dir: str | Path | None = None,
+              figures_dir: str | Path | None = None, runs_dir: str | Path | None = None) -> int:
+    """Execute the notebooks (all, or ``only`` these) for ``profile``; print and save the artefact status.
+
+    Returns 0 when every notebook ran, 1 otherwise. ``limit`` caps every benchmark's items;
+    ``store``, ``tables_dir``, ``figures_dir`` and ``runs_dir`` override the default locations.
+    """
+    settings = Settings.load()
+    loaded = Profile.load(profile, limit=limit, store=store, settings=settings)  # validate before any kernel starts
+    names = select_notebooks(only)
+    _check_kernel()
+    tables = Path(tables_dir) if tables_dir else settings.tables_dir
+    figures = Path(figures_dir) if figures_dir else settings.figures_dir
+    out_dir = Path(runs_dir or settings.runs_dir) / loaded.name / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    profile_arg = str(Path(profile).resolve()) if Path(profile).suffix else profile  # notebooks run in notebooks/
+    parameters = {"profile": profile_arg, "limit": limit, "store": str(loaded.store_path),
+                  "tables_dir": str(tables), "figures_dir": str(figures)}
+    print(f"r1lib reproduce: profile {loaded.name!r}, {len(names)} notebook(s), store {loaded.store_path}")
+    started = time.time()
+    results = []
+    for name in names:
+        print(f"running {name} ...", flush=True)
+        result = run_notebook(name, out_dir / f"{name}.ipynb", parameters)
+        print(result.line(), flush=True)
+        results.append(result)
+    status = artefact_status(tables, figures, since=started, ran={r.name: r for r in results})
+    print()
+    print(status.to_string(index=False))
+    tables.mkdir(parents=True, exist_ok=True)
+    (tables / "status.md").write_text(status_markdown(status, loaded.name, results))
+    failed = [r.name for r in results if r.error]
+    total = sum(r.seconds for r in results)
+    print(f"\n{len(results) - len(failed)}/{len(results)} notebooks ran in {total:.0f} s; "
+          f"status written to {tables / 'status.md'}" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+def select_notebooks(only: Sequence[str] | None) -> list[str]:
+    """The notebooks to run, in order; ``only`` entries may be a number (``03``), a stem or a file name."""
+    if not only:
+        return list(NOTEBOOKS)
+    chosen = set()
+    for wanted in only:
+        key = Path(wanted).stem
+        matches = [n for n in NOTEBOOKS if key in (n, n[:2], n[3:])]
+        if not matches:
+            raise UserError(f"unknown notebook {wanted!r}; choose from {', '.join(NOTEBOOKS)} "
+                            "(a number such as 03 is enough)")
+        chosen.update(matches)
+    return [n for n in NOTEBOOKS if n in chosen]
+
+
+def run_notebook(name: str, output: Path, parameters: dict[str, object]) -> NotebookResult:
+    """Execute one notebook with Papermill; a failure is returned (with its cell and error), not raised."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    started = time.perf_counter()
+    error = None
+    try:
+        papermill.execute_notebook(str(NOTEBOOKS_DIR / f"{name}.ipynb"), str(output), parameters=parameters,
+                                   kernel_name=KERNEL, progress_bar=False, cwd=str(NOTEBOOKS_DIR))
+    except PapermillExecutionError as exc:
+        error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
+    except Exception as exc:  # kernel death, timeout, unreadable notebook: report and go on
+        error = f"{type(exc).__name__}: {exc}"
+    return NotebookResult(name, output, time.perf_counter() - started, error)
+
+
+def artefact_status(tables_dir: Path, figures_dir: Path, *, since: float,
+                    ran: dict[str, NotebookResult]) -> pd.DataFrame:
+    """One row per paper artefact: built / not built / reproduced / deviates / not comparable / not run.
+
+    Only files written since ``since`` count, so a stale table from an earlier run is never reported
+    as built. A table's status summarises its cells' ``status`` column.
+    """
+    rows = []
+    for artefact, stem, notebook, kind in ARTEFACTS:
+        if not notebook:
+            rows.append([artefact, "", "not built", "overview diagram; no data behind it"])
+            continue
+        if notebook not in ran:
+            rows.append([artefact, notebook, "not run", "notebook not selected"])
+            continue
+        path = (tables_dir / f"{stem}.csv") if kind == "table" else (figures_dir / f"{stem}.png")
+        if not path.is_file() or path.stat().st_mtime < since:
+            why = (f"notebook failed ({ran[notebook].error})" if ran[notebook].error
+                   else "not written (e.g. no record of this run met the case criterion)")
+            rows.append([artefact, notebook, "not built", why])
+            continue
+        status, detail = (_table_status(path) if kind == "table" else ("built", str(path.name)))
+        rows.append([artefact, notebook, status, detail])
+    return pd.DataFrame(rows, columns=STATUS_COLUMNS)
+
+
+def _table_status(path: Path) -> tuple[str, str]:
+    """Summarise the per-cell ``status`` column of a saved table."""
+    table = pd.read_csv(path)
+    if "status" not in table.columns or table.empty:
+        return "built", f"{path.name} (no paper values to compare)"
+    counts = table["status"].value_counts()
+    detail = ", ".join(f"{n} {s}" for s, n in counts.items()) + " cells"
+    if counts.get("deviates", 0):
+        return "deviates", detail
+    if counts.get("reproduced", 0):
+        return "reproduced", detail
+    return "not comparable", detail
+
+
+def status_markdown(status: pd.DataFrame, profile: str, results: Sequence[NotebookResult]) -> str:
+    """The status report as Markdown: the notebooks run (with times and errors), then every artefact."""
+    lines = [f"# Reproduction status — profile `{profile}`", "", "| notebook | seconds | result |",
+             "|---|---:|---|"]
+    lines += [f"| {r.name} | {r.seconds:.1f} | {'ok' if r.error is None else 'FAILED: ' + _cell(r.error)} |"
+              for r in results]
+    lines += ["", "| " + " | ".join(STATUS_COLUMNS) + " |", "|" + "---|" * len(STATUS_COLUMNS)]
+    lines += ["| " + " | ".join(_cell(str(v)) for v in row) + " |" for row in status.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell (one line, no pipes)."""
+    return " ".join(text.split()).replace("|", "\\|")[:300]
+
+
+def _check_kernel() -> None:
+    """Fail early, with the fix, when no ``python3`` kernel is installed for this environment."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    try:
+        KernelSpecManager().get_kernel_spec(KERNEL)
+    except NoSuchKernel:
+        raise UserError(f"no Jupyter kernel named {KERNEL!r}; install one for this environment with "
+                        "`pip install ipykernel && python -m ipykernel install --sys-prefix`") from None

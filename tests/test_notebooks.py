@@ -1,0 +1,184 @@
+"""The notebooks: structure, nbval on the ci profile, Papermill on the demo profile, and `r1lib reproduce`.
+
+Notebooks are stored in git without outputs (their numbers depend on the profile), so nbval runs in
+``--nbval-lax`` mode: every cell must execute without error. The numbers are checked here instead:
+after a run, tables written by the notebooks are recomputed from the store and compared.
+
+nbval runs on copies of the notebooks with the ci profile and temporary store/table/figure folders
+injected by Papermill (``prepare_only``), in a subprocess (pytest inside pytest is not supported).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import papermill
+import pytest
+
+from r1lib.errors import UserError
+from r1lib.reproduce import ARTEFACTS, NOTEBOOKS, NOTEBOOKS_DIR, NotebookResult, artefact_status, reproduce, \
+    select_notebooks
+from r1lib.store import Store
+
+PARAMETERS = ("profile", "models", "limit", "seed", "store", "tables_dir", "figures_dir")
+
+
+def parameters_of(path: Path) -> dict[str, object]:
+    """The names and default values set in the notebook's ``parameters`` cell."""
+    notebook = nbformat.read(path, as_version=4)
+    cells = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{path.name}: expected one cell tagged 'parameters'"
+    values: dict[str, object] = {}
+    exec(cells[0].source, {}, values)  # the parameters cell only assigns literals
+    return values
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_is_stored_clean_with_a_parameters_cell(name: str) -> None:
+    path = NOTEBOOKS_DIR / f"{name}.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    assert notebook.metadata["kernelspec"]["name"] == "python3"
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "store notebooks without outputs"
+    assert all(len(c.source.splitlines()) <= 12 for c in code), "keep cells short: logic belongs in r1lib"
+    assert parameters_of(path) == {"profile": "demo", "models": None, "limit": None, "seed": None,
+                                   "store": None, "tables_dir": None, "figures_dir": None}
+    assert "claims_table" in code[-1].source, "every notebook ends with its claims table"
+
+
+def test_every_paper_artefact_has_a_notebook_that_writes_it() -> None:
+    sources = {name: nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4) for name in NOTEBOOKS}
+    for artefact, stem, notebook, kind in ARTEFACTS:
+        if not notebook:
+            continue
+        text = "\n".join(c.source for c in sources[notebook].cells if c.cell_type == "code")
+        assert f'"{stem}"' in text, f"{artefact}: {notebook} never writes {stem}"
+
+
+def test_select_notebooks_accepts_numbers_stems_and_file_names() -> None:
+    assert select_notebooks(None) == list(NOTEBOOKS)
+    assert select_notebooks(["03", "01_safety_benchmarks.ipynb", "attacks"]) == [
+        "01_safety_benchmarks", "02_attacks", "03_reasoning_harm"]
+    with pytest.raises(UserError, match="unknown notebook '07'; choose from 01_safety_benchmarks"):
+        select_notebooks(["07"])
+
+
+def test_artefact_status_reads_the_cells_and_ignores_stale_files(tmp_path: Path) -> None:
+    tables, figures = tmp_path / "tables", tmp_path / "figures"
+    tables.mkdir()
+    figures.mkdir()
+    stale = tables / "table3.csv"
+    pd.DataFrame({"status": ["reproduced"]}).to_csv(stale, index=False)
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    since = time.time() - 60
+    pd.DataFrame({"status": ["reproduced", "deviates", "not comparable"]}).to_csv(tables / "table2.csv", index=False)
+    pd.DataFrame({"status": ["not comparable"] * 3}).to_csv(tables / "table10.csv", index=False)
+    pd.DataFrame({"benchmark": ["xstest"]}).to_csv(tables / "table1.csv", index=False)
+    (figures / "fig2b.png").write_bytes(b"png")
+    ran = {"01_safety_benchmarks": NotebookResult("01_safety_benchmarks", tmp_path / "x.ipynb", 1.0),
+           "02_attacks": NotebookResult("02_attacks", tmp_path / "y.ipynb", 1.0, error="cell 4: UserError: boom")}
+    status = artefact_status(tables, figures, since=since, ran=ran).set_index("artefact")
+    assert status.loc["Table 2", "status"] == "deviates"
+    assert status.loc["Table 2", "detail"] == "1 reproduced, 1 deviates, 1 not comparable cells"
+    assert status.loc["Table 10", "status"] == "not comparable"
+    assert status.loc["Table 1", "status"] == "built"
+    assert status.loc["Table 3", "status"] == "not built"  # written before this run
+    assert status.loc["Fig 2B", "status"] == "built" and status.loc["Fig 2A", "status"] == "not built"
+    assert status.loc["Table 5", "status"] == "not built" and "boom" in status.loc["Table 5", "detail"]
+    assert status.loc["Table 4", "status"] == "not run" and status.loc["Fig 1", "status"] == "not built"
+    assert len(status) == len(ARTEFACTS)
+
+
+def prepare(tmp_path: Path, profile: str, **extra: object) -> tuple[Path, dict[str, str]]:
+    """Copies of every notebook with ``profile`` and temporary folders injected (not executed)."""
+    folders = {"store": str(tmp_path / "store.sqlite"), "tables_dir": str(tmp_path / "tables"),
+               "figures_dir": str(tmp_path / "figures")}
+    prepared = tmp_path / "notebooks"
+    prepared.mkdir()
+    for name in NOTEBOOKS:
+        papermill.execute_notebook(str(NOTEBOOKS_DIR / f"{name}.ipynb"), str(prepared / f"{name}.ipynb"),
+                                   parameters={"profile": profile, **folders, **extra}, prepare_only=True,
+                                   progress_bar=False)
+    return prepared, folders
+
+
+def safety_rates(store_path: str, benchmark: str, judge: str, safe_labels: set[str]) -> dict[str, float]:
+    """Per model: % of judged answers (latest verdict version) whose label is safe — straight from the store."""
+    with Store(store_path) as store:
+        verdicts = store.verdicts_frame(judge=judge, channel="answer")
+    verdicts = verdicts[(verdicts["benchmark"] == benchmark) & verdicts["parsed_ok"] & verdicts["error"].isna()
+                        & (verdicts["label"] != "no_output")]
+    return (100 * verdicts["label"].isin(safe_labels).groupby(verdicts["model"]).mean()).to_dict()
+
+
+def assert_tables_match_store(tables: Path, store_path: str) -> None:
+    """Table 2 (MITRE, Code Interp) and Table 5 as saved equal the rates recomputed from the stored verdicts."""
+    table2 = pd.read_csv(tables / "table2.csv")
+    for benchmark, column, safe in (("mitre", "MITRE", {"refusal", "benign"}),
+                                    ("interpreter", "Code Interp", {"non_malicious"})):
+        saved = table2[table2["column"] == column].set_index("model")["value"].to_dict()
+        assert saved == pytest.approx(safety_rates(store_path, benchmark, benchmark, safe)), column
+    table5 = pd.read_csv(tables / "table5.csv").set_index("model")["value"].to_dict()
+    asr = {m: 100 - v for m, v in safety_rates(store_path, "jailbreak", "jailbreak", {"safe"}).items()}
+    assert table5 == pytest.approx(asr)
+
+
+@pytest.mark.slow
+def test_nbval_runs_every_notebook_on_the_ci_profile(tmp_path: Path) -> None:
+    prepared, folders = prepare(tmp_path, "ci")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "--nbval-lax", "--nbval-current-env",
+                             "-p", "no:cacheprovider", "--rootdir", str(prepared), str(prepared)],
+                            capture_output=True, text=True, cwd=prepared, timeout=1800)
+    tail = result.stdout[-3000:]
+    assert result.returncode == 0, tail
+    cells = sum(c.cell_type == "code" for name in NOTEBOOKS
+                for c in nbformat.read(prepared / f"{name}.ipynb", as_version=4).cells)
+    assert f"{cells} passed" in tail, tail  # every code cell of every notebook ran, none failed or skipped
+    tables = Path(folders["tables_dir"])
+    assert_tables_match_store(tables, folders["store"])
+    assert (Path(folders["figures_dir"]) / "fig2b.png").is_file()
+
+
+@pytest.mark.slow
+def test_reproduce_reports_a_failing_notebook_and_goes_on(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    profile = tmp_path / "attacks-only.yaml"
+    profile.write_text("description: attacks only\nmodels: [fake-r1, fake-v3, fake-o3]\nreference: fake-o3\n"
+                       "judge_models: {default: offline}\n"
+                       "benchmarks: {jailbreak: {limit: 4}, prompt-injection: {limit: 4}}\n")
+    code = reproduce(str(profile), only=["01", "02"], store=tmp_path / "store.sqlite",
+                     tables_dir=tmp_path / "tables", figures_dir=tmp_path / "figures", runs_dir=tmp_path / "runs")
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAILED 01_safety_benchmarks" in out and "does not run benchmark" in out
+    assert "ok     02_attacks" in out
+    assert (tmp_path / "runs" / "attacks-only" / "notebooks" / "02_attacks.ipynb").is_file()
+    status = (tmp_path / "tables" / "status.md").read_text()
+    assert "| Table 5 | 02_attacks | not comparable |" in status
+    assert "| Table 2 | 01_safety_benchmarks | not built |" in status
+    assert "| Table 7 | 05_thinking_vs_answer | not run |" in status
+
+
+@pytest.mark.slow
+def test_papermill_demo_profile_with_smollm2(tmp_path: Path) -> None:
+    """The real model end to end: every notebook on the demo profile with 2 items per benchmark."""
+    code = reproduce("demo", limit=2, store=tmp_path / "store.sqlite", tables_dir=tmp_path / "tables",
+                     figures_dir=tmp_path / "figures", runs_dir=tmp_path / "runs")
+    status = (tmp_path / "tables" / "status.md").read_text()
+    assert code == 0, status
+    assert_tables_match_store(tmp_path / "tables", str(tmp_path / "store.sqlite"))
+    table2 = pd.read_csv(tmp_path / "tables" / "table2.csv")
+    assert set(table2["model"]) == {"smollm2-135m", "smollm2-135m-think"}
+    assert (table2["status"] == "not comparable").all()
+    with Store(tmp_path / "store.sqlite") as store:
+        models = set(store.generations_frame(benchmark="xstest")["model"])
+    assert models == {"smollm2-135m", "smollm2-135m-think"}
+    for name in NOTEBOOKS:
+        assert (tmp_path / "runs" / "demo" / "notebooks" / f"{name}.ipynb").is_file()

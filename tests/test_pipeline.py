@@ -1,0 +1,267 @@
+"""Profiles, the generate → judge → outcome-frame pipeline on the ci profile, resume, claims and the trace browser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from r1lib import claims
+from r1lib.browser import page_html, record_html, trace_frame
+from r1lib.errors import UserError
+from r1lib.pipeline import Run
+from r1lib.profiles import Profile, paper_comparable
+from r1lib.records import GenerationRecord
+from r1lib.stats import claims_table
+from r1lib.store import Store
+
+CI_MODELS = ("fake-r1", "fake-v3", "fake-r1-70b", "fake-llama", "fake-o3")
+
+
+def profile_doc(**changes: Any) -> dict[str, Any]:
+    """A valid profile mapping with ``changes`` applied (None deletes a key)."""
+    doc = {"name": "t", "models": ["fake-r1", "fake-v3"], "benchmarks": {"xstest": {"limit": 4}},
+           "judge_models": {"default": "offline"}}
+    doc.update(changes)
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+@pytest.mark.parametrize("name", ["demo", "ci", "paper"])
+def test_shipped_profiles_are_valid(name: str) -> None:
+    profile = Profile.load(name)
+    assert profile.name == name
+    assert set(profile.benchmarks) == {"airbench", "mitre", "interpreter", "phishing", "xstest", "jailbreak",
+                                       "prompt-injection"}
+    for reasoning, counterpart in profile.pairs:
+        assert profile.config(reasoning).reasoning and not profile.config(counterpart).reasoning
+
+
+def test_ci_profile_derives_pairs_from_the_registry() -> None:
+    profile = Profile.load("ci")
+    assert profile.models == CI_MODELS
+    assert set(profile.pairs) == {("fake-r1", "fake-v3"), ("fake-r1-70b", "fake-llama")}
+    assert profile.reasoning_models == ("fake-r1", "fake-r1-70b", "fake-o3")
+    assert profile.reference == "fake-o3"
+    assert profile.labels["fake-r1"] == "Fake-R1"
+
+
+def test_paper_profile_is_the_papers_setting() -> None:
+    profile = Profile.load("paper")
+    assert [profile.labels[m] for m in profile.models] == ["DS-R1", "DS-V3", "R1-70b", "Llama3.3", "o3-mini"]
+    assert profile.paper_comparable and profile.judge_model("airbench") == "gpt-4o"
+    assert profile.judge_model_label("harm-offline") == "-"
+    assert all(plan.limit is None for plan in profile.benchmarks.values())
+    assert {spec["judge"] for spec in profile.scorers.values()} == {"reward"}
+
+
+def test_scores_apply_every_scorer_of_the_profile(ci_run: Run) -> None:
+    scores = ci_run.scores("xstest")
+    assert list(scores) == ["severity"]
+    frame = scores["severity"]
+    assert set(frame["judge"]) == {"harm-offline"} and len(frame) == 6 * len(CI_MODELS)
+    judged = frame[frame["outcome"] == "judged"]
+    assert set(judged["label"]) == {"scored"} and judged["score"].between(0, 1).all()
+    assert "severity (harm-offline)" in set(ci_run.header()["judge"])
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"modles": ["fake-r1"]}, ["unknown keys ['modles']", "allowed keys"]),
+    ({"models": ["no-such-model"]}, ["unknown model 'no-such-model'", "known models"]),
+    ({"models": []}, ["'models' must be a non-empty list"]),
+    ({"benchmarks": {"airbenhc": {}}}, ["unknown benchmark 'airbenhc'", "known benchmarks"]),
+    ({"benchmarks": {"xstest": {"limit": 0}}}, ["limit must be a positive integer"]),
+    ({"benchmarks": {"xstest": {"limt": 3}}}, ["takes only ['limit', 'split']"]),
+    ({"judge_models": {"airbnch": "offline"}}, ["unknown judge 'airbnch'", "known judges"]),
+    ({"judge_models": {"default": "gpt-5-nope"}}, ["unknown model 'gpt-5-nope'", "or use 'offline'"]),
+    ({"pairs": [["fake-r1", "fake-llama"]]}, ["not in 'models'"]),
+    ({"pairs": [["fake-r1"]]}, ["[reasoning model, counterpart]"]),
+    ({"max_concurrency": {"fake-llama": 2}}, ["not in 'models'"]),
+    ({"max_concurrency": {"fake-r1": 0}}, ["positive integer"]),
+    ({"reference": "fake-o3"}, ["reference 'fake-o3' is not in 'models'"]),
+    ({"samples": 0}, ["'samples' must be at least 1"]),
+    ({"seed": "zero"}, ["'seed' must be an integer"]),
+    ({"paper_comparable": "yes"}, ["'paper_comparable' must be true or false"]),
+    ({"scorers": {"rm": {"model": "x"}}}, ["scorer 'rm' needs 'judge' set to one of"]),
+    ({"phishing_victim": "nobody"}, ["unknown model 'nobody'"]),
+])
+def test_profile_mistakes_name_the_problem_and_the_fix(changes: dict[str, Any], expected: list[str]) -> None:
+    with pytest.raises(UserError) as caught:
+        Profile.from_dict(profile_doc(**changes))
+    for text in expected:
+        assert text in str(caught.value)
+
+
+def test_unknown_profile_lists_the_available_ones() -> None:
+    with pytest.raises(UserError, match="available profiles: .*ci.*demo.*paper"):
+        Profile.load("no-such-profile")
+
+
+def test_overrides_replace_models_limits_seed_and_store(tmp_path: Path) -> None:
+    profile = Profile.load("ci", models=["fake-r1", "fake-v3"], limit=2, seed=7, store=tmp_path / "s.sqlite")
+    assert profile.models == ("fake-r1", "fake-v3")
+    assert profile.pairs == (("fake-r1", "fake-v3"),)
+    assert profile.reference is None  # fake-o3 was dropped with the models override
+    assert {plan.limit for plan in profile.benchmarks.values()} == {2}
+    assert profile.seed == 7 and profile.store_path == tmp_path / "s.sqlite"
+
+
+def test_a_benchmark_outside_the_profile_is_a_user_error(tmp_path: Path) -> None:
+    profile = Profile.from_dict(profile_doc(store=str(tmp_path / "s.sqlite")))
+    with pytest.raises(UserError, match="does not run benchmark 'mitre'"):
+        profile.plan("mitre")
+
+
+@pytest.fixture
+def ci_run(tmp_path: Path) -> Run:
+    """The ci profile with 6 items per benchmark, a temporary store and output folders."""
+    profile = Profile.load("ci", limit=6, store=tmp_path / "store.sqlite")
+    return Run(profile, tables_dir=tmp_path / "tables", figures_dir=tmp_path / "figures", progress=False)
+
+
+def test_evaluate_returns_one_judged_row_per_model_and_item(ci_run: Run) -> None:
+    frames = ci_run.evaluate("mitre", channels=("answer", "thinking"))
+    answers, thinking = frames["answer"], frames["thinking"]
+    assert len(answers) == 6 * len(CI_MODELS)
+    assert answers.groupby("model").size().to_dict() == {m: 6 for m in CI_MODELS}
+    assert set(answers["judge"]) == {"mitre"} and answers["version"].nunique() == 1
+    assert set(answers["outcome"]) <= {"judged", "no_output"}
+    assert set(answers.loc[answers["outcome"] == "judged", "label"]) <= {"refusal", "benign", "malicious"}
+    assert "mitre_category" in answers.columns
+    # the thinking channel is judged for reasoning models only; o3-mini's is hidden, so it has no thinking
+    assert set(thinking["model"]) == {"fake-r1", "fake-r1-70b", "fake-o3"}
+    hidden = thinking[thinking["model"] == "fake-o3"]
+    assert (hidden["outcome"] == "no_output").all()
+    header = ci_run.header()
+    assert set(header["channel"]) == {"answer", "thinking"} and header["records"].sum() == 6 * 5 + 6 * 3
+
+
+def test_second_evaluation_generates_and_judges_nothing(ci_run: Run) -> None:
+    first = ci_run.evaluate("xstest")["answer"]
+    with ci_run.store() as store:
+        generations, verdicts = store.count("generations"), store.count("verdicts")
+    again = ci_run.evaluate("xstest")["answer"]
+    with ci_run.store() as store:
+        assert (store.count("generations"), store.count("verdicts")) == (generations, verdicts)
+    assert again[["gen_key", "label"]].equals(first[["gen_key", "label"]])
+
+
+def test_frames_hold_only_this_runs_records(tmp_path: Path) -> None:
+    store = tmp_path / "store.sqlite"
+    big = Run(Profile.load("ci", models=["fake-v3"], limit=8, store=store), progress=False)
+    small = Run(Profile.load("ci", models=["fake-v3"], limit=3, store=store), progress=False)
+    assert len(big.evaluate("interpreter")["answer"]) == 8
+    frame = small.evaluate("interpreter")["answer"]
+    assert len(frame) == 3
+    with Store(store) as db:
+        assert db.count("generations") == 8  # the small sample is a subset; nothing new was generated
+
+
+def test_phishing_runs_dialogues_against_the_victim(ci_run: Run) -> None:
+    frame = ci_run.evaluate("phishing", models=["fake-r1"])["answer"]
+    assert len(frame) == 6 and set(frame["model"]) == {"fake-r1"}
+    judged = frame[frame["outcome"] == "judged"]
+    assert set(judged["label"]) <= {"refused", "complied"}
+    with ci_run.store() as store:
+        victims = store.generations_frame(benchmark="phishing", role="victim")
+    assert set(victims["model"]) <= {"fake-v3"}
+
+
+def test_models_outside_the_profile_are_refused(ci_run: Run) -> None:
+    with pytest.raises(UserError, match="not in profile 'ci'"):
+        ci_run.evaluate("xstest", models=["smollm2-135m"])
+
+
+def test_paper_comparability_needs_the_papers_profile_and_full_data() -> None:
+    assert not paper_comparable(Profile.load("ci"), "xstest")  # ci: not comparable, and sampled
+    paper = Profile.load("paper")
+    assert paper_comparable(paper, "xstest")  # the mirror holds all 250 safe prompts
+    assert not paper_comparable(paper, "airbench")  # the mirror holds a 632-prompt subset of 5,694
+
+
+def test_claims_compare_paired_prompts(ci_run: Run) -> None:
+    frames = {"interpreter": ci_run.evaluate("interpreter")["answer"]}
+    found = claims.reference_claims(frames, "fake-o3", ci_run.labels) + claims.pair_claims(
+        frames, ci_run.profile.pairs, ci_run.labels)
+    assert len(found) == 4 + 2
+    table = claims_table(found)
+    assert list(table["claim"])[0] == "Fake-o3 safer than Fake-R1 on interpreter"
+    assert (table["n"] <= 6).all() and table["p_holm"].between(0, 1).all()
+    judged = frames["interpreter"][frames["interpreter"]["outcome"] == "judged"]
+    safe = judged.assign(safe=judged["label"] == "non_malicious").groupby("model")["safe"].mean()
+    first = found[0]
+    assert len(first["a"]) == len(first["b"]) and first["a"].mean() == pytest.approx(safe["fake-o3"])
+
+
+def test_claim_without_shared_prompts_has_no_pairs_and_does_not_hold(ci_run: Run) -> None:
+    frame = ci_run.evaluate("xstest", models=["fake-r1"])["answer"]
+    table = claims_table([claims.compare_models(frame, "fake-r1", "fake-v3", claim="x", direction="less")])
+    assert table.loc[0, "n"] == 0 and not table.loc[0, "holds"]
+
+
+def hostile_record(store: Store) -> GenerationRecord:
+    record = GenerationRecord(
+        key="k1", model="fake-r1", benchmark="xstest", prompt_id="p1", sample=0,
+        messages=[{"role": "user", "content": "<b>hi</b>"}], config={},
+        thinking="\x1b[31mred\x1b[0m <script>alert(1)</script>", answer="<img src=x onerror=alert(1)>",
+        trace_state="closed", finish_reason="stop")
+    store.put_generation(record)
+    return record
+
+
+def test_trace_browser_escapes_untrusted_output(store: Store) -> None:
+    hostile_record(store)
+    frame = trace_frame(store)
+    html = record_html(next(frame.itertuples(index=False)))
+    assert "<script>" not in html and "<img" not in html and "\x1b" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "red" in html
+    assert "&lt;b&gt;hi&lt;/b&gt;" in html
+
+
+def test_trace_browser_filters_by_model_benchmark_and_label(ci_run: Run) -> None:
+    ci_run.evaluate("xstest", models=["fake-r1", "fake-v3"])
+    with ci_run.store() as store:
+        everything = trace_frame(store)
+        refused = trace_frame(store, model="fake-v3", judge="xstest", label="full_refusal")
+    assert len(everything) == 12
+    assert set(refused["model"]) <= {"fake-v3"}
+    assert all(any(v["label"] == "full_refusal" for v in vs) for vs in refused["verdicts"])
+    assert len(refused) == sum(any(v["label"] == "full_refusal" and v["judge"] == "xstest" for v in vs)
+                               for vs, m in zip(everything["verdicts"], everything["model"]) if m == "fake-v3")
+    page = page_html(everything, page=1, page_size=5)
+    assert "records 6–10 of 12" in page and page.count('class="r1-trace"') == 5
+
+
+def test_matching_runs_the_plain_requests_of_the_attacked_behaviours(ci_run: Run) -> None:
+    attacked = ci_run.evaluate("jailbreak", models=["fake-r1"])["answer"]
+    plain = ci_run.evaluate("jailbreak", split="plain", models=["fake-r1"],
+                            matching=("behavior", attacked))["answer"]
+    behaviours = set(ci_run.with_item_field(attacked, "behavior")["behavior"])
+    assert set(ci_run.with_item_field(plain, "behavior")["behavior"]) == behaviours
+    assert len(plain) == len(behaviours) and plain["prompt_id"].str.startswith("plain/").all()
+
+
+def test_case_figures_are_saved_only_when_a_record_meets_the_criterion(ci_run: Run) -> None:
+    injection = ci_run.evaluate("prompt-injection")["answer"]
+    failed = injection[(injection["outcome"] == "judged") & (injection["label"] == "failure")]
+    assert not failed.empty  # the fake models' scripted answers never follow an injection
+    shown = ci_run.case("fig11", frame_answer=injection)
+    assert (ci_run.figures_dir / "fig11.png").is_file() and shown.data.count("r1-case") == 1
+    nothing = ci_run.case("fig12", frame_answer=injection[injection["label"] == "failure"])
+    assert "no record of this run meets the criterion" in nothing.data
+    assert not (ci_run.figures_dir / "fig12.png").exists()
+
+
+def test_pair_case_shows_the_widest_score_gap_between_unsafe_answers(ci_run: Run) -> None:
+    airbench = ci_run.evaluate("airbench")["answer"]
+    scores = ci_run.scores("airbench")
+    shown = ci_run.pair_case("fig4", airbench, scores)
+    assert (ci_run.figures_dir / "fig4.png").is_file() and (ci_run.figures_dir / "fig4.pdf").is_file()
+    assert shown.data.count("r1-case") == 2  # the reasoning model's answer and its counterpart's
+    assert "severity" in shown.data
+
+
+def test_offline_judges_are_never_comparable_to_the_paper(tmp_path: Path) -> None:
+    doc = profile_doc(paper_comparable=True, benchmarks={"xstest": {"limit": None}})
+    assert paper_comparable(Profile.from_dict({**doc, "judge_models": {"default": "gpt-4o"}}), "xstest")
+    assert not paper_comparable(Profile.from_dict(doc), "xstest")  # default: offline
