@@ -110,7 +110,7 @@ def _filter(frame: pd.DataFrame, model: str | None, benchmark: str | None, label
     if benchmark not in (None, ANY):
         keep &= frame["benchmark"] == benchmark
     if label not in (None, ANY):
-        keep &= [any(v["label"] == label for v in vs) for vs in frame["verdicts"]]
+        keep &= frame["verdicts"].map(lambda vs: any(v["label"] == label for v in vs)).astype(bool)
     return frame[keep]
 
 

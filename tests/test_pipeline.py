@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +266,24 @@ def test_offline_judges_are_never_comparable_to_the_paper(tmp_path: Path) -> Non
     doc = profile_doc(paper_comparable=True, benchmarks={"xstest": {"limit": None}})
     assert paper_comparable(Profile.from_dict({**doc, "judge_models": {"default": "gpt-4o"}}), "xstest")
     assert not paper_comparable(Profile.from_dict(doc), "xstest")  # default: offline
+
+
+def test_browse_widget_refilters_when_a_dropdown_changes(ci_run: Run) -> None:
+    from r1lib.browser import browse
+    ci_run.evaluate("xstest", models=["fake-r1", "fake-v3"])
+    box = browse(ci_run.profile.store_path, judge="xstest", page_size=50)
+    (pick_model, pick_bench, pick_label), pane = box.children[0].children, box.children[2]
+    assert "of 12" in pane.value and pick_bench.options == ("(any)", "xstest")
+    pick_model.value = "fake-v3"
+    assert "of 6" in pane.value and "fake-r1 ·" not in pane.value
+    pick_label.value = "full_refusal"
+    refused = pane.value.count('class="r1-trace"')
+    assert 0 < refused < 6 and pane.value.count("xstest/answer: full_refusal") == refused
+
+
+def test_browse_without_ipywidgets_gives_static_html(ci_run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    from r1lib.browser import browse
+    ci_run.evaluate("xstest", models=["fake-r1"])
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # as in a kernel without ipywidgets
+    page = browse(ci_run.profile.store_path, model="fake-r1", page_size=3)
+    assert "records 1–3 of 6" in page.data and page.data.count('class="r1-trace"') == 3
