@@ -330,20 +330,11 @@ def _phishing(profile: Profile, attacker: ModelConfig, items: list[Any], store: 
               progress: bool) -> list[GenerationRecord]:
     """Run one attacker's spear-phishing dialogues against the profile's victim model."""
     from r1lib.benchmarks.phishing import run_dialogues
+    from r1lib.judges.refusal import full_refusal_check
     victim = profile.config(profile.phishing_victim)
     victim.api_key()
     return run_dialogues(attacker, victim, items, store, max_turns=profile.phishing_turns,
-                         is_refusal=_refusal_check(), progress=progress)
-
-
-def _refusal_check() -> Any:
-    """``text -> bool``: does the offline refusal classifier call this attacker message a full refusal?"""
-    from r1lib.judges.registry import get_judge
-    classifier = get_judge("refusal-offline")
-
-    def is_refusal(text: str) -> bool:
-        return classifier.classify([text])[0].label == "full_refusal"
-    return is_refusal
+                         is_refusal=full_refusal_check(), progress=progress)
 
 
 def _select(profile: Profile, models: Sequence[str] | None) -> tuple[str, ...]:
