@@ -25,6 +25,8 @@ from r1lib.store import Store, owner_id
 from r1lib.traces import parse_trace
 
 T = TypeVar("T")
+#: The finish reason of every record the provider blocked (a refused prompt or a filtered output).
+BLOCKED_FINISH = "content_filter"
 _BACKENDS: dict[str, Backend] = {}
 
 
@@ -91,6 +93,9 @@ def build_record(config: ModelConfig, benchmark: str, request: Request, messages
         finish_reason=completion.finish_reason, prompt_tokens=completion.prompt_tokens,
         reasoning_tokens=completion.reasoning_tokens, latency_s=completion.latency_s,
         attempts=completion.attempts, error=completion.error, meta=dict(request.meta))
+    if completion.blocked is not None:
+        record.finish_reason = BLOCKED_FINISH
+        record.meta["blocked"] = completion.blocked
     if completion.error is None:
         trace = parse_trace(completion.text, completion.reasoning, prefilled_think=config.prefill_think)
         record.raw_text = completion.text

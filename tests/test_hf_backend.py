@@ -143,3 +143,30 @@ def test_second_load_uses_the_cached_folder(model_dir: Path) -> None:
     assert backend.model_path == str(model_dir)
     assert weights.stat().st_mtime_ns == written  # loaded, not converted again
     assert backend.tokenizer.name_or_path == str(model_dir)
+
+
+class EchoEngine(TransformersBackend):
+    """The local backend's batching logic over an engine stand-in that fails on prompts saying 'boom'."""
+
+    def load(self) -> None:
+        self.calls: list[int] = getattr(self, "calls", [])
+
+    def render(self, messages: list) -> str:
+        return messages[-1]["content"]
+
+    def complete(self, prompts: list[str], max_tokens: int, stop: list[str]) -> list:
+        from r1lib.backends.local import Piece
+        self.calls.append(len(prompts))
+        if any("boom" in p for p in prompts):
+            raise RuntimeError("engine failed on this batch")
+        return [Piece(text=f"echo {p}", prompt_tokens=1, tokens=2, finish_reason="stop") for p in prompts]
+
+
+def test_a_failing_item_fails_alone_not_its_batch() -> None:
+    engine = EchoEngine(smollm2(batch_size=4))
+    conversations = [[{"role": "user", "content": text}] for text in ("a", "boom", "c")]
+    completions = engine.complete_conversations(conversations)
+    assert [c.text for c in completions] == ["echo a", "", "echo c"]
+    assert completions[1].error == "RuntimeError: engine failed on this batch"
+    assert completions[0].error is None and completions[2].error is None
+    assert engine.calls == [3, 1, 1, 1]  # the batch, then each item alone

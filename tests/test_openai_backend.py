@@ -49,6 +49,7 @@ EXPECTED = {
     "hidden": ("no_think", False, True, "stop"),
     "content_filter": ("no_think", False, False, "content_filter"),
     "prompt_filter": ("no_think", False, False, "content_filter"),
+    "invalid_prompt": ("no_think", False, False, "content_filter"),
     "plain": ("no_think", False, True, "stop"),
 }
 
@@ -70,7 +71,7 @@ def test_every_behaviour_is_split_and_stored(loopback, store) -> None:
                                    ("" if state == "empty_think" else None)), record.prompt_id
         assert record.answer == (scripted_answer(prompt) if has_answer else ""), record.prompt_id
         assert record.latency_s is not None and record.latency_s > 0
-        assert record.prompt_tokens == (None if record.prompt_id == "prompt_filter" else 2)
+        assert record.prompt_tokens == (None if record.prompt_id in ("prompt_filter", "invalid_prompt") else 2)
     by_id = {r.prompt_id: r for r in records}
     thinking_words = len(scripted_thinking("x").split())
     assert by_id["hidden"].reasoning_tokens == thinking_words  # o3-mini: only the count
@@ -258,3 +259,53 @@ def test_custom_responder_text_and_failure(loopback, store) -> None:
     assert (by_id["ok"].answer, by_id["ok"].trace_state) == ("verdict: 3", "no_think")
     assert "responder failed: RuntimeError: scripted judge broke" in by_id["bad"].error
     assert server.counts["behaviour:custom"] == 1 and server.counts["fault:responder"] == 2
+
+
+def test_provider_blocks_are_stored_once_and_never_retried(loopback, store) -> None:
+    server = loopback()
+    requests = [Request(name, [{"role": "user", "content": f"unsafe [[behaviour:{name}]]"}])
+                for name in ("invalid_prompt", "prompt_filter", "content_filter")]
+    config = api_config(server.base_url, options={"max_attempts": 3})
+    records, summary = run_requests(config, "blocks", requests, store, progress=False)
+    assert (summary.new, summary.failed) == (3, 0)
+    for record in records:
+        assert record.ok and record.attempts == 1 and record.finish_reason == "content_filter"
+        assert record.meta["blocked"], record.prompt_id
+    by_id = {r.prompt_id: r for r in records}
+    assert by_id["invalid_prompt"].meta["blocked"].startswith("invalid_prompt: Invalid prompt")
+
+    _, summary = run_requests(config, "blocks", requests, store, progress=False)
+    assert (summary.reused, summary.new) == (3, 0)
+    assert server.counts["requests"] == 3  # a block is an outcome: the rerun sends nothing
+
+
+def test_deepseek_content_risk_message_is_a_block(loopback, store) -> None:
+    from r1lib.backends.openai_api import is_block
+    assert is_block("invalid_request_error", "Content Exists Risk")
+    assert is_block("invalid_prompt", "anything")
+    assert not is_block("invalid_request_error", "max_tokens is too large")
+
+
+def test_a_bug_in_response_parsing_raises_instead_of_becoming_error_records(loopback, store, monkeypatch) -> None:
+    from r1lib.backends import openai_api
+
+    def broken(response: Any) -> Any:
+        raise ValueError("deliberately broken parser")
+
+    monkeypatch.setattr(openai_api, "parse_response", broken)
+    server = loopback()
+    with pytest.raises(ValueError, match="deliberately broken parser"):
+        run_requests(api_config(server.base_url), "bug", prompts(3), store, progress=False)
+    assert store.count() == 0  # nothing was stored as if the provider had failed
+
+
+def test_retry_after_is_capped_and_logged(loopback, store, caplog) -> None:
+    server = loopback(retry_after=30.0)
+    config = api_config(server.base_url, options={"max_attempts": 2, "retry_after_max_s": 0.05})
+    started = time.perf_counter()
+    with caplog.at_level("INFO", logger="r1lib.backends.openai_api"):
+        records, _ = run_requests(config, "cap", [Request("x", [{"role": "user", "content": "[[fault:429]]"}])],
+                                  store, progress=False)
+    assert time.perf_counter() - started < 5  # not the 30 s the server asked for
+    assert "rate limited (429)" in records[0].error
+    assert "waiting 0.05 s (server asked 30 s, cap 0.05 s)" in caplog.text

@@ -16,7 +16,8 @@ class Completion:
 
     ``text`` is the visible output (``message.content``); ``reasoning`` is a separate reasoning
     field when the API has one. ``error`` is set (and ``text`` empty) when the call failed for good
-    after ``attempts`` tries.
+    after ``attempts`` tries. ``blocked`` says why, when the provider refused the prompt or
+    filtered the output on policy grounds (a final outcome, not an error).
     """
 
     text: str = ""
@@ -28,6 +29,7 @@ class Completion:
     latency_s: float | None = None
     attempts: int = 1
     error: str | None = None
+    blocked: str | None = None
 
 
 class Backend(ABC):

@@ -84,23 +84,37 @@ class LocalBackend(Backend):
                 yield index, completion
 
     def complete_conversations(self, conversations: Sequence[Messages]) -> list[Completion]:
-        """Generate for a list of conversations (blocking); a failed engine call fails only this batch."""
+        """Generate for a list of conversations (blocking).
+
+        When the engine fails on a batch, each conversation is retried alone, so one bad item
+        becomes one error record (retried on the next run) instead of failing its whole batch.
+        Loading the engine is not retried: a failure there stops the run.
+        """
         started = time.perf_counter()
         with self._lock:
             self.load()
             try:
-                prompts = [self.render(messages) for messages in conversations]
-                if self.config.think_budget:
-                    completions = self._budget_forced(prompts)
-                else:
-                    completions = [self._single(piece) for piece in self.complete(prompts, self.max_tokens, [])]
-            except Exception as exc:  # an engine failure becomes an error record, retried on the next run
-                message = f"{type(exc).__name__}: {exc}"
-                return [Completion(error=message, latency_s=time.perf_counter() - started) for _ in conversations]
+                completions = self._generate([self.render(messages) for messages in conversations])
+            except Exception:
+                completions = [self._alone(messages) for messages in conversations]
         latency = time.perf_counter() - started
         for completion in completions:
-            completion.latency_s = latency
+            completion.latency_s = completion.latency_s or latency
         return completions
+
+    def _generate(self, prompts: list[str]) -> list[Completion]:
+        """Completions for rendered prompts, with budget forcing when ``think_budget`` is set."""
+        if self.config.think_budget:
+            return self._budget_forced(prompts)
+        return [self._single(piece) for piece in self.complete(prompts, self.max_tokens, [])]
+
+    def _alone(self, messages: Messages) -> Completion:
+        """One conversation on its own; an engine failure becomes its error record."""
+        started = time.perf_counter()
+        try:
+            return self._generate([self.render(messages)])[0]
+        except Exception as exc:
+            return Completion(error=f"{type(exc).__name__}: {exc}", latency_s=time.perf_counter() - started)
 
     def render(self, messages: Messages) -> str:
         """The prompt string: chat template with the generation prompt, plus ``<think>\\n`` if prefilled."""

@@ -4,28 +4,33 @@ Calls go through the official ``openai.AsyncOpenAI`` client with its own retries
 this module retries itself so that it can count attempts and adapt its concurrency.
 
 - **Concurrency**: at most ``max_concurrency`` calls in flight per model. A 429 halves the limit
-  (at most once per second) and the call waits for the server's ``Retry-After``; every ``limit``
-  successes in a row raise it by one again, up to ``max_concurrency`` (AIMD).
-- **Retries**: 429, 5xx, timeouts, connection errors and malformed bodies are retried with
-  exponential backoff and full jitter, up to ``options.max_attempts`` (default 6) attempts; other
-  4xx answers (bad request, bad key, unknown model) are not retried. A call that fails for good is
-  returned as ``Completion(error=...)`` (the runner stores it as an error and retries it next run).
+  (at most once per second) and the call waits for the server's ``Retry-After`` (capped at
+  ``options.retry_after_max_s``, default 120 s; the wait is logged); every ``limit`` successes in
+  a row raise it by one again, up to ``max_concurrency`` (AIMD).
+- **Retries**: 429, 5xx, timeouts, connection errors and bodies the server sent malformed are
+  retried with exponential backoff and full jitter, up to ``options.max_attempts`` (default 6)
+  attempts; other 4xx answers (bad request, bad key, unknown model) are not retried. A call that
+  fails for good is returned as ``Completion(error=...)`` (the runner stores it as an error and
+  retries it next run). Only network, HTTP and provider faults become error records: an exception
+  raised by this project's own code (reading a well-formed response) propagates with its traceback.
+- **Provider blocks**: a request the provider refuses on policy grounds (OpenAI's 400
+  ``invalid_prompt``, Azure's ``content_filter``, DeepSeek's "Content Exists Risk") and a
+  ``content_filter`` finish are returned once as ``Completion(blocked=...)``: never retried, never
+  an error (see :data:`BLOCK_CODES` and :data:`BLOCK_MESSAGES`).
 - **Replicas**: ``base_url`` may list several servers; each call goes to the least busy one. A
   server gets another client (connection pool) whenever its clients all carry ``CALLS_PER_CLIENT``
   calls: httpx's pool costs CPU linear in its size on every request, so small pools cut the
   client's CPU per call by ~25% at high concurrency. The clients share one TLS context (loading
   the CA bundle costs ~25 ms of CPU per client, during which the event loop stands still).
 - **Options**: ``timeout`` (seconds per attempt, default 600), ``max_attempts`` (6),
-  ``backoff_s`` (first backoff, 1.0), ``backoff_max_s`` (cap, 60).
+  ``backoff_s`` (first backoff, 1.0), ``backoff_max_s`` (cap, 60), ``retry_after_max_s`` (120).
 
 ``params`` and ``extra_body`` are merged into the request body as given (o-series entries simply
 carry ``max_completion_tokens`` and no temperature; server-specific ones such as ``top_k`` pass
 through). The body is posted with the client's documented ``client.post``, so the client does not
 re-walk the messages through its type annotations (a third of its CPU per call). The reasoning is
-read from ``reasoning_content``, ``reasoning`` or ``reasoning_details`` (the first non-empty); a
-provider's content filter is kept as ``finish_reason="content_filter"``, whether it arrives as a
-finish reason or as a 400 error with code ``content_filter``. ``latency_s`` is the duration of the
-successful attempt.
+read from ``reasoning_content``, ``reasoning`` or ``reasoning_details`` (the first non-empty).
+``latency_s`` is the duration of the successful attempt.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import logging
 import random
 import ssl
 import time
@@ -52,6 +58,11 @@ from r1lib.records import Messages
 NO_KEY = "EMPTY"
 #: Concurrent calls per client (connection pool); see the module docstring.
 CALLS_PER_CLIENT = 8
+#: Error codes of a 400 reply that mean the provider refused the prompt on policy grounds.
+BLOCK_CODES = frozenset({"invalid_prompt", "content_filter", "content_policy_violation"})
+#: Phrases of a 400 error message that mean the same where the provider sends no such code.
+BLOCK_MESSAGES = ("content exists risk", "flagged as potentially violating", "content management policy")
+LOG = logging.getLogger(__name__)
 
 
 class OpenAIBackend(Backend):
@@ -65,6 +76,7 @@ class OpenAIBackend(Backend):
         self.max_attempts = max(1, int(options.get("max_attempts", 6)))
         self.backoff_s = float(options.get("backoff_s", 1.0))
         self.backoff_max_s = float(options.get("backoff_max_s", 60.0))
+        self.retry_after_max_s = float(options.get("retry_after_max_s", 120.0))
         self.body: dict[str, Any] = {"model": config.model, **config.params, **config.extra_body}
         self._limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AdaptiveLimit] = (
             weakref.WeakKeyDictionary())
@@ -79,18 +91,24 @@ class OpenAIBackend(Backend):
             return
         limit = self._limit()
         replicas = Replicas(self.config.base_url or (None,), self._client)
-        results: asyncio.Queue[tuple[int, Completion]] = asyncio.Queue()
+        results: asyncio.Queue[tuple[int, Completion] | BaseException] = asyncio.Queue()
         pending = iter(enumerate(conversations))
 
         async def worker() -> None:
-            for index, messages in pending:
-                await results.put((index, await self._complete(messages, replicas, limit)))
+            try:
+                for index, messages in pending:
+                    await results.put((index, await self._complete(messages, replicas, limit)))
+            except Exception as exc:  # a bug in this project's code: re-raised by the consumer below
+                await results.put(exc)
 
         workers = [asyncio.create_task(worker())
                    for _ in range(min(self.config.max_concurrency, len(conversations)))]
         try:
             for _ in range(len(conversations)):
-                yield await results.get()
+                result = await results.get()
+                if isinstance(result, BaseException):
+                    raise result
+                yield result
         finally:
             for task in workers:
                 task.cancel()
@@ -110,7 +128,11 @@ class OpenAIBackend(Backend):
         return self._limits[loop]
 
     async def _complete(self, messages: Messages, replicas: "Replicas", limit: "AdaptiveLimit") -> Completion:
-        """One conversation, retried until it succeeds or ``max_attempts`` is reached; never raises."""
+        """One conversation, retried until it succeeds or ``max_attempts`` is reached.
+
+        Provider faults become ``Completion(error=...)``; an exception from this project's own
+        code (e.g. reading a well-formed response) propagates.
+        """
         error = ""
         for attempt in range(1, self.max_attempts + 1):
             wait: float | None = None
@@ -122,14 +144,9 @@ class OpenAIBackend(Backend):
                         response = await replica.client.post(
                             "/chat/completions", cast_to=ChatCompletion,
                             body={**self.body, "messages": messages})
-                    completion = parse_response(response)
-                    completion.latency_s = time.perf_counter() - started
-                    completion.attempts = attempt
-                    limit.succeeded()
-                    return completion
                 except openai.RateLimitError as exc:
                     limit.rate_limited()
-                    wait = retry_after(exc.response.headers)
+                    wait = self._retry_wait(exc.response.headers)
                     error = f"rate limited (429): {_message(exc)}"
                 except openai.APITimeoutError:
                     error = f"timed out after {self.timeout:g} s (options.timeout)"
@@ -137,22 +154,38 @@ class OpenAIBackend(Backend):
                     error = (f"cannot connect to {replica.client.base_url} ({_cause(exc)}); check "
                              "base_url and that the server is running")
                 except openai.APIStatusError as exc:
-                    if exc.status_code == 400 and exc.code == "content_filter":
-                        return Completion(finish_reason="content_filter", attempts=attempt,
+                    if exc.status_code == 400 and is_block(exc.code, _message(exc)):
+                        return Completion(blocked=f"{exc.code or 'blocked'}: {_message(exc)}", attempts=attempt,
                                           latency_s=time.perf_counter() - started)
                     error = f"HTTP {exc.status_code}: {_message(exc)}"
                     if exc.status_code < 500 and exc.status_code not in (408, 409):
                         return Completion(error=error + _status_hint(exc.status_code, self.config),
                                           attempts=attempt)
-                except (ValueError, TypeError, AttributeError, IndexError,
-                        openai.APIResponseValidationError) as exc:
+                except (openai.APIResponseValidationError, ValueError) as exc:  # body decoding, inside the client
                     error = f"malformed response body ({type(exc).__name__}: {exc})"
-                except Exception as exc:  # anything else is a bug or an unknown failure: do not retry
-                    return Completion(error=f"unexpected {type(exc).__name__}: {exc}", attempts=attempt)
+                else:
+                    if not getattr(response, "choices", None):
+                        error = "malformed response body (no choices)"
+                    else:
+                        completion = parse_response(response)
+                        completion.latency_s = time.perf_counter() - started
+                        completion.attempts = attempt
+                        limit.succeeded()
+                        return completion
             if attempt < self.max_attempts:
                 await asyncio.sleep(wait if wait is not None else self._backoff(attempt))
         return Completion(error=f"failed after {self.max_attempts} attempts: {error}",
                           attempts=self.max_attempts)
+
+    def _retry_wait(self, headers: Any) -> float | None:
+        """The server's Retry-After, capped at ``retry_after_max_s``; the wait is logged."""
+        asked = retry_after(headers)
+        if asked is None:
+            return None
+        wait = min(asked, self.retry_after_max_s)
+        LOG.info("%s: rate limited; waiting %.2f s (server asked %g s, cap %g s)", self.config.name,
+                 wait, asked, self.retry_after_max_s)
+        return wait
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with full jitter."""
@@ -254,18 +287,29 @@ def tls_context() -> ssl.SSLContext:
 
 
 def parse_response(response: Any) -> Completion:
-    """A completion from a chat-completions response object; raises on a malformed body."""
+    """A completion from a chat-completions response that has at least one choice.
+
+    A ``content_filter`` finish is a provider block (``blocked`` set, text kept if any).
+    """
     choice = response.choices[0]
     message = choice.message
     usage = response.usage
     details = getattr(usage, "completion_tokens_details", None) if usage else None
+    blocked = "content_filter: the provider filtered the output" if choice.finish_reason == "content_filter" else None
     return Completion(
-        text=message.content or "",
-        reasoning=reasoning_text(message),
+        text=(message.content or "") if message else "",
+        reasoning=reasoning_text(message) if message else None,
         finish_reason=choice.finish_reason,
         prompt_tokens=getattr(usage, "prompt_tokens", None),
         completion_tokens=getattr(usage, "completion_tokens", None),
-        reasoning_tokens=getattr(details, "reasoning_tokens", None))
+        reasoning_tokens=getattr(details, "reasoning_tokens", None),
+        blocked=blocked)
+
+
+def is_block(code: str | None, message: str) -> bool:
+    """True when a 400 error is the provider refusing the prompt on policy grounds."""
+    lowered = message.lower()
+    return (code or "") in BLOCK_CODES or any(phrase in lowered for phrase in BLOCK_MESSAGES)
 
 
 def reasoning_text(message: Any) -> str | None:

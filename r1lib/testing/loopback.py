@@ -27,6 +27,8 @@ split exactly.
 - ``hidden``: only ``ANSWER``, with ``usage.completion_tokens_details.reasoning_tokens`` (o3-mini);
 - ``content_filter``: ``content: null`` and ``finish_reason: content_filter``;
 - ``prompt_filter``: status 400 with error code ``content_filter`` (Azure's prompt filter);
+- ``invalid_prompt``: status 400 with error code ``invalid_prompt`` (OpenAI blocking a prompt, as
+  o3-mini does for some unsafe prompts);
 - ``plain``: only ``ANSWER``, no reasoning.
 
 **Custom responder.** ``LoopbackServer(responder=fn)`` calls ``fn(request_json)`` for every
@@ -71,7 +73,7 @@ from typing import Any
 from r1lib.errors import UserError
 
 BEHAVIOURS = ("deepseek", "vllm", "reasoning_details", "tags", "bare_close", "truncated",
-              "empty_think", "hidden", "content_filter", "prompt_filter", "plain")
+              "empty_think", "hidden", "content_filter", "prompt_filter", "invalid_prompt", "plain")
 FAULTS = ("429", "500", "slow", "drop", "malformed")
 MARKER = re.compile(r"\[\[(behaviour|fault):([a-z_0-9]+)\]\]")
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests",
@@ -307,6 +309,9 @@ class LoopbackServer:
             self._answered[prompt] += 1
         if behaviour == "prompt_filter":
             return _error(400, "the prompt was filtered by the content policy", code="content_filter")
+        if behaviour == "invalid_prompt":
+            return _error(400, "Invalid prompt: your prompt was flagged as potentially violating our usage policy",
+                          code="invalid_prompt")
         completion_tokens = _words(message.get("content")) + reasoning_tokens
         usage = {"prompt_tokens": sum(_words(str(m.get("content") or "")) for m in messages),
                  "completion_tokens": completion_tokens,
@@ -368,7 +373,7 @@ class LoopbackServer:
         elif behaviour == "content_filter":
             message["content"] = None
             return message, "content_filter", 0
-        elif behaviour in ("plain", "prompt_filter"):  # a prompt filter's reply is replaced by a 400
+        elif behaviour in ("plain", "prompt_filter", "invalid_prompt"):  # a block's reply is replaced by a 400
             return message, "stop", 0
         # "hidden" and the reasoning-field styles report the thinking as reasoning tokens
         return message, "stop", think_tokens
