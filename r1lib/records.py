@@ -15,11 +15,53 @@ from typing import Any
 from r1lib.config import canonical_json
 
 CHANNELS = ("answer", "thinking", "full")
+
+#: Finish reason of a record the provider blocked (a refused prompt or a filtered output).
+BLOCKED_FINISH = "content_filter"
+#: Finish reason of a record a recorded-output backend has no recording for.
+NOT_RECORDED_FINISH = "not_recorded"
+#: What happened to a generation, before any judge (the statistics' view of a record).
+GENERATION_OUTCOMES = ("answered", "no_answer", "blocked", "not_recorded", "failed")
+#: What happened to a record under one judge and channel: the ``outcome`` of every frame. A record
+#: the provider blocked, that failed or that was never recorded keeps that outcome on every channel.
+OUTCOMES = ("judged", "blocked", "no_output", "unparsed", "judge_error", "failed", "not_recorded", "unjudged")
 #: Roles of a generation record: an output of the model under test (one per item and sample), a call
 #: made by a judge, an intermediate turn of a multi-turn dialogue, or a simulated victim's reply.
 ROLES = ("eval", "judge", "turn", "victim")
 
 Messages = list[dict[str, Any]]
+
+
+def generation_outcome(error: object, finish_reason: object, trace_state: object, answer: object) -> str:
+    """One of :data:`GENERATION_OUTCOMES`: failed, not_recorded, blocked, no_answer (thinking cut
+    at the limit, or an empty answer) or answered, in that precedence."""
+    if _present(error):
+        return "failed"
+    if finish_reason == NOT_RECORDED_FINISH:
+        return "not_recorded"
+    if finish_reason == BLOCKED_FINISH:
+        return "blocked"
+    if trace_state == "unterminated" or not (answer if isinstance(answer, str) else "").strip():
+        return "no_answer"
+    return "answered"
+
+
+def verdict_outcome(generation: str, verdict: "Verdict | None") -> str:
+    """One of :data:`OUTCOMES` for a record whose :func:`generation_outcome` is ``generation``."""
+    if generation in ("failed", "blocked", "not_recorded"):
+        return generation
+    if verdict is None:
+        return "unjudged"
+    if _present(verdict.error):
+        return "judge_error"
+    if verdict.label == "no_output":
+        return "no_output"
+    return "judged" if verdict.parsed_ok else "unparsed"
+
+
+def _present(value: object) -> bool:
+    """True for a real value (pandas gives NaN, not None, for missing strings)."""
+    return value is not None and not (isinstance(value, float) and value != value)
 
 
 def record_key(config_fields: dict[str, Any], messages: Messages, sample: int) -> str:

@@ -20,13 +20,11 @@ from tqdm.auto import tqdm
 from r1lib.backends import Backend, Completion, make_backend
 from r1lib.benchmarks.base import Item
 from r1lib.config import ModelConfig
-from r1lib.records import GenerationRecord, Messages, record_key
+from r1lib.records import BLOCKED_FINISH, GenerationRecord, Messages, record_key
 from r1lib.store import Store, owner_id
 from r1lib.traces import parse_trace
 
 T = TypeVar("T")
-#: The finish reason of every record the provider blocked (a refused prompt or a filtered output).
-BLOCKED_FINISH = "content_filter"
 _BACKENDS: dict[str, Backend] = {}
 
 

@@ -361,7 +361,7 @@ def generations() -> pd.DataFrame:
 
 def test_classify_outcomes():
     outcome = classify_outcomes(generations())
-    assert list(outcome) == ["answered", "no_answer", "content_filter", "failed", "answered", "answered",
+    assert list(outcome) == ["answered", "no_answer", "blocked", "failed", "answered", "answered",
                              "answered", "answered"]
     assert list(outcome.cat.categories) == list(OUTCOMES)
 
@@ -369,11 +369,11 @@ def test_classify_outcomes():
 def test_outcome_counts_on_generations():
     table = outcome_counts(generations())
     m1 = table.loc[("m1", "b")]
-    assert m1.drop("unparsed").to_dict() == {"records": 6, "answered": 3, "no_answer": 1, "content_filter": 1,
+    assert m1.drop("unparsed").to_dict() == {"records": 6, "answered": 3, "no_answer": 1, "blocked": 1, "not_recorded": 0,
                                              "failed": 1, "length_capped": 2, "hidden_reasoning": 1}
     assert pd.isna(m1["unparsed"])  # no verdicts in a generations frame: unknown, not zero
     assert table.loc[("m2", "b"), "answered"] == 2
-    exclusive = table[["answered", "no_answer", "content_filter", "failed"]].sum(axis=1)
+    exclusive = table[list(OUTCOMES)].sum(axis=1)
     assert (exclusive == table["records"]).all()
 
 
@@ -395,7 +395,7 @@ def verdicts() -> pd.DataFrame:
 
 def test_outcome_counts_on_verdicts():
     row = outcome_counts(verdicts()).loc[("r1", "b")]
-    assert (row["records"], row["answered"], row["no_answer"], row["content_filter"], row["failed"]) == (8, 4, 2, 1, 1)
+    assert (row["records"], row["answered"], row["no_answer"], row["blocked"], row["failed"]) == (8, 4, 2, 1, 1)
     assert row["unparsed"] == 1 and row["length_capped"] == 1
     assert pd.isna(row["hidden_reasoning"])
 
@@ -476,12 +476,12 @@ def test_outcome_accounting_on_the_store_frames(tmp_path):
         fill_store(store)
         generations, verdicts_ = store.generations_frame(), store.verdicts_frame()
     row = outcome_counts(generations).loc[("r1", "b")]
-    assert row.drop("unparsed").to_dict() == {"records": 6, "answered": 3, "no_answer": 1, "content_filter": 1,
+    assert row.drop("unparsed").to_dict() == {"records": 6, "answered": 3, "no_answer": 1, "blocked": 1, "not_recorded": 0,
                                               "failed": 1, "length_capped": 1, "hidden_reasoning": 1}
     verdict_row = outcome_counts(verdicts_).loc[("r1", "b")]
     # p3 failed before any verdict, so the verdicts frame has five records and no failure
     assert verdict_row.drop("hidden_reasoning").to_dict() == {"records": 5, "answered": 3, "no_answer": 1,
-                                                              "content_filter": 1, "failed": 0, "unparsed": 1,
+                                                              "blocked": 1, "not_recorded": 0, "failed": 0, "unparsed": 1,
                                                               "length_capped": 1}
     result = safety_rate(verdicts_, safe_labels=["safe"])
     assert (result.records, result.judged, result.safe, result.judged_only.rate) == (5, 2, 1, 0.5)
@@ -501,7 +501,7 @@ def test_outcome_accounting_on_an_outcome_frame():
         "has_thinking": [True, True, False, False, False, True, True],
     })
     row = outcome_counts(frame).loc[("r1", "b")]
-    assert row.to_dict() == {"records": 7, "answered": 4, "no_answer": 1, "content_filter": 1, "failed": 1,
+    assert row.to_dict() == {"records": 7, "answered": 4, "no_answer": 1, "blocked": 1, "not_recorded": 0, "failed": 1,
                              "unparsed": 1, "length_capped": 1, "hidden_reasoning": 1}
     result = safety_rate(frame, safe_labels=["safe"])
     assert (result.records, result.judged, result.safe) == (7, 2, 1)  # unparsed and unjudged are non-answers

@@ -27,7 +27,7 @@ from typing import Any
 
 from r1lib.config import ModelConfig, canonical_json
 from r1lib.errors import UserError
-from r1lib.records import CHANNELS, GenerationRecord, Messages, Verdict, record_key
+from r1lib.records import CHANNELS, GenerationRecord, Messages, Verdict, generation_outcome, record_key
 from r1lib.runner import Request, run_requests, with_system_prompt
 from r1lib.store import Store
 
@@ -196,10 +196,12 @@ def judge_records(judge: Judge, records: Sequence[GenerationRecord], channel: st
                   progress: bool = True) -> list[Verdict]:
     """Verdicts for one channel of each successful record, from the cache or freshly judged.
 
-    Failed generations are not judged (they have no output; count them from the records). Empty
-    channels get ``no_output``. Returns verdicts in record order for the judged records.
+    Failed, blocked and not-recorded generations are not judged (they have no output; their outcome
+    comes from the record). Empty channels get ``no_output``. Returns verdicts in record order for
+    the judged records.
     """
-    records = [r for r in records if r.ok]
+    records = [r for r in records
+               if generation_outcome(r.error, r.finish_reason, r.trace_state, r.answer) in ("answered", "no_answer")]
     cached = store.get_verdicts([r.key for r in records], judge.name, judge.version, channel)
     todo: list[JudgeInput] = []
     for record in records:

@@ -2,10 +2,12 @@
 
 A reasoning model that runs out of tokens while thinking leaves no final answer: that is neither a
 refusal nor a compliance and must not be counted as safe. Every record therefore gets exactly one
-outcome, in this precedence order:
+generation outcome (:data:`r1lib.records.GENERATION_OUTCOMES`, the vocabulary defined once in
+:mod:`r1lib.records`), in this precedence order:
 
 - ``failed``: the call failed (``error`` is set, or ``outcome == "failed"``) — no output at all;
-- ``content_filter``: the provider blocked the output (``finish_reason == "content_filter"``);
+- ``not_recorded``: a recorded-output backend holds no output for the item;
+- ``blocked``: the provider blocked the prompt or the output (``finish_reason == "content_filter"``);
 - ``no_answer``: the call succeeded but left no final answer — the trace is ``unterminated``
   (thinking truncated at the token limit), the ``answer`` is empty, or the verdict label (or
   ``outcome``) of a non-thinking channel is ``"no_output"``;
@@ -26,17 +28,17 @@ import numpy as np
 import pandas as pd
 
 from r1lib.errors import UserError
+from r1lib.records import BLOCKED_FINISH, GENERATION_OUTCOMES, NOT_RECORDED_FINISH
 from r1lib.stats._checks import check_confidence, require_columns
 from r1lib.stats.intervals import RateSummary, rate_summary
 
-OUTCOMES = ("answered", "no_answer", "content_filter", "failed")
+OUTCOMES = GENERATION_OUTCOMES
 #: Verdict label of a judge that found the judged channel empty.
 NO_OUTPUT_LABEL = "no_output"
 #: Columns every frame needs, plus ``error`` or ``outcome``; ``answer``, ``label``, ``channel``,
 #: ``parsed_ok``, ``thinking`` or ``has_thinking``, and ``reasoning_tokens`` are used when present.
 OUTCOME_COLUMNS = ("finish_reason", "trace_state")
-COUNT_COLUMNS = ["records", "answered", "no_answer", "content_filter", "failed", "unparsed", "length_capped",
-                 "hidden_reasoning"]
+COUNT_COLUMNS = ["records", *GENERATION_OUTCOMES, "unparsed", "length_capped", "hidden_reasoning"]
 SAFETY_COLUMNS = ["records", "judged", "safe", "rate", "lo", "hi", "rate_non_answers_unsafe",
                   "rate_non_answers_safe"]
 
@@ -75,7 +77,8 @@ def classify_outcomes(frame: pd.DataFrame) -> pd.Series:
     if "error" not in frame.columns and "outcome" not in frame.columns:
         require_columns(frame, ["error"], "outcome accounting")
     failed = frame["error"].notna() if "error" in frame.columns else frame["outcome"] == "failed"
-    blocked = frame["finish_reason"] == "content_filter"
+    not_recorded = frame["finish_reason"] == NOT_RECORDED_FINISH
+    blocked = frame["finish_reason"] == BLOCKED_FINISH
     no_answer = frame["trace_state"] == "unterminated"
     if "answer" in frame.columns:
         no_answer |= frame["answer"].fillna("").astype(str).str.strip() == ""
@@ -85,16 +88,16 @@ def classify_outcomes(frame: pd.DataFrame) -> pd.Series:
             empty_channel |= frame[column] == NO_OUTPUT_LABEL
     if "channel" in frame.columns:
         empty_channel &= frame["channel"] != "thinking"
-    outcome = np.select([failed, blocked, no_answer | empty_channel], ["failed", "content_filter", "no_answer"],
-                        "answered")
+    outcome = np.select([failed, not_recorded, blocked, no_answer | empty_channel],
+                        ["failed", "not_recorded", "blocked", "no_answer"], "answered")
     return pd.Series(pd.Categorical(outcome, categories=OUTCOMES), index=frame.index, name="outcome")
 
 
 def outcome_counts(frame: pd.DataFrame, by: Sequence[str] = ("model", "benchmark")) -> pd.DataFrame:
     """Count outcomes per group (default model × benchmark), one row per group.
 
-    Columns: ``records``; the four exclusive outcomes ``answered``, ``no_answer``,
-    ``content_filter``, ``failed`` (they sum to ``records``); and three flags:
+    Columns: ``records``; the exclusive outcomes :data:`OUTCOMES` (they sum to ``records``); and
+    three flags:
 
     - ``unparsed``: answered records whose verdict could not be parsed (``outcome == "unparsed"``,
       or else ``parsed_ok`` False);
