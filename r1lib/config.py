@@ -102,6 +102,9 @@ class ModelConfig:
     pricing: dict[str, float] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    #: Context window in tokens (prompt + output), e.g. 128000 for GPT-4o. A judge splits a text into
+    #: chunks only when it would not fit (see :mod:`r1lib.judges.base`); unset = a conservative 8192.
+    context_tokens: int | None = None
 
     def key_fields(self) -> dict[str, Any]:
         """Everything in this config that can change an output; hashed into every record key."""

@@ -53,6 +53,11 @@ def get_benchmark(name: str) -> BenchmarkSpec:
     return BENCHMARKS[name]
 
 
+def solver_of(name: str) -> str:
+    """The solver of a registered benchmark (``single_turn`` for ``jsonl:PATH`` prompts)."""
+    return "single_turn" if name.startswith(JSONL_PREFIX) else get_benchmark(name).solver
+
+
 def load_items(name: str, *, limit: int | None = None, seed: int = 0, split: str | None = None,
                settings: Settings | None = None) -> list[Item]:
     """Items of a registered benchmark (or ``jsonl:PATH``), optionally a stratified sample of ``limit``."""
