@@ -138,8 +138,8 @@ def test_recorded_prompt_sets_load_with_unique_ids(name: str, split: str | None,
 def test_recorded_jbb_prompts_are_jbb_behaviors_but_five() -> None:
     recorded = load_items("jbb-recorded")
     behaviours = {item.id: item for item in load_items("jbb-behaviors")}
-    same = [item.id for item in recorded
-            if normalise_text(item.messages[0]["content"]) == normalise_text(behaviours[item.id].messages[0]["content"])]
+    same = [item.id for item in recorded if normalise_text(item.messages[0]["content"])
+            == normalise_text(behaviours[item.id].messages[0]["content"])]
     assert len(same) == 95
     assert sorted({item.id for item in recorded} - set(same), key=int) == ["3", "40", "43", "47", "82"]
     assert all(item.category == behaviours[item.id].category for item in recorded)
@@ -194,7 +194,8 @@ def test_r1_distill_bare_close_unterminated_and_no_think_on_real_rows() -> None:
         trace = parse_trace(text)
         if how == "bare_close":  # the model's own </think>: thinking before it, answer after it
             assert trace.state == "bare_close" and text == row.output
-            assert row.output.strip().startswith(trace.thinking[:40]) and row.output.rstrip().endswith(trace.answer[-40:])
+            assert row.output.strip().startswith(trace.thinking[:40])
+            assert row.output.rstrip().endswith(trace.answer[-40:])
         elif how == "prefill_restored":  # thinking cut (or stopped) before </think>: all of it is thinking
             assert text == f"{OPEN_TAG}\n{row.output}" and trace.thinking == row.output.strip() and trace.answer == ""
         else:  # a direct answer: all of it is the answer
@@ -216,8 +217,8 @@ def test_r1_distill_opening_rule_agrees_with_first_person_planning() -> None:
             if how == "direct_answer" and planning.search(row.output[:300]):  # answers that say "Let me explain"
                 assert row.output.startswith("Sure, I'd be happy to help")
     assert found == {("prefill_restored", True): 60, ("direct_answer", False): 87, ("direct_answer", True): 3}
-    cut_answers = [row for row in read_run(R1_DISTILL)
-                   if hand_over(run, row)[1] == "direct_answer" and recorded_completion(run, row).finish_reason == "length"]
+    cut_answers = [row for row in read_run(R1_DISTILL) if hand_over(run, row)[1] == "direct_answer"
+                   and recorded_completion(run, row).finish_reason == "length"]
     assert len(cut_answers) == 2 and all(row.file.condition == "harmless" for row in cut_answers)
 
 

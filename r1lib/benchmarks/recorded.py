@@ -44,11 +44,6 @@ from r1lib.benchmarks.sources import DataFiles, FileSource
 from r1lib.benchmarks.spec import expect_rows, read_json, read_table
 from r1lib.errors import UserError
 
-#: How a run's outputs show their thinking (decides how the backend hands them to the trace parser).
-SHAPES = ("prefilled_think", "think_tags", "thinking_only", "no_thinking")
-#: File formats: the refusal_direction pipeline (completions + evaluations), the personas merge, the age-bias CSV.
-FORMATS = ("pipeline", "personas", "age-bias")
-
 REFUSAL_DIRECTION = "andyrdt/refusal_direction"
 R1_DISTILL_COMMIT = "b11c5763df9afe6720a22a1d80f516074fd17aef"
 LLAMA3_COMMIT = "9d852fae1a9121c78b29142de733cb1340770cc3"
@@ -71,8 +66,9 @@ class RecordedFile:
 
     ``outputs`` holds the prompts and outputs; ``labels`` the shipped labels when they live in a
     separate file (the refusal_direction pipeline's evaluations, row for row), else None.
-    ``condition`` names the prompt set (``jailbreakbench``, ``harmless``, ``plain``, ``scenario``,
-    ``persona``, ``persona-scenario``, ``xstest-age``).
+    ``format``: ``pipeline`` (refusal_direction completions + evaluations), ``personas`` (the merged
+    JSON) or ``age-bias`` (the annotation CSV). ``condition`` names the prompt set
+    (``jailbreakbench``, ``harmless``, ``plain``, ``scenario``, ``persona``, ``persona-scenario``, ``xstest-age``).
     """
 
     outputs: FileSource
@@ -83,18 +79,19 @@ class RecordedFile:
 
 @dataclass(frozen=True)
 class RecordedRun:
-    """One model's recorded outputs in one source: ``name`` is ``<source>/<run>``."""
+    """One model's recorded outputs in one source: ``name`` is ``<source>/<run>``.
+
+    ``shape`` says how its outputs show the thinking: ``prefilled_think`` (start inside it, end it
+    at a bare ``</think>``), ``think_tags`` (``<think>`` … ``</think>``), ``thinking_only`` (the text
+    inside ``<think>``, no answer) or ``no_thinking``; :mod:`r1lib.backends.recorded` hands each shape
+    to the trace parser. ``max_new_tokens`` is the source's generation limit (None: not known).
+    """
 
     name: str
     model: str
     shape: str
     max_new_tokens: int | None
     files: tuple[RecordedFile, ...]
-
-    @property
-    def source(self) -> str:
-        """The source folder part of the name (``refusal-direction``, ``cosmic``, ``personas``, ``age-bias``)."""
-        return self.name.split("/", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -179,8 +176,9 @@ _PERSONAS = (
 PERSONAS_FILES = tuple(
     RecordedFile(outputs=_github(
         f"Jailbreaking-LLMs-with-Personas {folder}", "personas", PERSONAS, PERSONAS_COMMIT,
-        f"eval/{folder}/test_output_merged.json", f"jailbreaking-llms-with-personas/eval/{folder}/test_output_merged.json",
-        sha, rows, NO_LICENSE, f"{folder}/test_output_merged.json"), labels=None, format="personas", condition=condition)
+        f"eval/{folder}/test_output_merged.json",
+        f"jailbreaking-llms-with-personas/eval/{folder}/test_output_merged.json", sha, rows, NO_LICENSE,
+        f"{folder}/test_output_merged.json"), labels=None, format="personas", condition=condition)
     for folder, condition, rows, sha in _PERSONAS)
 AGE_BIAS_FILE = RecordedFile(outputs=_github(
     f"NLP-xstest age-bias thinking annotations (Jelle) ({REASSEMBLED}; renamed from "

@@ -68,9 +68,10 @@ def load_harmless(files: DataFiles, split: str | None) -> list[Item]:
     second = file_rows(LLAMA3_HARMLESS, files)
     in_second = {normalise_text(row.prompt) for row in second}
     in_first = {normalise_text(row.prompt) for row in first}
+    listed = [(row, "both" if normalise_text(row.prompt) in in_second else "r1-distill-only") for row in first]
+    listed += [(row, "llama-3-only") for row in second if normalise_text(row.prompt) not in in_first]
     items = []
-    for row, listed_in in [*((r, "both" if normalise_text(r.prompt) in in_second else "r1-distill-only") for r in first),
-                           *((r, "llama-3-only") for r in second if normalise_text(r.prompt) not in in_first)]:
+    for row, listed_in in listed:
         if split == "both" and listed_in != "both":
             continue
         items.append(Item(benchmark="alpaca-harmless", id=text_id(normalise_text(row.prompt)),
@@ -97,12 +98,15 @@ def load_personas(files: DataFiles, split: str | None) -> list[Item]:
             scenario = row.fields["scenario_type"]
             parts = [condition, goal, _slug(persona), "" if scenario == "none" else scenario]
             items.append(Item(
-                benchmark="personas", id="/".join(p for p in parts if p), messages=_system_user(row.system, row.prompt),
-                category={"condition": condition, "persona_type": persona_type, "scenario_type": scenario, "goal": goal},
+                benchmark="personas", id="/".join(p for p in parts if p),
+                messages=_system_user(row.system, row.prompt),
+                category={"condition": condition, "persona_type": persona_type, "scenario_type": scenario,
+                          "goal": goal},
                 meta={"source": "recorded-personas", "goal": goal_text, "persona": persona}))
     ids = [item.id for item in items]
     if len(set(ids)) != len(ids):
-        raise UserError("personas: two rows share a (condition, goal, persona, scenario); the files are not the pinned set")
+        raise UserError("personas: two rows share a (condition, goal, persona, scenario); "
+                        "the files are not the pinned set")
     return items
 
 
@@ -117,7 +121,8 @@ def _system_user(system: str | None, prompt: str) -> Messages:
 def load_xstest_age(files: DataFiles, split: str | None) -> list[Item]:
     """The 100 age-prefixed XSTest safe prompts."""
     return [Item(benchmark="xstest-age", id=f"{row.fields['age_condition']}/{row.fields['id']}",
-                 messages=user_turn(row.prompt), category={"type": row.fields["type"], "age": row.fields["age_condition"]},
+                 messages=user_turn(row.prompt),
+                 category={"type": row.fields["type"], "age": row.fields["age_condition"]},
                  meta={"source": "recorded-age-bias", "xstest_id": row.fields["id"], "label": "safe"})
             for row in file_rows(AGE_BIAS_FILE, files)]
 
