@@ -20,6 +20,8 @@ recorded; only tags the source removed or the chat template supplied are put bac
   it gets the template's ``<think>`` back in front (``unterminated``). Everything else is a direct
   answer with no thinking: the short refusals ("I'm sorry, but I can't assist with that
   request.") and direct answers to harmless prompts; it goes over as recorded (``no_think``).
+  One harmless output cut at the limit ("Sure, I'd be happy to help! Let me think through this
+  step by step ...") reads like thinking addressed to the user; by this rule it is an answer.
 - ``think_tags`` (DeepSeek-R1, personas): the raw ``answer`` with its ``<think>``, as recorded
   (``closed``, ``empty_think``, or ``unterminated`` when cut at 1,000 tokens).
 - ``thinking_only`` (R1-Distill-Qwen-14B, age-bias): the file keeps only the text inside
