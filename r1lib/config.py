@@ -18,7 +18,7 @@ import yaml
 from r1lib.errors import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-BACKENDS = ("openai", "vllm", "transformers", "fake")
+BACKENDS = ("openai", "vllm", "transformers", "fake", "recorded")
 
 
 @dataclass(frozen=True)

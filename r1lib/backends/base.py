@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from r1lib.config import ModelConfig
 from r1lib.records import Messages
@@ -17,7 +18,8 @@ class Completion:
     ``text`` is the visible output (``message.content``); ``reasoning`` is a separate reasoning
     field when the API has one. ``error`` is set (and ``text`` empty) when the call failed for good
     after ``attempts`` tries. ``blocked`` says why, when the provider refused the prompt or
-    filtered the output on policy grounds (a final outcome, not an error).
+    filtered the output on policy grounds (a final outcome, not an error). ``provenance`` says where
+    a recorded output came from (repository, commit, file, row; see :mod:`r1lib.backends.recorded`).
     """
 
     text: str = ""
@@ -30,6 +32,7 @@ class Completion:
     attempts: int = 1
     error: str | None = None
     blocked: str | None = None
+    provenance: dict[str, Any] | None = None
 
 
 class Backend(ABC):

@@ -26,6 +26,7 @@ from r1lib.benchmarks import (
     mitre,
     phishing,
     prompt_injection,
+    recorded_sets,
     strongreject,
     xstest,
 )
@@ -37,10 +38,11 @@ from r1lib.config import Settings
 from r1lib.errors import UserError
 
 JSONL_PREFIX = "jsonl:"
-#: Every registered benchmark: the paper's seven first, then the extras.
+#: Every registered benchmark: the paper's seven first, then the extras, then the recorded prompt sets.
 BENCHMARKS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in (
     airbench.SPEC, mitre.SPEC, interpreter.SPEC, phishing.SPEC, xstest.SPEC, jailbreak.SPEC,
-    prompt_injection.SPEC, harmbench.SPEC, advbench.SPEC, strongreject.SPEC, jailbreak.JBB_SPEC)}
+    prompt_injection.SPEC, harmbench.SPEC, advbench.SPEC, strongreject.SPEC, jailbreak.JBB_SPEC,
+    *recorded_sets.SPECS)}
 #: Item meta keys that flag a substitute for the paper's data (shown in ``benchmark_table``).
 FLAG_KEYS = ("subset", "source")
 
