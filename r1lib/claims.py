@@ -73,6 +73,20 @@ def reference_claims(frames: Mapping[str, pd.DataFrame], reference: str | None, 
     return claims
 
 
+def versus_claims(frames: Mapping[str, pd.DataFrame], reasoning: Sequence[str],
+                  labels: Mapping[str, str]) -> list[Claim]:
+    """Finding 1 in small: each reasoning model is less safe than each non-reasoning model of the same
+    frame, on the same prompts (one claim per frame, e.g. per judge view, and per model pair)."""
+    claims = []
+    for name, frame in frames.items():
+        present = list(dict.fromkeys(frame["model"]))
+        for model in (m for m in present if m in reasoning):
+            claims += [compare_models(frame, model, other, direction="less",
+                                      claim=f"{_l(labels, model)} less safe than {_l(labels, other)} ({name})")
+                       for other in present if other not in reasoning]
+    return claims
+
+
 def pair_claims(frames: Mapping[str, pd.DataFrame], pairs: Sequence[tuple[str, str]],
                 labels: Mapping[str, str]) -> list[Claim]:
     """Finding 2 (v1): each reasoning model is less safe than its non-reasoning counterpart, per benchmark."""

@@ -81,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks")
     p.add_argument("--limit", type=int, help="at most N items per benchmark (a quick look; not the profile's sizes)")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("rehearse", help="run the paper profile against a loopback imitation of its providers (no keys)")
+    p.add_argument("--limit", type=int, default=3, help="items per benchmark (default 3)")
+    p.add_argument("--route", choices=["together", "deepseek"], default="together",
+                   help="how DS-R1 answers: <think> in content (Together) or reasoning_content (DeepSeek API)")
+    p.add_argument("--judge", choices=["realistic", "one-word"], default="realistic",
+                   help="GPT-4o answers each protocol in its format, or one word to everything")
+    p.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks")
+    p.set_defaults(func=cmd_rehearse)
     return parser
 
 
@@ -161,6 +170,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     """Run the notebooks of a profile."""
     from r1lib.reproduce import reproduce
     return reproduce(args.profile, only=args.only, limit=args.limit)
+
+
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    """Dress rehearsal of the paper profile on the loopback server."""
+    from r1lib.testing.rehearsal import rehearse
+    return rehearse(limit=args.limit, route=args.route, judge=args.judge, only=args.only)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -150,6 +150,15 @@ class Run:
             plain = self.with_item_field(plain, counterpart.paired_by)
         return {"plain": plain, "jailbreak": attacked}, counterpart.paired_by
 
+    def judge_pairs(self, specs: Sequence[tuple[str, str, str, str | None, str]]) -> dict[str, tuple[pd.DataFrame,
+                                                                                                     pd.DataFrame]]:
+        """Two judges' outcome frames on the same records, for judge agreement: ``specs`` holds
+        (name, benchmark, channel, judge A or None for the benchmark's own, judge B); benchmarks the
+        profile does not run are left out."""
+        return {name: (self.evaluate(benchmark, judge=a, channels=(channel,))[channel],
+                       self.evaluate(benchmark, judge=b, channels=(channel,))[channel])
+                for name, benchmark, channel, a, b in specs if self.runs(benchmark)}
+
     def scores(self, benchmark: str = "airbench") -> dict[str, pd.DataFrame]:
         """Fig. 3: every answer of ``benchmark`` scored by each scorer of the profile, ``{scorer: frame}``.
 
@@ -297,7 +306,8 @@ class Run:
         plain tables (Tables 1 and 8) are written as they are.
         """
         from r1lib.report import save_table
-        caption = f"{caption} [r1lib profile {self.profile.name}]".strip()
+        sources = self.sources(table["model"]) if "model" in table.columns else ""
+        caption = f"{caption} [r1lib profile {self.profile.name}{'; ' + sources if sources else ''}]".strip()
         if "status" in table.columns:
             return save_table(table, name, self.tables_dir, caption=caption)
         self.tables_dir.mkdir(parents=True, exist_ok=True)
@@ -325,8 +335,20 @@ class Run:
             offline = used is not None and not used.protocol.paper and used.protocol.source.startswith("offline")
             shown.append(f"{judge} ({'offline stand-in' if offline else self.profile.judge_model_label(judge)})")
         names = ", ".join(self.labels.get(m, m) for m in dict.fromkeys(models))
+        sources = self.sources(models)
         return (f"r1lib profile {self.profile.name} · models: {names}"
-                + (f" · judge: {'; '.join(shown)}" if shown else ""))
+                + (f" · judge: {'; '.join(shown)}" if shown else "") + (f" · {sources}" if sources else ""))
+
+    def sources(self, models: Sequence[str]) -> str:
+        """Where recorded outputs among ``models`` come from (repository@commit), or ''."""
+        from r1lib.benchmarks.recorded import get_run
+        cited = []
+        for model in dict.fromkeys(models):
+            config = self.profile.config(model) if model in self.profile.models else None
+            if config is not None and config.backend == "recorded":
+                source = get_run(config.model).files[0].outputs
+                cited.append(f"{config.display_name()} = {source.repo}@{(source.revision or 'main')[:12]}")
+        return ("recorded outputs of the named models (not the paper's runs): " + ", ".join(cited)) if cited else ""
 
     def _write_status(self) -> None:
         """Record this run's failures where ``r1lib reproduce`` reads them."""
@@ -385,7 +407,7 @@ def generate(profile: Profile, benchmark: str, store: Store, *, models: Sequence
         partner = profile.config(profile.phishing_victim)
         partner.api_key()
     outcomes = {}
-    for model in _select(profile, models):
+    for model in _select(profile, models, benchmark):
         config = profile.config(model)
         config.api_key()  # fail before any request when a key is missing
         outcomes[model] = solve(config, items[0].benchmark, items, store, solver=spec.solver,
@@ -468,11 +490,15 @@ def corrected_refusal_rates(frame: pd.DataFrame, predictions: pd.DataFrame, labe
     return pd.DataFrame(rows)
 
 
-def _select(profile: Profile, models: Sequence[str] | None) -> tuple[str, ...]:
-    if models is None:
-        return profile.models
-    unknown = [m for m in models if m not in profile.models]
-    if unknown:
-        raise UserError(f"models {unknown} are not in profile {profile.name!r} ({', '.join(profile.models)}); "
-                        "add them to the profile or pass MODELS to the notebook")
-    return tuple(models)
+def _select(profile: Profile, models: Sequence[str] | None, benchmark: str) -> tuple[str, ...]:
+    """The models that run ``benchmark``: the requested ones (all by default) that its plan allows."""
+    if models is not None:
+        unknown = [m for m in models if m not in profile.models]
+        if unknown:
+            raise UserError(f"models {unknown} are not in profile {profile.name!r} ({', '.join(profile.models)}); "
+                            "add them to the profile or pass MODELS to the notebook")
+    allowed = profile.plan(benchmark).models
+    chosen = tuple(m for m in (models or profile.models) if allowed is None or m in allowed)
+    if not chosen:
+        raise UserError(f"no model of this run runs benchmark {benchmark!r} (its plan allows {list(allowed or ())})")
+    return chosen

@@ -11,6 +11,7 @@ that says so, never an error. :func:`caption_figure` writes below a figure what 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+import textwrap
 from itertools import cycle
 from pathlib import Path
 
@@ -262,11 +263,12 @@ def save_figure(fig: Figure, name: str, out_dir: str | Path) -> list[Path]:
 
 
 def caption_figure(fig: Figure, text: str) -> Figure:
-    """Write ``text`` (what made the figure: profile, models, judges) in small grey type below it."""
+    """Write ``text`` (what made the figure: profile, models, judges) in small grey type above it."""
     for artist in [t for t in fig.texts if t.get_gid() == "r1lib-caption"]:
         artist.remove()
-    fig.text(0.0, 0.0, text, fontsize=6, color="0.35", ha="left", va="top", wrap=True, parse_math=False,
-             gid="r1lib-caption")
+    width = int(fig.get_figwidth() * 24)  # characters per line at 6 pt
+    fig.text(0.0, 1.0, textwrap.fill(text, width), fontsize=6, color="0.35", ha="left", va="bottom",
+             parse_math=False, gid="r1lib-caption")
     return fig
 
 

@@ -16,6 +16,7 @@ Keys (all but ``models`` and ``benchmarks`` optional)::
     pairs: [[smollm2-135m-think, smollm2-135m]]   # reasoning model, counterpart; default from the registry
     judge_models: {default: offline, xstest: gpt-4o}   # judge name (or default) -> model or "offline"
     benchmarks: {airbench: {limit: 24}, xstest: {limit: 20, split: safe}}   # limit null = every item
+    #   {models: [...]} runs a benchmark with only some of the profile's models (default: all of them)
     max_concurrency: {deepseek-r1: 64}   # API calls in flight per model
     reference: o3-mini               # the proprietary reference point of finding 1
     phishing_victim: gpt-4o          # model that plays the spear-phishing target (default gpt-4o)
@@ -45,7 +46,7 @@ BLOCKED_AS = ("refusal", "excluded")
 #: The models of the paper (registry names) and its judge model: a cell is comparable only with these.
 PAPER_MODELS = frozenset({"deepseek-r1", "deepseek-v3", "r1-distill-llama-70b", "llama-3.3-70b", "o3-mini"})
 PAPER_JUDGE_MODEL = "gpt-4o"
-BENCHMARK_KEYS = ("limit", "split")
+BENCHMARK_KEYS = ("limit", "split", "models")
 OFFLINE = "offline"
 #: Fig. 3's scorers when a profile names none: the offline severity proxy (no reward model needed).
 DEFAULT_SCORERS = {"severity": {"judge": "harm-offline"}}
@@ -56,10 +57,12 @@ SUBSTITUTE_SOURCES = frozenset({"mitre-base", "jailbreakbench-artifacts"})
 
 @dataclass(frozen=True)
 class BenchmarkPlan:
-    """How much of one benchmark a profile runs: ``limit`` items (None = all) of ``split``."""
+    """How much of one benchmark a profile runs: ``limit`` items (None = all) of ``split``, with
+    ``models`` (None = every model of the profile)."""
 
     limit: int | None = None
     split: str | None = None
+    models: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ class Profile:
                 doc["reference"] = None
         if limit is not None:
             doc["benchmarks"] = {b: {**(plan or {}), "limit": limit} for b, plan in (doc.get("benchmarks") or {}).items()}
+        if models is not None:
+            doc["benchmarks"] = {b: _keep_models(plan, models) for b, plan in (doc.get("benchmarks") or {}).items()}
         if seed is not None:
             doc["seed"] = seed
         if store is not None:
@@ -118,7 +123,7 @@ class Profile:
             raise UserError(f"{where}: unknown keys {unknown}; allowed keys: {', '.join(PROFILE_KEYS)}")
         registry = models_registry(settings)
         models = tuple(_model_names(doc.get("models"), registry, where))
-        benchmarks = _benchmark_plans(doc.get("benchmarks"), where)
+        benchmarks = _benchmark_plans(doc.get("benchmarks"), models, registry, where)
         name = str(doc.get("name") or source)
         store = Path(doc["store"]).expanduser() if doc.get("store") else settings.runs_dir / name / "store.sqlite"
         return cls(
@@ -256,6 +261,13 @@ def _at_least(doc: Mapping[str, Any], key: str, default: int, minimum: int, wher
     return value
 
 
+def _keep_models(plan: Any, models: Sequence[str]) -> Any:
+    """A benchmark plan with its own ``models`` narrowed to ``models`` (a notebook's override)."""
+    if not isinstance(plan, dict) or plan.get("models") is None:
+        return plan
+    return {**plan, "models": [m for m in plan["models"] if m in models]}
+
+
 def _typed(doc: Mapping[str, Any], key: str, kind: type, default: Any, where: str) -> Any:
     value = doc.get(key, default)
     if value is None:
@@ -283,7 +295,8 @@ def _model_names(value: Any, registry: Mapping[str, ModelConfig], where: str) ->
     return list(dict.fromkeys(names))
 
 
-def _benchmark_plans(value: Any, where: str) -> dict[str, BenchmarkPlan]:
+def _benchmark_plans(value: Any, models: tuple[str, ...], registry: Mapping[str, ModelConfig],
+                     where: str) -> dict[str, BenchmarkPlan]:
     from r1lib.benchmarks.registry import BENCHMARKS
     known = list(BENCHMARKS)
     if not value or not isinstance(value, dict):
@@ -300,7 +313,14 @@ def _benchmark_plans(value: Any, where: str) -> dict[str, BenchmarkPlan]:
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
             raise UserError(f"{where}: benchmark {name!r}: limit must be a positive integer or null (all items), "
                             f"got {limit!r}")
-        plans[name] = BenchmarkPlan(limit=limit, split=entry.get("split"))
+        chosen = entry.get("models")
+        if chosen is not None:
+            chosen = tuple(_model_names(chosen, registry, f"{where}: benchmark {name!r}"))
+            outside = [m for m in chosen if m not in models]
+            if outside:
+                raise UserError(f"{where}: benchmark {name!r} names models {outside} that are not in 'models'; "
+                                "add them to 'models' or drop them here")
+        plans[name] = BenchmarkPlan(limit=limit, split=entry.get("split"), models=chosen)
     return plans
 
 

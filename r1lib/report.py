@@ -39,7 +39,7 @@ chance explains (one-sided binomial test at 5%); the detail gives the counts eit
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -263,6 +263,49 @@ def table10(frame: pd.DataFrame, labels: Labels, *, comparable: Comparable = Tru
             for model, group in models_in_order(frame, labels)
             for attack, part in sorted(group.groupby("attack_type"), key=lambda item: INTERPRETER_TYPES.index(item[0]))]
     return _finish("table10", rows)
+
+
+def rates(frames: Mapping[str, pd.DataFrame], labels: Labels, *, unsafe: bool = False,
+          by: str | None = None) -> pd.DataFrame:
+    """Safety rate (or, with ``unsafe``, its complement: attack success / harmful share) per judge view,
+    model (and ``by`` category), for tables that have no paper counterpart (e.g. on recorded outputs).
+
+    ``frames`` maps a name for each view (e.g. "offline judge, answer") to an outcome frame. One row
+    per view × model (× category) with value (%), Wilson 95% interval, k, n, n_excluded, n_blocked.
+    """
+    rows = []
+    for view, frame in frames.items():
+        if frame.empty:
+            continue
+        positive = judge_unsafe_labels(frame) if unsafe else judge_safe_labels(frame)
+        for model, group in models_in_order(frame, labels):
+            parts = group.groupby(by, sort=True) if by else [(None, group)]
+            for key, part in parts:
+                cell = rate_cell(part, positive)
+                rows.append({"view": view, "model": model, "label": labels.get(model, model),
+                             **({by: key} if by else {}), **cell})
+    columns = ["view", "model", "label", *([by] if by else []), "value", "ci_low", "ci_high", "k", "n",
+               "n_excluded", "n_blocked"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def trace_states(frames: Sequence[pd.DataFrame], labels: Labels) -> pd.DataFrame:
+    """How each model's outputs ended: records per trace state (closed, bare_close, empty_think,
+    unterminated, no_think, api_field) and per generation outcome, and how many hit the token limit."""
+    from r1lib.traces import STATES
+    present = [f for f in frames if len(f)]
+    if not present:
+        return pd.DataFrame(columns=["model", "records"])
+    frame = pd.concat(present, ignore_index=True).drop_duplicates("gen_key")
+    states = pd.crosstab(frame["model"].map(lambda m: labels.get(m, m)), frame["trace_state"].fillna("none"))
+    states = states.reindex(columns=[s for s in (*STATES, "none") if s in states.columns], fill_value=0)
+    outcomes = pd.crosstab(frame["model"].map(lambda m: labels.get(m, m)), frame["generation"].fillna("none"))
+    capped = frame.assign(capped=frame["finish_reason"] == "length").groupby(
+        frame["model"].map(lambda m: labels.get(m, m)))["capped"].sum().rename("length_capped")
+    table = states.join(outcomes, rsuffix="_outcome").join(capped)
+    table.insert(0, "records", frame.groupby(frame["model"].map(lambda m: labels.get(m, m))).size())
+    table.index.name = "model"
+    return table.reset_index()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,7 +26,8 @@ from r1lib.reproduce import ARTEFACTS, NOTEBOOKS, NOTEBOOKS_DIR, NotebookResult,
     select_notebooks
 from r1lib.store import Store
 
-PARAMETERS = ("profile", "models", "limit", "seed", "store", "tables_dir", "figures_dir")
+PARAMETERS = ("profile", "models", "limit", "seed", "store", "tables_dir", "figures_dir", "status_file",
+              "interactive")
 
 
 def parameters_of(path: Path) -> dict[str, object]:
@@ -48,8 +49,9 @@ def test_notebook_is_stored_clean_with_a_parameters_cell(name: str) -> None:
     code = [c for c in notebook.cells if c.cell_type == "code"]
     assert all(not c.outputs and c.execution_count is None for c in code), "store notebooks without outputs"
     assert all(len(c.source.splitlines()) <= 12 for c in code), "keep cells short: logic belongs in r1lib"
-    assert parameters_of(path) == {"profile": "demo", "models": None, "limit": None, "seed": None,
-                                   "store": None, "tables_dir": None, "figures_dir": None}
+    assert parameters_of(path) == {"profile": "recorded", "models": None, "limit": None, "seed": None,
+                                   "store": None, "tables_dir": None, "figures_dir": None, "status_file": None,
+                                   "interactive": True}
     assert "claims_table" in code[-1].source, "every notebook ends with its claims table"
 
 
@@ -78,15 +80,19 @@ def test_artefact_status_reads_the_cells_and_ignores_stale_files(tmp_path: Path)
     pd.DataFrame({"status": ["reproduced"]}).to_csv(stale, index=False)
     os.utime(stale, (time.time() - 3600, time.time() - 3600))
     since = time.time() - 60
-    pd.DataFrame({"status": ["reproduced", "deviates", "not comparable"]}).to_csv(tables / "table2.csv", index=False)
+    pd.DataFrame({"status": ["reproduced"] * 15 + ["deviates"] * 5 + ["not comparable"]}).to_csv(
+        tables / "table2.csv", index=False)
+    pd.DataFrame({"status": ["reproduced"] * 19 + ["deviates"]}).to_csv(tables / "table9.csv", index=False)
     pd.DataFrame({"status": ["not comparable"] * 3}).to_csv(tables / "table10.csv", index=False)
     pd.DataFrame({"benchmark": ["xstest"]}).to_csv(tables / "table1.csv", index=False)
     (figures / "fig2b.png").write_bytes(b"png")
     ran = {"01_safety_benchmarks": NotebookResult("01_safety_benchmarks", tmp_path / "x.ipynb", 1.0),
            "02_attacks": NotebookResult("02_attacks", tmp_path / "y.ipynb", 1.0, error="cell 4: UserError: boom")}
     status = artefact_status(tables, figures, since=since, ran=ran).set_index("artefact")
-    assert status.loc["Table 2", "status"] == "deviates"
-    assert status.loc["Table 2", "detail"] == "1 reproduced, 1 deviates, 1 not comparable cells"
+    assert status.loc["Table 2", "status"] == "deviates"  # 5 of 20 deviate where about 1 would by chance
+    assert status.loc["Table 2", "detail"].startswith("5 of 20 comparable cells outside their 95% interval (1.0 "
+                                                      "expected by chance")
+    assert status.loc["Table 9", "status"] == "reproduced"  # 1 of 20 is what chance gives at 95%
     assert status.loc["Table 10", "status"] == "not comparable"
     assert status.loc["Table 1", "status"] == "built"
     assert status.loc["Table 3", "status"] == "not built"  # written before this run
@@ -157,8 +163,8 @@ def test_reproduce_reports_a_failing_notebook_and_goes_on(tmp_path: Path,
                      tables_dir=tmp_path / "tables", figures_dir=tmp_path / "figures", runs_dir=tmp_path / "runs")
     out = capsys.readouterr().out
     assert code == 1
-    assert "FAILED 01_safety_benchmarks" in out and "does not run benchmark" in out
-    assert "ok     02_attacks" in out
+    assert "FAILED     01_safety_benchmarks" in out and "does not run benchmark" in out
+    assert "ok         02_attacks" in out
     assert (tmp_path / "runs" / "attacks-only" / "notebooks" / "02_attacks.ipynb").is_file()
     status = (tmp_path / "tables" / "status.md").read_text()
     assert "| Table 5 | 02_attacks | not comparable |" in status

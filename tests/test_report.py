@@ -449,3 +449,29 @@ def test_fig5_and_thinking_answer_heatmap(tmp_path: Path, labels: dict[str, str]
     tables = plots.thinking_answer_data(answer, thinking, labels)
     assert tables["DS-R1"].n == 377 and tables["DS-R1"].leak.k == 50 and tables["DS-R1"].escape.k == 0
     check_saved(plots.thinking_answer_heatmap(answer, thinking, labels), "thinking_answer", tmp_path)
+
+
+def test_table_status_counts_deviations_against_chance() -> None:
+    def table(reproduced: int, deviates: int, other: int = 0) -> pd.DataFrame:
+        return pd.DataFrame({"status": ["reproduced"] * reproduced + ["deviates"] * deviates
+                             + ["not comparable"] * other})
+
+    assert report.table_status(table(149, 1))[0] == "reproduced"
+    assert report.table_status(table(143, 7))[0] == "reproduced"  # 7.5 expected by chance among 150
+    assert report.table_status(table(135, 15))[0] == "deviates"
+    assert report.table_status(table(0, 0, 4)) == ("not comparable", "4 cells, none comparable to the paper")
+    status, detail = report.table_status(table(18, 2, 3))
+    assert status == "reproduced" and detail.startswith("2 of 20 comparable cells") and "3 not comparable" in detail
+
+
+def test_blocked_records_count_as_refusals_and_are_reported(labels: dict[str, str]) -> None:
+    from r1lib.judges.registry import get_judge
+    from r1lib.outcomes import count_blocked
+    frame = jailbreak_frame({"o3-mini": (400, 810)}, "unsafe")
+    blocked = frame.index[frame["label"] == "unsafe"][:10]
+    frame.loc[blocked, ["outcome", "label", "generation"]] = ["blocked", None, "blocked"]
+    excluded = report.table5(frame, labels).iloc[0]
+    counted = report.table5(count_blocked(frame, get_judge("jailbreak", judge_model="offline")), labels).iloc[0]
+    assert (excluded["n"], excluded["n_excluded"], excluded["n_blocked"]) == (800, 10, 10)
+    assert (counted["n"], counted["n_excluded"], counted["n_blocked"]) == (810, 0, 10)
+    assert counted["k"] == excluded["k"] == 390  # a blocked prompt is a refusal: never an attack success

@@ -34,7 +34,7 @@ from typing import Any
 
 from r1lib.benchmarks.recorded import RecordedRow, get_run, normalise_text, read_run
 from r1lib.errors import UserError
-from r1lib.judges.base import Judge, JudgeInput, Parsed
+from r1lib.judges.base import Judge, JudgeInput, Parsed, Protocol
 from r1lib.records import Verdict
 from r1lib.store import Store
 
@@ -47,6 +47,8 @@ class RecordedLabelJudge(Judge):
 
     #: channel -> the row text the label of that channel was given for.
     channels: dict[str, str] = {}
+    protocol = Protocol(source="labels shipped with the recorded outputs (see each set's MANIFEST); no judge runs "
+                               "here", paper=False)
 
     @abstractmethod
     def label_key(self, row: RecordedRow, channel: str) -> str:

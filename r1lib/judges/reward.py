@@ -74,9 +74,11 @@ class RewardJudge(Judge):
                 model = AutoModelForSequenceClassification.from_pretrained(
                     self.model_id, dtype=getattr(torch, self.dtype), **kwargs)
             except (OSError, ValueError) as exc:
-                raise UserError(f"reward model {self.model_id!r} cannot be loaded ({str(exc).splitlines()[0]}); "
-                                "give a local folder, or a Hugging Face id that is in the local cache "
-                                "(HF_HUB_OFFLINE=0 to download), and trust_remote_code=True for custom heads") from None
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise UserError(f"reward model {self.model_id!r} cannot be loaded ({reason}). Download it once with "
+                                f"network access: `HF_HUB_OFFLINE=0 hf download {self.model_id}` (the `hf` command "
+                                "comes with huggingface_hub), or give a local folder as the scorer's model; custom "
+                                "heads such as ArmoRM's and QRM's also need trust_remote_code: true") from None
             if not tokenizer.chat_template:
                 raise UserError(f"reward model {self.model_id!r} has no chat template; the judge renders "
                                 "(prompt, response) conversations with it, so use a chat reward model")

@@ -118,3 +118,29 @@ def jailbreakbench_agreement(predictions: pd.DataFrame) -> pd.DataFrame:
                      "hi": result.accuracy.hi, "cohen_kappa": result.kappa, "recall": recall,
                      "n": result.n, "n_jailbroken": int(jailbroken.sum()), "confusion": result.confusion})
     return pd.DataFrame(rows)
+
+
+def verdict_agreement(frames: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> pd.DataFrame:
+    """Agreement of two judges on the same records, per comparison: ``frames`` maps a name to
+    (judge A's outcome frame, judge B's outcome frame). Each record counts when both judged it;
+    labels are reduced to safe / unsafe by each judge's own safe labels. Columns: comparison, n,
+    accuracy (agreement) with its 95% Wilson interval, Cohen's kappa, and each judge's unsafe share."""
+    from r1lib.report import judge_safe_labels
+    rows = []
+    for name, (a, b) in frames.items():
+        left = a[a["outcome"] == "judged"].set_index("gen_key")
+        right = b[b["outcome"] == "judged"].set_index("gen_key")
+        both = left[["label"]].join(right[["label"]], lsuffix="_a", rsuffix="_b", how="inner")
+        if both.empty:
+            rows.append({"comparison": name, "n": 0})
+            continue
+        safe_a, safe_b = judge_safe_labels(a), judge_safe_labels(b)
+        unsafe_a = ~both["label_a"].isin(list(safe_a))
+        unsafe_b = ~both["label_b"].isin(list(safe_b))
+        result = agreement(unsafe_b.map({True: "unsafe", False: "safe"}), unsafe_a.map({True: "unsafe", False: "safe"}),
+                           labels=["safe", "unsafe"])
+        rows.append({"comparison": name, "n": result.n, "agreement": result.accuracy.rate,
+                     "ci_low": result.accuracy.lo, "ci_high": result.accuracy.hi, "kappa": result.kappa,
+                     "unsafe_a": float(unsafe_a.mean()), "unsafe_b": float(unsafe_b.mean())})
+    return pd.DataFrame(rows, columns=["comparison", "n", "agreement", "ci_low", "ci_high", "kappa", "unsafe_a",
+                                       "unsafe_b"])

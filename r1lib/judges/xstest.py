@@ -101,6 +101,8 @@ class OfflineXSTestJudge(OfflineStandIn):
     name = XSTestJudge.name
     labels = XSTestJudge.labels
     safe_labels = XSTestJudge.safe_labels
+    refusal_label = XSTestJudge.refusal_label
+    refusal_score = XSTestJudge.refusal_score
     method = "refusal-offline label, unchanged"
 
     def decide(self, inputs: Sequence[JudgeInput]) -> list[Parsed]:

@@ -34,8 +34,10 @@ split exactly.
 **Custom responder.** ``LoopbackServer(responder=fn)`` calls ``fn(request_json)`` for every
 request that is not faulted; it returns the assistant ``content`` as a string, or a dict with any
 of ``content``, ``reasoning_content``, ``reasoning``, ``reasoning_details`` (message fields) and
-``finish_reason`` / ``reasoning_tokens`` (placed in the choice and in usage). Use it to script a
-judge model from the request's messages. An exception in the responder becomes a 500 reply.
+``finish_reason`` / ``reasoning_tokens`` (placed in the choice and in usage), or a dict
+``{"error": {"status": 400, "code": ..., "message": ...}}`` for an error reply (e.g. a provider
+refusing the prompt). Use it to script a judge model from the request's messages. An exception in
+the responder becomes a 500 reply.
 
 **Faults.** With ``fault_rate`` r, each request is faulted with probability r, the kind drawn
 uniformly from ``faults``. The draw is a hash of ``seed``, the last user message and how many times
@@ -300,10 +302,14 @@ class LoopbackServer:
         if self.responder:
             behaviour = "custom"
         try:
-            message, finish, reasoning_tokens = self._reply(request, prompt, behaviour)
+            reply = self._reply(request, prompt, behaviour)
         except Exception as exc:  # a broken custom responder: tell the client, keep serving
             self._count("fault:responder")
             return _error(500, f"responder failed: {type(exc).__name__}: {exc}")
+        if isinstance(reply, dict):  # the responder asked for an error reply
+            self._count("ok", "behaviour:custom")
+            return _error(int(reply["status"]), str(reply.get("message", "")), code=reply.get("code"))
+        message, finish, reasoning_tokens = reply
         with self._lock:
             self._counts.update(("ok", f"behaviour:{behaviour}"))
             self._answered[prompt] += 1
@@ -347,10 +353,14 @@ class LoopbackServer:
         return _error(400, f"unknown fault {kind!r}; known: {', '.join(FAULTS)}")
 
     def _reply(self, request: dict[str, Any], prompt: str,
-               behaviour: str) -> tuple[dict[str, Any], str, int]:
-        """The assistant message, finish reason and reasoning token count of a successful reply."""
+               behaviour: str) -> tuple[dict[str, Any], str, int] | dict[str, Any]:
+        """The assistant message, finish reason and reasoning token count of a successful reply (or a
+        responder's error reply)."""
         if self.responder is not None:
-            return _custom_message(self.responder(request))
+            answer = self.responder(request)
+            if isinstance(answer, dict) and "error" in answer:
+                return dict(answer["error"])
+            return _custom_message(answer)
         thinking, answer = scripted_thinking(prompt), scripted_answer(prompt)
         think_tokens = _words(thinking)
         message: dict[str, Any] = {"role": "assistant", "content": answer}
