@@ -299,3 +299,35 @@ def test_browse_without_ipywidgets_gives_static_html(ci_run: Run, monkeypatch: p
     monkeypatch.setitem(sys.modules, "ipywidgets", None)  # as in a kernel without ipywidgets
     page = browse(ci_run.profile.store_path, model="fake-r1", page_size=3)
     assert "records 1–3 of 6" in page.data and page.data.count('class="r1-trace"') == 3
+
+
+@pytest.fixture
+def wildguard_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A WildGuardTest-shaped file (1,725 rows with the columns the loader reads; placeholder prompts) in a
+    temporary data folder, where ``r1lib data fetch jailbreak`` would put the real one."""
+    import pandas as pd
+    rows = [{"prompt": f"{'wrapped ' if i % 3 == 0 else ''}placeholder request {i}", "adversarial": i % 3 == 0,
+             "prompt_harm_label": "harmful" if i % 2 == 0 else "unharmful", "subcategory": f"category {i % 4}",
+             "response": "placeholder"} for i in range(1725)]
+    path = tmp_path / "data" / "raw" / "jailbreak" / "wildguard_test.parquet"
+    path.parent.mkdir(parents=True)
+    pd.DataFrame(rows).to_parquet(path)
+    monkeypatch.setenv("R1LIB_DATA_DIR", str(tmp_path / "data"))
+    return path
+
+
+def test_finding_3_on_wildguardtest_compares_vanilla_and_adversarial_groups(wildguard_data: Path,
+                                                                           tmp_path: Path) -> None:
+    profile = Profile.load("ci", models=["fake-r1", "fake-v3"], limit=6, store=tmp_path / "store.sqlite")
+    run = Run(profile, tables_dir=tmp_path / "tables", figures_dir=tmp_path / "figures", progress=False)
+    frames, paired_by = run.conditions(models=profile.reasoning_models)
+    plain, attacked = frames["plain"], frames["jailbreak"]
+    assert paired_by is None  # no shared behaviour id: two independent groups
+    assert len(plain) == len(attacked) == 6 and set(attacked["model"]) == {"fake-r1"}
+    records = run.records(list(plain["gen_key"]) + list(attacked["gen_key"]))
+    assert all(not records[k].prompt.startswith("wrapped") for k in plain["gen_key"])  # vanilla harmful prompts
+    assert all(records[k].prompt.startswith("wrapped") for k in attacked["gen_key"])  # adversarial harmful prompts
+    found = claims.condition_claims(plain, attacked, by=paired_by, labels=run.labels)
+    table = claims_table(found)
+    judged = int((plain["outcome"] == "judged").sum() + (attacked["outcome"] == "judged").sum())
+    assert len(table) == 1 and table.loc[0, "n"] == judged and 0 < judged <= 12

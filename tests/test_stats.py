@@ -644,3 +644,15 @@ def test_accuracy_by_length_quantile_bins():
     table = accuracy_by_length(lengths, correct, bins=4)
     assert table["n"].tolist() == [25, 25, 25, 25]
     assert table["accuracy"].tolist() == [1.0, 1.0, 0.0, 0.0]
+
+
+def test_unpaired_claims_use_fisher_and_their_own_group_sizes():
+    a = np.array([True] * 2 + [False] * 18)  # 10% of 20
+    b = np.array([True] * 15 + [False] * 15)  # 50% of 30
+    table = claims_table([{"claim": "rarer under attack", "a": a, "b": b, "direction": "less", "paired": False}])
+    row = table.iloc[0]
+    assert row["n"] == 50 and row["effect"] == pytest.approx(0.1 - 0.5)
+    assert row["p"] == pytest.approx(sps.fisher_exact([[2, 18], [15, 15]]).pvalue)
+    assert row["ci_low"] < -0.4 < row["ci_high"] < 0 and bool(row["holds"])
+    empty = claims_table([{"claim": "x", "a": a[:0], "b": b, "direction": "less", "paired": False}]).iloc[0]
+    assert empty["n"] == 0 and not empty["holds"]
