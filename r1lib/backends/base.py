@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from r1lib.config import ModelConfig
 from r1lib.records import Messages
@@ -17,7 +18,10 @@ class Completion:
     ``text`` is the visible output (``message.content``); ``reasoning`` is a separate reasoning
     field when the API has one. ``error`` is set (and ``text`` empty) when the call failed for good
     after ``attempts`` tries. ``blocked`` says why, when the provider refused the prompt or
-    filtered the output on policy grounds (a final outcome, not an error).
+    filtered the output on policy grounds (a final outcome, not an error). ``meta`` is what the
+    record keeps besides the request's meta: ``interrupted`` (one entry per attempt whose stream was
+    cut before it finished: ``attempt``, ``reason``, ``text``, ``reasoning``), ``billing`` and
+    ``batch`` (results of the Batch API).
     """
 
     text: str = ""
@@ -30,6 +34,7 @@ class Completion:
     attempts: int = 1
     error: str | None = None
     blocked: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 class Backend(ABC):
