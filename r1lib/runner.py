@@ -4,6 +4,11 @@ A request whose record already holds an output is reused without touching the ba
 how runs resume); a stored error is retried. Each finished output is written at once, so Ctrl-C
 or SIGKILL loses only calls in flight. Concurrent runners on one store split nothing twice: each
 claims a lease on the keys it works on and waits for keys another live runner holds.
+
+A model entry with ``batch: true`` sends its pending requests through the provider's Batch API
+(:mod:`r1lib.backends.openai_batch`) instead of its backend; the records are built and stored the
+same way. Cut streams an earlier run stored on an error record (``meta["interrupted"]``) stay
+with the record that replaces it.
 """
 
 from __future__ import annotations

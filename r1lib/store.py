@@ -70,7 +70,22 @@ CREATE TABLE IF NOT EXISTS leases (
     owner TEXT NOT NULL,
     expires REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS batches (
+    input_file_id TEXT PRIMARY KEY,
+    batch_id TEXT,
+    model TEXT NOT NULL,
+    base_url TEXT NOT NULL,
+    keys TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
 """
+#: ``batches`` rows: one per Batch API submission (see :mod:`r1lib.backends.openai_batch`). ``keys``
+#: is the JSON list of record keys (each line's ``custom_id``); ``batch_id`` is NULL between the
+#: upload and the confirmed create; ``status`` is ``uploaded``, then the provider's last status,
+#: then ``collected`` once every key has a stored record or went into a later batch.
+BATCH_COLUMNS = ("input_file_id", "batch_id", "model", "base_url", "keys", "status", "created_at", "updated_at")
 
 GEN_COLUMNS = ("key", "model", "benchmark", "prompt_id", "sample", "role", "messages", "config",
                "raw_text", "reasoning_field", "thinking", "answer", "trace_state", "trace_source",
@@ -198,7 +213,7 @@ class Store:
 
     def count(self, table: str = "generations") -> int:
         """Number of rows in a table."""
-        if table not in ("generations", "verdicts", "leases"):
+        if table not in ("generations", "verdicts", "leases", "batches"):
             raise ValueError(table)
         with self._lock:
             return self._conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
@@ -226,6 +241,27 @@ class Store:
         """Drop this owner's leases on ``keys``."""
         with self._write() as conn:
             conn.executemany("DELETE FROM leases WHERE key = ? AND owner = ?", [(k, owner) for k in keys])
+
+    # -- Batch API submissions --------------------------------------------------------------
+    def put_batch(self, input_file_id: str, model: str, base_url: str, keys: list[str]) -> None:
+        """Record an uploaded batch input file (before the batch is created)."""
+        now = time.time()
+        with self._write() as conn:
+            conn.execute(f"INSERT INTO batches ({','.join(BATCH_COLUMNS)}) VALUES (?, NULL, ?, ?, ?, 'uploaded', ?, ?)",
+                         (input_file_id, model, base_url, json.dumps(keys), now, now))
+
+    def update_batch(self, input_file_id: str, status: str, batch_id: str | None = None) -> None:
+        """Set a batch's status (and its id, once created)."""
+        with self._write() as conn:
+            conn.execute("UPDATE batches SET status = ?, batch_id = COALESCE(?, batch_id), updated_at = ? "
+                         "WHERE input_file_id = ?", (status, batch_id, time.time(), input_file_id))
+
+    def open_batches(self, base_url: str) -> list[dict[str, Any]]:
+        """The batches sent to ``base_url`` that are not yet collected, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(f"SELECT {','.join(BATCH_COLUMNS)} FROM batches WHERE base_url = ? "
+                                      "AND status != 'collected' ORDER BY created_at", (base_url,)).fetchall()
+        return [{**dict(zip(BATCH_COLUMNS, row)), "keys": json.loads(row[4])} for row in rows]
 
     # -- verdicts --------------------------------------------------------------------------
     def put_verdict(self, verdict: Verdict) -> None:
