@@ -17,12 +17,13 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from r1lib.errors import UserError
 from r1lib.records import GenerationRecord, Verdict
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
@@ -294,6 +295,8 @@ class Store:
     def generations_frame(self, *, model: str | None = None, benchmark: str | None = None,
                           role: str | None = "eval") -> pd.DataFrame:
         """Generation records as a DataFrame (one row per record, ``prompt`` column added)."""
+        import pandas as pd  # here, not at the top: generation never needs it (1 s of start-up)
+
         where, args = _where(model=model, benchmark=benchmark, role=role)
         q = f"SELECT {','.join(GEN_COLUMNS)} FROM generations {where} ORDER BY created_at, key"
         with self._lock:
@@ -306,6 +309,8 @@ class Store:
     def verdicts_frame(self, *, judge: str | None = None, channel: str | None = None) -> pd.DataFrame:
         """Verdicts joined with their generation's model, benchmark, prompt id, sample, trace state,
         finish reason and meta (which holds the item's ``category``)."""
+        import pandas as pd
+
         where, args = _where(judge=judge, channel=channel, prefix="v.")
         joined = ("model", "benchmark", "prompt_id", "sample", "trace_state", "finish_reason", "meta")
         q = (f"SELECT {','.join('v.' + c for c in VERDICT_COLUMNS)}, {','.join('g.' + c for c in joined)} "
