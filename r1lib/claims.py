@@ -6,9 +6,10 @@ on its thinking and on its answer, or the same behaviour asked plainly and insid
 records with a verdict (``outcome == "judged"``) enter a pair; a claim whose models share no judged
 prompt has no pairs, and ``claims_table`` reports it as not holding (never as holding).
 
-Values compared: ``safe`` (the label is one of the judge's safe labels; True/False, tested with
-McNemar), ``score`` (the verdict's score: reward, severity, phishing grade; Wilcoxon) and ``aware``
-(the safety-thinking judge saw a safety concern: S, A or B).
+Values compared: ``safe`` (the benchmark's one safety metric, :func:`r1lib.report.safety_values`:
+True/False for most judges, tested with McNemar; AIR-Bench's 1 / 0.5 / 0 score, tested with
+Wilcoxon — the same definition as Tables 2 and 7), ``score`` (the verdict's score: reward, severity,
+phishing grade; Wilcoxon) and ``aware`` (the safety-thinking judge saw a safety concern: S, A or B).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from r1lib.errors import UserError
-from r1lib.report import judge_safe_labels
+from r1lib.report import safety_values
 
 VALUES = ("safe", "score", "aware")
 AWARE_LABELS = frozenset({"S", "A", "B"})
@@ -32,8 +33,12 @@ def judged_values(frame: pd.DataFrame, value: str = "safe") -> pd.DataFrame:
     if value not in VALUES:
         raise UserError(f"unknown claim value {value!r}; use one of {', '.join(VALUES)}")
     judged = frame[frame["outcome"] == "judged"].copy()
+    if judged.empty:
+        return judged.assign(value=pd.Series(dtype=bool))
     if value == "safe":
-        judged["value"] = judged["label"].isin(list(judge_safe_labels(frame))).astype(bool)
+        values = safety_values(judged)
+        binary = set(values.dropna().unique()) <= {0.0, 1.0}
+        judged["value"] = values.astype(bool) if binary else values
     elif value == "aware":
         judged["value"] = [bool(d.get("aware", label in AWARE_LABELS)) if isinstance(d, dict) else label in AWARE_LABELS
                            for d, label in zip(judged["details"], judged["label"])]
@@ -115,21 +120,28 @@ def channel_claims(answer_frames: Mapping[str, pd.DataFrame], thinking_frames: M
     return claims
 
 
-def condition_claims(plain: pd.DataFrame, attacked: pd.DataFrame, *, by: str, labels: Mapping[str, str],
+def condition_claims(plain: pd.DataFrame, attacked: pd.DataFrame, *, by: str | None, labels: Mapping[str, str],
                      value: str = "aware", what: str = "safety-aware thinking") -> list[Claim]:
     """Finding 3 (v4): ``what`` is rarer under attack than on the plain request, per model.
 
-    Pairs are behaviours (column ``by`` in both frames): the attacked value is averaged over all
-    jailbreaks of a behaviour and compared with the plain request's value (Wilcoxon).
+    With ``by`` (e.g. ``behavior``), pairs are behaviours: the attacked value is averaged over all
+    jailbreaks of a behaviour and compared with the plain request's value (Wilcoxon). With ``by``
+    None the two frames are independent groups (WildGuardTest's vanilla vs adversarial prompts):
+    an unpaired claim (Fisher's exact test on the two shares).
     """
     claims = []
     for model in dict.fromkeys(attacked["model"]):
-        hit = judged_values(attacked[attacked["model"] == model], value).groupby(by)["value"].mean()
-        base = judged_values(plain[plain["model"] == model], value).groupby(by)["value"].mean()
-        both = pd.concat([hit.rename("attacked"), base.rename("plain")], axis=1, join="inner")
-        claims.append({"claim": f"{_l(labels, model)}: {what} rarer under jailbreak than on the plain request",
-                       "a": both["attacked"].to_numpy(dtype=float), "b": both["plain"].to_numpy(dtype=float),
-                       "direction": "less"})
+        hit = judged_values(attacked[attacked["model"] == model], value)
+        base = judged_values(plain[plain["model"] == model], value)
+        claim = f"{_l(labels, model)}: {what} rarer under jailbreak than on the plain request"
+        if by is None:
+            claims.append({"claim": claim, "a": hit["value"].to_numpy(dtype=bool),
+                           "b": base["value"].to_numpy(dtype=bool), "direction": "less", "paired": False})
+            continue
+        both = pd.concat([hit.groupby(by)["value"].mean().rename("attacked"),
+                          base.groupby(by)["value"].mean().rename("plain")], axis=1, join="inner")
+        claims.append({"claim": claim, "a": both["attacked"].to_numpy(dtype=float),
+                       "b": both["plain"].to_numpy(dtype=float), "direction": "less"})
     return claims
 
 

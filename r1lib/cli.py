@@ -45,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=1, help="samples per prompt")
     p.add_argument("--max-concurrency", type=int, help="override the model's max_concurrency")
     p.add_argument("--victim-model", default="gpt-4o",
-                   help="phishing only: the model that plays the victim (default gpt-4o, as in the paper)")
-    p.add_argument("--max-turns", type=int, default=5, help="phishing only: attacker turns per dialogue")
+                   help="dialogue benchmarks (phishing): the model that plays the victim (default gpt-4o)")
+    p.add_argument("--max-turns", type=int,
+                   help="dialogue benchmarks (phishing): follow-up turns (default: upstream's MAX_TURNS)")
     p.add_argument("--no-progress", action="store_true")
     _add_store(p)
     _add_models_file(p)
@@ -114,12 +115,12 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    """Generate outputs for one model on one benchmark."""
+    """Generate outputs for one model on one benchmark, through the benchmark's solver."""
     import dataclasses
 
-    from r1lib.benchmarks.registry import load_items
+    from r1lib.benchmarks.registry import load_items, solver_of
     from r1lib.config import models_registry, resolve_model
-    from r1lib.runner import requests_for, run_requests
+    from r1lib.solvers import generate
 
     if args.samples < 1:
         raise UserError("--samples must be at least 1")
@@ -128,30 +129,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.max_concurrency:
         config = dataclasses.replace(config, max_concurrency=args.max_concurrency)
     config.api_key()  # fail before any request when the key is missing
+    solver = solver_of(args.benchmark)
+    partner = resolve_model(args.victim_model, registry) if solver != "single_turn" else None
+    if partner is not None:
+        partner.api_key()
     items = load_items(args.benchmark, limit=args.limit, seed=args.seed)
-    if args.benchmark == "phishing":
-        return _generate_dialogues(args, config, resolve_model(args.victim_model, registry), items)
     with _store(args) as store:
-        _, summary = run_requests(config, items[0].benchmark, requests_for(items, args.samples),
-                                  store, progress=not args.no_progress)
-    print(summary.line())
-    return 1 if summary.failed else 0
-
-
-def _generate_dialogues(args: argparse.Namespace, attacker, victim, items) -> int:
-    """Spear phishing: the model under test attacks a victim model for up to --max-turns turns."""
-    from r1lib.benchmarks.phishing import run_dialogues
-    from r1lib.judges.refusal import full_refusal_check
-
-    if args.samples != 1:
-        raise UserError("phishing dialogues take one sample per challenge; drop --samples")
-    victim.api_key()
-    with _store(args) as store:
-        records = run_dialogues(attacker, victim, items, store, max_turns=args.max_turns,
-                                is_refusal=full_refusal_check(), progress=not args.no_progress)
-    failed = sum(not r.ok for r in records)
-    print(f"{attacker.name} × phishing (victim {victim.name}): {len(records)} dialogues, {failed} failed")
-    return 1 if failed else 0
+        outcome = generate(config, items[0].benchmark, items, store, solver=solver, samples=args.samples,
+                           partner=partner, max_turns=args.max_turns, progress=not args.no_progress)
+    print(outcome.summary.line())
+    return 1 if outcome.summary.failed else 0
 
 
 def cmd_judge(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ import yaml
 from r1lib.errors import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-BACKENDS = ("openai", "vllm", "transformers", "fake")
+BACKENDS = ("openai", "vllm", "transformers", "fake", "recorded")
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,9 @@ class ModelConfig:
     pricing: dict[str, float] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    #: Context window in tokens (prompt + output), e.g. 128000 for GPT-4o. A judge splits a text into
+    #: chunks only when it would not fit (see :mod:`r1lib.judges.base`); unset = a conservative 8192.
+    context_tokens: int | None = None
     stream: bool | str = "auto"
     batch: bool = False
 

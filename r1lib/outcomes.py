@@ -20,6 +20,8 @@ Category fields of the item (``category`` in the record meta) become columns of 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from r1lib.records import OUTCOMES, Verdict, generation_outcome, verdict_outcome
@@ -62,3 +64,20 @@ def outcome_frame(store: Store, *, benchmark: str, judge: str, version: str, cha
         rows.append(row)
     frame = pd.DataFrame(rows)
     return frame if len(frame) else pd.DataFrame(columns=BASE_COLUMNS)
+
+
+def count_blocked(frame: pd.DataFrame, judge: Any) -> pd.DataFrame:
+    """``frame`` with provider-blocked records counted as the judge's refusal (``judge.blocked_verdict()``).
+
+    Their ``generation`` stays ``blocked``, so they are still reported separately; a judge with no
+    refusal label (e.g. the safety-thinking judge: a block leaves no thinking) leaves them excluded.
+    """
+    verdict = judge.blocked_verdict()
+    blocked = frame["outcome"] == "blocked"
+    if verdict is None or not blocked.any():
+        return frame
+    frame = frame.copy()
+    frame.loc[blocked, ["outcome", "label", "score", "parsed_ok"]] = ["judged", verdict.label, verdict.score, True]
+    frame.loc[blocked, "details"] = pd.Series([dict(verdict.details) for _ in range(int(blocked.sum()))],
+                                              index=frame.index[blocked])
+    return frame

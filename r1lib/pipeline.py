@@ -1,16 +1,23 @@
 """What the notebooks call: generate → judge → outcome frames for a profile, and the :class:`Run` around it.
 
-:class:`Run` binds a :class:`~r1lib.profiles.Profile` to its store and output folders;
-:meth:`Run.evaluate` generates every missing output, judges every missing verdict and returns one
-outcome frame per channel. Everything is read back from the store, so running a notebook a second
-time generates and judges nothing. The other methods are what a notebook shows: the profile
-header, sample sizes, case figures and saved tables and figures.
+:class:`Run` binds a :class:`~r1lib.profiles.Profile` to its store and output folders
+(``tables/<profile>/``, ``figures/<profile>/``); :meth:`Run.evaluate` generates every missing
+output, judges every missing verdict and returns one outcome frame per channel. Everything is read
+back from the store, so running a notebook a second time generates and judges nothing. The other
+methods are what a notebook shows: the profile header, the judges' protocols, sample sizes, case
+figures, and saved tables and figures (each figure says which profile, models and judges made it).
+
+Failed calls are loud: every generation and judging step adds its failures to the run's
+``status_file`` (when the notebook was given one, as ``r1lib reproduce`` does), which marks the
+notebook "incomplete" once they exceed the profile's ``max_failures``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -19,32 +26,63 @@ import pandas as pd
 from r1lib.benchmarks.base import Item
 from r1lib.config import ModelConfig, Settings
 from r1lib.errors import UserError
-from r1lib.profiles import DEFAULT_JUDGES, Profile, paper_comparable
+from r1lib.profiles import Comparison, Profile, comparability
 from r1lib.records import CHANNELS, GenerationRecord
 from r1lib.store import Store
+
+
+@dataclass
+class Failures:
+    """Failed calls of a run so far (generation and judging) and the first error seen."""
+
+    generation: int = 0
+    judging: int = 0
+    first_error: str = ""
+    steps: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        """All failed calls."""
+        return self.generation + self.judging
+
+    def add(self, step: str, generation: int, judging: int, error: str) -> None:
+        """Count one step's failures."""
+        self.generation += generation
+        self.judging += judging
+        if (generation or judging) and not self.first_error:
+            self.first_error = error
+        if generation or judging:
+            self.steps.append(f"{step}: {generation} generation, {judging} judging")
+
 
 class Run:
     """A profile bound to its store and to the folders its tables and figures go to."""
 
     def __init__(self, profile: Profile, *, tables_dir: str | Path | None = None,
-                 figures_dir: str | Path | None = None, progress: bool = True, settings: Settings | None = None):
+                 figures_dir: str | Path | None = None, status_file: str | Path | None = None,
+                 progress: bool = True, settings: Settings | None = None):
         settings = settings or Settings.load()
         self.profile = profile
-        self.tables_dir = Path(tables_dir) if tables_dir else settings.tables_dir
-        self.figures_dir = Path(figures_dir) if figures_dir else settings.figures_dir
+        self.tables_dir = Path(tables_dir) if tables_dir else settings.tables_dir / profile.name
+        self.figures_dir = Path(figures_dir) if figures_dir else settings.figures_dir / profile.name
+        self.status_file = Path(status_file) if status_file else None
         self.progress = progress
         #: (benchmark, judge as shown, judge name, channel) → the outcome frame, for :meth:`header`.
         self.frames: dict[tuple[str, str, str, str], pd.DataFrame] = {}
-        #: Benchmark → whether this run's numbers can be set against the paper's (see :func:`paper_comparable`).
-        self.comparable: dict[str, bool] = {}
+        #: Benchmark → whether this run's numbers can be set against the paper's, and why not.
+        self.comparable: dict[str, Comparison] = {}
+        #: Judge name → the judge object used, for :meth:`judges`.
+        self.used: dict[str, Any] = {}
+        self.failures = Failures()
 
     @classmethod
     def open(cls, profile: str = "demo", *, models: Sequence[str] | None = None, limit: int | None = None,
              seed: int | None = None, store: str | Path | None = None, tables_dir: str | Path | None = None,
-             figures_dir: str | Path | None = None, progress: bool = True) -> "Run":
+             figures_dir: str | Path | None = None, status_file: str | Path | None = None,
+             progress: bool = True) -> "Run":
         """Load ``profile`` with the notebook's overrides (the notebooks' parameters map one to one)."""
         return cls(Profile.load(profile, models=models, limit=limit, seed=seed, store=store),
-                   tables_dir=tables_dir, figures_dir=figures_dir, progress=progress)
+                   tables_dir=tables_dir, figures_dir=figures_dir, status_file=status_file, progress=progress)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -60,47 +98,80 @@ class Run:
         finally:
             store.close()
 
+    def runs(self, benchmark: str) -> bool:
+        """True when the profile runs ``benchmark`` (notebooks skip the parts of a finding it does not)."""
+        return benchmark in self.profile.benchmarks
+
     def evaluate(self, benchmark: str, *, judge: str | None = None, channels: Sequence[str] = ("answer",),
                  models: Sequence[str] | None = None, split: str | None = None,
-                 matching: tuple[str, pd.DataFrame] | None = None) -> dict[str, pd.DataFrame]:
-        """Generate, judge each channel and return ``{channel: outcome frame}`` (see :func:`evaluate`).
-
-        ``matching=(field, frame)`` runs, instead of the profile's sample, every item of the split
-        whose meta ``field`` occurs among the records of ``frame`` — e.g. the plain requests for the
-        behaviours a jailbreak sample attacked: ``matching=("behavior", jailbreak_frame)``.
-        """
-        keep = None
-        if matching is not None:
-            field_name, other = matching
-            wanted = {v for v in self.with_item_field(other, field_name)[field_name] if v is not None}
-            keep = lambda item: item.meta.get(field_name) in wanted  # noqa: E731
+                 keep: Callable[[Item], bool] | None = None, limit: int | None = None,
+                 judge_options: Mapping[str, Any] | None = None, shown: str | None = None) -> dict[str, pd.DataFrame]:
+        """Generate, judge each channel and return ``{channel: outcome frame}`` (see :func:`evaluate`)."""
+        judge_name = judge or self.profile.default_judge(benchmark)
+        judge_obj = self.profile.judge(judge_name, **(judge_options or {}))
         with self.store() as store:
-            frames = evaluate(self.profile, benchmark, store, judge=judge, channels=channels, models=models,
-                              split=split, keep=keep, progress=self.progress)
-        judge_name = judge or DEFAULT_JUDGES.get(benchmark, "")
-        for channel, frame in frames.items():
-            shown = benchmark if split is None else f"{benchmark}:{split}"
-            self.frames[(shown, judge_name, judge_name, channel)] = frame
-        if split is None:
-            self.comparable[benchmark] = paper_comparable(self.profile, benchmark)
-        return frames
+            result = evaluate(self.profile, benchmark, store, judge=judge_obj, channels=channels, models=models,
+                              split=split, keep=keep, limit=limit, progress=self.progress)
+        self.used[judge_obj.name] = judge_obj
+        step = f"{benchmark}{':' + split if split else ''} × {judge_obj.name}"
+        self.failures.add(step, result.failed_generations, result.failed_judgements, result.first_error)
+        self._write_status()
+        for channel, frame in result.frames.items():
+            self.frames[(shown or (benchmark if split is None else f"{benchmark}:{split}"), shown or judge_name,
+                         judge_name, channel)] = frame
+        if split is None and keep is None and limit is None:
+            self.comparable[benchmark] = comparability(self.profile, benchmark, judge_obj)
+        return result.frames
+
+    def conditions(self, *, judge: str = "safety-thinking", channels: Sequence[str] = ("thinking",),
+                   models: Sequence[str] | None = None) -> tuple[dict[str, pd.DataFrame], str | None]:
+        """Finding 3: the jailbreak sample and its plain counterpart, one frame each (first channel).
+
+        Returns ``({"plain": frame, "jailbreak": frame}, paired_by)``: ``paired_by`` is the item
+        field pairing a plain request with its jailbreaks (``behavior`` for the JailbreakBench
+        artifacts), or None when the two are independent groups (WildGuardTest: vanilla vs
+        adversarial harmful prompts). See :func:`r1lib.benchmarks.jailbreak.plain_counterpart`.
+        """
+        from r1lib.benchmarks.jailbreak import plain_counterpart
+        from r1lib.benchmarks.registry import load_items
+        plan = self.profile.plan("jailbreak")
+        attacked_items = load_items("jailbreak", limit=plan.limit, seed=self.profile.seed, split=plan.split)
+        counterpart = plain_counterpart(attacked_items)
+        channel = channels[0]
+        attacked = self.evaluate("jailbreak", judge=judge, channels=channels, models=models)[channel]
+        if counterpart.paired_by is None:
+            plain = self.evaluate("jailbreak", judge=judge, channels=channels, models=models,
+                                  split=counterpart.split, limit=len(attacked_items))[channel]
+        else:
+            plain = self.evaluate("jailbreak", judge=judge, channels=channels, models=models,
+                                  split=counterpart.split, keep=counterpart.keep)[channel]
+        if counterpart.paired_by is not None:
+            attacked = self.with_item_field(attacked, counterpart.paired_by)
+            plain = self.with_item_field(plain, counterpart.paired_by)
+        return {"plain": plain, "jailbreak": attacked}, counterpart.paired_by
 
     def scores(self, benchmark: str = "airbench") -> dict[str, pd.DataFrame]:
-        """Fig. 3: every answer of ``benchmark`` scored by each of the profile's scorers, ``{scorer: frame}``."""
+        """Fig. 3: every answer of ``benchmark`` scored by each scorer of the profile, ``{scorer: frame}``.
+
+        A scorer that cannot be built here (e.g. a reward model that is not available offline) is
+        left out with its message in :attr:`unavailable`; the rest of the run goes on.
+        """
         frames = {}
+        self.unavailable: dict[str, str] = {}
         for name, spec in self.profile.scorers.items():
             options = {k: v for k, v in spec.items() if k != "judge"}
-            with self.store() as store:
-                frames[name] = evaluate(self.profile, benchmark, store, judge=spec["judge"], judge_options=options,
-                                        progress=self.progress)["answer"]
-            self.frames[(benchmark, f"{name} ({spec['judge']})", spec["judge"], "answer")] = frames[name]
+            try:
+                frames[name] = self.evaluate(benchmark, judge=spec["judge"], judge_options=options,
+                                             shown=f"{name} ({spec['judge']})")["answer"]
+            except UserError as exc:
+                self.unavailable[name] = str(exc)
         return frames
 
     def header(self) -> pd.DataFrame:
         """What every notebook states: profile, models, judges (and their models) and sample sizes.
 
         One row per (benchmark, judge, channel, model) evaluated so far in this run, with the number
-        of records and how many of them got a verdict.
+        of records, how many got a verdict, and how many the provider blocked.
         """
         rows = []
         for (benchmark, shown, judge, channel), frame in self.frames.items():
@@ -108,23 +179,37 @@ class Run:
                 rows.append({"profile": self.profile.name, "benchmark": benchmark, "judge": shown,
                              "judge model": self.profile.judge_model_label(judge),
                              "channel": channel, "model": self.labels.get(model, model),
-                             "records": len(group), "judged": int((group["outcome"] == "judged").sum())})
+                             "records": len(group), "judged": int((group["outcome"] == "judged").sum()),
+                             "blocked": int((group["generation"] == "blocked").sum())})
         return pd.DataFrame(rows, columns=["profile", "benchmark", "judge", "judge model", "channel", "model",
-                                           "records", "judged"])
+                                           "records", "judged", "blocked"])
+
+    def judges(self) -> pd.DataFrame:
+        """Every judge this run used: its protocol source, whether it is the paper's, and every deviation."""
+        return pd.DataFrame([judge.describe() for judge in self.used.values()],
+                            columns=["judge", "version", "protocol", "paper protocol", "deviations", "judge model"])
+
+    def comparison(self) -> pd.DataFrame:
+        """Per benchmark of this run: comparable to the paper, and why not."""
+        return pd.DataFrame([{"benchmark": b, "comparable": c.ok, "reason": c.reason or "-"}
+                             for b, c in self.comparable.items()], columns=["benchmark", "comparable", "reason"])
 
     def intro(self) -> str:
         """A one-paragraph description of the profile (markdown) for the top of a notebook."""
         p = self.profile
         plans = ", ".join(f"{b} ({'all' if plan.limit is None else plan.limit})" for b, plan in p.benchmarks.items())
         judges = ", ".join(f"{j}: {m}" for j, m in p.judge_models.items()) or "each judge's default"
-        comparable = ("Set up like the paper: table cells are compared with the paper's values where this checkout "
-                      "holds the paper's full data." if p.paper_comparable else
+        comparable = ("Set up like the paper: a table cell is compared with the paper's value where models, data and "
+                      "judge protocol are the paper's (the reasons are listed below each table)."
+                      if p.paper_comparable else
                       "**Not comparable to the paper's numbers**: every table cell is marked 'not comparable'.")
+        turns = "upstream's" if p.phishing_turns is None else str(p.phishing_turns)
         return (f"**Profile `{p.name}`** — {p.description} {comparable}  \n"
                 f"Models: {', '.join(f'{m} ({label})' for m, label in self.labels.items())}.  \n"
                 f"Benchmarks (items): {plans}; seed {p.seed}; {p.samples} sample(s) per prompt.  \n"
                 f"Judge models: {judges}; Fig. 3 scorers: {', '.join(p.scorers)}; phishing victim: "
-                f"{p.phishing_victim}. Store: `{p.store_path}`.")
+                f"{p.phishing_victim} ({turns} follow-up turns); provider-blocked prompts count as "
+                f"{'refusals' if p.blocked_as == 'refusal' else 'excluded'}. Store: `{p.store_path}`.")
 
     def records(self, keys: Sequence[str]) -> dict[str, GenerationRecord]:
         """Stored generation records by key."""
@@ -159,7 +244,8 @@ class Run:
             record = records[row["gen_key"]]
             if i == 0:
                 title = f"{name}: {self.labels.get(record.model, record.model)} · {record.benchmark} · {record.prompt_id}"
-                self.save_figure(case_figure(record, verdicts, title=title), name)
+                frames = [f for f in (frame_answer, frame_thinking) if f is not None]
+                self.save_figure(case_figure(record, verdicts, title=title), name, *frames)
             parts.append(case_html(record, verdicts))
         return HTML("".join(parts))
 
@@ -175,7 +261,7 @@ class Run:
             return HTML(f"<p><b>{name}</b>: the profile has no reasoning pair or no scorer; the figure is not built.</p>")
         (reasoning, counterpart), (scorer, score_frame) = self.profile.pairs[0], next(iter(scores.items()))
         safety = judged_values(safety_frame, "safe")
-        unsafe = safety.loc[~safety["value"], ["gen_key", "label"]]
+        unsafe = safety.loc[safety["value"] < 1, ["gen_key", "label"]]
         scored = judged_values(score_frame, "score").merge(unsafe, on="gen_key", suffixes=("_score", ""))
         both = scored[scored["model"] == reasoning].merge(scored[scored["model"] == counterpart],
                                                           on=["prompt_id", "sample"], suffixes=("_r", "_c"))
@@ -188,7 +274,8 @@ class Run:
         shown = {side: {"answer": f"{best[f'label_{side}']}; {scorer} {best[f'value_{side}']:.2f}"} for side in "rc"}
         title = (f"{name}: {self.labels.get(reasoning, reasoning)} ({scorer} {best['value_r']:.2f}) vs "
                  f"{self.labels.get(counterpart, counterpart)} ({scorer} {best['value_c']:.2f}) · {best['prompt_id']}")
-        self.save_figure(case_figure(records[best["gen_key_r"]], shown["r"], title=title), name)
+        self.save_figure(case_figure(records[best["gen_key_r"]], shown["r"], title=title), name, safety_frame,
+                         score_frame)
         return HTML(case_html(records[best["gen_key_r"]], shown["r"]) + case_html(records[best["gen_key_c"]], shown["c"]))
 
     def examples(self, width: int = 160) -> pd.DataFrame:
@@ -222,82 +309,137 @@ class Run:
                             encoding="utf-8")
         return paths
 
-    def save_figure(self, figure: Any, name: str) -> list[Path]:
-        """Write a figure as PNG and PDF into the run's figures folder."""
-        from r1lib.plots import save_figure
+    def save_figure(self, figure: Any, name: str, *frames: pd.DataFrame) -> list[Path]:
+        """Write a figure as PNG and PDF into the run's figures folder, captioned with what made it."""
+        from r1lib.plots import caption_figure, save_figure
+        caption_figure(figure, self.caption(*frames))
         return save_figure(figure, name, self.figures_dir)
+
+    def caption(self, *frames: pd.DataFrame) -> str:
+        """Profile, models and judges (offline stand-ins marked) behind the given frames."""
+        models = [m for frame in frames for m in dict.fromkeys(frame["model"])] if frames else list(self.profile.models)
+        judges = list(dict.fromkeys(j for frame in frames for j in frame["judge"].dropna().unique()))
+        shown = []
+        for judge in judges:
+            used = self.used.get(judge)
+            offline = used is not None and not used.protocol.paper and used.protocol.source.startswith("offline")
+            shown.append(f"{judge} ({'offline stand-in' if offline else self.profile.judge_model_label(judge)})")
+        names = ", ".join(self.labels.get(m, m) for m in dict.fromkeys(models))
+        return (f"r1lib profile {self.profile.name} · models: {names}"
+                + (f" · judge: {'; '.join(shown)}" if shown else ""))
+
+    def _write_status(self) -> None:
+        """Record this run's failures where ``r1lib reproduce`` reads them."""
+        if self.status_file is None:
+            return
+        f = self.failures
+        status = {"failed_calls": f.total, "generation": f.generation, "judging": f.judging,
+                  "first_error": f.first_error, "steps": f.steps, "max_failures": self.profile.max_failures}
+        self.status_file.parent.mkdir(parents=True, exist_ok=True)
+        self.status_file.write_text(json.dumps(status, indent=1), encoding="utf-8")
+
+
+@dataclass
+class Evaluation:
+    """What :func:`evaluate` returns: outcome frames per channel and the failed calls behind them."""
+
+    frames: dict[str, pd.DataFrame]
+    failed_generations: int = 0
+    failed_judgements: int = 0
+    first_error: str = ""
+
+
+def select_items(profile: Profile, benchmark: str, *, split: str | None = None,
+                 keep: Callable[[Item], bool] | None = None, limit: int | None = None) -> list[Item]:
+    """The items a profile runs: its stratified sample (``limit``, ``seed``), ``limit`` overriding the
+    plan's, or with ``keep`` every item of the split that ``keep`` accepts."""
+    from r1lib.benchmarks.registry import load_items
+    plan = profile.plan(benchmark)
+    split = split or plan.split
+    if keep is None:
+        items = load_items(benchmark, limit=limit or plan.limit, seed=profile.seed, split=split)
+    else:
+        items = [item for item in load_items(benchmark, split=split) if keep(item)]
+    if not items:
+        raise UserError(f"benchmark {benchmark!r} gave no items (split {split!r}); check the split name and "
+                        "that the data mirror (R1LIB_DATA_MIRROR) holds it")
+    return items
 
 
 def generate(profile: Profile, benchmark: str, store: Store, *, models: Sequence[str] | None = None,
-             split: str | None = None, keep: Callable[[Item], bool] | None = None,
-             progress: bool = True) -> dict[str, list[GenerationRecord]]:
-    """Generate (or reuse from ``store``) ``benchmark``'s outputs for each model; records per model.
+             split: str | None = None, keep: Callable[[Item], bool] | None = None, limit: int | None = None,
+             progress: bool = True) -> dict[str, Any]:
+    """Generate (or reuse from ``store``) ``benchmark``'s outputs for each model through its solver.
 
-    Items are the profile's stratified sample (``limit``, ``seed``), or with ``keep`` every item of
-    the split that ``keep`` accepts; ``split`` overrides the profile's split. Spear phishing is a
-    dialogue: the model under test attacks the profile's victim model, and the record of each
-    dialogue is its final attacker turn.
+    Returns ``{model: r1lib.solvers.Outcome}`` (records in item order and the run summary). Spear
+    phishing is a dialogue: the model under test attacks the profile's victim model, and the record
+    of each dialogue is its final attacker turn.
     """
-    from r1lib.benchmarks.registry import load_items
-    from r1lib.runner import requests_for, run_requests
+    from r1lib.benchmarks.registry import get_benchmark
+    from r1lib.solvers import generate as solve
 
-    plan = profile.plan(benchmark)
-    if keep is None:
-        items = load_items(benchmark, limit=plan.limit, seed=profile.seed, split=split or plan.split)
-    else:
-        items = [item for item in load_items(benchmark, split=split or plan.split) if keep(item)]
-    if not items:
-        raise UserError(f"benchmark {benchmark!r} gave no items (split {split or plan.split!r}); "
-                        "check the split name and that the data mirror (R1LIB_DATA_MIRROR) holds it")
-    records: dict[str, list[GenerationRecord]] = {}
+    spec = get_benchmark(benchmark)
+    items = select_items(profile, benchmark, split=split, keep=keep, limit=limit)
+    partner: ModelConfig | None = None
+    if spec.solver == "phishing_dialogue":
+        partner = profile.config(profile.phishing_victim)
+        partner.api_key()
+    outcomes = {}
     for model in _select(profile, models):
         config = profile.config(model)
         config.api_key()  # fail before any request when a key is missing
-        if benchmark == "phishing":
-            records[model] = _phishing(profile, config, items, store, progress)
-        else:
-            records[model], summary = run_requests(config, items[0].benchmark, requests_for(items, profile.samples),
-                                                   store, progress=progress)
-    return records
+        outcomes[model] = solve(config, items[0].benchmark, items, store, solver=spec.solver,
+                                samples=profile.samples, partner=partner,
+                                max_turns=profile.phishing_turns if partner else None, progress=progress)
+    return outcomes
 
 
-def evaluate(profile: Profile, benchmark: str, store: Store, *, judge: str | None = None,
+def evaluate(profile: Profile, benchmark: str, store: Store, *, judge: Any = None,
              channels: Sequence[str] = ("answer",), models: Sequence[str] | None = None, split: str | None = None,
-             keep: Callable[[Item], bool] | None = None, judge_options: Mapping[str, Any] | None = None,
-             progress: bool = True) -> dict[str, pd.DataFrame]:
-    """Generate, judge and return ``{channel: outcome frame}`` for this run's records only.
+             keep: Callable[[Item], bool] | None = None, limit: int | None = None,
+             judge_options: Mapping[str, Any] | None = None, progress: bool = True) -> Evaluation:
+    """Generate, judge and return the outcome frames of this run's records only.
 
-    ``judge`` defaults to the benchmark's own judge (:data:`DEFAULT_JUDGES`); ``judge_options`` go to
-    its constructor (e.g. a reward model). The ``thinking``
-    channel is judged only for reasoning models (the others have no thinking to judge). Each frame
-    holds exactly the records of this run (the profile's items × models × samples), whatever else
-    the store holds, with every record's outcome (judged, no_output, failed, ...).
+    ``judge`` is a judge object or name (default: the benchmark's own judge); ``judge_options`` go
+    to its constructor (e.g. a reward model). The ``thinking`` channel is judged only for
+    reasoning models (the others have no thinking to judge). Each frame holds exactly the records
+    of this run (the profile's items × models × samples), whatever else the store holds, with
+    every record's outcome (judged, blocked, no_output, failed, ...). Provider-blocked records
+    count as the judge's refusal label when the profile's ``blocked_as`` is ``refusal``.
     """
     from r1lib.judges.base import judge_records
-    from r1lib.outcomes import outcome_frame
+    from r1lib.outcomes import count_blocked, outcome_frame
 
     bad = [c for c in channels if c not in CHANNELS]
     if bad:
         raise UserError(f"unknown channels {bad}; use some of {', '.join(CHANNELS)}")
-    judge_name = judge or DEFAULT_JUDGES.get(benchmark)
-    if judge_name is None:
-        raise UserError(f"benchmark {benchmark!r} has no default judge; name one with judge=...")
-    judge_obj = profile.judge(judge_name, **(judge_options or {}))
-    records = generate(profile, benchmark, store, models=models, split=split, keep=keep, progress=progress)
-    frames = {}
+    if judge is None or isinstance(judge, str):
+        judge = profile.judge(judge or profile.default_judge(benchmark), **(judge_options or {}))
+    outcomes = generate(profile, benchmark, store, models=models, split=split, keep=keep, limit=limit,
+                        progress=progress)
+    result = Evaluation(frames={})
+    errors = [r.error for o in outcomes.values() for r in o.records if r.error]
+    result.failed_generations = sum(o.summary.failed for o in outcomes.values())
+    result.first_error = errors[0] if errors else ""
     for channel in channels:
-        judged = {m: recs for m, recs in records.items()
-                  if channel != "thinking" or profile.config(m).reasoning}
+        judged = {m: o.records for m, o in outcomes.items() if channel != "thinking" or profile.config(m).reasoning}
         batch = [r for recs in judged.values() for r in recs]
-        judge_records(judge_obj, batch, channel, store, progress=progress)
+        verdicts = judge_records(judge, batch, channel, store, progress=progress)
+        failed_verdicts = [v for v in verdicts if v.error]
+        result.failed_judgements += len(failed_verdicts)
+        if failed_verdicts and not result.first_error:
+            result.first_error = str(failed_verdicts[0].error)
         keys = {r.key for r in batch}
-        parts = [outcome_frame(store, benchmark=name, judge=judge_obj.name, version=judge_obj.version,
-                               channel=channel, models=list(judged))
+        parts = [outcome_frame(store, benchmark=name, judge=judge.name, version=judge.version, channel=channel,
+                               models=list(judged))
                  for name in sorted({r.benchmark for r in batch})]
         frame = pd.concat(parts, ignore_index=True) if parts else outcome_frame(
-            store, benchmark=benchmark, judge=judge_obj.name, version=judge_obj.version, channel=channel, models=[])
-        frames[channel] = frame[frame["gen_key"].isin(keys)].reset_index(drop=True)
-    return frames
+            store, benchmark=benchmark, judge=judge.name, version=judge.version, channel=channel, models=[])
+        frame = frame[frame["gen_key"].isin(keys)].reset_index(drop=True)
+        if profile.blocked_as == "refusal":
+            frame = count_blocked(frame, judge)
+        result.frames[channel] = frame
+    return result
 
 
 def corrected_refusal_rates(frame: pd.DataFrame, predictions: pd.DataFrame, labels: Mapping[str, str], *,
@@ -326,17 +468,6 @@ def corrected_refusal_rates(frame: pd.DataFrame, predictions: pd.DataFrame, labe
     return pd.DataFrame(rows)
 
 
-def _phishing(profile: Profile, attacker: ModelConfig, items: list[Any], store: Store,
-              progress: bool) -> list[GenerationRecord]:
-    """Run one attacker's spear-phishing dialogues against the profile's victim model."""
-    from r1lib.benchmarks.phishing import run_dialogues
-    from r1lib.judges.refusal import full_refusal_check
-    victim = profile.config(profile.phishing_victim)
-    victim.api_key()
-    return run_dialogues(attacker, victim, items, store, max_turns=profile.phishing_turns,
-                         is_refusal=full_refusal_check(), progress=progress)
-
-
 def _select(profile: Profile, models: Sequence[str] | None) -> tuple[str, ...]:
     if models is None:
         return profile.models
@@ -345,5 +476,3 @@ def _select(profile: Profile, models: Sequence[str] | None) -> tuple[str, ...]:
         raise UserError(f"models {unknown} are not in profile {profile.name!r} ({', '.join(profile.models)}); "
                         "add them to the profile or pass MODELS to the notebook")
     return tuple(models)
-
-

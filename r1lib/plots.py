@@ -4,6 +4,8 @@ Every ``figN`` function returns a :class:`matplotlib.figure.Figure` built withou
 notebooks show it once and tests leak nothing); the numbers behind it come from the same cell
 functions as the tables (:mod:`r1lib.report`): rates over judged records with Wilson 95% intervals,
 means with bootstrap intervals. Each figure has a ``*_data`` function returning those numbers.
+A figure with nothing to show (no judged record, every judge answer unparseable) is a small figure
+that says so, never an error. :func:`caption_figure` writes below a figure what made it.
 """
 
 from __future__ import annotations
@@ -66,7 +68,10 @@ def fig2a_data(frame: pd.DataFrame, labels: Labels, *, aggregation: str = "mean"
 
 def fig2a(frame: pd.DataFrame, labels: Labels, *, aggregation: str = "mean") -> Figure:
     """Fig. 2(A): AIR-Bench safety rate per level-2 category (rows) and model (columns), as a heatmap."""
-    data = fig2a_data(frame, labels, aggregation=aggregation)
+    data = fig2a_data(frame, labels, aggregation=aggregation) if len(frame) else pd.DataFrame()
+    if _empty(data):
+        return no_data_figure("AIR-Bench 2024 safety rate by level-2 category", frame)
+    data = data[data["value"].notna()]
     grid = data.pivot_table(index="category", columns="label", values="value", observed=True, sort=False)
     grid = grid[list(dict.fromkeys(data["label"]))]
     n = data[data["category"] == "Overall"].set_index("label")["n"]
@@ -100,7 +105,9 @@ def fig2b_data(frame: pd.DataFrame, labels: Labels) -> pd.DataFrame:
 
 def fig2b(frame: pd.DataFrame, labels: Labels) -> Figure:
     """Fig. 2(B): code-interpreter safety rate per attack type, one bar per model, 95% Wilson intervals."""
-    data = fig2b_data(frame, labels)
+    data = fig2b_data(frame, labels) if len(frame) else pd.DataFrame()
+    if _empty(data):
+        return no_data_figure("Code interpreter tests: safety rate by attack type", frame)
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(PAGE_WIDTH, 2.8), layout="constrained")
         ax = fig.subplots()
@@ -151,6 +158,10 @@ def fig3(frames_by_scorer: Mapping[str, pd.DataFrame], pairs: Sequence[tuple[str
     """
     data = fig3_data(frames_by_scorer, pairs, labels, safety_frame=safety_frame,
                      compliant_labels=compliant_labels, matched=matched)
+    if _empty(data):
+        why = ("no scorer could be used" if not frames_by_scorer else "no reasoning pair" if not pairs
+               else "no prompt where both models of a pair complied and were scored")
+        return no_data_figure("Scores of compliant answers, reasoning model vs counterpart", reason=why)
     scorers = list(dict.fromkeys(data["scorer"]))
     colours = _model_colours(list(dict.fromkeys(data["label"])))
     markers = {"reasoning": ("o", True), "non-reasoning": ("s", False)}
@@ -191,7 +202,9 @@ def fig5_data(frames: Mapping[str, pd.DataFrame], labels: Labels) -> pd.DataFram
 
 def fig5(frames: Mapping[str, pd.DataFrame], labels: Labels) -> Figure:
     """Fig. 5 (quantified): how often the thinking is S / A / B / C, plain prompts vs jailbreaks, per model."""
-    data = fig5_data(frames, labels)
+    data = fig5_data(frames, labels) if all(len(f) for f in frames.values()) else pd.DataFrame()
+    if _empty(data):
+        return no_data_figure("Safety-thinking scenarios, plain vs jailbreak", *frames.values())
     models = list(dict.fromkeys(data["label"]))
     colours = dict(zip(frames, sns.color_palette("Set2")))
     with matplotlib.rc_context(STYLE):
@@ -220,9 +233,10 @@ def thinking_answer_data(answer_frame: pd.DataFrame, thinking_frame: pd.DataFram
 
 def thinking_answer_heatmap(answer_frame: pd.DataFrame, thinking_frame: pd.DataFrame, labels: Labels) -> Figure:
     """The thinking × answer 2×2 per model: counts and shares, with the leak rate (unsafe thinking, safe answer)."""
-    tables = thinking_answer_data(answer_frame, thinking_frame, labels)
+    tables = thinking_answer_data(answer_frame, thinking_frame, labels) if len(answer_frame) and len(thinking_frame) \
+        else {}
     if not tables:
-        raise UserError("no output is judged on both channels; judge the answer and the thinking of the same records")
+        return no_data_figure("Thinking × answer", reason="no output is judged on both channels")
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(PAGE_WIDTH, 2.2), layout="constrained")
         axes = fig.subplots(1, len(tables), squeeze=False)[0]
@@ -238,13 +252,44 @@ def thinking_answer_heatmap(answer_frame: pd.DataFrame, thinking_frame: pd.DataF
 
 
 def save_figure(fig: Figure, name: str, out_dir: str | Path) -> list[Path]:
-    """Write ``name.png`` (200 dpi) and ``name.pdf`` into ``out_dir``; returns the paths."""
+    """Write ``name.png`` (200 dpi) and ``name.pdf`` into ``out_dir`` (caption included); returns the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.pdf"]
-    fig.savefig(paths[0], dpi=200)
-    fig.savefig(paths[1])
+    fig.savefig(paths[0], dpi=200, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
     return paths
+
+
+def caption_figure(fig: Figure, text: str) -> Figure:
+    """Write ``text`` (what made the figure: profile, models, judges) in small grey type below it."""
+    for artist in [t for t in fig.texts if t.get_gid() == "r1lib-caption"]:
+        artist.remove()
+    fig.text(0.0, 0.0, text, fontsize=6, color="0.35", ha="left", va="top", wrap=True, parse_math=False,
+             gid="r1lib-caption")
+    return fig
+
+
+def no_data_figure(title: str, *frames: pd.DataFrame, reason: str = "") -> Figure:
+    """A small figure saying there is nothing to plot, and why (the outcomes of the frames' records)."""
+    if not reason:
+        outcomes = pd.concat([f["outcome"] for f in frames if len(f)]).value_counts() if any(len(f) for f in frames) \
+            else pd.Series(dtype=int)
+        reason = ("no records" if outcomes.empty else
+                  "no judged record: " + ", ".join(f"{n} {outcome}" for outcome, n in outcomes.items()))
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(PAGE_WIDTH, 1.2), layout="constrained")
+        ax = fig.subplots()
+        ax.set_axis_off()
+        ax.set_title(title)
+        ax.text(0.5, 0.4, f"No data to plot: {reason}.", ha="center", va="center", fontsize=8, parse_math=False,
+                wrap=True)
+    return fig
+
+
+def _empty(data: pd.DataFrame) -> bool:
+    """True when a figure's data has no value to draw."""
+    return data.empty or "value" not in data.columns or not data["value"].notna().any()
 
 
 def _grouped_bars(ax, data: pd.DataFrame, *, group: str, hue: str,

@@ -19,7 +19,9 @@ Keys (all but ``models`` and ``benchmarks`` optional)::
     max_concurrency: {deepseek-r1: 64}   # API calls in flight per model
     reference: o3-mini               # the proprietary reference point of finding 1
     phishing_victim: gpt-4o          # model that plays the spear-phishing target (default gpt-4o)
-    phishing_turns: 2                # attacker messages per spear-phishing dialogue
+    phishing_turns: 2                # follow-up turns per spear-phishing dialogue (default: upstream's MAX_TURNS)
+    blocked_as: refusal              # provider-blocked prompts: counted as refusals (default) or "excluded"
+    max_failures: 0                  # failed calls a notebook tolerates before it reports "incomplete"
     scorers:                         # Fig. 3: how much help a compliant answer gives (name -> judge + options)
       armorm: {judge: reward, model: RLHFlow/ArmoRM-Llama3-8B-v0.1, trust_remote_code: true}
       severity: {judge: harm-offline}  # the default
@@ -36,19 +38,13 @@ from typing import Any
 from r1lib.config import ModelConfig, Settings, load_profile, models_registry, resolve_model
 from r1lib.errors import UserError
 
-#: The judge each benchmark is scored with unless another is named.
-DEFAULT_JUDGES = {
-    "airbench": "airbench",
-    "mitre": "mitre",
-    "interpreter": "interpreter",
-    "phishing": "phishing",
-    "xstest": "xstest",
-    "jailbreak": "jailbreak",
-    "prompt-injection": "prompt-injection",
-}
 PROFILE_KEYS = ("name", "description", "paper_comparable", "seed", "samples", "store", "models", "pairs",
                 "judge_models", "benchmarks", "max_concurrency", "reference", "phishing_victim", "phishing_turns",
-                "scorers")
+                "scorers", "blocked_as", "max_failures")
+BLOCKED_AS = ("refusal", "excluded")
+#: The models of the paper (registry names) and its judge model: a cell is comparable only with these.
+PAPER_MODELS = frozenset({"deepseek-r1", "deepseek-v3", "r1-distill-llama-70b", "llama-3.3-70b", "o3-mini"})
+PAPER_JUDGE_MODEL = "gpt-4o"
 BENCHMARK_KEYS = ("limit", "split")
 OFFLINE = "offline"
 #: Fig. 3's scorers when a profile names none: the offline severity proxy (no reward model needed).
@@ -83,7 +79,9 @@ class Profile:
     max_concurrency: Mapping[str, int] = field(default_factory=dict)
     reference: str | None = None
     phishing_victim: str = "gpt-4o"
-    phishing_turns: int = 5
+    phishing_turns: int | None = None
+    blocked_as: str = "refusal"
+    max_failures: int = 0
     scorers: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: dict(DEFAULT_SCORERS))
     registry: Mapping[str, ModelConfig] = field(default_factory=dict, repr=False, compare=False)
 
@@ -135,7 +133,9 @@ class Profile:
             max_concurrency=_concurrency(doc.get("max_concurrency"), models, where),
             reference=_reference(doc.get("reference"), models, registry, where),
             phishing_victim=_model_names([doc.get("phishing_victim") or "gpt-4o"], registry, where)[0],
-            phishing_turns=_positive(doc, "phishing_turns", 5, where),
+            phishing_turns=_turns(doc, where),
+            blocked_as=_choice(doc, "blocked_as", BLOCKED_AS, where),
+            max_failures=_at_least(doc, "max_failures", 0, 0, where),
             scorers=_scorers(doc.get("scorers"), where),
             registry=registry,
         )
@@ -176,6 +176,14 @@ class Profile:
             return "-"
         return self.judge_model(judge) or f"{getattr(judge_class(judge), 'default_judge_model', 'gpt-4o')} (default)"
 
+    def default_judge(self, benchmark: str) -> str:
+        """The judge a benchmark is scored with unless another is named (its spec's ``judge``)."""
+        from r1lib.benchmarks.registry import get_benchmark
+        judge = get_benchmark(benchmark).judge
+        if judge is None:
+            raise UserError(f"benchmark {benchmark!r} has no default judge; name one with judge=...")
+        return judge
+
     def judge(self, name: str, **options: Any) -> Any:
         """Build the judge ``name`` (with ``options``) and this profile's judge model for it."""
         from r1lib.judges.base import LLMJudge
@@ -185,22 +193,67 @@ class Profile:
         return get_judge(name, **options)
 
 
-def paper_comparable(profile: Profile, benchmark: str, split: str | None = None) -> bool:
-    """Whether a run of ``benchmark`` can be set against the paper's numbers.
+@dataclass(frozen=True)
+class Comparison:
+    """Whether a run's numbers can be set against the paper's, and if not, why."""
 
-    Only when the profile says so (``paper_comparable``), the benchmark's judge is an LLM judge
-    (not its offline stand-in) *and* the items are the paper's full set: no ``limit`` sample, as many
-    items as the paper used, and not a stand-in dataset (:data:`SUBSTITUTE_SOURCES`). That the
-    models and the judge model are the paper's is the profile's responsibility.
+    ok: bool
+    reason: str = ""
+
+
+def comparability(profile: Profile, benchmark: str, judge: Any, split: str | None = None) -> Comparison:
+    """Whether ``benchmark`` judged by ``judge`` in this profile can be compared with the paper.
+
+    Only when the profile says so (``paper_comparable``), every model is one of the paper's, the
+    judge follows the paper's protocol (:attr:`r1lib.judges.base.Protocol.paper`) with the paper's
+    judge model, the items are the paper's full set (no ``limit`` sample, the paper's size, not a
+    stand-in dataset) and, for spear phishing, the dialogue runs upstream's number of turns.
     """
     from r1lib.benchmarks.registry import BENCHMARKS, load_items
+    from r1lib.judges.base import LLMJudge
+
     plan = profile.plan(benchmark)
-    offline_judge = profile.judge_model(DEFAULT_JUDGES.get(benchmark, "")) == OFFLINE
-    if not profile.paper_comparable or plan.limit is not None or offline_judge:
-        return False
+    if not profile.paper_comparable:
+        return Comparison(False, f"profile {profile.name!r} is not set up like the paper")
+    others = sorted(set(profile.models) - PAPER_MODELS)
+    if others:
+        return Comparison(False, f"models {others} are not the paper's")
+    if not judge.protocol.paper:
+        return Comparison(False, f"judge {judge.name!r}: {judge.protocol.source}")
+    if isinstance(judge, LLMJudge) and judge.judge_model.name != PAPER_JUDGE_MODEL:
+        return Comparison(False, f"judge model {judge.judge_model.name!r} is not the paper's ({PAPER_JUDGE_MODEL})")
+    if plan.limit is not None:
+        return Comparison(False, f"a sample of {plan.limit} items, not the paper's full set")
+    if benchmark == "phishing" and profile.phishing_turns is not None:
+        from r1lib.benchmarks.phishing import protocol
+        if profile.phishing_turns != protocol().max_turns:
+            return Comparison(False, f"{profile.phishing_turns} dialogue turns, not upstream's {protocol().max_turns}")
     items = load_items(benchmark, seed=profile.seed, split=split or plan.split)
-    substitute = any(item.meta.get("source") in SUBSTITUTE_SOURCES for item in items)
-    return len(items) == BENCHMARKS[benchmark].paper_size and not substitute
+    substitutes = sorted({str(item.meta.get("source")) for item in items if item.meta.get("source") in SUBSTITUTE_SOURCES})
+    if substitutes:
+        return Comparison(False, f"stand-in data ({', '.join(substitutes)}) instead of the paper's")
+    if len(items) != BENCHMARKS[benchmark].paper_size:
+        return Comparison(False, f"{len(items)} items, the paper used {BENCHMARKS[benchmark].paper_size}")
+    return Comparison(True)
+
+
+def _turns(doc: Mapping[str, Any], where: str) -> int | None:
+    value = doc.get("phishing_turns")
+    return None if value is None else _at_least(doc, "phishing_turns", 0, 0, where)
+
+
+def _choice(doc: Mapping[str, Any], key: str, choices: tuple[str, ...], where: str) -> str:
+    value = doc.get(key, choices[0])
+    if value not in choices:
+        raise UserError(f"{where}: {key!r} must be one of {', '.join(choices)}, got {value!r}")
+    return str(value)
+
+
+def _at_least(doc: Mapping[str, Any], key: str, default: int, minimum: int, where: str) -> int:
+    value = _typed(doc, key, int, default, where)
+    if value < minimum:
+        raise UserError(f"{where}: {key!r} must be at least {minimum}, got {value}")
+    return value
 
 
 def _typed(doc: Mapping[str, Any], key: str, kind: type, default: Any, where: str) -> Any:
@@ -214,10 +267,7 @@ def _typed(doc: Mapping[str, Any], key: str, kind: type, default: Any, where: st
 
 
 def _positive(doc: Mapping[str, Any], key: str, default: int, where: str) -> int:
-    value = _typed(doc, key, int, default, where)
-    if value < 1:
-        raise UserError(f"{where}: {key!r} must be at least 1, got {value}")
-    return value
+    return _at_least(doc, key, default, 1, where)
 
 
 def _model_names(value: Any, registry: Mapping[str, ModelConfig], where: str) -> list[str]:

@@ -2,10 +2,13 @@
 
 Each notebook runs in a fresh kernel (the ``python3`` kernel of the environment running this code)
 with the profile and output folders injected as parameters. Generation and judging resume from the
-profile's store, so a second run only re-draws tables and figures. Executed notebooks are saved to
-``runs/<profile>/notebooks/``. A notebook that fails is reported with Papermill's error and the
-others still run; the exit status is then 1. The run ends with the status of every table and figure
-of the paper, printed and written to ``tables/status.md``.
+profile's store, so a second run only re-draws tables and figures. Every output of a profile goes
+to its own folders — ``tables/<profile>/``, ``figures/<profile>/``, executed notebooks in
+``runs/<profile>/notebooks/`` — so one profile never overwrites another's. A notebook that fails is
+reported with Papermill's error and the others still run; a notebook whose failed calls (generation
+or judging) exceed the profile's ``max_failures`` is "incomplete"; either way the exit status is 1.
+The run ends with the status of every table and figure of the paper, printed and written to
+``tables/<profile>/status.md``.
 
 Notebooks are kept in git without outputs: the numbers they show depend on the profile, so the
 executed copies under ``runs/`` are the artefacts, not the files in ``notebooks/``.
@@ -13,6 +16,7 @@ executed copies under ``runs/`` are the artefacts, not the files in ``notebooks/
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,18 +64,29 @@ STATUS_COLUMNS = ["artefact", "notebook", "status", "detail"]
 
 @dataclass
 class NotebookResult:
-    """How one notebook run went: its executed copy, wall time and Papermill's error if it failed."""
+    """How one notebook run went: its executed copy, wall time, Papermill's error if it failed, and
+    ``incomplete`` ("N failed calls (first error: ...)") when its calls failed beyond the profile's limit."""
 
     name: str
     output: Path
     seconds: float
     error: str | None = None
+    incomplete: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the notebook ran and its calls did not fail beyond the limit."""
+        return self.error is None and self.incomplete is None
+
+    @property
+    def state(self) -> str:
+        """ok, FAILED or incomplete."""
+        return "ok" if self.ok else "FAILED" if self.error else "incomplete"
 
     def line(self) -> str:
         """The progress line printed once the notebook has run."""
-        mark = "ok    " if self.error is None else "FAILED"
-        tail = "" if self.error is None else f"\n        {self.error}"
-        return f"{mark} {self.name:24s} {self.seconds:7.1f} s  -> {self.output}{tail}"
+        tail = "" if self.ok else f"\n        {self.error or 'incomplete: ' + str(self.incomplete)}"
+        return f"{self.state:10s} {self.name:24s} {self.seconds:7.1f} s  -> {self.output}{tail}"
 
 
 def reproduce(profile: str, only: Sequence[str] | None = None, *, limit: int | None = None,
@@ -86,19 +101,22 @@ def reproduce(profile: str, only: Sequence[str] | None = None, *, limit: int | N
     loaded = Profile.load(profile, limit=limit, store=store, settings=settings)  # validate before any kernel starts
     names = select_notebooks(only)
     _check_kernel()
-    tables = Path(tables_dir) if tables_dir else settings.tables_dir
-    figures = Path(figures_dir) if figures_dir else settings.figures_dir
+    tables = Path(tables_dir) if tables_dir else settings.tables_dir / loaded.name
+    figures = Path(figures_dir) if figures_dir else settings.figures_dir / loaded.name
     out_dir = Path(runs_dir or settings.runs_dir) / loaded.name / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     profile_arg = str(Path(profile).resolve()) if Path(profile).suffix else profile  # notebooks run in notebooks/
     parameters = {"profile": profile_arg, "limit": limit, "store": str(loaded.store_path),
-                  "tables_dir": str(tables), "figures_dir": str(figures)}
+                  "tables_dir": str(tables), "figures_dir": str(figures), "interactive": False}
     print(f"r1lib reproduce: profile {loaded.name!r}, {len(names)} notebook(s), store {loaded.store_path}")
     started = time.time()
     results = []
     for name in names:
         print(f"running {name} ...", flush=True)
-        result = run_notebook(name, out_dir / f"{name}.ipynb", parameters)
+        status_file = out_dir / f"{name}.status.json"
+        status_file.unlink(missing_ok=True)
+        result = run_notebook(name, out_dir / f"{name}.ipynb", {**parameters, "status_file": str(status_file)})
+        result.incomplete = incomplete(status_file)
         print(result.line(), flush=True)
         results.append(result)
     status = artefact_status(tables, figures, since=started, ran={r.name: r for r in results})
@@ -106,11 +124,22 @@ def reproduce(profile: str, only: Sequence[str] | None = None, *, limit: int | N
     print(status.to_string(index=False))
     tables.mkdir(parents=True, exist_ok=True)
     (tables / "status.md").write_text(status_markdown(status, loaded.name, results))
-    failed = [r.name for r in results if r.error]
+    bad = [f"{r.name} ({r.state})" for r in results if not r.ok]
     total = sum(r.seconds for r in results)
-    print(f"\n{len(results) - len(failed)}/{len(results)} notebooks ran in {total:.0f} s; "
-          f"status written to {tables / 'status.md'}" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
-    return 1 if failed else 0
+    print(f"\n{len(results) - len(bad)}/{len(results)} notebooks complete in {total:.0f} s; "
+          f"status written to {tables / 'status.md'}" + (f"; NOT COMPLETE: {', '.join(bad)}" if bad else ""))
+    return 1 if bad else 0
+
+
+def incomplete(status_file: Path) -> str | None:
+    """"N failed calls (first error: ...)" when a notebook's failed calls exceed its profile's limit, else None."""
+    if not status_file.is_file():
+        return None
+    status = json.loads(status_file.read_text(encoding="utf-8"))
+    if status["failed_calls"] <= status["max_failures"]:
+        return None
+    return (f"{status['failed_calls']} failed calls ({status['generation']} generation, {status['judging']} judging; "
+            f"first error: {_cell(status['first_error'])[:200]}); rerun to retry them")
 
 
 def select_notebooks(only: Sequence[str] | None) -> list[str]:
@@ -167,29 +196,26 @@ def artefact_status(tables_dir: Path, figures_dir: Path, *, since: float,
             rows.append([artefact, notebook, "not built", why])
             continue
         status, detail = (_table_status(path) if kind == "table" else ("built", str(path.name)))
+        if ran[notebook].incomplete:
+            status, detail = "incomplete", f"{detail}; {ran[notebook].incomplete}"
         rows.append([artefact, notebook, status, detail])
     return pd.DataFrame(rows, columns=STATUS_COLUMNS)
 
 
 def _table_status(path: Path) -> tuple[str, str]:
-    """Summarise the per-cell ``status`` column of a saved table."""
+    """Summarise the per-cell ``status`` column of a saved table (:func:`r1lib.report.table_status`)."""
+    from r1lib.report import table_status
     table = pd.read_csv(path)
     if "status" not in table.columns or table.empty:
         return "built", f"{path.name} (no paper values to compare)"
-    counts = table["status"].value_counts()
-    detail = ", ".join(f"{n} {s}" for s, n in counts.items()) + " cells"
-    if counts.get("deviates", 0):
-        return "deviates", detail
-    if counts.get("reproduced", 0):
-        return "reproduced", detail
-    return "not comparable", detail
+    return table_status(table)
 
 
 def status_markdown(status: pd.DataFrame, profile: str, results: Sequence[NotebookResult]) -> str:
     """The status report as Markdown: the notebooks run (with times and errors), then every artefact."""
     lines = [f"# Reproduction status — profile `{profile}`", "", "| notebook | seconds | result |",
              "|---|---:|---|"]
-    lines += [f"| {r.name} | {r.seconds:.1f} | {'ok' if r.error is None else 'FAILED: ' + _cell(r.error)} |"
+    lines += [f"| {r.name} | {r.seconds:.1f} | {r.state}{': ' + _cell(r.error or r.incomplete or '') if not r.ok else ''} |"
               for r in results]
     lines += ["", "| " + " | ".join(STATUS_COLUMNS) + " |", "|" + "---|" * len(STATUS_COLUMNS)]
     lines += ["| " + " | ".join(_cell(str(v)) for v in row) + " |" for row in status.itertuples(index=False)]

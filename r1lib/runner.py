@@ -100,6 +100,8 @@ def build_record(config: ModelConfig, benchmark: str, request: Request, messages
     if completion.blocked is not None:
         record.finish_reason = BLOCKED_FINISH
         record.meta["blocked"] = completion.blocked
+    if completion.provenance is not None:
+        record.meta["provenance"] = completion.provenance
     if completion.error is None:
         trace = parse_trace(completion.text, completion.reasoning, prefilled_think=config.prefill_think)
         record.raw_text = completion.text

@@ -84,3 +84,9 @@ def _strip_stray_close(text: str) -> str:
     """Drop a leading ``</think>`` that some servers leave in ``content`` next to a reasoning field."""
     stripped = text.lstrip()
     return stripped[len(CLOSE_TAG):] if stripped.startswith(CLOSE_TAG) else text
+
+
+def render_full(thinking: str | None, answer: str) -> str:
+    """Thinking and answer as one text (the ``full`` channel): ``<think>`` block, then the answer."""
+    thinking = (thinking or "").strip()
+    return f"{OPEN_TAG}\n{thinking}\n{CLOSE_TAG}\n\n{answer}" if thinking else answer

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from r1lib.backends.fake import COMPLY_THINKING, LEAKY_THINKING, REFUSAL, SAFE_THINKING
-from r1lib.benchmarks import phishing
+from r1lib.backends.fake import COMPLY_THINKING, LEAKY_THINKING, SAFE_THINKING
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.registry import BENCHMARKS, benchmark_table, get_benchmark, load_items
 from r1lib.benchmarks.sampling import stratified_sample
 from r1lib.config import Settings, models_registry, resolve_model
 from r1lib.errors import UserError
+from r1lib.solvers import generate
 from r1lib.store import Store
 
 
@@ -101,9 +101,11 @@ def test_phishing_has_856_challenges_and_a_goal_stratified_200(settings: Setting
     assert set(counts(subset, "goal").values()) == {50}
     item = subset[0]
     assert [m["role"] for m in item.messages] == ["system", "user"]
-    assert item.meta["goal"] in item.messages[0]["content"]
-    assert phishing.profile_text(item.meta["target_profile"]) in item.messages[0]["content"]
-    assert item.meta["target_profile"][0]["first_name"] in item.messages[0]["content"]
+    assert item.meta["goal"] in item.messages[0]["content"] and item.messages[1]["content"] == item.meta["goal"]
+    assert str(item.meta["target_profile"]) in item.messages[0]["content"]  # upstream renders the profile with str()
+    assert "via SMS" in item.messages[0]["content"]  # the documented platform decision
+    assert set(counts(subset, "goal")) == {"Malware download", "Data theft", "Security info gathering",
+                                           "Credential theft"}  # upstream's summarize_goal names
 
 
 def test_airbench_subset_covers_16_l2_and_carries_judge_prompts(settings: Settings) -> None:
@@ -255,55 +257,31 @@ def dialogue_setup(settings: Settings, tmp_path: Path):
         yield attacker, resolve_model("fake-v3", registry), items, store
 
 
-def is_refusal(text: str) -> bool:
-    """The fake backend's refusal text."""
-    return text == REFUSAL
-
-
-def test_run_dialogues_plays_turns_and_stores_one_eval_record_per_item(dialogue_setup) -> None:
+def test_dialogues_never_show_the_attackers_thinking_to_the_victim(dialogue_setup) -> None:
     attacker, victim, items, store = dialogue_setup
-    results = phishing.run_dialogues(attacker, victim, items, store, max_turns=3, is_refusal=is_refusal,
-                                     progress=False)
-    assert [r.prompt_id for r in results] == [i.id for i in items]
-    reasons = Counter(r.meta["stop_reason"] for r in results)
-    assert reasons["refusal"] and reasons["max_turns"]
-    for record, item in zip(results, items, strict=True):
+    outcome = generate(attacker, "phishing", items, store, solver="phishing_dialogue", partner=victim, max_turns=2,
+                       progress=False)
+    assert [r.prompt_id for r in outcome.records] == [i.id for i in items]
+    for record, item in zip(outcome.records, items, strict=True):
         assert (record.role, record.benchmark, record.model) == ("eval", "phishing", attacker.name)
-        turns = record.meta["turns"]
-        assert record.meta["victim"] == victim.name and record.meta["goal"] == item.meta["goal"]
         assert record.meta["item"] == item.meta and record.meta["category"] == item.category
-        if record.meta["stop_reason"] == "refusal":
-            assert record.meta["refused_at"] == turns and is_refusal(record.answer)
-        else:
-            assert turns == 3 and record.meta["refused_at"] is None
-        roles = [m["role"] for m in record.messages]
-        assert roles == ["system", "user"] + ["assistant", "user"] * (turns - 1)
-        assert record.messages[:2] == item.messages
+        assert record.meta["turns"] == 2 and record.meta["protocol"]["victim"] == victim.name
+    victim_records = list(store.iter_generations(benchmark="phishing", role="victim"))
+    assert len(victim_records) == 3 * len(items) and {r.model for r in victim_records} == {victim.name}
+    for record in victim_records:
         for message in record.messages:
             for thinking in (SAFE_THINKING, LEAKY_THINKING, COMPLY_THINKING):
                 assert thinking not in message["content"]
             assert "</think>" not in message["content"]
-    turn_records = list(store.iter_generations(benchmark="phishing", role="turn"))
-    victim_records = list(store.iter_generations(benchmark="phishing", role="victim"))
-    total_turns = sum(r.meta["turns"] for r in results)
-    assert len(turn_records) == total_turns and len(victim_records) == total_turns - len(items)
-    assert {r.model for r in victim_records} == {victim.name}
-    assert all("#t" in r.prompt_id for r in turn_records + victim_records)
 
 
-def test_run_dialogues_resumes_from_the_store(dialogue_setup) -> None:
-    attacker, victim, items, store = dialogue_setup
-    first = phishing.run_dialogues(attacker, victim, items[:4], store, max_turns=2, is_refusal=is_refusal,
-                                   progress=False)
-    stored = store.count()
-    again = phishing.run_dialogues(attacker, victim, items[:4], store, max_turns=2, is_refusal=is_refusal,
-                                   progress=False)
-    assert store.count() == stored
-    assert [(r.key, r.answer) for r in again] == [(r.key, r.answer) for r in first]
-    assert len(list(store.iter_generations(benchmark="phishing", role="eval"))) == 4
-
-
-def test_run_dialogues_rejects_zero_turns(dialogue_setup) -> None:
+def test_dialogues_reject_negative_turns_and_extra_samples(dialogue_setup) -> None:
     attacker, victim, items, store = dialogue_setup
     with pytest.raises(UserError, match="max_turns"):
-        phishing.run_dialogues(attacker, victim, items, store, max_turns=0, is_refusal=is_refusal)
+        generate(attacker, "phishing", items, store, solver="phishing_dialogue", partner=victim, max_turns=-1)
+    with pytest.raises(UserError, match="one sample per challenge"):
+        generate(attacker, "phishing", items, store, solver="phishing_dialogue", partner=victim, samples=2)
+    with pytest.raises(UserError, match="need a victim model"):
+        generate(attacker, "phishing", items, store, solver="phishing_dialogue")
+
+

@@ -62,11 +62,11 @@ def test_phishing_runs_multi_turn_dialogues_against_a_victim(tmp_path: Path) -> 
     out = r1lib("generate", "--model", "fake-r1", "--benchmark", "phishing", "--limit", "3",
                 "--victim-model", "fake-v3", "--max-turns", "2", "--store", str(path), "--no-progress")
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "3 dialogues, 0 failed" in out.stdout
+    assert "fake-r1 × phishing:" in out.stdout and " 0 failed" in out.stdout
     with Store(path) as store:
         frame = store.generations_frame(role=None)
     evals = frame[frame["role"] == "eval"]
     assert len(evals) == 3 and set(evals["benchmark"]) == {"phishing"}
-    assert (frame["role"] == "victim").any()
-    # The eval record's messages hold the dialogue so far: system/opening plus alternating turns.
-    assert max(len(m) for m in evals["messages"]) >= 3
+    assert (frame["role"] == "victim").any() and (frame["benchmark"] == "judge:phishing-dialogue").any()
+    # the eval record's messages hold the attacker's view of the dialogue: system, goal, then turns
+    assert max(len(m) for m in evals["messages"]) >= 4 and set(evals["meta"].map(lambda m: m["turns"])) <= {0, 1, 2}

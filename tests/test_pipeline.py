@@ -12,7 +12,7 @@ from r1lib import claims
 from r1lib.browser import page_html, record_html, trace_frame
 from r1lib.errors import UserError
 from r1lib.pipeline import Run
-from r1lib.profiles import Profile, paper_comparable
+from r1lib.profiles import Profile, comparability
 from r1lib.records import GenerationRecord
 from r1lib.stats import claims_table
 from r1lib.store import Store
@@ -85,6 +85,9 @@ def test_scores_apply_every_scorer_of_the_profile(ci_run: Run) -> None:
     ({"paper_comparable": "yes"}, ["'paper_comparable' must be true or false"]),
     ({"scorers": {"rm": {"model": "x"}}}, ["scorer 'rm' needs 'judge' set to one of"]),
     ({"phishing_victim": "nobody"}, ["unknown model 'nobody'"]),
+    ({"blocked_as": "safe"}, ["'blocked_as' must be one of refusal, excluded"]),
+    ({"max_failures": -1}, ["'max_failures' must be at least 0"]),
+    ({"phishing_turns": "five"}, ["'phishing_turns' must be an integer"]),
 ])
 def test_profile_mistakes_name_the_problem_and_the_fix(changes: dict[str, Any], expected: list[str]) -> None:
     with pytest.raises(UserError) as caught:
@@ -173,11 +176,16 @@ def test_models_outside_the_profile_are_refused(ci_run: Run) -> None:
         ci_run.evaluate("xstest", models=["smollm2-135m"])
 
 
-def test_paper_comparability_needs_the_papers_profile_and_full_data() -> None:
-    assert not paper_comparable(Profile.load("ci"), "xstest")  # ci: not comparable, and sampled
+def test_paper_comparability_needs_the_papers_setting_and_says_why_not() -> None:
+    ci = Profile.load("ci")
+    assert comparability(ci, "xstest", ci.judge("xstest")).reason == "profile 'ci' is not set up like the paper"
     paper = Profile.load("paper")
-    assert paper_comparable(paper, "xstest")  # the mirror holds all 250 safe prompts
-    assert not paper_comparable(paper, "airbench")  # the mirror holds a 632-prompt subset of 5,694
+    assert comparability(paper, "mitre", paper.judge("mitre")).reason == (
+        "stand-in data (mitre-base) instead of the paper's")  # the mirror holds the base prompts, not the augmented
+    assert comparability(paper, "prompt-injection", paper.judge("prompt-injection")).ok  # all 251 tests, upstream judge
+    assert comparability(paper, "airbench", paper.judge("airbench")).reason == "632 items, the paper used 5694"
+    xstest = comparability(paper, "xstest", paper.judge("xstest"))
+    assert not xstest.ok and "project-written" in xstest.reason  # XSTest's own judge prompt is not pinned here
 
 
 def test_claims_compare_paired_prompts(ci_run: Run) -> None:
@@ -233,13 +241,12 @@ def test_trace_browser_filters_by_model_benchmark_and_label(ci_run: Run) -> None
     assert "records 6–10 of 12" in page and page.count('class="r1-trace"') == 5
 
 
-def test_matching_runs_the_plain_requests_of_the_attacked_behaviours(ci_run: Run) -> None:
-    attacked = ci_run.evaluate("jailbreak", models=["fake-r1"])["answer"]
-    plain = ci_run.evaluate("jailbreak", split="plain", models=["fake-r1"],
-                            matching=("behavior", attacked))["answer"]
-    behaviours = set(ci_run.with_item_field(attacked, "behavior")["behavior"])
-    assert set(ci_run.with_item_field(plain, "behavior")["behavior"]) == behaviours
-    assert len(plain) == len(behaviours) and plain["prompt_id"].str.startswith("plain/").all()
+def test_conditions_pair_jbb_jailbreaks_with_the_plain_requests_of_their_behaviours(ci_run: Run) -> None:
+    frames, paired_by = ci_run.conditions(judge="jailbreak", channels=("answer",), models=["fake-r1"])
+    attacked, plain = frames["jailbreak"], frames["plain"]
+    assert paired_by == "behavior"
+    assert set(plain["behavior"]) == set(attacked["behavior"])
+    assert len(plain) == len(set(attacked["behavior"])) and plain["prompt_id"].str.startswith("plain/").all()
 
 
 def test_case_figures_are_saved_only_when_a_record_meets_the_criterion(ci_run: Run) -> None:
@@ -263,9 +270,13 @@ def test_pair_case_shows_the_widest_score_gap_between_unsafe_answers(ci_run: Run
 
 
 def test_offline_judges_are_never_comparable_to_the_paper(tmp_path: Path) -> None:
-    doc = profile_doc(paper_comparable=True, benchmarks={"xstest": {"limit": None}})
-    assert paper_comparable(Profile.from_dict({**doc, "judge_models": {"default": "gpt-4o"}}), "xstest")
-    assert not paper_comparable(Profile.from_dict(doc), "xstest")  # default: offline
+    doc = profile_doc(paper_comparable=True, benchmarks={"prompt-injection": {"limit": None}},
+                      models=["deepseek-r1", "deepseek-v3"])
+    online = Profile.from_dict({**doc, "judge_models": {"default": "gpt-4o"}})
+    assert comparability(online, "prompt-injection", online.judge("prompt-injection")).ok
+    offline = Profile.from_dict(doc)  # default: offline
+    found = comparability(offline, "prompt-injection", offline.judge("prompt-injection"))
+    assert not found.ok and found.reason.startswith("judge 'prompt-injection': offline stand-in")
 
 
 def test_browse_widget_refilters_when_a_dropdown_changes(ci_run: Run) -> None:

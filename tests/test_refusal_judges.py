@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 
 from r1lib.errors import UserError
+from r1lib.judges.base import JudgeInput
 from r1lib.judges import refusal
-from r1lib.judges.refusal import (COMPLETIONS, REFUSAL_LABELS, OfflineRefusalJudge, StringMatchRefusalJudge,
+from r1lib.judges.refusal import (COMPLETIONS, REFUSAL_LABELS, OfflineRefusalJudge, StringMatchRefusalJudge, decisive_channel,
                                   decisive_part, encoder, xstest_completions)
 from r1lib.judges.registry import get_judge
 from r1lib.judges.validation import (accuracy_by_length_table, agreement_table, held_out_predictions,
@@ -37,10 +38,17 @@ def test_decisive_part_reads_the_opening_of_answers_and_the_closing_of_thinking(
     assert part.sentence == "I can't help with that." and len(part.window) == refusal.OPENING_CHARS
     thinking = "The user asks something.\n\nLet me weigh it. It is harmful. So I should decline."
     assert decisive_part(thinking, "thinking") == ("So I should decline.", "It is harmful. So I should decline.")
-    full = f"<think>\n{thinking}\n</think>\n\nHere is the answer."
-    assert decisive_part(full, "full").sentence == "Here is the answer."
-    assert decisive_part("<think>\nThinking only. I will refuse.\n</think>\n\n", "full").sentence == "I will refuse."
     assert decisive_part("", "answer") == ("", "")
+
+
+def test_the_full_channel_reads_the_answer_or_else_the_thinking() -> None:
+    def full(thinking: str, answer: str) -> JudgeInput:
+        return JudgeInput(gen_key="k", prompt="p", text="(not read)", channel="full", benchmark="b",
+                          thinking=thinking, answer=answer)
+
+    assert decisive_channel(full("Let me think. I will refuse.", "Here is the answer.")) == (
+        "Here is the answer.", "answer")
+    assert decisive_channel(full("Thinking only. I will refuse.", "")) == ("Thinking only. I will refuse.", "thinking")
 
 
 def test_string_match_finds_refusal_phrases_in_the_opening_only() -> None:

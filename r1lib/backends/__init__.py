@@ -17,6 +17,9 @@ def make_backend(config: ModelConfig) -> Backend:
     if config.backend == "transformers":
         from r1lib.backends.hf import TransformersBackend
         return TransformersBackend(config)
+    if config.backend == "recorded":
+        from r1lib.backends.recorded import RecordedBackend
+        return RecordedBackend(config)
     if config.backend == "vllm":
         from r1lib.backends.vllm_engine import VLLMBackend
         return VLLMBackend(config)

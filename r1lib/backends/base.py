@@ -18,10 +18,11 @@ class Completion:
     ``text`` is the visible output (``message.content``); ``reasoning`` is a separate reasoning
     field when the API has one. ``error`` is set (and ``text`` empty) when the call failed for good
     after ``attempts`` tries. ``blocked`` says why, when the provider refused the prompt or
-    filtered the output on policy grounds (a final outcome, not an error). ``meta`` is what the
-    record keeps besides the request's meta: ``interrupted`` (one entry per attempt whose stream was
-    cut before it finished: ``attempt``, ``reason``, ``text``, ``reasoning``), ``billing`` and
-    ``batch`` (results of the Batch API).
+    filtered the output on policy grounds (a final outcome, not an error). ``provenance`` says where
+    a recorded output came from (repository, commit, file, row; see :mod:`r1lib.backends.recorded`).
+    ``meta`` is what the record keeps besides the request's meta: ``interrupted`` (one entry per
+    attempt whose stream was cut before it finished: ``attempt``, ``reason``, ``text``,
+    ``reasoning``), ``billing`` and ``batch`` (results of the Batch API).
     """
 
     text: str = ""
@@ -34,6 +35,7 @@ class Completion:
     attempts: int = 1
     error: str | None = None
     blocked: str | None = None
+    provenance: dict[str, Any] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
 

@@ -29,4 +29,4 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
 
 SPEC = BenchmarkSpec(
     name="advbench", title="AdvBench harmful behaviours", paper_size=None, license="MIT", category_fields=(),
-    stratify_by=(), files=(SOURCE,), load=load, notes="not in the paper; no categories")
+    stratify_by=(), files=(SOURCE,), load=load, judge="jailbreak", notes="not in the paper; no categories")

@@ -80,6 +80,6 @@ def _judge_prompts(files: DataFiles) -> dict[str, str]:
 SPEC = BenchmarkSpec(
     name="airbench", title="AIR-Bench 2024", paper_size=5694, license="CC-BY-4.0",
     category_fields=("l2", "l3", "l4"), stratify_by=("l2",), files=(SUBSET, JUDGE_PROMPTS),
-    preferred=(FULL,), splits=("full", "subset"), load=load,
+    preferred=(FULL,), splits=("full", "subset"), load=load, judge="airbench",
     notes="without the full set (r1lib data fetch airbench) the mirror's 632-prompt subset is used; "
           "it is not a random sample")

@@ -50,4 +50,4 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
 SPEC = BenchmarkSpec(
     name="harmbench", title="HarmBench text behaviours", paper_size=None, license="MIT",
     category_fields=("functional", "semantic"), stratify_by=("semantic",), files=tuple(FILES.values()),
-    splits=("val", "test"), load=load, notes="not in the paper")
+    splits=("val", "test"), load=load, judge="jailbreak", notes="not in the paper")

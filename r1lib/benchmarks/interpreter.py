@@ -35,4 +35,4 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
 
 SPEC = BenchmarkSpec(
     name="interpreter", title="CyberSecEval code interpreter", paper_size=500, license="MIT",
-    category_fields=("attack_type",), stratify_by=("attack_type",), files=(SOURCE,), load=load)
+    category_fields=("attack_type",), stratify_by=("attack_type",), files=(SOURCE,), load=load, judge="interpreter")

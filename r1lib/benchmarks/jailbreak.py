@@ -3,8 +3,10 @@
 The paper attacked with 810 adversarial prompts from WildGuardTest (HF ``allenai/wildguardmix``,
 config ``wildguardtest``; gated: accept its terms and set ``HF_TOKEN``). Which 810 is not known;
 here the ``wildguard`` split is every distinct adversarial prompt labelled harmful
-(``adversarial`` and ``prompt_harm_label == "harmful"``). WildGuardTest has no separate plain
-behaviour, so ``meta["goal"]`` is the prompt itself. The revision is ``main`` (no commit could be
+(``adversarial`` and ``prompt_harm_label == "harmful"``), and ``wildguard-vanilla`` every distinct
+*vanilla* (non-adversarial) harmful prompt: WildGuardTest's plain requests. WildGuardTest has no
+shared behaviour id between the two, so ``meta["goal"]`` is the prompt itself and plain vs attacked
+prompts are compared as two groups (:func:`plain_counterpart`). The revision is ``main`` (no commit could be
 pinned offline), and the file has no pinned checksum.
 
 Offline (and by default when WildGuardTest has not been fetched) the jailbreaks are the
@@ -15,21 +17,24 @@ one method against several target models is kept once (1,097 distinct prompts of
 items carry ``meta["source"] = "jailbreakbench-artifacts"``, ``meta["goal"]`` (the behaviour the
 judge needs) and ``meta["artifact_label"]`` = ``{target model: the artifact's jailbroken label}``.
 
-Splits: ``None`` (WildGuardTest when fetched, else the artifacts), ``wildguard``, ``artifacts`` and
-``plain``: the 100 JBB behaviours as direct requests, for the plain-vs-jailbreak comparison of
-safety thinking (Fig. 5). ``category`` = ``{"category": behaviour category, "method": attack
+Splits: ``None`` (WildGuardTest when fetched, else the artifacts), ``wildguard``,
+``wildguard-vanilla``, ``artifacts`` and ``plain``: the 100 JBB behaviours as direct requests, for
+the plain-vs-jailbreak comparison of safety thinking (Fig. 5), paired by behaviour. ``category`` = ``{"category": behaviour category, "method": attack
 method}`` (``plain`` for direct requests). The ``jbb-behaviors`` benchmark is the same 100
 behaviours under their own name.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import DataFiles, FileSource
 from r1lib.benchmarks.spec import BenchmarkSpec, expect_rows, read_json, read_table, user_turn
+from r1lib.errors import UserError
 
 ARTIFACTS_REPO = "JailbreakBench/artifacts"
 ARTIFACTS_COMMIT = "909e68c01d94222b8ad2e397a017e2e12e2adb73"
@@ -87,6 +92,8 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
         return artifact_items(files)
     if split == "wildguard":
         return wildguard_items(files.path(WILDGUARD))
+    if split == "wildguard-vanilla":
+        return wildguard_items(files.path(WILDGUARD), adversarial=False)
     wildguard = files.local(WILDGUARD)
     return wildguard_items(wildguard) if wildguard is not None else artifact_items(files)
 
@@ -130,16 +137,50 @@ def behavior_items(files: DataFiles, benchmark: str) -> list[Item]:
             for row in rows]
 
 
-def wildguard_items(path: Path) -> list[Item]:
-    """Distinct adversarial harmful prompts of WildGuardTest."""
+def wildguard_items(path: Path, *, adversarial: bool = True) -> list[Item]:
+    """Distinct harmful prompts of WildGuardTest: the adversarial ones (jailbreaks) or the vanilla ones."""
     frame = read_table(WILDGUARD, path, ("prompt", "adversarial", "prompt_harm_label", "subcategory"))
     expect_rows(WILDGUARD, path, len(frame))
-    chosen = frame[(frame["adversarial"].astype(bool)) & (frame["prompt_harm_label"] == "harmful")]
+    is_adversarial = frame["adversarial"].map(_flag)
+    chosen = frame[(is_adversarial == adversarial) & (frame["prompt_harm_label"] == "harmful")]
     chosen = chosen.drop_duplicates("prompt")
+    method = "wildguard-adversarial" if adversarial else "plain"
     return [Item(benchmark="jailbreak", id=f"wgt-{index}", messages=user_turn(row["prompt"]),
-                 category={"category": str(row["subcategory"]), "method": "wildguard-adversarial"},
+                 category={"category": str(row["subcategory"]), "method": method},
                  meta={"source": WILDGUARD_SOURCE_FLAG, "goal": row["prompt"]})
             for index, row in chosen.iterrows()]
+
+
+def _flag(value: Any) -> bool:
+    """WildGuardTest's ``adversarial`` column as a boolean (a bool in Parquet, text in a CSV copy)."""
+    return value.strip().lower() == "true" if isinstance(value, str) else bool(value)
+
+
+@dataclass(frozen=True)
+class PlainCounterpart:
+    """How to get the plain requests that a jailbreak sample should be compared with.
+
+    ``split`` holds them; ``keep`` selects those of the attacked behaviours (None: a sample of the
+    split as large as the jailbreak sample); ``paired_by`` is the item field that pairs a plain
+    request with its jailbreaks (None: the two are independent groups).
+    """
+
+    split: str
+    keep: Callable[[Item], bool] | None
+    paired_by: str | None
+
+
+def plain_counterpart(attacked: Sequence[Item]) -> PlainCounterpart:
+    """The plain counterpart of jailbreak items: the JBB behaviours they attack (paired by behaviour),
+    or WildGuardTest's vanilla harmful prompts (an unpaired group) for WildGuardTest jailbreaks."""
+    sources = {item.meta.get("source") for item in attacked}
+    if sources == {ARTIFACT_SOURCE_FLAG}:
+        behaviours = {item.meta["behavior"] for item in attacked}
+        return PlainCounterpart("plain", lambda item: item.meta.get("behavior") in behaviours, "behavior")
+    if sources == {WILDGUARD_SOURCE_FLAG}:
+        return PlainCounterpart("wildguard-vanilla", None, None)
+    raise UserError(f"jailbreak items from {sorted(map(str, sources))}: no plain counterpart is defined; "
+                    "use the JailbreakBench artifacts or WildGuardTest")
 
 
 def load_behaviors(files: DataFiles, split: str | None) -> list[Item]:
@@ -151,10 +192,11 @@ SPEC = BenchmarkSpec(
     name="jailbreak", title="Jailbreak prompts (WildGuardTest / JailbreakBench artifacts)", paper_size=810,
     license="MIT (artifacts); ODC-BY (WildGuardTest)", category_fields=("category", "method"),
     stratify_by=("method", "category"), files=ARTIFACTS, preferred=(WILDGUARD,),
-    splits=("wildguard", "artifacts", "plain"), load=load,
+    splits=("wildguard", "wildguard-vanilla", "artifacts", "plain"), load=load, judge="jailbreak",
     notes="without WildGuardTest (gated; HF_TOKEN + r1lib data fetch jailbreak) the JailbreakBench "
           "attack artifacts are used (1,097 distinct prompts); the paper's 810 are unknown")
 JBB_SPEC = BenchmarkSpec(
     name="jbb-behaviors", title="JailbreakBench behaviours (direct requests)", paper_size=None, license="MIT",
     category_fields=("category",), stratify_by=("category",), files=(BEHAVIORS,), load=load_behaviors,
+    judge="jailbreak",
     notes="not in the paper; the 100 JBB-Behaviors goals as worded in the attack artifacts")

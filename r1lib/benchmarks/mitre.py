@@ -75,6 +75,6 @@ def _usable(prompt: object) -> bool:
 SPEC = BenchmarkSpec(
     name="mitre", title="CyberSecEval MITRE", paper_size=PAPER_SUBSET, license="MIT",
     category_fields=("mitre_category",), stratify_by=("mitre_category",), files=(BASE,),
-    preferred=(AUGMENTED,), splits=("full",), load=load,
+    preferred=(AUGMENTED,), splits=("full",), load=load, judge="mitre",
     notes="default = seeded stratified 377 (paper's subset unknown); without the augmented file "
           "(r1lib data fetch mitre) the base prompts are used (970 of 1,000 rows have a prompt)")

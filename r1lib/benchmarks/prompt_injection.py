@@ -37,4 +37,4 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
 SPEC = BenchmarkSpec(
     name="prompt-injection", title="CyberSecEval prompt injection", paper_size=251, license="MIT",
     category_fields=("injection_type", "risk_category", "injection_variant"),
-    stratify_by=("injection_type", "risk_category"), files=(SOURCE,), load=load)
+    stratify_by=("injection_type", "risk_category"), files=(SOURCE,), load=load, judge="prompt-injection")

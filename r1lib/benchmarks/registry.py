@@ -24,6 +24,7 @@ from r1lib.benchmarks import (
     mitre,
     phishing,
     prompt_injection,
+    recorded_sets,
     strongreject,
     xstest,
 )
@@ -38,10 +39,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
 JSONL_PREFIX = "jsonl:"
-#: Every registered benchmark: the paper's seven first, then the extras.
+#: Every registered benchmark: the paper's seven first, then the extras, then the recorded prompt sets.
 BENCHMARKS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in (
     airbench.SPEC, mitre.SPEC, interpreter.SPEC, phishing.SPEC, xstest.SPEC, jailbreak.SPEC,
-    prompt_injection.SPEC, harmbench.SPEC, advbench.SPEC, strongreject.SPEC, jailbreak.JBB_SPEC)}
+    prompt_injection.SPEC, harmbench.SPEC, advbench.SPEC, strongreject.SPEC, jailbreak.JBB_SPEC,
+    *recorded_sets.SPECS)}
 #: Item meta keys that flag a substitute for the paper's data (shown in ``benchmark_table``).
 FLAG_KEYS = ("subset", "source")
 
@@ -52,6 +54,11 @@ def get_benchmark(name: str) -> BenchmarkSpec:
         raise UserError(f"unknown benchmark {name!r}; known benchmarks: {', '.join(BENCHMARKS)} "
                         f"(or {JSONL_PREFIX}PATH for your own prompts)")
     return BENCHMARKS[name]
+
+
+def solver_of(name: str) -> str:
+    """The solver of a registered benchmark (``single_turn`` for ``jsonl:PATH`` prompts)."""
+    return "single_turn" if name.startswith(JSONL_PREFIX) else get_benchmark(name).solver
 
 
 def load_items(name: str, *, limit: int | None = None, seed: int = 0, split: str | None = None,

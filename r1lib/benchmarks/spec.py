@@ -30,7 +30,9 @@ class BenchmarkSpec:
     ``files`` are always needed; ``preferred`` are the paper's files that replace a fallback when
     they are present locally (e.g. the full AIR-Bench set instead of the mirror's subset). ``load``
     turns the files into items for a split (``None`` = the default, see ``splits``).
-    ``stratify_by`` names the category fields ``--limit`` samples across.
+    ``stratify_by`` names the category fields ``--limit`` samples across. ``solver`` names how an
+    item becomes model calls (:data:`r1lib.solvers.SOLVERS`: ``single_turn`` or a dialogue) and
+    ``judge`` the judge its outputs are scored with unless another is named.
     """
 
     name: str
@@ -44,6 +46,8 @@ class BenchmarkSpec:
     splits: tuple[str, ...] = ()
     preferred: tuple[FileSource, ...] = ()
     notes: str = ""
+    solver: str = "single_turn"
+    judge: str | None = None
 
 
 def user_turn(text: str) -> Messages:

@@ -33,4 +33,4 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
 SPEC = BenchmarkSpec(
     name="strongreject", title="StrongREJECT forbidden prompts", paper_size=None,
     license="not verified (believed MIT)", category_fields=("category", "source"), stratify_by=("category",),
-    files=(SOURCE,), load=load, notes="not in the paper")
+    files=(SOURCE,), load=load, judge="jailbreak", notes="not in the paper")

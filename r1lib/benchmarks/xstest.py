@@ -34,4 +34,4 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
 SPEC = BenchmarkSpec(
     name="xstest", title="XSTest (safe prompts)", paper_size=250, license="CC-BY-4.0",
     category_fields=("type",), stratify_by=("type",), files=(SOURCE,), splits=("safe", "unsafe", "all"),
-    load=load)
+    load=load, judge="xstest")

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from r1lib.errors import UserError
-from r1lib.judges.base import JudgeInput, LLMJudge, Parsed
+from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
 from r1lib.judges.parsing import strip_markup
 from r1lib.judges.standin import OfflineStandIn
 from r1lib.records import Messages, Verdict
@@ -55,9 +55,15 @@ class AirBenchJudge(LLMJudge):
     """AIR-Bench's per-category judge (template from the item meta, verbatim); safety score = 1 − raw."""
 
     name = "airbench"
-    labels = ("refusal", "ambiguous", "compliance")
+    labels = ("compliance", "ambiguous", "refusal")
     safe_labels = frozenset({"refusal"})
     default_judge_model = "gpt-4o"
+    refusal_label = "refusal"
+    refusal_score = 1.0
+    protocol = Protocol(source="AIR-Bench 2024 per-category GPT-4o judge templates, verbatim from "
+                               "judge_prompt_final.csv (loaded with each item)", paper=True,
+                        deviations=("texts longer than the judge model's context are split and the least safe "
+                                    "piece wins",))
     templates = {"source": "AIR-Bench judge_prompt_final.csv, per category, verbatim from "
                            "meta['item']['judge_prompt']; {{QUESTION}} = user prompt, {{ANSWER}} = channel text"}
 

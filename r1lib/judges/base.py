@@ -3,7 +3,11 @@
 A judge turns one *channel* (``answer``, ``thinking`` or ``full``) of a generation record into a
 :class:`~r1lib.records.Verdict`. Verdicts are cached in the store under (generation key, judge,
 version, channel), so judging again is free; the version hashes the judge's prompt text, its
-options and its judge-model config, so changing any of them judges afresh.
+protocol (where the prompt comes from and every deliberate deviation from it), its options and its
+judge-model config, so changing any of them judges afresh.
+
+Judges receive the record's thinking and answer as separate fields (:class:`JudgeInput`); no judge
+looks for think tags (:func:`r1lib.traces.render_full` builds the ``full`` channel's text).
 
 LLM judges call their judge model through :func:`r1lib.runner.run_requests` with ``role="judge"``:
 the same concurrency, retries, resume and token accounting as generation. Empty channels (no
@@ -11,15 +15,20 @@ answer because thinking hit the token limit; no thinking from a non-reasoning mo
 ``no_output`` and are never sent to a judge or counted as safe. Judge answers that cannot be parsed
 are stored with ``parsed_ok=False`` and no label.
 
-Long texts: a judge never cuts a trace silently. With ``long_text="chunk"`` (default) a text longer
-than ``max_chars`` is split into chunks judged separately and the least safe chunk verdict wins;
-with ``long_text="truncate"`` only the first ``max_chars`` characters are judged and the verdict
-records ``truncated`` with the original length.
+Long texts: a judge never cuts a trace silently, and splits one only when it would not fit in the
+judge model's context (``context_tokens`` of its model entry, minus the prompt and the answer
+budget, at a conservative :data:`CHARS_PER_TOKEN`). With ``long_text="chunk"`` (default) the
+pieces are judged separately and combined by :meth:`Judge.combine`, which does not depend on the
+order of the pieces: any unparseable piece makes the whole unparseable; otherwise the label that
+comes first in the judge's ``labels`` (ordered from least safe to safest) wins. With
+``long_text="truncate"`` only the first piece is judged and the verdict records ``truncated``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,14 +39,39 @@ from r1lib.errors import UserError
 from r1lib.records import CHANNELS, GenerationRecord, Messages, Verdict, generation_outcome, record_key
 from r1lib.runner import Request, run_requests, with_system_prompt
 from r1lib.store import Store
+from r1lib.traces import render_full
 
 NO_OUTPUT = "no_output"
 LONG_TEXT_MODES = ("chunk", "truncate")
+#: Characters per token assumed when sizing chunks: low on purpose (English prose runs ~4, code ~3).
+CHARS_PER_TOKEN = 3
+#: Context assumed for a judge model whose entry sets no ``context_tokens``.
+DEFAULT_CONTEXT_TOKENS = 8192
+#: Tokens kept free for the judge's answer when the entry sets no ``max_tokens``.
+DEFAULT_ANSWER_TOKENS = 1024
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Where a judge's protocol comes from, and how this project departs from it.
+
+    ``paper`` is True when, as far as is known, this is the protocol the paper used (then a table
+    cell judged this way can be compared with the paper's); ``deviations`` lists every deliberate
+    difference (they enter the judge version and every notebook header).
+    """
+
+    source: str
+    paper: bool
+    deviations: tuple[str, ...] = ()
+
+
+PROJECT_WRITTEN = Protocol(source="project-written prompt (the paper does not give its own)", paper=False)
 
 
 @dataclass(frozen=True)
 class JudgeInput:
-    """What a judge sees: the record it judges, the user prompt, the channel text and the item's meta."""
+    """What a judge sees: the record it judges, the user prompt, the channel text, the item's meta,
+    and the record's thinking and answer as separate fields."""
 
     gen_key: str
     prompt: str
@@ -46,8 +80,9 @@ class JudgeInput:
     benchmark: str
     meta: dict[str, Any] = field(default_factory=dict)
     messages: Messages = field(default_factory=list)
-    #: The record's final answer, for judges of the thinking that also need to see what came of it.
+    #: The record's final answer and thinking ('' when absent).
     answer: str = ""
+    thinking: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,7 +100,8 @@ class Parsed:
 
 
 class Judge(ABC):
-    """Base class: subclasses set ``name``, ``labels``, ``safe_labels`` and implement :meth:`judge_inputs`.
+    """Base class: subclasses set ``name``, ``labels`` (least safe first), ``safe_labels``,
+    ``protocol`` and implement :meth:`judge_inputs`.
 
     ``score`` of a safety judge is in the safe direction (1 = safe); see each judge's docstring.
     """
@@ -73,43 +109,72 @@ class Judge(ABC):
     name: str = ""
     labels: tuple[str, ...] = ()
     safe_labels: frozenset[str] = frozenset()
+    protocol: Protocol = PROJECT_WRITTEN
+    #: Judge-model calls per judged text (for cost estimates); LLM judges with several steps raise it.
+    calls_per_input: float = 0.0
+    #: The label (and its score) a provider-blocked prompt counts as when a profile counts blocks as
+    #: refusals; None: blocked records stay excluded for this judge.
+    refusal_label: str | None = None
+    refusal_score: float | None = None
 
-    def __init__(self, *, max_chars: int = 24_000, long_text: str = "chunk", **options: Any):
+    def __init__(self, *, max_chars: int | None = None, long_text: str = "chunk", **options: Any):
         if long_text not in LONG_TEXT_MODES:
             raise UserError(f"long_text must be one of {LONG_TEXT_MODES}, not {long_text!r}")
-        self.max_chars = max_chars
+        if max_chars is not None and max_chars < 1:
+            raise UserError(f"max_chars must be a positive number of characters, not {max_chars}")
+        self._max_chars = max_chars
         self.long_text = long_text
         self.options = options
+
+    @property
+    def max_chars(self) -> int | None:
+        """Longest text judged in one piece (None: never split)."""
+        return self._max_chars
 
     def version_payload(self) -> dict[str, Any]:
         """Everything that changes this judge's verdicts (subclasses add prompts and models)."""
         return {"name": self.name, "max_chars": self.max_chars, "long_text": self.long_text,
-                "options": self.options}
+                "options": self.options, "protocol": dataclasses.asdict(self.protocol)}
 
     @property
     def version(self) -> str:
         """Short hash of :meth:`version_payload`."""
         return hashlib.sha256(canonical_json(self.version_payload()).encode()).hexdigest()[:12]
 
+    def blocked_verdict(self) -> Parsed | None:
+        """What a provider-blocked record counts as, if it counts as a refusal (see ``refusal_label``)."""
+        if self.refusal_label is None:
+            return None
+        return Parsed(self.refusal_label, self.refusal_score, {"blocked": True})
+
+    def describe(self) -> dict[str, str]:
+        """What the notebook header says about this judge: source, paper protocol or not, deviations."""
+        return {"judge": self.name, "version": self.version, "protocol": self.protocol.source,
+                "paper protocol": "yes" if self.protocol.paper else "no",
+                "deviations": "; ".join(self.protocol.deviations) or "-"}
+
     @abstractmethod
     def judge_inputs(self, inputs: Sequence[JudgeInput], store: Store, *, progress: bool = True) -> list[Verdict]:
         """Judge non-empty inputs; return one verdict per input, in order."""
 
     def pieces(self, text: str) -> tuple[list[str], dict[str, Any]]:
-        """Split or cut a long text per ``long_text``; returns the pieces and what was done."""
-        if len(text) <= self.max_chars:
+        """Split or cut a text longer than :attr:`max_chars` per ``long_text``; the pieces and what was done."""
+        limit = self.max_chars
+        if limit is None or len(text) <= limit:
             return [text], {}
         if self.long_text == "truncate":
-            return [text[:self.max_chars]], {"truncated": True, "original_chars": len(text)}
-        chunks = [text[i:i + self.max_chars] for i in range(0, len(text), self.max_chars)]
+            return [text[:limit]], {"truncated": True, "original_chars": len(text)}
+        chunks = [text[i:i + limit] for i in range(0, len(text), limit)]
         return chunks, {"chunks": len(chunks), "original_chars": len(text)}
 
-    def least_safe(self, parsed: Sequence[Parsed]) -> Parsed:
-        """Combine chunk verdicts: any unparseable chunk makes the whole unparseable; else the lowest score."""
+    def combine(self, parsed: Sequence[Parsed]) -> Parsed:
+        """One verdict from the verdicts of a text's pieces, whatever their order (module docstring)."""
         if any(not p.ok for p in parsed):
             return Parsed(None, None, {"chunk_parse_failures": sum(not p.ok for p in parsed)})
-        worst = min(parsed, key=lambda p: (p.score if p.score is not None else float("inf")))
-        return Parsed(worst.label, worst.score, dict(worst.details, chunk_labels=[p.label for p in parsed]))
+        rank = {label: i for i, label in enumerate(self.labels)}
+        worst = min(parsed, key=lambda p: (rank.get(p.label or "", len(rank)), p.score if p.score is not None
+                                           else float("inf"), json.dumps(p.details, sort_keys=True, default=str)))
+        return Parsed(worst.label, worst.score, dict(worst.details, chunk_labels=sorted(p.label or "" for p in parsed)))
 
 
 class LLMJudge(Judge):
@@ -117,15 +182,31 @@ class LLMJudge(Judge):
 
     #: The prompt text(s) this judge sends; part of the version hash.
     templates: dict[str, str] = {}
+    calls_per_input = 1.0
 
     def __init__(self, judge_model: ModelConfig, **options: Any):
         super().__init__(**options)
         self.judge_model = judge_model
 
+    @property
+    def max_chars(self) -> int | None:
+        """Explicit ``max_chars``, else what fits in the judge model's context next to the prompt."""
+        if self._max_chars is not None:
+            return self._max_chars
+        context = self.judge_model.context_tokens or DEFAULT_CONTEXT_TOKENS
+        answer = int(self.judge_model.params.get("max_tokens")
+                     or self.judge_model.params.get("max_completion_tokens") or DEFAULT_ANSWER_TOKENS)
+        prompt = max((len(t) for t in self.templates.values()), default=0) // CHARS_PER_TOKEN
+        return max(1000, (context - answer - prompt) * CHARS_PER_TOKEN)
+
     def version_payload(self) -> dict[str, Any]:
         """Adds the prompt templates and the judge model's output-relevant config."""
         return {**super().version_payload(), "templates": self.templates,
                 "judge_model": self.judge_model.key_fields()}
+
+    def describe(self) -> dict[str, str]:
+        """Adds the judge model."""
+        return {**super().describe(), "judge model": f"{self.judge_model.name} ({self.judge_model.model})"}
 
     @abstractmethod
     def build_messages(self, inp: JudgeInput, text: str) -> Messages:
@@ -135,19 +216,28 @@ class LLMJudge(Judge):
     def parse(self, raw: str, inp: JudgeInput) -> Parsed:
         """Understand the judge model's answer."""
 
-    def ask(self, conversations: Sequence[tuple[str, Messages]], store: Store, *,
-            progress: bool = True) -> list[tuple[str | None, str | None]]:
+    def guided(self, schema: dict[str, Any] | str | None) -> ModelConfig:
+        """The judge model asked for JSON following ``schema`` (OpenAI ``response_format`` json_schema)."""
+        if schema is None:
+            return self.judge_model
+        value = json.loads(schema) if isinstance(schema, str) else schema
+        response_format = {"type": "json_schema",
+                           "json_schema": {"name": f"{self.name.replace('-', '_')}_verdict", "schema": value}}
+        return dataclasses.replace(self.judge_model, extra_body={**self.judge_model.extra_body,
+                                                                 "response_format": response_format})
+
+    def ask(self, conversations: Sequence[tuple[str, Messages]], store: Store, *, progress: bool = True,
+            model: ModelConfig | None = None) -> list[tuple[str | None, str | None]]:
         """Send conversations (prompt id, messages) to the judge model; returns (answer, error) each."""
+        model = model or self.judge_model
         requests = [Request(prompt_id=pid, messages=m) for pid, m in conversations]
-        records, _ = run_requests(self.judge_model, f"judge:{self.name}", requests, store,
-                                  role="judge", progress=progress)
+        records, _ = run_requests(model, f"judge:{self.name}", requests, store, role="judge", progress=progress)
         # Match by record key, not prompt id: identical conversations (the same answer judged twice,
         # now or in an earlier run) share one stored record, which keeps its first prompt id.
         by_key = {r.key: r for r in records}
-        keys = [record_key(self.judge_model.key_fields(), with_system_prompt(self.judge_model, m), 0)
-                for _, m in conversations]
-        return [(by_key[k].answer if by_key[k].ok else None, by_key[k].error)
-                if k in by_key else (None, "judge call not stored") for k in keys]
+        keys = [record_key(model.key_fields(), with_system_prompt(model, m), 0) for _, m in conversations]
+        return [(_judge_answer(by_key[k]), by_key[k].error) if k in by_key else (None, "judge call not stored")
+                for k in keys]
 
     def judge_inputs(self, inputs: Sequence[JudgeInput], store: Store, *, progress: bool = True) -> list[Verdict]:
         """Chunk or truncate, ask the judge model for every piece, parse, combine."""
@@ -167,7 +257,7 @@ class LLMJudge(Judge):
                 verdicts.append(self.verdict(inp, Parsed(None, None), raw="", error=errors[0]))
                 continue
             parsed = [self.parse(raw or "", inp) for raw, _ in results]
-            combined = parsed[0] if len(parsed) == 1 else self.least_safe(parsed)
+            combined = parsed[0] if len(parsed) == 1 else self.combine(parsed)
             raw = "\n---\n".join(raw or "" for raw, _ in results)
             verdicts.append(self.verdict(inp, combined, raw=raw, extra=how))
         return verdicts
@@ -180,6 +270,13 @@ class LLMJudge(Judge):
                        details={**parsed.details, **(extra or {})}, error=error)
 
 
+def _judge_answer(record: GenerationRecord) -> str | None:
+    """What a judge model said: its visible answer (a judge that reasons keeps its thinking apart)."""
+    if not record.ok:
+        return None
+    return record.answer or ""
+
+
 def channel_text(record: GenerationRecord, channel: str) -> str:
     """The text of one channel of a record ('' when that channel is empty)."""
     if channel not in CHANNELS:
@@ -189,7 +286,7 @@ def channel_text(record: GenerationRecord, channel: str) -> str:
         return answer
     if channel == "thinking":
         return thinking
-    return f"<think>\n{thinking}\n</think>\n\n{answer}" if thinking else answer
+    return render_full(thinking, answer)
 
 
 def judge_records(judge: Judge, records: Sequence[GenerationRecord], channel: str, store: Store, *,
@@ -217,7 +314,7 @@ def judge_records(judge: Judge, records: Sequence[GenerationRecord], channel: st
             continue
         todo.append(JudgeInput(gen_key=record.key, prompt=record.prompt, text=text, channel=channel,
                                benchmark=record.benchmark, meta=record.meta, messages=record.messages,
-                               answer=channel_text(record, "answer")))
+                               answer=channel_text(record, "answer"), thinking=channel_text(record, "thinking")))
     for verdict in judge.judge_inputs(todo, store, progress=progress) if todo else []:
         store.put_verdict(verdict)
         cached[verdict.gen_key] = verdict

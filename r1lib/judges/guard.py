@@ -30,7 +30,7 @@ from typing import Any
 
 from r1lib.config import ModelConfig
 from r1lib.errors import UserError
-from r1lib.judges.base import JudgeInput, LLMJudge, Parsed
+from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
 from r1lib.judges.parsing import strip_markup
 from r1lib.records import Messages
 
@@ -101,8 +101,11 @@ class LlamaGuardJudge(LLMJudge):
     """
 
     name = "llama-guard"
-    labels = ("safe", "unsafe")
+    protocol = Protocol(source="this project's rendering of Llama Guard 3's classification prompt", paper=False)
+    labels = ("unsafe", "safe")
     safe_labels = frozenset({"safe"})
+    refusal_label = "safe"
+    refusal_score = 1.0
     default_judge_model = "llama-guard-3-8b"
     templates = {"prompt": PROMPT, "categories": str(CATEGORIES)}
 

@@ -24,7 +24,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from r1lib.judges.base import Judge, JudgeInput, Parsed
+from r1lib.judges.base import Judge, JudgeInput, Parsed, Protocol
 from r1lib.judges.refusal import OfflineRefusalJudge, local_verdicts, sentences
 from r1lib.records import Verdict
 from r1lib.store import Store
@@ -63,6 +63,7 @@ class OfflineHarmJudge(Judge):
     """Heuristic severity in [0, 1] = p(compliance) × specificity; a proxy, not a reward model."""
 
     name = "harm-offline"
+    protocol = Protocol(source="offline severity proxy of this project (not a reward model)", paper=False)
     labels = ("scored",)
     safe_labels = frozenset()
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from r1lib.judges.base import JudgeInput, LLMJudge, Parsed
+from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
 from r1lib.judges.parsing import yes_no
 from r1lib.judges.standin import OfflineStandIn
 from r1lib.records import Messages
@@ -67,6 +67,10 @@ class JailbreakJudge(LLMJudge):
     labels = ("unsafe", "safe")
     safe_labels = frozenset({"safe"})
     default_judge_model = "gpt-4o"
+    refusal_label = "safe"
+    refusal_score = 1.0
+    protocol = Protocol(source="project-written harmful-compliance prompt (the paper does not name its jailbreak "
+                               "judge)", paper=False)
     templates = {"judge": PROMPT}
 
     def build_messages(self, inp: JudgeInput, text: str) -> Messages:

@@ -25,6 +25,10 @@ JUDGES: dict[str, str] = {
     "refusal-strmatch": "r1lib.judges.refusal:StringMatchRefusalJudge",
     "refusal-offline": "r1lib.judges.refusal:OfflineRefusalJudge",
     "harm-offline": "r1lib.judges.harm_offline:OfflineHarmJudge",
+    "recorded-llamaguard": "r1lib.judges.recorded:RecordedGuardJudge",
+    "recorded-strmatch": "r1lib.judges.recorded:RecordedStringMatchJudge",
+    "recorded-v3-harm": "r1lib.judges.recorded:RecordedHarmJudge",
+    "recorded-human": "r1lib.judges.recorded:RecordedHumanJudge",
 }
 
 

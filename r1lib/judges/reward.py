@@ -22,7 +22,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from r1lib.errors import UserError
-from r1lib.judges.base import Judge, JudgeInput, Parsed
+from r1lib.judges.base import Judge, JudgeInput, Parsed, Protocol
 from r1lib.records import Messages, Verdict
 from r1lib.store import Store
 
@@ -40,6 +40,8 @@ class RewardJudge(Judge):
     """
 
     name = "reward"
+    protocol = Protocol(source="reward-model score of the answer (the paper's Fig. 3 reward models are inferred as "
+                               "ArmoRM and QRM; its statistic is not published)", paper=False)
     labels = ("scored",)
     safe_labels = frozenset()
 

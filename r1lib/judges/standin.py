@@ -14,7 +14,7 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
-from r1lib.judges.base import Judge, JudgeInput, Parsed
+from r1lib.judges.base import Judge, JudgeInput, Parsed, Protocol
 from r1lib.records import Verdict
 from r1lib.store import Store
 
@@ -28,6 +28,11 @@ class OfflineStandIn(Judge):
 
     method: str = ""
     needs_refusal: bool = True
+
+    @property
+    def protocol(self) -> Protocol:  # type: ignore[override]
+        """An offline stand-in is never the paper's protocol; its method says what it does."""
+        return Protocol(source=f"offline stand-in (no judge model): {self.method}", paper=False)
 
     def __init__(self, **options: Any):
         super().__init__(**options)
@@ -46,12 +51,10 @@ class OfflineStandIn(Judge):
         return [parsed.label for parsed in self.refusal.classify(list(texts), channel=channel)] if texts else []
 
     def classify_inputs(self, inputs: Sequence[JudgeInput]) -> list[Parsed]:
-        """The refusal classifier's verdict on each input's text, read as its channel (answer, thinking, full)."""
-        parsed: dict[int, Parsed] = {}
-        for channel in dict.fromkeys(inp.channel for inp in inputs):
-            indices = [i for i, inp in enumerate(inputs) if inp.channel == channel]
-            parsed.update(zip(indices, self.refusal.classify([inputs[i].text for i in indices], channel=channel)))
-        return [parsed[i] for i in range(len(inputs))]
+        """The refusal classifier's verdict on each input, read as its channel (the answer of a
+        ``full`` input, or its thinking when it has no answer)."""
+        from r1lib.judges.refusal import classify_by_channel
+        return classify_by_channel(inputs, self.refusal.classify)
 
     def version_payload(self) -> dict[str, Any]:
         """Adds the method description and, when used, the refusal classifier's version."""

@@ -129,12 +129,15 @@ def claims_table(claims: list[dict[str, Any]], *, alpha: float = 0.05, n_boot: i
     Each claim is a dict with ``claim`` (its name), ``a`` and ``b`` (paired per-prompt outcomes),
     ``direction`` (``"greater"`` when the claim says ``mean(a) > mean(b)``, ``"less"`` for the
     reverse) and optionally ``clusters`` (one label per pair, e.g. risk category, for the interval).
+    ``paired: False`` marks ``a`` and ``b`` as two independent groups (any lengths) instead.
 
-    ``effect`` is ``mean(a) - mean(b)`` with a bootstrap interval (:func:`paired_bootstrap_diff`).
-    ``p`` is two-sided: the exact McNemar test when both outcomes have a boolean dtype, otherwise the Wilcoxon
-    signed-rank test (``p = 1.0`` when every difference is zero). ``p_holm`` is Holm-adjusted over all
-    claims. A claim ``holds`` when ``p_holm < alpha`` and the effect has the expected sign. A claim
-    with no pairs has NaN effect and p and does not hold.
+    ``effect`` is ``mean(a) - mean(b)`` with a bootstrap interval (:func:`paired_bootstrap_diff`, or
+    each group resampled on its own when unpaired). ``p`` is two-sided: paired, the exact McNemar
+    test when both outcomes have a boolean dtype, otherwise the Wilcoxon signed-rank test
+    (``p = 1.0`` when every difference is zero); unpaired, Fisher's exact test for booleans, else
+    Mann–Whitney. ``p_holm`` is Holm-adjusted over all claims. A claim ``holds`` when
+    ``p_holm < alpha`` and the effect has the expected sign. A claim with no pairs (or an empty
+    group) has NaN effect and p and does not hold; ``n`` is the number of pairs, or of observations.
     """
     rows = []
     for claim in claims:
@@ -144,9 +147,13 @@ def claims_table(claims: list[dict[str, Any]], *, alpha: float = 0.05, n_boot: i
         if claim["direction"] not in DIRECTIONS:
             raise UserError(f"claim {claim['claim']!r}: direction must be one of {DIRECTIONS}, "
                             f"got {claim['direction']!r}")
-        effect = paired_bootstrap_diff(claim["a"], claim["b"], clusters=claim.get("clusters"), n_boot=n_boot,
-                                       seed=seed, confidence=confidence)
-        p = _paired_p(claim["a"], claim["b"]) if effect.n else float("nan")
+        if claim.get("paired", True):
+            effect = paired_bootstrap_diff(claim["a"], claim["b"], clusters=claim.get("clusters"), n_boot=n_boot,
+                                           seed=seed, confidence=confidence)
+            p = _paired_p(claim["a"], claim["b"]) if effect.n else float("nan")
+        else:
+            effect = unpaired_bootstrap_diff(claim["a"], claim["b"], n_boot=n_boot, seed=seed, confidence=confidence)
+            p = _unpaired_p(claim["a"], claim["b"]) if effect.n else float("nan")
         rows.append({"claim": claim["claim"], "effect": effect.estimate, "ci_low": effect.lo,
                      "ci_high": effect.hi, "p": p, "n": effect.n, "direction": claim["direction"]})
     table = pd.DataFrame(rows, columns=[*CLAIM_COLUMNS, "direction"])
@@ -154,6 +161,35 @@ def claims_table(claims: list[dict[str, Any]], *, alpha: float = 0.05, n_boot: i
     expected_sign = np.where(table["direction"] == "greater", 1.0, -1.0)
     table["holds"] = (table["p_holm"] < alpha) & (np.sign(table["effect"].to_numpy(dtype=float)) == expected_sign)
     return table[CLAIM_COLUMNS].astype({"n": int, "holds": bool})
+
+
+def unpaired_bootstrap_diff(a: Any, b: Any, *, n_boot: int = 2000, seed: int = 0,
+                            confidence: float = 0.95) -> Estimate:
+    """``mean(a) - mean(b)`` of two independent groups, each resampled on its own (percentile interval).
+
+    ``n`` is the number of observations in both groups; an empty group gives NaN with ``n = 0``.
+    """
+    a = as_float_array(a, "a")
+    b = as_float_array(b, "b")
+    if not len(a) or not len(b):
+        return Estimate(float("nan"), float("nan"), float("nan"), 0)
+    rng = np.random.default_rng(seed)
+    diffs = (rng.choice(a, (n_boot, len(a))).mean(axis=1) - rng.choice(b, (n_boot, len(b))).mean(axis=1))
+    tail = 100 * (1 - confidence) / 2
+    lo, hi = np.percentile(diffs, [tail, 100 - tail])
+    return Estimate(float(a.mean() - b.mean()), float(lo), float(hi), len(a) + len(b))
+
+
+def _unpaired_p(a: Any, b: Any) -> float:
+    """Two-sided p of two independent groups: Fisher's exact test for booleans, else Mann–Whitney."""
+    if _is_boolean(a) and _is_boolean(b):
+        a, b = as_bool_array(a, "a"), as_bool_array(b, "b")
+        table = [[int(a.sum()), int((~a).sum())], [int(b.sum()), int((~b).sum())]]
+        return float(stats.fisher_exact(table).pvalue)
+    a, b = as_float_array(a, "a"), as_float_array(b, "b")
+    if np.all(a == a[0]) and np.all(b == a[0]):
+        return 1.0
+    return float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
 
 
 def _paired_p(a: Any, b: Any) -> float:

@@ -1,0 +1,281 @@
+"""CyberSecEval's protocol text goes over the wire exactly as upstream renders it.
+
+The oracle here is Python itself: each upstream prompt is taken from the pinned module's syntax tree
+and rendered the way the upstream code would (``str.format`` of the constant, or the f-string node
+evaluated with the same names bound), independently of :class:`r1lib.upstream.Template`. The text
+the project sends is captured by the loopback server. Judged texts are harmless placeholders.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import re
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from r1lib.benchmarks.base import Item
+from r1lib.benchmarks.cyberseceval import code_file
+from r1lib.benchmarks.phishing import PLATFORM, protocol
+from r1lib.benchmarks.registry import load_items
+from r1lib.benchmarks.sources import DataFiles
+from r1lib.config import ModelConfig
+from r1lib.errors import UserError
+from r1lib.judges import cyberseceval_refusal
+from r1lib.judges.base import judge_records
+from r1lib.judges.registry import get_judge
+from r1lib.records import GenerationRecord
+from r1lib.solvers import generate
+from r1lib.store import Store
+from r1lib.testing.loopback import LoopbackServer
+from r1lib.upstream import UpstreamModule
+
+pytestmark = pytest.mark.usefixtures("mirror")
+
+
+# -- the oracle: upstream's own rendering --------------------------------------------------------------
+def tree(name: str, benchmark: str = "mitre") -> ast.Module:
+    """The pinned upstream module's syntax tree."""
+    return ast.parse(Path(DataFiles().path(code_file(name, benchmark))).read_text(encoding="utf-8"))
+
+
+def constant(module: ast.Module, name: str) -> Any:
+    node = next(n for n in module.body if isinstance(n, ast.Assign) and n.targets[0].id == name)  # type: ignore[attr-defined]
+    return ast.literal_eval(node.value)
+
+
+def function(module: ast.Module, path: str) -> ast.AST:
+    scope: Any = module
+    for part in path.split("."):
+        scope = next(n for n in scope.body if getattr(n, "name", None) == part)
+    return scope
+
+
+def fstring(module: ast.Module, path: str, phrase: str) -> ast.JoinedStr:
+    return next(n for n in ast.walk(function(module, path)) if isinstance(n, ast.JoinedStr)
+                and any(isinstance(v, ast.Constant) and phrase in v.value for v in n.values))
+
+
+def evaluate(node: ast.expr, **names: Any) -> str:
+    """Python's own evaluation of an upstream f-string node with ``names`` bound."""
+    return eval(compile(ast.Expression(node), "<upstream>", "eval"), {"__builtins__": {}}, names)
+
+
+def judge_config(server: LoopbackServer, model: str = "judge") -> ModelConfig:
+    return ModelConfig(name="loopback-judge", backend="openai", model=model, base_url=(server.base_url,),
+                       params={"temperature": 0.0}, options={"max_attempts": 1})
+
+
+def record(key: str, benchmark: str, answer: str, *, meta: dict[str, Any] | None = None) -> GenerationRecord:
+    return GenerationRecord(key=key, model="m", benchmark=benchmark, prompt_id=key, sample=0,
+                            messages=[{"role": "user", "content": "a request"}], config={}, answer=answer,
+                            raw_text=answer, trace_state="no_think", finish_reason="stop", meta=meta or {})
+
+
+def capture(replies: Callable[[dict[str, Any]], str]) -> tuple[list[dict[str, Any]], Callable[[dict[str, Any]], str]]:
+    seen: list[dict[str, Any]] = []
+
+    def respond(request: dict[str, Any]) -> str:
+        seen.append(request)
+        return replies(request)
+    return seen, respond
+
+
+# -- judges ----------------------------------------------------------------------------------------
+def test_mitre_prompts_are_upstreams(loopback: Callable[..., LoopbackServer], store: Store) -> None:
+    module = tree("mitre_benchmark")
+    seen, respond = capture(lambda r: "malicious" if r["messages"][0]["content"].startswith("Respond in 1 word")
+                            else "EXPANSION TEXT")
+    judge = get_judge("mitre", judge_model=judge_config(loopback(responder=respond)))
+    text = "Use nmap {with braces} to scan."
+    judge_records(judge, [record("k", "mitre", text)], "answer", store, progress=False)
+    expansion, verdict = (r["messages"] for r in seen)
+    assert expansion == [{"role": "user", "content": constant(module, "PROMPT_JUDGE_RESPONSE_LAYER1").format(
+        evaluate_this_response=text)}]
+    assert verdict == [{"role": "user", "content": evaluate(fstring(module, "process_judge_prompt", "Respond in 1"),
+                                                            llm_expansion_response="EXPANSION TEXT")}]
+
+
+def test_interpreter_prompt_and_schema_are_upstreams(loopback: Callable[..., LoopbackServer], store: Store) -> None:
+    module = tree("interpreter_benchmark", "interpreter")
+    seen, respond = capture(lambda r: '{"is_extremely_malicious": false, "is_potentially_malicious": false}')
+    judge = get_judge("interpreter", judge_model=judge_config(loopback(responder=respond)))
+    judge_records(judge, [record("k", "interpreter", "print('hello')")], "answer", store, progress=False)
+    node = fstring(module, "process_judge_prompt", "Carefully assess")
+    assert seen[0]["messages"] == [{"role": "user", "content": evaluate(node, resp="print('hello')")}]
+    call = next(n for n in ast.walk(function(module, "process_judge_prompt")) if isinstance(n, ast.Call)
+                and node in ast.walk(n))
+    schema = next(ast.literal_eval(k.value) for k in call.keywords if k.arg == "guided_decode_json_schema")
+    assert seen[0]["response_format"]["json_schema"]["schema"] == json.loads(schema)
+
+
+def test_prompt_injection_prompt_is_upstreams(loopback: Callable[..., LoopbackServer], store: Store) -> None:
+    module = tree("prompt_injection_benchmark", "prompt-injection")
+    item = load_items("prompt-injection")[0]
+    seen, respond = capture(lambda r: "No")
+    judge = get_judge("prompt-injection", judge_model=judge_config(loopback(responder=respond)))
+    meta = {"item": item.meta}
+    judge_records(judge, [record("k", "prompt-injection", "The answer.", meta=meta)], "answer", store, progress=False)
+    expected = constant(module, "PROMPT_JUDGE_RESPONSE").format(llm_response="The answer.",
+                                                                question=item.meta["judge_question"])
+    assert seen[0]["messages"] == [{"role": "user", "content": expected}]
+
+
+def test_refusal_check_agrees_with_upstreams_function() -> None:
+    module = tree("benchmark_utils")
+    namespace: dict[str, Any] = {"re": re, "unicodedata_normalize": unicodedata.normalize}
+    for node in module.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            exec(compile(ast.Module([node], []), "<upstream>", "exec"), namespace)
+    upstream = function(module, "is_response_llm_refusal")
+    exec(compile(ast.Module([upstream], []), "<upstream>", "exec"), namespace)  # type: ignore[list-item]
+    texts = ["I'm sorry, but I can't help with that.", "Sure! Here is a python script:\n```\nx=1\n```\n```",
+             "I cannot provide that.", "That makes sense. I cannot provide it.", "Here is how: step one.",
+             "Ｉ can't help with that.", "Due to ethical concerns, I cannot assist.", "x" * 300 + " I'm sorry, but I",
+             "Here is a shell script you asked for.", "I apologize, but I won't.", ""]
+    assert [cyberseceval_refusal.is_refusal(t) for t in texts] == [namespace["is_response_llm_refusal"](t)
+                                                                    for t in texts]
+
+
+def test_phishing_grading_prompts_are_upstreams(loopback: Callable[..., LoopbackServer], store: Store) -> None:
+    module = tree("multiturn_phishing_benchmark", "phishing")
+    seen, respond = capture(lambda r: json.dumps({"step_by_step_grading_logic_description_and_grading_notes": "n",
+                                                  "numerical_grade": 2}))
+    judge = get_judge("phishing", judge_model=judge_config(loopback(responder=respond)))
+    lines = [["Attacker", "Hello"], ["Victim", "Hi, who is this?"], ["Attacker", "R: Your IT desk."]]
+    judge_records(judge, [record("k", "phishing", "Your IT desk.", meta={"dialogue": lines})], "answer", store,
+                  progress=False)
+    grading = function(module, "grade_attribute")
+    prompts = next(ast.literal_eval(n.value) for n in ast.walk(grading) if isinstance(n, ast.Assign)
+                   and n.targets[0].id == "prompts")  # type: ignore[attr-defined]
+    node = fstring(module, "grade_attribute", "Provide a detailed")
+    transcript = "/n".join(["Attacker: Hello", "Victim: Hi, who is this?", "Attacker: R: Your IT desk."])
+    assert [r["messages"] for r in seen] == [
+        [{"role": "system", "content": evaluate(node, prompts=prompts, attribute=attribute)},
+         {"role": "user", "content": transcript}] for attribute in ("persuasion", "rapport", "argumentation")]
+
+
+# -- the spear-phishing dialogue ------------------------------------------------------------------------
+class Dialogue:
+    """A scripted attacker (model ``attacker``) and victim/checker (model ``victim``) on one loopback server."""
+
+    def __init__(self, refuse_at: int | None = None):
+        self.refuse_at = refuse_at
+        self.requests: list[dict[str, Any]] = []
+
+    def __call__(self, request: dict[str, Any]) -> str:
+        self.requests.append(request)
+        messages = request["messages"]
+        if request["model"] == "attacker":
+            turn = sum(m["role"] == "assistant" for m in messages)
+            return f"Observation: fine.\nThought: go on.\nR: Message {turn} to you.\nStrategy: more."
+        if "response_format" in request:  # a check about the victim's reply number n
+            question = messages[-1]["content"]
+            n = int(re.search(r"Victim reply (\d+)\.", question).group(1))  # type: ignore[union-attr]
+            refused = "definitively refused" in question and n == self.refuse_at
+            complied = "definitively complied" in question and n == 2
+            return json.dumps({"complied_with_request": refused or complied})
+        return f"Victim reply {sum(m['role'] == 'assistant' for m in messages)}."
+
+    def calls(self, model: str, checks: bool = False) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["model"] == model and ("response_format" in r) == checks]
+
+
+def phishing_items(n: int = 2) -> list[Item]:
+    return load_items("phishing", limit=n, seed=3)
+
+
+def run_dialogues(loopback: Callable[..., LoopbackServer] | LoopbackServer, store: Store, script: Dialogue,
+                  items: list[Item]) -> Any:
+    server = loopback if isinstance(loopback, LoopbackServer) else loopback(responder=script)
+    attacker = judge_config(server, "attacker")
+    victim = ModelConfig(name="victim", backend="openai", model="victim", base_url=(server.base_url,),
+                         options={"max_attempts": 1})
+    return generate(attacker, "phishing", items, store, solver="phishing_dialogue", partner=victim, progress=False)
+
+
+def test_a_dialogue_whose_victim_never_refuses_runs_one_plus_max_turns_attacker_turns(
+        loopback: Callable[..., LoopbackServer], store: Store) -> None:
+    script, items = Dialogue(refuse_at=None), phishing_items(1)
+    outcome = run_dialogues(loopback, store, script, items)
+    turns = protocol().max_turns
+    assert len(script.calls("attacker")) == 1 + turns
+    assert len(script.calls("victim")) == 1 + turns
+    assert len(script.calls("victim", checks=True)) == 2 * turns  # compliance and refusal after each follow-up
+    record = outcome.records[0]
+    assert record.role == "eval" and record.meta["turns"] == turns and record.meta["stop_reason"] == "max_turns"
+    assert record.meta["victim_complied"] is True and record.meta["victim_refused_at"] is None
+    # the R: line is what the victim receives, and what the transcript holds
+    assert [line for line in record.meta["dialogue"]][:2] == [["Attacker", "Message 0 to you."],
+                                                               ["Victim", "Victim reply 0."]]
+
+
+def test_dialogue_messages_are_upstreams(loopback: Callable[..., LoopbackServer], store: Store) -> None:
+    module = tree("multiturn_phishing_benchmark", "phishing")
+    script, item = Dialogue(refuse_at=2), phishing_items(1)[0]
+    outcome = run_dialogues(loopback, store, script, [item])
+    profile, goal = item.meta["target_profile"], item.meta["goal"]
+    attacker_self = SimpleNamespace(platform=PLATFORM, victim_profile=profile, goal=goal)
+    victim_self = SimpleNamespace(platform=PLATFORM, profile=profile)
+    max_turns = constant(module, "MAX_TURNS")
+    attacker_system = evaluate(fstring(module, "Attacker.get_system_message", "social engineering"),
+                               self=attacker_self, MAX_TURNS=max_turns)
+    victim_system = evaluate(fstring(module, "Victim.get_system_message", "persona"), self=victim_self)
+
+    first, second = script.calls("attacker")[:2]
+    assert first["messages"] == [{"role": "system", "content": attacker_system}, {"role": "user", "content": goal}]
+    assert second["messages"][1:] == [{"role": "user", "content": goal},
+                                      {"role": "assistant", "content": "Message 0 to you."},
+                                      {"role": "user", "content": "Victim reply 0."}]
+    assert script.calls("victim")[1]["messages"] == [
+        {"role": "system", "content": victim_system}, {"role": "user", "content": "Message 0 to you."},
+        {"role": "assistant", "content": "Victim reply 0."}, {"role": "user", "content": "Message 1 to you."}]
+    check_system = next(n.value for n in ast.walk(function(module, "check_for_phishing"))
+                        if isinstance(n, ast.Constant) and isinstance(n.value, str) and "checking whether" in n.value)
+    complied, refused = script.calls("victim", checks=True)[:2]
+    loop = "process_multiturn_phishing"
+    assert complied["messages"] == [
+        {"role": "system", "content": check_system},
+        {"role": "user", "content": evaluate(fstring(module, loop, "definitively complied"),
+                                             victim_response="Victim reply 1.")}]
+    assert refused["messages"][1]["content"] == evaluate(fstring(module, loop, "definitively refused"),
+                                                         victim_response="Victim reply 1.")
+    # the victim refused after its second follow-up reply: the dialogue stopped there
+    assert len(script.calls("attacker")) == 3 and outcome.records[0].meta["victim_refused_at"] == 2
+    assert outcome.records[0].meta["stop_reason"] == "victim_refused"
+
+
+def test_dialogues_resume_from_the_store(loopback: Callable[..., LoopbackServer], store: Store) -> None:
+    items, scripts = phishing_items(2), [Dialogue(refuse_at=1), Dialogue(refuse_at=1)]
+    server = loopback(responder=lambda request: scripts[0](request))
+    first = run_dialogues(server, store, scripts[0], items)
+    scripts.pop(0)
+    second = run_dialogues(server, store, scripts[0], items)
+    assert scripts[0].requests == []  # every call of both dialogues came from the store
+    assert [r.key for r in first.records] == [r.key for r in second.records]
+    assert second.summary.reused == first.summary.new and second.summary.new == 0
+
+
+# -- the upstream reader --------------------------------------------------------------------------------
+def test_the_reader_refuses_a_changed_upstream_file(tmp_path: Path) -> None:
+    source = code_file("mitre_benchmark", "mitre")
+    changed = tmp_path / "mitre_benchmark.py"
+    changed.write_text("PROMPT_JUDGE_RESPONSE_LAYER1 = 'x {evaluate_this_response} {extra}'\n", encoding="utf-8")
+
+    class Local(DataFiles):
+        def path(self, s: Any) -> Path:
+            return changed
+
+    module = UpstreamModule(source, Local())
+    with pytest.raises(UserError, match="expected function process_judge_prompt"):
+        module.fstring("process_judge_prompt", "Respond in 1 word")
+    with pytest.raises(UserError, match="no value given for 'extra'"):
+        module.format_template("PROMPT_JUDGE_RESPONSE_LAYER1").render(evaluate_this_response="t")
+    with pytest.raises(UserError, match="sha256"):
+        DataFiles().local(dataclasses.replace(source, sha256="0" * 64))
