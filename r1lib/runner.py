@@ -120,7 +120,8 @@ async def run_requests_async(config: ModelConfig, benchmark: str, requests: Sequ
     started = time.perf_counter()
     summary = RunSummary(model=config.name, benchmark=benchmark, total=len(requests))
     conversations = [with_system_prompt(config, r.messages) for r in requests]
-    keys = [record_key(config.key_fields(), m, r.sample) for m, r in zip(conversations, requests)]
+    fields = config.key_fields()
+    keys = [record_key(fields, m, r.sample) for m, r in zip(conversations, requests)]
     index_of = {k: i for i, k in enumerate(keys)}
     done = store.done_keys(keys)
     summary.reused = len(done)

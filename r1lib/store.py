@@ -169,7 +169,7 @@ class Store:
 
         Returns True when the record was written.
         """
-        row = _to_row(record.to_dict(), GEN_COLUMNS)
+        row = _to_row({c: getattr(record, c) for c in GEN_COLUMNS}, GEN_COLUMNS)  # no deep copy, unlike to_dict
         placeholders = ",".join("?" * len(GEN_COLUMNS))
         updates = ",".join(f"{c}=excluded.{c}" for c in GEN_COLUMNS if c != "key")
         with self._write() as conn:
