@@ -1,4 +1,4 @@
-"""The provider's Batch API, for a model entry with ``batch: true`` (OpenAI; Together speaks it too).
+"""The Batch API (OpenAI's ``/v1/files`` and ``/v1/batches``) for model entries with ``batch: true``.
 
 Instead of one call per request, the pending requests of a run are written as JSONL lines
 (``custom_id`` = the record key, ``body`` = :meth:`OpenAIBackend.request_body`, the very body a
