@@ -167,10 +167,10 @@ class OpenAIBackend(Backend):
         code (e.g. reading a well-formed response) propagates.
         """
         error = ""
-        interrupted: list[dict[str, Any]] = []
-        meta: dict[str, Any] = {"interrupted": interrupted}
+        interrupted: list[dict[str, Any]] = []  # what arrived of each cut stream
         for attempt in range(1, self.max_attempts + 1):
             wait: float | None = None
+            cut = False
             async with limit:
                 started = time.perf_counter()
                 try:
@@ -182,9 +182,9 @@ class OpenAIBackend(Backend):
                     if exc.arrived:
                         interrupted.append(exc.entry(attempt))
                     if exc.blocked is not None:
-                        return Completion(blocked=exc.blocked, attempts=attempt, meta=_kept(meta),
+                        return Completion(blocked=exc.blocked, attempts=attempt, meta=_cuts(interrupted),
                                           latency_s=time.perf_counter() - started)
-                    error = f"interrupted: {exc.reason}"
+                    error, cut = f"interrupted: {exc.reason}", True
                 except openai.RateLimitError as exc:
                     limit.rate_limited()
                     wait = self._retry_wait(exc.response.headers)
@@ -198,7 +198,7 @@ class OpenAIBackend(Backend):
                 except openai.APIStatusError as exc:
                     final = status_outcome(exc.status_code, exc.code, _message(exc), self.config)
                     if final is not None:
-                        final.attempts, final.meta = attempt, _kept(meta)
+                        final.attempts, final.meta = attempt, _cuts(interrupted)
                         if final.blocked is not None:
                             final.latency_s = time.perf_counter() - started
                         return final
@@ -212,14 +212,14 @@ class OpenAIBackend(Backend):
                         completion = parse_response(body)
                         completion.latency_s = time.perf_counter() - started
                         completion.attempts = attempt
-                        completion.meta = _kept(meta)
+                        completion.meta = _cuts(interrupted)
                         limit.succeeded()
                         return completion
             if attempt < self.max_attempts:
                 await asyncio.sleep(wait if wait is not None else self._backoff(attempt))
         return Completion(error=f"failed after {self.max_attempts} attempts: {error}",
-                          finish_reason=INTERRUPTED_FINISH if error.startswith("interrupted") else None,
-                          attempts=self.max_attempts, meta=_kept(meta))
+                          finish_reason=INTERRUPTED_FINISH if cut else None,
+                          attempts=self.max_attempts, meta=_cuts(interrupted))
 
     async def _post(self, client: AsyncOpenAI, messages: Messages) -> Any:
         """One non-streamed call: the reply body as plain JSON."""
@@ -359,9 +359,9 @@ class Interrupted(Exception):
                 "reasoning": reasoning_text(self.message)}
 
 
-def _kept(meta: dict[str, Any]) -> dict[str, Any]:
-    """The non-empty entries of a completion's meta."""
-    return {k: v for k, v in meta.items() if v}
+def _cuts(interrupted: list[dict[str, Any]]) -> dict[str, Any]:
+    """A completion's meta: the cut streams of its attempts, if any."""
+    return {"interrupted": interrupted} if interrupted else {}
 
 
 class Replicas:

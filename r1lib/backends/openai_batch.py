@@ -17,12 +17,14 @@ does not have, and ``meta``: ``billing: batch`` and the ``batch`` id).
   matched against the provider's batch list by its input file before anything is created.
 - **Partial results.** Lines that failed with a retryable fault (429, 5xx, a malformed body) and
   lines an expired batch never ran are submitted again, alone, up to ``options.max_attempts``
-  batches per key; blocks and other 4xx are final, as for synchronous calls. A batch the
+  batches per key (a record's ``attempts`` counts the batches it went through); blocks and
+  other 4xx are final, as for synchronous calls. A batch the
   provider marked ``failed`` or ``cancelled`` gives error records (retried by the next run).
 - **Limits.** A submission holds at most ``options.batch_max_requests`` lines (default 50,000)
   and ``options.batch_max_bytes`` bytes (default 190 MB), under the provider's 50,000 / 200 MB.
-- **Polling.** First after ``options.batch_poll_s`` seconds (default 30), then 1.5 times longer
-  each time up to ``options.batch_poll_max_s`` (default 600); a failed poll is logged and retried.
+- **Polling.** At once, then after ``options.batch_poll_s`` seconds (default 30), 1.5 times longer
+  each time up to ``options.batch_poll_max_s`` (default 600); a poll that fails on a network or
+  server fault is logged and tried again.
 
 Records made here carry ``meta["billing"] = "batch"``: the provider bills them at its batch price
 (``pricing.batch_discount`` of the model entry, e.g. 0.5 for half price).
@@ -99,7 +101,6 @@ class Batches:
         requested = set(keys)
         pending = set(keys)
         attempts: Counter[str] = Counter()
-        last_error: dict[str, str] = {}
         collected: set[str] = set()  # rows handled in this run
         while pending:
             jobs = [row for row in self.store.open_batches(self.base_url)
@@ -116,8 +117,7 @@ class Batches:
                 for key in pending.intersection(row["keys"]):
                     attempts[key] += 1
                     outcome = results.get(key, "no result line for this request in the batch's files")
-                    if isinstance(outcome, str):
-                        last_error[key] = outcome
+                    if isinstance(outcome, str):  # worth sending again, if attempts are left
                         if attempts[key] < self.backend.max_attempts:
                             continue
                         outcome = Completion(error=f"failed after {attempts[key]} attempts: {outcome}")
