@@ -16,11 +16,18 @@ Then the resume cost: a completed run of ``--resume-prompts`` records is run aga
 Besides wall time, each client's CPU milliseconds per request are printed: unlike throughput on a
 shared machine, they do not depend on what else is running.
 
+``--startup`` measures instead what a user sees: the real ``r1lib generate`` command in a
+subprocess (``-X importtime``), from spawning it to its exit, on a JSONL benchmark of the same
+prompts. It prints the time to the first request the server receives, the command's import time
+(the sum of its top-level imports as ``-X importtime`` reports them, which adds a little overhead of
+its own) and the fraction of the limit reached with start-up included.
+
 Usage (from the repository root)::
 
     python3 -m venv .venv-perf && .venv-perf/bin/pip install "inspect-ai==0.3.285" openai
     .venv/bin/python perf/api_throughput.py                      # 1,000 prompts, 0.5 s, cap 64
     .venv/bin/python perf/api_throughput.py --latency 0.1 0.5 1.0 --prompts 10000
+    .venv/bin/python perf/api_throughput.py --startup                  # the CLI, start-up included
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import multiprocessing
 import os
 import resource
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import datetime
@@ -39,6 +47,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import yaml
 from openai import AsyncOpenAI
 
 from r1lib.config import ModelConfig
@@ -78,7 +87,11 @@ class ServerProcess:
 
     def ok(self) -> int:
         """Successful replies since the last reset."""
-        self._pipe.send("ok")
+        return self.count("ok")
+
+    def count(self, name: str) -> int:
+        """One of the server's counters (e.g. ``requests``) since the last reset."""
+        self._pipe.send(name)
         return self._pipe.recv()
 
     def reset(self) -> None:
@@ -93,7 +106,7 @@ def _serve(pipe: Connection, options: dict[str, Any]) -> None:
         while (command := pipe.recv()) != "stop":
             if command == "reset":
                 server.reset_counts()
-            pipe.send(server.counts["ok"])
+            pipe.send(server.counts[command])
 
 
 def cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
@@ -213,6 +226,51 @@ def measure_resume(n: int, latency: float, cap: int, concurrency: int) -> None:
           f"cached) {again:.2f} s = {again / first:.3f} of the first run; requests on re-run: {sent}")
 
 
+def measure_startup(n: int, latency: float, cap: int, concurrency: int) -> None:
+    """Print what the real ``r1lib generate`` reaches of the limit, start-up included."""
+    limit = cap / latency
+    with ServerProcess(latency=latency, max_concurrent=cap) as server, tempfile.TemporaryDirectory() as tmp:
+        benchmark, models, imports = Path(tmp) / "prompts.jsonl", Path(tmp) / "models.yaml", Path(tmp) / "imports"
+        benchmark.write_text("".join(json.dumps({"id": f"p{i}", "prompt": t}) + "\n" for i, t in enumerate(prompts(n))))
+        models.write_text(yaml.safe_dump({"models": {"loopback": {
+            "backend": "openai", "model": "loopback", "base_url": server.base_url, "max_concurrency": concurrency}}}))
+        command = [sys.executable, "-X", "importtime", "-m", "r1lib", "generate", "--model", "loopback",
+                   "--benchmark", f"jsonl:{benchmark}", "--models-file", str(models),
+                   "--store", str(Path(tmp) / "store.sqlite"), "--no-progress"]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        first = None
+        with imports.open("w") as stderr:
+            started = time.perf_counter()
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+            while process.poll() is None:
+                if first is None and server.count("requests"):
+                    first = time.perf_counter() - started
+                time.sleep(0.005)
+            total = time.perf_counter() - started
+        output = process.stdout.read() if process.stdout else ""
+        if process.returncode != 0 or server.ok() != n:
+            raise RuntimeError(f"r1lib generate failed ({process.returncode}): {imports.read_text()[-3000:]}")
+        top = top_level_imports(imports.read_text())
+    print(f"\n## r1lib generate (subprocess, start-up included): {n:,} prompts, latency {latency:g} s, "
+          f"server cap {cap}, client concurrency {concurrency}: limit {limit:.1f} req/s")
+    print(output.strip())
+    print(f"first request after {first:.2f} s; imports {sum(top.values()):.2f} s "
+          f"(largest: {', '.join(f'{name} {s:.2f} s' for name, s in sorted(top.items(), key=lambda x: -x[1])[:4])})")
+    print(f"total {total:.2f} s = {n / total:.1f} req/s = {n / total / limit:.2f} of the limit "
+          f"(requests phase alone: {n / (total - first) / limit:.2f})")
+
+
+def top_level_imports(report: str) -> dict[str, float]:
+    """Seconds per top-level import from a ``-X importtime`` report (nested imports are inside)."""
+    seconds: dict[str, float] = {}
+    for line in report.splitlines():
+        if line.startswith("import time:") and not line.endswith("| imported package"):
+            _, cumulative, name = line[len("import time:"):].split("|")
+            if not name.startswith("  ") and name.strip():
+                seconds[name.strip()] = seconds.get(name.strip(), 0.0) + int(cumulative) / 1e6
+    return seconds
+
+
 def main() -> None:
     """Parse arguments and print every measurement."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -223,8 +281,16 @@ def main() -> None:
     parser.add_argument("--resume-prompts", type=int, default=10000, help="0 skips the resume measurement")
     parser.add_argument("--no-inspect", action="store_true", help="skip inspect_ai")
     parser.add_argument("--progress", action="store_true", help="draw r1lib's progress bar (stderr)")
+    parser.add_argument("--startup", action="store_true",
+                        help="only the real CLI in a subprocess, start-up included (see the module docstring)")
     args = parser.parse_args()
     concurrency = args.concurrency or args.cap
+    if args.startup:
+        print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+        for latency in args.latency:
+            measure_startup(args.prompts, latency, args.cap, concurrency)
+        print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        return
     with_inspect = not args.no_inspect
     if with_inspect and not INSPECT.exists():
         parser.error(f"{INSPECT} not found; create it (see the module docstring) or pass --no-inspect")

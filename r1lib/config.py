@@ -77,8 +77,20 @@ class ModelConfig:
 
     ``params`` are sampling parameters sent with every request (temperature, top_p, max_tokens,
     seed, reasoning_effort, max_completion_tokens ...). ``options`` are backend settings
-    (timeout, max_attempts, gguf_file, dtype, tensor_parallel_size, ...); only those listed in
-    :data:`OUTPUT_OPTIONS` change the output and enter the record key.
+    (timeout, idle_timeout, max_attempts, gguf_file, dtype, tensor_parallel_size, ...); only those
+    listed in :data:`OUTPUT_OPTIONS` change the output and enter the record key.
+
+    How requests travel (OpenAI-compatible backend only; neither changes the output, so neither
+    enters the record key):
+
+    - ``stream``: ``true``, ``false`` or ``"auto"`` (default). Streamed calls read the answer as it
+      is generated and give up only after ``options.idle_timeout`` seconds without a byte, so a
+      30k-token reasoning trace is not cut by a total timeout. ``auto`` streams reasoning models
+      (``reasoning: true``) and entries whose ``max_tokens`` / ``max_completion_tokens`` exceed
+      :data:`STREAM_AUTO_MIN_TOKENS`; see :meth:`streams`.
+    - ``batch``: send the pending requests through the provider's Batch API (one upload, results
+      within 24 h, billed at the batch price) instead of one call each; see
+      :mod:`r1lib.backends.openai_batch`.
     """
 
     name: str
@@ -105,6 +117,23 @@ class ModelConfig:
     #: Context window in tokens (prompt + output), e.g. 128000 for GPT-4o. A judge splits a text into
     #: chunks only when it would not fit (see :mod:`r1lib.judges.base`); unset = a conservative 8192.
     context_tokens: int | None = None
+    stream: bool | str = "auto"
+    batch: bool = False
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.stream, bool) or self.stream == "auto"):
+            raise UserError(f"model {self.name!r}: stream must be true, false or \"auto\", not {self.stream!r}")
+        if not isinstance(self.batch, bool):
+            raise UserError(f"model {self.name!r}: batch must be true or false, not {self.batch!r}")
+
+    def streams(self) -> bool:
+        """Whether calls are streamed: ``stream`` itself, or for ``"auto"`` True for reasoning models
+        and for a token budget above :data:`STREAM_AUTO_MIN_TOKENS`."""
+        if self.stream != "auto":
+            return bool(self.stream)
+        budget = max((int(self.params.get(name) or 0) for name in ("max_tokens", "max_completion_tokens")),
+                     default=0)
+        return self.reasoning or budget > STREAM_AUTO_MIN_TOKENS
 
     def key_fields(self) -> dict[str, Any]:
         """Everything in this config that can change an output; hashed into every record key."""
@@ -137,6 +166,10 @@ class ModelConfig:
         """The paper label when there is one, else the registry name."""
         return self.label or self.name
 
+
+#: ``stream: auto`` streams entries allowed more output tokens than this: 4,096 tokens take 200 s at
+#: 20 tokens/s, a third of the 600 s a non-streamed call may wait for its reply.
+STREAM_AUTO_MIN_TOKENS = 4096
 
 #: Backend options that change what a model generates (the rest only change speed or robustness).
 OUTPUT_OPTIONS = frozenset({"gguf_file", "dtype", "max_model_len", "quantization", "tokenizer"})
@@ -204,7 +237,7 @@ def load_models(files: tuple[Path, ...] | list[Path]) -> dict[str, ModelConfig]:
                 entry[listy] = tuple(entry.get(listy) or ())
             try:
                 registry[str(name)] = ModelConfig(name=str(name), **entry)
-            except TypeError as exc:
+            except (TypeError, UserError) as exc:
                 raise UserError(f"{where}: {exc}") from None
     return registry
 

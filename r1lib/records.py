@@ -20,6 +20,11 @@ CHANNELS = ("answer", "thinking", "full")
 BLOCKED_FINISH = "content_filter"
 #: Finish reason of a record a recorded-output backend has no recording for.
 NOT_RECORDED_FINISH = "not_recorded"
+#: Finish reason of an error record whose last attempt was a stream cut before it finished. What
+#: arrived is kept in ``meta["interrupted"]`` (one entry per cut attempt: attempt, reason, text,
+#: reasoning), never in ``answer`` or ``thinking``; as an error the record counts as ``failed`` and
+#: is sent again by the next run. A record answered after cut attempts keeps them there too.
+INTERRUPTED_FINISH = "interrupted"
 #: What happened to a generation, before any judge (the statistics' view of a record).
 GENERATION_OUTCOMES = ("answered", "no_answer", "blocked", "not_recorded", "failed")
 #: What happened to a record under one judge and channel: the ``outcome`` of every frame. A record

@@ -4,6 +4,11 @@ A request whose record already holds an output is reused without touching the ba
 how runs resume); a stored error is retried. Each finished output is written at once, so Ctrl-C
 or SIGKILL loses only calls in flight. Concurrent runners on one store split nothing twice: each
 claims a lease on the keys it works on and waits for keys another live runner holds.
+
+A model entry with ``batch: true`` sends its pending requests through the provider's Batch API
+(:mod:`r1lib.backends.openai_batch`) instead of its backend; the records are built and stored the
+same way. Cut streams an earlier run stored on an error record (``meta["interrupted"]``) stay
+with the record that replaces it.
 """
 
 from __future__ import annotations
@@ -12,14 +17,14 @@ import asyncio
 import threading
 import time
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
 from r1lib.backends import Backend, Completion, make_backend
 from r1lib.benchmarks.base import Item
-from r1lib.config import ModelConfig
+from r1lib.config import ModelConfig, canonical_json
 from r1lib.records import BLOCKED_FINISH, GenerationRecord, Messages, record_key
 from r1lib.store import Store, owner_id
 from r1lib.traces import parse_trace
@@ -76,7 +81,7 @@ def with_system_prompt(config: ModelConfig, messages: Messages) -> Messages:
 
 def get_backend(config: ModelConfig) -> Backend:
     """One backend per model config and process, created on first use (models load once)."""
-    cache_key = f"{config.name}:{record_key(config.key_fields(), [], 0)}"
+    cache_key = canonical_json(asdict(config))
     if cache_key not in _BACKENDS:
         _BACKENDS[cache_key] = make_backend(config)
     return _BACKENDS[cache_key]
@@ -91,6 +96,7 @@ def build_record(config: ModelConfig, benchmark: str, request: Request, messages
         finish_reason=completion.finish_reason, prompt_tokens=completion.prompt_tokens,
         reasoning_tokens=completion.reasoning_tokens, latency_s=completion.latency_s,
         attempts=completion.attempts, error=completion.error, meta=dict(request.meta))
+    record.meta.update(completion.meta)
     if completion.blocked is not None:
         record.finish_reason = BLOCKED_FINISH
         record.meta["blocked"] = completion.blocked
@@ -114,10 +120,12 @@ async def run_requests_async(config: ModelConfig, benchmark: str, requests: Sequ
     started = time.perf_counter()
     summary = RunSummary(model=config.name, benchmark=benchmark, total=len(requests))
     conversations = [with_system_prompt(config, r.messages) for r in requests]
-    keys = [record_key(config.key_fields(), m, r.sample) for m, r in zip(conversations, requests)]
+    fields = config.key_fields()
+    keys = [record_key(fields, m, r.sample) for m, r in zip(conversations, requests)]
     index_of = {k: i for i, k in enumerate(keys)}
     done = store.done_keys(keys)
     summary.reused = len(done)
+    earlier = _interruptions(store, [k for k in dict.fromkeys(keys) if k not in done])
     owner = owner_id()
     attempted: set[str] = set()
     bar = tqdm(total=len(set(keys)), initial=len(done), desc=f"{config.name} × {benchmark}",
@@ -135,12 +143,19 @@ async def run_requests_async(config: ModelConfig, benchmark: str, requests: Sequ
                 done |= newly
                 continue
             attempted.update(claimed)
-            backend = backend or get_backend(config)
             batch = [index_of[k] for k in claimed]
-            async for j, completion in backend.generate([conversations[i] for i in batch]):
+            if config.batch:
+                from r1lib.backends.openai_batch import batch_generate
+                completions = batch_generate(config, [conversations[i] for i in batch], claimed, store)
+            else:
+                backend = backend or get_backend(config)
+                completions = backend.generate([conversations[i] for i in batch])
+            async for j, completion in completions:
                 i = batch[j]
                 record = build_record(config, benchmark, requests[i], conversations[i], keys[i],
                                       completion, role)
+                if keys[i] in earlier:  # cut streams of earlier runs stay with the record
+                    record.meta["interrupted"] = earlier[keys[i]] + record.meta.get("interrupted", [])
                 store.put_generation(record)
                 bar.update(1)
                 if record.ok:
@@ -158,6 +173,12 @@ async def run_requests_async(config: ModelConfig, benchmark: str, requests: Sequ
     stored = store.get_generations(keys)
     summary.wall_s = time.perf_counter() - started
     return [stored[k] for k in keys if k in stored], summary
+
+
+def _interruptions(store: Store, keys: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The cut-stream attempts stored on the error records among ``keys`` (see INTERRUPTED_FINISH)."""
+    return {key: record.meta["interrupted"] for key, record in store.get_generations(keys).items()
+            if record.meta.get("interrupted")}
 
 
 def run_requests(config: ModelConfig, benchmark: str, requests: Sequence[Request], store: Store,

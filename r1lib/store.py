@@ -17,12 +17,13 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from r1lib.errors import UserError
 from r1lib.records import GenerationRecord, Verdict
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
@@ -70,7 +71,22 @@ CREATE TABLE IF NOT EXISTS leases (
     owner TEXT NOT NULL,
     expires REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS batches (
+    input_file_id TEXT PRIMARY KEY,
+    batch_id TEXT,
+    model TEXT NOT NULL,
+    base_url TEXT NOT NULL,
+    keys TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
 """
+#: ``batches`` rows: one per Batch API submission (see :mod:`r1lib.backends.openai_batch`). ``keys``
+#: is the JSON list of record keys (each line's ``custom_id``); ``batch_id`` is NULL between the
+#: upload and the confirmed create; ``status`` is ``uploaded``, then the provider's last status,
+#: then ``collected`` once every key has a stored record or went into a later batch.
+BATCH_COLUMNS = ("input_file_id", "batch_id", "model", "base_url", "keys", "status", "created_at", "updated_at")
 
 GEN_COLUMNS = ("key", "model", "benchmark", "prompt_id", "sample", "role", "messages", "config",
                "raw_text", "reasoning_field", "thinking", "answer", "trace_state", "trace_source",
@@ -153,7 +169,7 @@ class Store:
 
         Returns True when the record was written.
         """
-        row = _to_row(record.to_dict(), GEN_COLUMNS)
+        row = _to_row({c: getattr(record, c) for c in GEN_COLUMNS}, GEN_COLUMNS)  # no deep copy, unlike to_dict
         placeholders = ",".join("?" * len(GEN_COLUMNS))
         updates = ",".join(f"{c}=excluded.{c}" for c in GEN_COLUMNS if c != "key")
         with self._write() as conn:
@@ -198,7 +214,7 @@ class Store:
 
     def count(self, table: str = "generations") -> int:
         """Number of rows in a table."""
-        if table not in ("generations", "verdicts", "leases"):
+        if table not in ("generations", "verdicts", "leases", "batches"):
             raise ValueError(table)
         with self._lock:
             return self._conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
@@ -226,6 +242,27 @@ class Store:
         """Drop this owner's leases on ``keys``."""
         with self._write() as conn:
             conn.executemany("DELETE FROM leases WHERE key = ? AND owner = ?", [(k, owner) for k in keys])
+
+    # -- Batch API submissions --------------------------------------------------------------
+    def put_batch(self, input_file_id: str, model: str, base_url: str, keys: list[str]) -> None:
+        """Record an uploaded batch input file (before the batch is created)."""
+        now = time.time()
+        with self._write() as conn:
+            conn.execute(f"INSERT INTO batches ({','.join(BATCH_COLUMNS)}) VALUES (?, NULL, ?, ?, ?, 'uploaded', ?, ?)",
+                         (input_file_id, model, base_url, json.dumps(keys), now, now))
+
+    def update_batch(self, input_file_id: str, status: str, batch_id: str | None = None) -> None:
+        """Set a batch's status (and its id, once created)."""
+        with self._write() as conn:
+            conn.execute("UPDATE batches SET status = ?, batch_id = COALESCE(?, batch_id), updated_at = ? "
+                         "WHERE input_file_id = ?", (status, batch_id, time.time(), input_file_id))
+
+    def open_batches(self, base_url: str) -> list[dict[str, Any]]:
+        """The batches sent to ``base_url`` that are not yet collected, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(f"SELECT {','.join(BATCH_COLUMNS)} FROM batches WHERE base_url = ? "
+                                      "AND status != 'collected' ORDER BY created_at", (base_url,)).fetchall()
+        return [{**dict(zip(BATCH_COLUMNS, row)), "keys": json.loads(row[4])} for row in rows]
 
     # -- verdicts --------------------------------------------------------------------------
     def put_verdict(self, verdict: Verdict) -> None:
@@ -258,6 +295,8 @@ class Store:
     def generations_frame(self, *, model: str | None = None, benchmark: str | None = None,
                           role: str | None = "eval") -> pd.DataFrame:
         """Generation records as a DataFrame (one row per record, ``prompt`` column added)."""
+        import pandas as pd  # here, not at the top: generation never needs it (1 s of start-up)
+
         where, args = _where(model=model, benchmark=benchmark, role=role)
         q = f"SELECT {','.join(GEN_COLUMNS)} FROM generations {where} ORDER BY created_at, key"
         with self._lock:
@@ -270,6 +309,8 @@ class Store:
     def verdicts_frame(self, *, judge: str | None = None, channel: str | None = None) -> pd.DataFrame:
         """Verdicts joined with their generation's model, benchmark, prompt id, sample, trace state,
         finish reason and meta (which holds the item's ``category``)."""
+        import pandas as pd
+
         where, args = _where(judge=judge, channel=channel, prefix="v.")
         joined = ("model", "benchmark", "prompt_id", "sample", "trace_state", "finish_reason", "meta")
         q = (f"SELECT {','.join('v.' + c for c in VERDICT_COLUMNS)}, {','.join('g.' + c for c in joined)} "

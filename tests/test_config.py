@@ -59,6 +59,9 @@ def test_user_models_file_adds_and_overrides(tmp_path: Path, monkeypatch: pytest
     ("models:\n  ok:\n    backend: fake\n    model: m\n  a:\n    backend: magic\n    model: x\n", "line 5 .*magic"),
     ("models:\n  a:\n    backend: fake\n    model: x\n    temprature: 1\n", "unknown fields \\['temprature'\\]"),
     ("- just a list\n", "expected a mapping"),
+    ("models:\n  a:\n    backend: openai\n    model: x\n    stream: sometimes\n",
+     "line 2 .*stream must be true, false or \"auto\""),
+    ("models:\n  a:\n    backend: openai\n    model: x\n    batch: yes please\n", "batch must be true or false"),
 ])
 def test_malformed_models_yaml_is_reported_with_location(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "bad.yaml"

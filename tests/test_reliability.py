@@ -29,10 +29,10 @@ OUTPUT_FIELDS = ("raw_text", "reasoning_field", "thinking", "answer", "trace_sta
 
 @pytest.mark.slow
 def test_thirty_percent_mixed_faults_reconcile_with_the_server(loopback, store) -> None:
-    server = loopback(fault_rate=0.3, seed=11, slow_s=1.0, retry_after=0.05)
+    server = loopback(fault_rate=0.3, seed=11, slow_s=2.0, retry_after=0.05)
     config = ModelConfig(name="flaky", backend="openai", model="loopback", base_url=(server.base_url,),
                          max_concurrency=32,
-                         options={"timeout": 0.5, "max_attempts": 4, "backoff_s": 0.01, "backoff_max_s": 0.05})
+                         options={"timeout": 1.0, "max_attempts": 4, "backoff_s": 0.01, "backoff_max_s": 0.05})
     requests = [Request(f"p{i}", [{"role": "user", "content": f"reliability prompt {i}"}]) for i in range(240)]
     requests += [Request(f"doomed{i}", [{"role": "user", "content": f"[[fault:500]] {i}"}]) for i in range(2)]
     records, summary = run_requests(config, "faults", requests, store, progress=False)

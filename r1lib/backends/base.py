@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from r1lib.config import ModelConfig
@@ -20,6 +20,9 @@ class Completion:
     after ``attempts`` tries. ``blocked`` says why, when the provider refused the prompt or
     filtered the output on policy grounds (a final outcome, not an error). ``provenance`` says where
     a recorded output came from (repository, commit, file, row; see :mod:`r1lib.backends.recorded`).
+    ``meta`` is what the record keeps besides the request's meta: ``interrupted`` (one entry per
+    attempt whose stream was cut before it finished: ``attempt``, ``reason``, ``text``,
+    ``reasoning``), ``billing`` and ``batch`` (results of the Batch API).
     """
 
     text: str = ""
@@ -33,6 +36,7 @@ class Completion:
     error: str | None = None
     blocked: str | None = None
     provenance: dict[str, Any] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 class Backend(ABC):

@@ -7,30 +7,50 @@ this module retries itself so that it can count attempts and adapt its concurren
   (at most once per second) and the call waits for the server's ``Retry-After`` (capped at
   ``options.retry_after_max_s``, default 120 s; the wait is logged); every ``limit`` successes in
   a row raise it by one again, up to ``max_concurrency`` (AIMD).
-- **Retries**: 429, 5xx, timeouts, connection errors and bodies the server sent malformed are
-  retried with exponential backoff and full jitter, up to ``options.max_attempts`` (default 6)
-  attempts; other 4xx answers (bad request, bad key, unknown model) are not retried. A call that
-  fails for good is returned as ``Completion(error=...)`` (the runner stores it as an error and
-  retries it next run). Only network, HTTP and provider faults become error records: an exception
-  raised by this project's own code (reading a well-formed response) propagates with its traceback.
+- **Retries**: 429, 5xx, timeouts, connection errors, bodies the server sent malformed and
+  streams cut before they finished are retried with exponential backoff and full jitter, up to
+  ``options.max_attempts`` (default 6) attempts; other 4xx answers (bad request, bad key, unknown
+  model) are not retried. A call that fails for good is returned as ``Completion(error=...)`` (the
+  runner stores it as an error and retries it next run). Only network, HTTP and provider faults
+  become error records: an exception raised by this project's own code (reading a well-formed
+  response) propagates with its traceback.
 - **Provider blocks**: a request the provider refuses on policy grounds (OpenAI's 400
   ``invalid_prompt``, Azure's ``content_filter``, DeepSeek's "Content Exists Risk") and a
   ``content_filter`` finish are returned once as ``Completion(blocked=...)``: never retried, never
   an error (see :data:`BLOCK_CODES` and :data:`BLOCK_MESSAGES`).
+- **Streaming** (``stream`` in the model entry: ``true``, ``false`` or ``auto``, see
+  :meth:`r1lib.config.ModelConfig.streams`): the answer is read as server-sent chunks and the call
+  gives up only after ``options.idle_timeout`` seconds (default 300) without a byte, instead of
+  waiting ``options.timeout`` for the whole reply; a 30k-token R1 trace at 20 tokens/s takes 25
+  minutes. Content and reasoning deltas (``reasoning_content``, ``reasoning``,
+  ``reasoning_details``) are joined into the body a non-streamed call returns and read by the
+  same :func:`parse_response`; usage comes from the last chunk (``stream_options.include_usage``).
+  A stream cut before its finish reason (connection lost, idle timeout, an error event, a
+  malformed chunk) is *interrupted*: what arrived goes to ``meta["interrupted"]`` (never into the
+  answer) and the call is retried; when every attempt is cut, the error record has the finish
+  reason :data:`~r1lib.records.INTERRUPTED_FINISH`. Providers that hide their reasoning (the
+  o-series) send nothing while they think: give them an ``idle_timeout`` as long as their longest
+  thinking.
 - **Replicas**: ``base_url`` may list several servers; each call goes to the least busy one. A
   server gets another client (connection pool) whenever its clients all carry ``CALLS_PER_CLIENT``
   calls: httpx's pool costs CPU linear in its size on every request, so small pools cut the
   client's CPU per call by ~25% at high concurrency. The clients share one TLS context (loading
   the CA bundle costs ~25 ms of CPU per client, during which the event loop stands still).
-- **Options**: ``timeout`` (seconds per attempt, default 600), ``max_attempts`` (6),
-  ``backoff_s`` (first backoff, 1.0), ``backoff_max_s`` (cap, 60), ``retry_after_max_s`` (120).
+- **Options**: ``timeout`` (seconds without a byte of a non-streamed reply, i.e. its whole
+  duration; default 600), ``idle_timeout`` (the same for a streamed reply: seconds between two
+  chunks; default 300), ``max_attempts`` (6), ``backoff_s`` (first backoff, 1.0), ``backoff_max_s``
+  (cap, 60), ``retry_after_max_s`` (120).
+- **Batch API**: a ``batch: true`` entry is sent through :mod:`r1lib.backends.openai_batch`
+  instead, which builds its request lines with :meth:`OpenAIBackend.request_body` and reads them
+  with :func:`parse_response` and :func:`status_outcome`, so its records equal this module's.
 
 ``params`` and ``extra_body`` are merged into the request body as given (o-series entries simply
 carry ``max_completion_tokens`` and no temperature; server-specific ones such as ``top_k`` pass
-through). The body is posted with the client's documented ``client.post``, so the client does not
-re-walk the messages through its type annotations (a third of its CPU per call). The reasoning is
-read from ``reasoning_content``, ``reasoning`` or ``reasoning_details`` (the first non-empty).
-``latency_s`` is the duration of the successful attempt.
+through). The body is posted with the client's documented ``client.post`` and read as plain JSON
+(``cast_to=object``), so the client neither re-walks the messages through its type annotations
+(a third of its CPU per call) nor builds response models; streamed chunks are read the same way.
+The reasoning is read from ``reasoning_content``, ``reasoning`` or ``reasoning_details`` (the first
+non-empty). ``latency_s`` is the duration of the successful attempt.
 """
 
 from __future__ import annotations
@@ -48,12 +68,11 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import openai
-from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletion
+from openai import AsyncOpenAI, AsyncStream
 
 from r1lib.backends.base import Backend, Completion
 from r1lib.config import ModelConfig
-from r1lib.records import Messages
+from r1lib.records import INTERRUPTED_FINISH, Messages
 
 NO_KEY = "EMPTY"
 #: Concurrent calls per client (connection pool); see the module docstring.
@@ -62,6 +81,8 @@ CALLS_PER_CLIENT = 8
 BLOCK_CODES = frozenset({"invalid_prompt", "content_filter", "content_policy_violation"})
 #: Phrases of a 400 error message that mean the same where the provider sends no such code.
 BLOCK_MESSAGES = ("content exists risk", "flagged as potentially violating", "content management policy")
+#: Body fields a streamed reasoning delta may arrive in (``reasoning_details`` is a list, handled apart).
+REASONING_FIELDS = ("reasoning_content", "reasoning")
 LOG = logging.getLogger(__name__)
 
 
@@ -73,13 +94,24 @@ class OpenAIBackend(Backend):
         self.api_key = config.api_key() or NO_KEY
         options = config.options
         self.timeout = float(options.get("timeout", 600))
+        self.idle_timeout = float(options.get("idle_timeout", 300))
         self.max_attempts = max(1, int(options.get("max_attempts", 6)))
         self.backoff_s = float(options.get("backoff_s", 1.0))
         self.backoff_max_s = float(options.get("backoff_max_s", 60.0))
         self.retry_after_max_s = float(options.get("retry_after_max_s", 120.0))
+        self.streaming = config.streams()
         self.body: dict[str, Any] = {"model": config.model, **config.params, **config.extra_body}
+        if self.streaming:
+            self.body.update(stream=True, stream_options={"include_usage": True})
         self._limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AdaptiveLimit] = (
             weakref.WeakKeyDictionary())
+
+    def request_body(self, messages: Messages) -> dict[str, Any]:
+        """The chat-completions body of one non-streamed call (what a Batch API line carries)."""
+        body = {**self.body, "messages": messages}
+        body.pop("stream", None)
+        body.pop("stream_options", None)
+        return body
 
     async def generate(self, conversations: Sequence[Messages]) -> AsyncIterator[tuple[int, Completion]]:
         """Yield ``(index, completion)`` as calls finish, at most ``limit`` at a time.
@@ -117,7 +149,8 @@ class OpenAIBackend(Backend):
 
     def _client(self, base_url: str | None) -> AsyncOpenAI:
         http_client = openai.DefaultAsyncHttpxClient(verify=tls_context())
-        return AsyncOpenAI(base_url=base_url, api_key=self.api_key, max_retries=0, timeout=self.timeout,
+        return AsyncOpenAI(base_url=base_url, api_key=self.api_key, max_retries=0,
+                           timeout=self.idle_timeout if self.streaming else self.timeout,
                            http_client=http_client)
 
     def _limit(self) -> "AdaptiveLimit":
@@ -134,48 +167,108 @@ class OpenAIBackend(Backend):
         code (e.g. reading a well-formed response) propagates.
         """
         error = ""
+        interrupted: list[dict[str, Any]] = []  # what arrived of each cut stream
         for attempt in range(1, self.max_attempts + 1):
             wait: float | None = None
+            cut = False
             async with limit:
                 started = time.perf_counter()
                 try:
                     replica = replicas.pick()
                     async with replica:
-                        response = await replica.client.post(
-                            "/chat/completions", cast_to=ChatCompletion,
-                            body={**self.body, "messages": messages})
+                        body = await (self._stream(replica.client, messages) if self.streaming
+                                      else self._post(replica.client, messages))
+                except Interrupted as exc:
+                    if exc.arrived:
+                        interrupted.append(exc.entry(attempt))
+                    if exc.blocked is not None:
+                        return Completion(blocked=exc.blocked, attempts=attempt, meta=_cuts(interrupted),
+                                          latency_s=time.perf_counter() - started)
+                    error, cut = f"interrupted: {exc.reason}", True
                 except openai.RateLimitError as exc:
                     limit.rate_limited()
                     wait = self._retry_wait(exc.response.headers)
                     error = f"rate limited (429): {_message(exc)}"
                 except openai.APITimeoutError:
-                    error = f"timed out after {self.timeout:g} s (options.timeout)"
+                    error = (f"no reply for {self.idle_timeout:g} s (options.idle_timeout)" if self.streaming
+                             else f"timed out after {self.timeout:g} s (options.timeout)")
                 except openai.APIConnectionError as exc:
                     error = (f"cannot connect to {replica.client.base_url} ({_cause(exc)}); check "
                              "base_url and that the server is running")
                 except openai.APIStatusError as exc:
-                    if exc.status_code == 400 and is_block(exc.code, _message(exc)):
-                        return Completion(blocked=f"{exc.code or 'blocked'}: {_message(exc)}", attempts=attempt,
-                                          latency_s=time.perf_counter() - started)
+                    final = status_outcome(exc.status_code, exc.code, _message(exc), self.config)
+                    if final is not None:
+                        final.attempts, final.meta = attempt, _cuts(interrupted)
+                        if final.blocked is not None:
+                            final.latency_s = time.perf_counter() - started
+                        return final
                     error = f"HTTP {exc.status_code}: {_message(exc)}"
-                    if exc.status_code < 500 and exc.status_code not in (408, 409):
-                        return Completion(error=error + _status_hint(exc.status_code, self.config),
-                                          attempts=attempt)
-                except (openai.APIResponseValidationError, ValueError) as exc:  # body decoding, inside the client
-                    error = f"malformed response body ({type(exc).__name__}: {exc})"
+                except MalformedBody as exc:
+                    error = str(exc)
                 else:
-                    if not getattr(response, "choices", None):
+                    if not well_formed(body):
                         error = "malformed response body (no choices)"
                     else:
-                        completion = parse_response(response)
+                        completion = parse_response(body)
                         completion.latency_s = time.perf_counter() - started
                         completion.attempts = attempt
+                        completion.meta = _cuts(interrupted)
                         limit.succeeded()
                         return completion
             if attempt < self.max_attempts:
                 await asyncio.sleep(wait if wait is not None else self._backoff(attempt))
         return Completion(error=f"failed after {self.max_attempts} attempts: {error}",
-                          attempts=self.max_attempts)
+                          finish_reason=INTERRUPTED_FINISH if cut else None,
+                          attempts=self.max_attempts, meta=_cuts(interrupted))
+
+    async def _post(self, client: AsyncOpenAI, messages: Messages) -> Any:
+        """One non-streamed call: the reply body as plain JSON."""
+        try:
+            return await client.post("/chat/completions", cast_to=object, body={**self.body, "messages": messages})
+        except (openai.APIResponseValidationError, ValueError) as exc:  # body decoding, inside the client
+            raise MalformedBody(f"malformed response body ({type(exc).__name__}: {exc})") from None
+
+    async def _stream(self, client: AsyncOpenAI, messages: Messages) -> dict[str, Any]:
+        """One streamed call, joined into the body a non-streamed call returns.
+
+        Faults before the reply starts raise the client's exceptions, as a non-streamed call does;
+        once chunks flow, any fault raises :class:`Interrupted` with what arrived. Only the client's
+        reading of the next chunk is guarded, so a bug in :class:`StreamedReply` still raises.
+        """
+        stream = await client.post("/chat/completions", cast_to=object, body={**self.body, "messages": messages},
+                                   stream=True, stream_cls=AsyncStream[object])
+        reply = StreamedReply()
+        chunks = stream.__aiter__()
+        try:
+            while True:
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    break
+                except openai.APITimeoutError:
+                    if not reply.chunks:  # nothing arrived: the same fault as a non-streamed call's
+                        raise
+                    raise Interrupted(f"no bytes for {self.idle_timeout:g} s (options.idle_timeout)", reply) from None
+                except openai.APIConnectionError as exc:
+                    if not reply.chunks:
+                        raise
+                    raise Interrupted(f"connection lost mid-stream ({_cause(exc)})", reply) from None
+                except openai.APIError as exc:  # an error event inside the stream
+                    message = _message(exc)
+                    blocked = f"{exc.code or 'blocked'}: {message}" if is_block(exc.code, message) else None
+                    raise Interrupted(f"error event: {message}", reply, blocked=blocked) from None
+                except ValueError as exc:  # a chunk that is not JSON
+                    if not reply.chunks:
+                        raise MalformedBody(f"malformed response body ({type(exc).__name__}: {exc})") from None
+                    raise Interrupted(f"malformed chunk ({type(exc).__name__}: {exc})", reply) from None
+                if not isinstance(chunk, dict):
+                    raise Interrupted(f"malformed chunk (a JSON {type(chunk).__name__}, not an object)", reply)
+                reply.add(chunk)
+        finally:
+            await stream.close()
+        if reply.finish_reason is None:
+            raise Interrupted("the stream ended before a finish reason", reply)
+        return reply.body()
 
     def _retry_wait(self, headers: Any) -> float | None:
         """The server's Retry-After, capped at ``retry_after_max_s``; the wait is logged."""
@@ -190,6 +283,85 @@ class OpenAIBackend(Backend):
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with full jitter."""
         return random.uniform(0, min(self.backoff_max_s, self.backoff_s * 2 ** (attempt - 1)))
+
+
+class StreamedReply:
+    """The deltas of one streamed chat completion (choice 0), joined as they arrive."""
+
+    __slots__ = ("chunks", "content", "reasoning", "details", "finish_reason", "usage")
+
+    def __init__(self) -> None:
+        self.chunks = 0
+        self.content: list[str] = []
+        self.reasoning: dict[str, list[str]] = {name: [] for name in REASONING_FIELDS}
+        self.details: dict[int, list[str]] = {}
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] | None = None
+
+    def add(self, chunk: dict[str, Any]) -> None:
+        """Take one ``chat.completion.chunk``."""
+        self.chunks += 1
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+        for choice in chunk.get("choices") or ():
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                self.content.append(delta["content"])
+            for name in REASONING_FIELDS:
+                if delta.get(name):
+                    self.reasoning[name].append(delta[name])
+            for detail in delta.get("reasoning_details") or ():
+                text = detail.get("text") or detail.get("summary")
+                if text:
+                    self.details.setdefault(detail.get("index", 0), []).append(text)
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+
+    def message(self) -> dict[str, Any]:
+        """The assistant message so far, shaped like a non-streamed reply's."""
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(self.content) if self.content else None}
+        for name, parts in self.reasoning.items():
+            if parts:
+                message[name] = "".join(parts)
+        if self.details:
+            message["reasoning_details"] = [{"type": "reasoning.text", "text": "".join(parts)}
+                                            for _, parts in sorted(self.details.items())]
+        return message
+
+    def body(self) -> dict[str, Any]:
+        """The whole reply as the body of a non-streamed chat completion."""
+        return {"choices": [{"index": 0, "message": self.message(), "finish_reason": self.finish_reason}],
+                "usage": self.usage}
+
+
+class MalformedBody(Exception):
+    """A reply body the client could not decode (a provider fault, retried)."""
+
+
+class Interrupted(Exception):
+    """A stream that stopped before its finish reason, with what had arrived.
+
+    ``blocked`` is set when it stopped because the provider blocked the output.
+    """
+
+    def __init__(self, reason: str, reply: StreamedReply, *, blocked: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.message = reply.message()
+        self.arrived = reply.chunks > 0
+        self.blocked = blocked
+
+    def entry(self, attempt: int) -> dict[str, Any]:
+        """What a record keeps of this attempt in ``meta["interrupted"]``."""
+        return {"attempt": attempt, "reason": self.reason, "text": self.message["content"] or "",
+                "reasoning": reasoning_text(self.message)}
+
+
+def _cuts(interrupted: list[dict[str, Any]]) -> dict[str, Any]:
+    """A completion's meta: the cut streams of its attempts, if any."""
+    return {"interrupted": interrupted} if interrupted else {}
 
 
 class Replicas:
@@ -286,24 +458,45 @@ def tls_context() -> ssl.SSLContext:
     return create_ssl_context()
 
 
-def parse_response(response: Any) -> Completion:
-    """A completion from a chat-completions response that has at least one choice.
+def well_formed(body: Any) -> bool:
+    """True when a reply body has a first choice whose message (if any) is an object."""
+    if not isinstance(body, dict) or not isinstance(body.get("choices"), list) or not body["choices"]:
+        return False
+    choice = body["choices"][0]
+    return isinstance(choice, dict) and isinstance(choice.get("message") or {}, dict)
+
+
+def parse_response(body: dict[str, Any]) -> Completion:
+    """A completion from a chat-completions body (plain JSON) that is :func:`well_formed`.
 
     A ``content_filter`` finish is a provider block (``blocked`` set, text kept if any).
     """
-    choice = response.choices[0]
-    message = choice.message
-    usage = response.usage
-    details = getattr(usage, "completion_tokens_details", None) if usage else None
-    blocked = "content_filter: the provider filtered the output" if choice.finish_reason == "content_filter" else None
+    choice = body["choices"][0]
+    message = choice.get("message") or {}
+    usage = body.get("usage") or {}
+    details = usage.get("completion_tokens_details") or {}
+    blocked = "content_filter: the provider filtered the output" if choice.get("finish_reason") == "content_filter" else None
     return Completion(
-        text=(message.content or "") if message else "",
-        reasoning=reasoning_text(message) if message else None,
-        finish_reason=choice.finish_reason,
-        prompt_tokens=getattr(usage, "prompt_tokens", None),
-        completion_tokens=getattr(usage, "completion_tokens", None),
-        reasoning_tokens=getattr(details, "reasoning_tokens", None),
+        text=message.get("content") or "",
+        reasoning=reasoning_text(message),
+        finish_reason=choice.get("finish_reason"),
+        prompt_tokens=usage.get("prompt_tokens"),
+        completion_tokens=usage.get("completion_tokens"),
+        reasoning_tokens=details.get("reasoning_tokens"),
         blocked=blocked)
+
+
+def status_outcome(status: int, code: str | None, message: str, config: ModelConfig) -> Completion | None:
+    """What an error status means for good: a block, a final error, or None when it is worth retrying.
+
+    A 400 that :func:`is_block` recognises is ``Completion(blocked=...)``; 429, 408, 409 and 5xx are
+    retried (None); any other 4xx is a final ``Completion(error=...)`` with a hint.
+    """
+    if status == 400 and is_block(code, message):
+        return Completion(blocked=f"{code or 'blocked'}: {message}")
+    if status < 500 and status not in (408, 409, 429):
+        return Completion(error=f"HTTP {status}: {message}" + status_hint(status, config))
+    return None
 
 
 def is_block(code: str | None, message: str) -> bool:
@@ -312,13 +505,13 @@ def is_block(code: str | None, message: str) -> bool:
     return (code or "") in BLOCK_CODES or any(phrase in lowered for phrase in BLOCK_MESSAGES)
 
 
-def reasoning_text(message: Any) -> str | None:
+def reasoning_text(message: dict[str, Any]) -> str | None:
     """The first non-empty of ``reasoning_content``, ``reasoning`` and ``reasoning_details`` texts."""
-    for name in ("reasoning_content", "reasoning"):
-        value = getattr(message, name, None)
+    for name in REASONING_FIELDS:
+        value = message.get(name)
         if isinstance(value, str) and value.strip():
             return value
-    details = getattr(message, "reasoning_details", None)
+    details = message.get("reasoning_details")
     if isinstance(details, list):
         texts = [d.get("text") or d.get("summary") or "" for d in details if isinstance(d, dict)]
         joined = "\n".join(t for t in texts if isinstance(t, str) and t)
@@ -346,7 +539,7 @@ def retry_after(headers: Any) -> float | None:
     return None
 
 
-def _message(exc: openai.APIStatusError) -> str:
+def _message(exc: openai.APIError) -> str:
     """The server's error message (the client already unwrapped ``{"error": {...}}``)."""
     body = exc.body
     if isinstance(body, dict) and body.get("message"):
@@ -361,7 +554,8 @@ def _cause(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _status_hint(status: int, config: ModelConfig) -> str:
+def status_hint(status: int, config: ModelConfig) -> str:
+    """What to check after a 401/403 (the key) or a 404 (model name and base_url); else ''."""
     if status in (401, 403):
         where = f"the key in {config.api_key_env}" if config.api_key_env else "api_key_env in the models file"
         return f"; check {where}"

@@ -13,9 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from r1lib.benchmarks import (
     advbench,
@@ -36,6 +34,9 @@ from r1lib.benchmarks.sources import DataFiles
 from r1lib.benchmarks.spec import BenchmarkSpec
 from r1lib.config import Settings
 from r1lib.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 JSONL_PREFIX = "jsonl:"
 #: Every registered benchmark: the paper's seven first, then the extras, then the recorded prompt sets.
@@ -139,6 +140,8 @@ def benchmark_table(settings: Settings | None = None) -> pd.DataFrame:
 
     Never downloads: a benchmark whose files are missing shows 0 items and how to fetch them.
     """
+    import pandas as pd
+
     files = DataFiles(settings, download=False)
     rows = []
     for spec in BENCHMARKS.values():

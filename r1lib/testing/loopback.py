@@ -1,8 +1,10 @@
 """A real OpenAI-compatible HTTP server on 127.0.0.1 for tests and performance scripts.
 
-It speaks just enough HTTP/1.1 (keep-alive, ``Content-Length`` bodies, no streaming) to serve
-``POST /v1/chat/completions`` and ``GET /v1/models`` to the official ``openai`` client, from an
-asyncio event loop in a background thread. Start it as a context manager::
+It speaks just enough HTTP/1.1 (keep-alive, ``Content-Length`` request bodies, chunked streaming
+replies) to serve the official ``openai`` client, from an asyncio event loop in a background
+thread: ``POST /v1/chat/completions`` (plain or streamed), ``GET /v1/models``, and the Batch API
+(``POST /v1/files``, ``GET /v1/files/ID/content``, ``POST /v1/batches``, ``GET /v1/batches[/ID]``).
+Start it as a context manager::
 
     from r1lib.testing import LoopbackServer
 
@@ -39,25 +41,46 @@ of ``content``, ``reasoning_content``, ``reasoning``, ``reasoning_details`` (mes
 refusing the prompt). Use it to script a judge model from the request's messages. An exception in
 the responder becomes a 500 reply.
 
+**Streaming.** A request with ``stream: true`` gets the same reply as server-sent events: a role
+chunk, one chunk per token (a word with its following whitespace) of each reasoning field, then
+of the content, a finish chunk, a usage chunk when ``stream_options.include_usage`` is set, and
+``data: [DONE]``. ``stream_tps`` paces the chunks (tokens per second; None sends them at once).
+
 **Faults.** With ``fault_rate`` r, each request is faulted with probability r, the kind drawn
 uniformly from ``faults``. The draw is a hash of ``seed``, the last user message and how many times
 that message was received before, so a run's faults do not depend on arrival order. A marker
-``[[fault:KIND]]`` in the messages faults every request carrying it. Kinds:
+``[[fault:KIND]]`` in the messages faults every request carrying it; ``[[fault:KIND:N]]`` only the
+first N receipts of that message. Kinds:
 
 - ``429``: status 429 with ``Retry-After: <retry_after seconds>`` (a decimal number);
 - ``500``: status 500 with an OpenAI-style error body;
 - ``slow``: waits ``slow_s`` seconds before answering (past the client's timeout);
 - ``drop``: closes the connection after reading the request, without a reply;
-- ``malformed``: status 200 with a truncated JSON body.
+- ``malformed``: status 200 with a truncated JSON body (streamed: a truncated JSON chunk);
+- ``cut`` (in :data:`STREAM_FAULTS`): sends the first half of the reply (of its chunks when
+  streamed, of its bytes otherwise), then closes the connection;
+- ``stall`` (in :data:`STREAM_FAULTS`): sends the first half, then nothing for ``slow_s`` seconds
+  without closing, then closes.
+
+The default ``faults`` are :data:`FAULTS`; the stream faults are used only when asked for.
+
+**Batch API.** An uploaded JSONL file (``purpose=batch``) of chat-completions lines becomes a batch
+that stays ``in_progress`` for ``batch_delay`` seconds, then runs every line as a non-streamed
+request (same behaviours, markers and faults; a fault other than 429 becomes a 500 line) and
+completes, with successful lines in the output file and failed ones (status not 200) in the error
+file. The next ``expire_batches`` batches created expire instead: only their first half runs, the
+other lines go to the error file with code ``batch_expired``. ``server.batches`` lists the batches.
 
 **Load shaping.** ``latency`` seconds are added to every reply; at most ``max_concurrent`` replies
 are in preparation at once (the others queue), so throughput is capped at
 ``max_concurrent / latency`` requests per second.
 
 **Counters.** ``server.counts`` (a :class:`collections.Counter` snapshot) holds ``requests`` (every
-chat request read), ``ok`` (successful replies, a prompt filter included), ``behaviour:NAME`` per
-successful reply (``behaviour:custom`` for the responder), and ``fault:KIND`` per fault
-(``fault:responder`` when the responder raised). ``server.answered`` counts successful replies per last user message.
+chat request read, batch lines included), ``ok`` (successful replies, a prompt filter included),
+``behaviour:NAME`` per successful reply (``behaviour:custom`` for the responder), ``fault:KIND``
+per fault (``fault:responder`` when the responder raised), ``streamed`` per streamed request, and
+``files:upload``, ``files:content``, ``batches:create``, ``batches:retrieve``, ``batches:list``
+per Batch API call. ``server.answered`` counts successful replies per last user message.
 """
 
 from __future__ import annotations
@@ -70,16 +93,23 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesParser
 from typing import Any
+from urllib.parse import parse_qs
 
 from r1lib.errors import UserError
 
 BEHAVIOURS = ("deepseek", "vllm", "reasoning_details", "tags", "bare_close", "truncated",
               "empty_think", "hidden", "content_filter", "prompt_filter", "invalid_prompt", "plain")
 FAULTS = ("429", "500", "slow", "drop", "malformed")
-MARKER = re.compile(r"\[\[(behaviour|fault):([a-z_0-9]+)\]\]")
+#: Faults that cut a reply half-way; not among the default ``faults``.
+STREAM_FAULTS = ("cut", "stall")
+MARKER = re.compile(r"\[\[(behaviour|fault):([a-z_0-9]+)(?::(\d+))?\]\]")
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests",
            500: "Internal Server Error"}
+TOKEN_START = re.compile(r"(?<=\s)(?=\S)")
 
 Responder = Callable[[dict[str, Any]], "str | dict[str, Any]"]
 
@@ -116,21 +146,48 @@ def _words(text: str | None) -> int:
     return len((text or "").split())
 
 
-class LoopbackServer:
-    """An OpenAI-compatible chat-completions server on a random free port of 127.0.0.1.
+def tokens(text: str) -> list[str]:
+    """``text`` cut before every word that follows whitespace; the pieces join back to ``text``."""
+    return [piece for piece in TOKEN_START.split(text) if piece]
 
-    See the module docstring for behaviours, faults, the custom responder and counters.
+
+@dataclass
+class Reply:
+    """One HTTP reply: status, headers and body parts.
+
+    ``chunked`` sends the parts with chunked transfer encoding (a stream); ``ending`` is ``end``,
+    ``cut`` (close after the parts) or ``stall`` (wait, then close); ``pace_s`` is the wait between
+    two parts.
+    """
+
+    status: int
+    parts: list[bytes]
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+    chunked: bool = False
+    ending: str = "end"
+    pace_s: float = 0.0
+    length: int | None = None
+
+
+class LoopbackServer:
+    """An OpenAI-compatible chat-completions and Batch API server on a random free port of 127.0.0.1.
+
+    See the module docstring for behaviours, streaming, faults, batches, the custom responder and
+    counters.
     """
 
     def __init__(self, *, behaviour: str = "deepseek", responder: Responder | None = None,
                  fault_rate: float = 0.0, faults: Sequence[str] = FAULTS, seed: int = 0,
                  latency: float = 0.0, max_concurrent: int | None = None,
-                 retry_after: float = 0.2, slow_s: float = 5.0):
+                 retry_after: float = 0.2, slow_s: float = 5.0, stream_tps: float | None = None,
+                 batch_delay: float = 0.0, expire_batches: int = 0):
         if behaviour not in BEHAVIOURS:
             raise UserError(f"unknown loopback behaviour {behaviour!r}; choose one of {', '.join(BEHAVIOURS)}")
-        unknown = set(faults) - set(FAULTS)
+        unknown = set(faults) - set(FAULTS + STREAM_FAULTS)
         if unknown:
-            raise UserError(f"unknown loopback faults {sorted(unknown)}; choose from {', '.join(FAULTS)}")
+            raise UserError(f"unknown loopback faults {sorted(unknown)}; choose from "
+                            f"{', '.join(FAULTS + STREAM_FAULTS)}")
         self.behaviour = behaviour
         self.responder = responder
         self.fault_rate = fault_rate
@@ -140,10 +197,15 @@ class LoopbackServer:
         self.max_concurrent = max_concurrent
         self.retry_after = retry_after
         self.slow_s = slow_s
+        self.stream_tps = stream_tps
+        self.batch_delay = batch_delay
+        self.expire_batches = expire_batches
         self.port: int | None = None
         self._counts: Counter[str] = Counter()
         self._answered: Counter[str] = Counter()
         self._seen: Counter[str] = Counter()
+        self._files: dict[str, bytes] = {}
+        self._batches: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._gate: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -203,6 +265,12 @@ class LoopbackServer:
         with self._lock:
             return Counter(self._answered)
 
+    @property
+    def batches(self) -> list[dict[str, Any]]:
+        """A snapshot of every batch created, oldest first (the batch objects the API returns)."""
+        with self._lock:
+            return [json.loads(json.dumps(batch)) for batch in self._batches.values()]
+
     def reset_counts(self) -> None:
         """Zero every counter (fault draws restart too)."""
         with self._lock:
@@ -249,54 +317,119 @@ class LoopbackServer:
             request_line = await reader.readline()
             if not request_line:
                 return
-            method, path, _ = request_line.decode("latin-1").split(" ", 2)
+            method, target, _ = request_line.decode("latin-1").split(" ", 2)
             headers: dict[str, str] = {}
             while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
                 name, _, value = line.decode("latin-1").partition(":")
                 headers[name.strip().lower()] = value.strip()
             body = await reader.readexactly(int(headers.get("content-length", "0")))
-            reply = await self._route(method, path.split("?")[0], body)
-            if reply is None:  # the 'drop' fault
+            path, _, query = target.partition("?")
+            reply = await self._route(method, path.rstrip("/"), parse_qs(query), headers, body)
+            if reply is None or not await self._send(writer, reply):  # 'drop', 'cut', 'stall'
                 return
-            status, extra_headers, payload = reply
-            head = [f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}",
-                    "Content-Type: application/json", f"Content-Length: {len(payload)}",
-                    "Connection: keep-alive", *(f"{k}: {v}" for k, v in extra_headers.items())]
-            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
-            await writer.drain()
 
-    async def _route(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes] | None:
-        if method == "GET" and path.rstrip("/") == "/v1/models":
+    async def _send(self, writer: asyncio.StreamWriter, reply: Reply) -> bool:
+        """Write one reply; False when the connection must be closed after it."""
+        length = reply.length if reply.length is not None else sum(map(len, reply.parts))
+        framing = "Transfer-Encoding: chunked" if reply.chunked else f"Content-Length: {length}"
+        head = [f"HTTP/1.1 {reply.status} {REASONS.get(reply.status, 'Error')}",
+                f"Content-Type: {reply.content_type}", framing, "Connection: keep-alive",
+                *(f"{k}: {v}" for k, v in reply.headers.items())]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        started = time.perf_counter()
+        for i, part in enumerate(reply.parts):
+            if reply.pace_s:
+                await asyncio.sleep(max(0.0, started + i * reply.pace_s - time.perf_counter()))
+            writer.write(b"%x\r\n%s\r\n" % (len(part), part) if reply.chunked else part)
+            if reply.pace_s or i % 64 == 63:
+                await writer.drain()
+        await writer.drain()
+        if reply.ending == "stall":
+            await asyncio.sleep(self.slow_s)
+        if reply.ending != "end":
+            return False
+        if reply.chunked:
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+        return True
+
+    async def _route(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
+                     body: bytes) -> Reply | None:
+        if method == "GET" and path == "/v1/models":
             data = [{"id": name, "object": "model", "created": 0, "owned_by": "loopback"}
                     for name in ("loopback", *BEHAVIOURS)]
-            return 200, {}, json.dumps({"object": "list", "data": data}).encode()
-        if method == "POST" and path.rstrip("/") == "/v1/chat/completions":
+            return _json(200, {"object": "list", "data": data})
+        if method == "POST" and path == "/v1/chat/completions":
             try:
                 request = json.loads(body)
             except ValueError:
                 return _error(400, "request body is not valid JSON")
-            if request.get("stream"):
-                return _error(400, "the loopback server does not stream; send stream=false")
             return await self._chat(request)
+        if method == "POST" and path == "/v1/files":
+            return self._upload(headers.get("content-type", ""), body)
+        if method == "GET" and (found := re.fullmatch(r"/v1/files/([\w-]+)/content", path)):
+            self._count("files:content")
+            content = self._files.get(found.group(1))
+            if content is None:
+                return _error(404, f"no file {found.group(1)}")
+            return Reply(200, [content], content_type="application/octet-stream")
+        if method == "POST" and path == "/v1/batches":
+            return self._create_batch(json.loads(body or b"{}"))
+        if method == "GET" and path == "/v1/batches":
+            return self._list_batches(query)
+        if method == "GET" and (found := re.fullmatch(r"/v1/batches/([\w-]+)", path)):
+            self._count("batches:retrieve")
+            batch = self._advance(found.group(1))
+            return _json(200, batch) if batch else _error(404, f"no batch {found.group(1)}")
         return _error(404, f"no route for {method} {path}")
 
-    async def _chat(self, request: dict[str, Any]) -> tuple[int, dict[str, str], bytes] | None:
-        messages = request.get("messages") or []
-        prompt = last_user_message(messages)
-        markers = dict(MARKER.findall(" ".join(str(m.get("content") or "") for m in messages)))
-        with self._lock:
-            self._counts["requests"] += 1
-            seen = self._seen[prompt]
-            self._seen[prompt] += 1
-        fault = markers.get("fault") or self._draw_fault(prompt, seen)
+    # -- chat completions --------------------------------------------------------------------
+    async def _chat(self, request: dict[str, Any]) -> Reply | None:
+        fault, prompt = self._draw(request)
         if self._gate:
             async with self._gate:
                 await asyncio.sleep(self.latency)
         elif self.latency:
             await asyncio.sleep(self.latency)
+        streamed = bool(request.get("stream"))
+        if streamed:
+            self._count("streamed")
+        if fault in ("cut", "stall"):
+            self._count(f"fault:{fault}")
+            status, body = self._completion(request, prompt, count=False)
+            if status != 200:
+                return _json(status, body)
+            reply = self._stream(request, body) if streamed else _json(200, body)
+            whole = b"".join(reply.parts)
+            reply.parts = reply.parts[:len(reply.parts) // 2] if streamed else [whole[:len(whole) // 2]]
+            reply.length, reply.ending = (None if streamed else len(whole)), fault
+            return reply
         if fault:
             self._count(f"fault:{fault}")
-            return await self._fault(fault)
+            return await self._fault(fault, streamed)
+        status, body = self._completion(request, prompt)
+        if status == 200 and streamed:
+            return self._stream(request, body)
+        return _json(status, body, headers=None)
+
+    def _draw(self, request: dict[str, Any]) -> tuple[str | None, str]:
+        """Count the request and choose its fault (None for none); also returns its prompt."""
+        messages = request.get("messages") or []
+        prompt = last_user_message(messages)
+        with self._lock:
+            self._counts["requests"] += 1
+            seen = self._seen[prompt]
+            self._seen[prompt] += 1
+        for kind, name, times in MARKER.findall(_text(messages)):
+            if kind == "fault" and (not times or seen < int(times)):
+                return name, prompt
+        if not self.fault_rate or not self.faults or _unit("fault", self.seed, prompt, seen) >= self.fault_rate:
+            return None, prompt
+        return self.faults[int(_unit("kind", self.seed, prompt, seen) * len(self.faults))], prompt
+
+    def _completion(self, request: dict[str, Any], prompt: str, *, count: bool = True) -> tuple[int, dict[str, Any]]:
+        """Status and JSON body of a request that is not faulted (``count``: count it as answered)."""
+        markers = {name: value for name, value, _ in MARKER.findall(_text(request.get("messages") or []))}
         behaviour = markers.get("behaviour") or (
             request.get("model") if request.get("model") in BEHAVIOURS else self.behaviour)
         if self.responder:
@@ -305,42 +438,61 @@ class LoopbackServer:
             reply = self._reply(request, prompt, behaviour)
         except Exception as exc:  # a broken custom responder: tell the client, keep serving
             self._count("fault:responder")
-            return _error(500, f"responder failed: {type(exc).__name__}: {exc}")
+            return 500, _error_body(f"responder failed: {type(exc).__name__}: {exc}", "500")
         if isinstance(reply, dict):  # the responder asked for an error reply
-            self._count("ok", "behaviour:custom")
-            return _error(int(reply["status"]), str(reply.get("message", "")), code=reply.get("code"))
+            if count:
+                self._count("ok", "behaviour:custom")
+            return int(reply["status"]), _error_body(str(reply.get("message", "")), reply.get("code"))
         message, finish, reasoning_tokens = reply
-        with self._lock:
-            self._counts.update(("ok", f"behaviour:{behaviour}"))
-            self._answered[prompt] += 1
+        if count:
+            with self._lock:
+                self._counts.update(("ok", f"behaviour:{behaviour}"))
+                self._answered[prompt] += 1
         if behaviour == "prompt_filter":
-            return _error(400, "the prompt was filtered by the content policy", code="content_filter")
+            return 400, _error_body("the prompt was filtered by the content policy", "content_filter")
         if behaviour == "invalid_prompt":
-            return _error(400, "Invalid prompt: your prompt was flagged as potentially violating our usage policy",
-                          code="invalid_prompt")
+            return 400, _error_body("Invalid prompt: your prompt was flagged as potentially violating our "
+                                    "usage policy", "invalid_prompt")
+        messages = request.get("messages") or []
         completion_tokens = _words(message.get("content")) + reasoning_tokens
         usage = {"prompt_tokens": sum(_words(str(m.get("content") or "")) for m in messages),
                  "completion_tokens": completion_tokens,
                  "total_tokens": 0,
                  "completion_tokens_details": {"reasoning_tokens": reasoning_tokens}}
         usage["total_tokens"] = usage["prompt_tokens"] + completion_tokens
-        body = {"id": f"chatcmpl-{_digest(prompt + str(time.time()))}", "object": "chat.completion",
-                "created": int(time.time()), "model": request.get("model", "loopback"),
-                "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
-                "usage": usage}
-        return 200, {}, json.dumps(body).encode()
+        return 200, {"id": f"chatcmpl-{_digest(prompt + str(time.time()))}", "object": "chat.completion",
+                     "created": int(time.time()), "model": request.get("model", "loopback"),
+                     "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+                     "usage": usage}
 
-    def _draw_fault(self, prompt: str, seen: int) -> str | None:
-        if not self.fault_rate or not self.faults:
-            return None
-        if _unit("fault", self.seed, prompt, seen) >= self.fault_rate:
-            return None
-        return self.faults[int(_unit("kind", self.seed, prompt, seen) * len(self.faults))]
+    def _stream(self, request: dict[str, Any], body: dict[str, Any]) -> Reply:
+        """A completion body as server-sent events (see the module docstring)."""
+        head = {"id": body["id"], "object": "chat.completion.chunk", "created": body["created"],
+                "model": body["model"]}
+        choice = body["choices"][0]
+        message = choice["message"]
 
-    async def _fault(self, kind: str) -> tuple[int, dict[str, str], bytes] | None:
+        def event(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            chunk = {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+            return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+        events = [event({"role": "assistant", "content": ""})]
+        for name in ("reasoning_content", "reasoning"):
+            events += [event({name: piece}) for piece in tokens(message.get(name) or "")]
+        for index, detail in enumerate(message.get("reasoning_details") or []):
+            events += [event({"reasoning_details": [{"type": detail.get("type"), "text": piece, "index": index}]})
+                       for piece in tokens(detail.get("text") or "")]
+        events += [event({"content": piece}) for piece in tokens(message.get("content") or "")]
+        events.append(event({}, choice["finish_reason"]))
+        if (request.get("stream_options") or {}).get("include_usage"):
+            events.append(b"data: " + json.dumps({**head, "choices": [], "usage": body["usage"]}).encode() + b"\n\n")
+        events.append(b"data: [DONE]\n\n")
+        return Reply(200, events, content_type="text/event-stream", chunked=True,
+                     pace_s=1.0 / self.stream_tps if self.stream_tps else 0.0)
+
+    async def _fault(self, kind: str, streamed: bool) -> Reply | None:
         if kind == "429":
-            status, headers, body = _error(429, "rate limit reached; retry later")
-            return status, {"Retry-After": f"{self.retry_after:g}"}, body
+            return _error(429, "rate limit reached; retry later", headers={"Retry-After": f"{self.retry_after:g}"})
         if kind == "500":
             return _error(500, "the server had an error while processing your request")
         if kind == "slow":
@@ -349,8 +501,11 @@ class LoopbackServer:
         if kind == "drop":
             return None
         if kind == "malformed":
-            return 200, {}, b'{"id": "chatcmpl-broken", "object": "chat.completion", "choices": [{"ind'
-        return _error(400, f"unknown fault {kind!r}; known: {', '.join(FAULTS)}")
+            if streamed:
+                return Reply(200, [b'data: {"id": "chatcmpl-broken", "choices": [{"ind\n\n'],
+                             content_type="text/event-stream", chunked=True)
+            return Reply(200, [b'{"id": "chatcmpl-broken", "object": "chat.completion", "choices": [{"ind'])
+        return _error(400, f"unknown fault {kind!r}; known: {', '.join(FAULTS + STREAM_FAULTS)}")
 
     def _reply(self, request: dict[str, Any], prompt: str,
                behaviour: str) -> tuple[dict[str, Any], str, int] | dict[str, Any]:
@@ -388,6 +543,106 @@ class LoopbackServer:
         # "hidden" and the reasoning-field styles report the thinking as reasoning tokens
         return message, "stop", think_tokens
 
+    # -- Batch API ---------------------------------------------------------------------------
+    def _upload(self, content_type: str, body: bytes) -> Reply:
+        self._count("files:upload")
+        parsed = BytesParser(policy=policy.HTTP).parsebytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode("latin-1") + body)
+        fields: dict[str, bytes] = {}
+        filename = "upload.jsonl"
+        for part in parsed.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            fields[str(name)] = part.get_payload(decode=True) or b""
+            filename = part.get_filename() or filename
+        if "file" not in fields or fields.get("purpose") != b"batch":
+            return _error(400, "upload a 'file' with purpose 'batch'")
+        with self._lock:
+            file_id = f"file-{len(self._files) + 1:06d}"
+            self._files[file_id] = fields["file"]
+        return _json(200, {"id": file_id, "object": "file", "bytes": len(fields["file"]), "filename": filename,
+                           "created_at": int(time.time()), "purpose": "batch", "status": "processed"})
+
+    def _create_batch(self, request: dict[str, Any]) -> Reply:
+        self._count("batches:create")
+        if request.get("input_file_id") not in self._files:
+            return _error(400, f"no input file {request.get('input_file_id')!r}")
+        if request.get("endpoint") != "/v1/chat/completions" or request.get("completion_window") != "24h":
+            return _error(400, "endpoint must be /v1/chat/completions and completion_window 24h")
+        now = time.time()
+        with self._lock:
+            batch_id = f"batch_{len(self._batches) + 1:06d}"
+            expires = self.expire_batches > 0
+            self.expire_batches -= int(expires)
+            self._batches[batch_id] = {
+                "id": batch_id, "object": "batch", "endpoint": request["endpoint"], "errors": None,
+                "input_file_id": request["input_file_id"], "completion_window": "24h", "status": "in_progress",
+                "output_file_id": None, "error_file_id": None, "created_at": int(now),
+                "in_progress_at": int(now), "expires_at": int(now) + 86400, "completed_at": None,
+                "expired_at": None, "request_counts": {"total": 0, "completed": 0, "failed": 0},
+                "metadata": request.get("metadata"), "_ready_at": now + self.batch_delay, "_expires": expires}
+        return _json(200, _public(self._batches[batch_id]))
+
+    def _list_batches(self, query: dict[str, list[str]]) -> Reply:
+        self._count("batches:list")
+        ids = list(reversed(self._batches))  # newest first, as the API lists them
+        if query.get("after"):
+            ids = ids[ids.index(query["after"][0]) + 1:] if query["after"][0] in ids else []
+        limit = int(query.get("limit", ["20"])[0])
+        page = [_public(self._advance(i) or {}) for i in ids[:limit]]
+        return _json(200, {"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
+                           "last_id": page[-1]["id"] if page else None, "has_more": len(ids) > limit})
+
+    def _advance(self, batch_id: str) -> dict[str, Any] | None:
+        """The batch, run to its end first when its ``batch_delay`` has passed."""
+        batch = self._batches.get(batch_id)
+        if batch is None:
+            return None
+        if batch["status"] == "in_progress" and time.time() >= batch["_ready_at"]:
+            self._run_batch(batch)
+        return _public(batch)
+
+    def _run_batch(self, batch: dict[str, Any]) -> None:
+        lines = [json.loads(line) for line in self._files[batch["input_file_id"]].splitlines() if line.strip()]
+        runs = len(lines) // 2 if batch["_expires"] else len(lines)
+        output, errors = [], []
+        for i, line in enumerate(lines):
+            entry: dict[str, Any] = {"id": f"batch_req_{batch['id']}_{i}", "custom_id": line.get("custom_id"),
+                                     "response": None, "error": None}
+            if i >= runs:
+                entry["error"] = {"code": "batch_expired",
+                                  "message": "This request could not be executed before the completion window expired."}
+                errors.append(entry)
+                continue
+            request = line.get("body") or {}
+            fault, prompt = self._draw(request)
+            if fault:
+                self._count(f"fault:{fault}")
+                status, body = (429, _error_body("rate limit reached; retry later", "429")) if fault == "429" else \
+                    (500, _error_body("the server had an error while processing your request", "500"))
+            else:
+                status, body = self._completion(request, prompt)
+            entry["response"] = {"status_code": status, "request_id": f"req_{i}", "body": body}
+            (output if status == 200 else errors).append(entry)
+        now = int(time.time())
+        with self._lock:
+            for name, entries in (("output_file_id", output), ("error_file_id", errors)):
+                if entries:
+                    file_id = f"file-{len(self._files) + 1:06d}"
+                    self._files[file_id] = "".join(json.dumps(e) + "\n" for e in entries).encode()
+                    batch[name] = file_id
+            batch["request_counts"] = {"total": len(lines), "completed": len(output), "failed": len(errors)}
+            batch["status"] = "expired" if batch["_expires"] else "completed"
+            batch["expired_at" if batch["_expires"] else "completed_at"] = now
+
+
+def _text(messages: Sequence[dict[str, Any]]) -> str:
+    return " ".join(str(m.get("content") or "") for m in messages)
+
+
+def _public(batch: dict[str, Any]) -> dict[str, Any]:
+    """A batch object without the server's private fields."""
+    return {k: v for k, v in batch.items() if not k.startswith("_")}
+
 
 def _custom_message(reply: str | dict[str, Any]) -> tuple[dict[str, Any], str, int]:
     if isinstance(reply, str):
@@ -398,6 +653,13 @@ def _custom_message(reply: str | dict[str, Any]) -> tuple[dict[str, Any], str, i
     return {"role": "assistant", "content": "", **reply}, finish, reasoning_tokens
 
 
-def _error(status: int, message: str, code: str | None = None) -> tuple[int, dict[str, str], bytes]:
-    body = {"error": {"message": message, "type": "loopback_error", "code": code or str(status)}}
-    return status, {}, json.dumps(body).encode()
+def _error_body(message: str, code: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "loopback_error", "code": code}}
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Reply:
+    return Reply(status, [json.dumps(body).encode()], headers=headers or {})
+
+
+def _error(status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None) -> Reply:
+    return _json(status, _error_body(message, code or str(status)), headers)
