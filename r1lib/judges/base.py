@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from r1lib.config import ModelConfig, canonical_json
@@ -91,6 +91,11 @@ class Judge(ABC):
         """Short hash of :meth:`version_payload`."""
         return hashlib.sha256(canonical_json(self.version_payload()).encode()).hexdigest()[:12]
 
+    @property
+    def judge_model_name(self) -> str:
+        """The model behind this judge's verdicts, stored with each verdict; ``none`` when it decides locally."""
+        return "none"
+
     @abstractmethod
     def judge_inputs(self, inputs: Sequence[JudgeInput], store: Store, *, progress: bool = True) -> list[Verdict]:
         """Judge non-empty inputs; return one verdict per input, in order."""
@@ -126,6 +131,11 @@ class LLMJudge(Judge):
         """Adds the prompt templates and the judge model's output-relevant config."""
         return {**super().version_payload(), "templates": self.templates,
                 "judge_model": self.judge_model.key_fields()}
+
+    @property
+    def judge_model_name(self) -> str:
+        """The judge model's registry name."""
+        return self.judge_model.name
 
     @abstractmethod
     def build_messages(self, inp: JudgeInput, text: str) -> Messages:
@@ -211,7 +221,8 @@ def judge_records(judge: Judge, records: Sequence[GenerationRecord], channel: st
         if not text:
             reason = f"empty {channel} (trace state {record.trace_state}, finish {record.finish_reason})"
             verdict = Verdict(gen_key=record.key, judge=judge.name, version=judge.version, channel=channel,
-                              label=NO_OUTPUT, score=None, parsed_ok=True, details={"skipped": reason})
+                              label=NO_OUTPUT, score=None, parsed_ok=True, details={"skipped": reason},
+                              judge_model=judge.judge_model_name)
             store.put_verdict(verdict)
             cached[record.key] = verdict
             continue
@@ -219,6 +230,7 @@ def judge_records(judge: Judge, records: Sequence[GenerationRecord], channel: st
                                benchmark=record.benchmark, meta=record.meta, messages=record.messages,
                                answer=channel_text(record, "answer")))
     for verdict in judge.judge_inputs(todo, store, progress=progress) if todo else []:
+        verdict = replace(verdict, judge_model=judge.judge_model_name)
         store.put_verdict(verdict)
         cached[verdict.gen_key] = verdict
     return [cached[r.key] for r in records if r.key in cached]
