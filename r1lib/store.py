@@ -134,11 +134,14 @@ class Store:
         try:
             self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None,
                                          check_same_thread=False)
+            self._conn.execute("PRAGMA busy_timeout=60000")
+            # First, so that a file that is no store is refused untouched; a current store needs no write.
+            self.schema_version = _check_schema(self._conn, self.path)
+            if self.schema_version != SCHEMA_VERSION:
+                with self._write() as conn:
+                    self.schema_version = _prepare_schema(conn, self.path)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA busy_timeout=60000")
-            with self._write() as conn:
-                self.schema_version = _prepare_schema(conn, self.path)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise UserError(f"store {self.path} cannot be opened as SQLite ({exc}); "
@@ -378,11 +381,9 @@ def write_frame(frame: pd.DataFrame, fmt: str, output: str | Path) -> Path:
     return output
 
 
-def _prepare_schema(conn: sqlite3.Connection, path: Path) -> int:
-    """Create the schema in a new file or migrate an older store to :data:`SCHEMA_VERSION`; returns it.
-
-    Runs inside the caller's write transaction, so a migration is all or nothing.
-    """
+def _check_schema(conn: sqlite3.Connection, path: Path) -> int:
+    """The schema version of the database (0 for a new, empty file); a UserError when it holds something
+    other than an r1lib store, or a store newer than this code reads."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if tables and not set(TABLES) <= tables:
@@ -392,8 +393,19 @@ def _prepare_schema(conn: sqlite3.Connection, path: Path) -> int:
         raise UserError(f"store {path} has schema version {version}, newer than this r1lib reads "
                         f"(version {SCHEMA_VERSION}); upgrade r1lib (git pull, then `make setup`) to open it, "
                         "or pass another --store")
+    return version
+
+
+def _prepare_schema(conn: sqlite3.Connection, path: Path) -> int:
+    """Create the schema in a new file or migrate an older store to :data:`SCHEMA_VERSION`; returns it.
+
+    Runs inside the caller's write transaction (and checks again there, as another process may have
+    done it meanwhile), so a migration is all or nothing and happens once.
+    """
+    version = _check_schema(conn, path)
     if version == SCHEMA_VERSION:
         return version
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if not tables:
         for statement in SCHEMA.strip().split(";"):
             if statement.strip():
