@@ -134,6 +134,9 @@ class Store:
         try:
             self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None,
                                          check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise UserError(f"store {self.path} cannot be opened ({exc}); check the path and its permissions") from None
+        try:
             self._conn.execute("PRAGMA busy_timeout=60000")
             # First, so that a file that is no store is refused untouched; a current store needs no write.
             self.schema_version = _check_schema(self._conn, self.path)
