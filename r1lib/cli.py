@@ -68,13 +68,42 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models_file(p)
     p.set_defaults(func=cmd_judge)
 
-    p = sub.add_parser("export", help="export generation records to jsonl, parquet or csv")
+    p = sub.add_parser("export", help="export generation records (with --with-verdicts: per-sample results) "
+                                      "to jsonl, parquet or csv")
     p.add_argument("--format", default="jsonl", help="jsonl | parquet | csv")
-    p.add_argument("--output", help="output file (default: runs/export.FORMAT)")
+    p.add_argument("--output", help="output file (default: export.FORMAT or results.FORMAT beside the store)")
+    p.add_argument("--with-verdicts", action="store_true",
+                   help="one row per (generation, judge, judge version, channel) with label, score and outcome")
     p.add_argument("--model")
-    p.add_argument("--benchmark")
+    p.add_argument("--benchmark", help="registered benchmark, stored name or jsonl:PATH")
     _add_store(p)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("browse", help="write one self-contained HTML page of stored traces with in-page filters")
+    p.add_argument("--html", required=True, metavar="OUT", help="the HTML file to write")
+    p.add_argument("--model")
+    p.add_argument("--benchmark", help="registered benchmark, stored name or jsonl:PATH")
+    p.add_argument("--judge", help="show (and filter on) this judge's verdicts only")
+    p.add_argument("--verdict", metavar="LABEL", help="only records with a latest verdict of this label")
+    p.add_argument("--trace-state", help="only records of this trace state (e.g. unterminated)")
+    p.add_argument("--limit", type=int, help="at most N records (the page says how many matched)")
+    _add_store(p)
+    p.set_defaults(func=cmd_browse)
+
+    p = sub.add_parser("costs", help="tokens and dollars per model: prompt / reasoning / answer, generation vs judging")
+    p.add_argument("--profile", help="use this profile's store (runs/<profile>/store.sqlite) when --store is not given")
+    p.add_argument("--benchmark", help="only this benchmark's records and the judge calls about them")
+    p.add_argument("--csv-dir", metavar="DIR", help="also write the table to DIR/costs.csv")
+    _add_store(p)
+    _add_models_file(p)
+    p.set_defaults(func=cmd_costs)
+
+    p = sub.add_parser("store", help="delete a response store (shows what it holds, asks first)")
+    p.add_argument("action", choices=["delete"])
+    p.add_argument("--store", required=True, help="the store file (no default: deleting needs its name)")
+    p.add_argument("--yes", action="store_true", help="delete without asking")
+    _add_models_file(p)
+    p.set_defaults(func=cmd_store)
 
     p = sub.add_parser("reproduce", help="execute the notebooks for a profile and report every paper artefact")
     p.add_argument("--profile", default="demo")
@@ -93,10 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _store(args: argparse.Namespace):
+def _store(args: argparse.Namespace, *, create: bool = True):
     from r1lib.config import Settings
     from r1lib.store import Store
-    return Store(args.store or Settings.load().store_path)
+    return Store(args.store or Settings.load().store_path, create=create)
+
+
+def _benchmark(args: argparse.Namespace) -> str | None:
+    """The stored benchmark name of ``--benchmark`` (None when not given)."""
+    from r1lib.benchmarks.registry import stored_benchmark_name
+    return stored_benchmark_name(args.benchmark) if args.benchmark else None
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -144,7 +179,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         partner.api_key()
     items = load_items(args.benchmark, limit=args.limit, seed=args.seed)
     with _store(args) as store:
-        outcome = generate(config, items[0].benchmark, items, store, solver=solver, samples=args.samples,
+        outcome = generate(config, _benchmark(args), items, store, solver=solver, samples=args.samples,
                            partner=partner, max_turns=args.max_turns, progress=not args.no_progress)
     print(outcome.summary.line())
     return 1 if outcome.summary.failed else 0
@@ -157,12 +192,74 @@ def cmd_judge(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Export records."""
-    from r1lib.config import Settings
-    output = args.output or str(Settings.load().runs_dir / f"export.{args.format}")
-    with _store(args) as store:
-        n = store.export(args.format, output, model=args.model, benchmark=args.benchmark)
-    print(f"wrote {n} records to {output}")
+    """Export records, or per-sample results with their verdicts."""
+    from r1lib.results import write_results
+    from r1lib.store import check_format
+
+    check_format(args.format)
+    with _store(args, create=False) as store:
+        stem = "results" if args.with_verdicts else "export"
+        output = args.output or str(store.path.parent / f"{stem}.{args.format}")
+        if args.with_verdicts:
+            n = write_results(store, args.format, output, model=args.model, benchmark=_benchmark(args))
+        else:
+            n = store.export(args.format, output, model=args.model, benchmark=_benchmark(args))
+    print(f"wrote {n} {'rows' if args.with_verdicts else 'records'} to {output}")
+    return 0
+
+
+def cmd_browse(args: argparse.Namespace) -> int:
+    """Write the static trace page."""
+    from r1lib.browser import write_static_page
+    if args.limit is not None and args.limit < 1:
+        raise UserError("--limit must be a positive number of records")
+    with _store(args, create=False) as store:
+        n = write_static_page(store, args.html, model=args.model, benchmark=_benchmark(args), judge=args.judge,
+                              label=args.verdict, trace_state=args.trace_state, limit=args.limit)
+    print(f"wrote {n} records to {args.html}")
+    return 0
+
+
+def cmd_costs(args: argparse.Namespace) -> int:
+    """Print tokens and dollars per model."""
+    from r1lib.config import Settings, models_registry
+    from r1lib.costs import costs_table, format_costs
+    from r1lib.store import Store
+
+    if args.store:
+        path = args.store
+    elif args.profile:
+        from r1lib.profiles import Profile
+        path = Profile.load(args.profile).store_path
+    else:
+        path = Settings.load().store_path
+    with Store(path, create=False) as store:
+        table = costs_table(store, models_registry(extra_files=args.models_file), benchmark=_benchmark(args),
+                            output_dir=args.csv_dir)
+    print(f"costs of store {path}" + (f", benchmark {_benchmark(args)}" if args.benchmark else ""))
+    print(format_costs(table) if len(table) else "the store holds no records")
+    if args.csv_dir:
+        print(f"wrote {args.csv_dir}/costs.csv")
+    return 0
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    """Delete a store after showing what it holds and asking."""
+    from r1lib.config import models_registry
+    from r1lib.store_admin import delete_store, describe_store
+
+    summary = describe_store(args.store, models_registry(extra_files=args.models_file))
+    print("\n".join(summary.lines()))
+    if not args.yes:
+        try:
+            answer = input(f"delete {summary.path} for good? type 'yes' to delete: ")
+        except EOFError:
+            answer = ""
+        if answer.strip() != "yes":
+            print("not deleted")
+            return 1
+    for path in delete_store(summary.path):
+        print(f"deleted {path}")
     return 0
 
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field, fields
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,8 @@ class ModelConfig:
     ``params`` are sampling parameters sent with every request (temperature, top_p, max_tokens,
     seed, reasoning_effort, max_completion_tokens ...). ``options`` are backend settings
     (timeout, idle_timeout, max_attempts, gguf_file, dtype, tensor_parallel_size, ...); only those
-    listed in :data:`OUTPUT_OPTIONS` change the output and enter the record key.
+    listed in :data:`OUTPUT_OPTIONS` change the output and enter the record key. ``pricing`` is empty
+    or the checked mapping of :func:`check_pricing` (:data:`PRICING_KEYS`).
 
     How requests travel (OpenAI-compatible backend only; neither changes the output, so neither
     enters the record key):
@@ -111,7 +113,7 @@ class ModelConfig:
     label: str | None = None
     reasoning: bool = False
     counterpart: str | None = None
-    pricing: dict[str, float] = field(default_factory=dict)
+    pricing: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     #: Context window in tokens (prompt + output), e.g. 128000 for GPT-4o. A judge splits a text into
@@ -171,6 +173,53 @@ class ModelConfig:
 #: 20 tokens/s, a third of the 600 s a non-streamed call may wait for its reply.
 STREAM_AUTO_MIN_TOKENS = 4096
 
+
+#: The keys of a model's ``pricing``: USD per million input (prompt) tokens and per million output
+#: (reasoning + answer) tokens, the fraction a provider's batch API takes off both (e.g. 0.5; null when
+#: no batch price is known), where the prices come from, and the date they were read (YYYY-MM-DD).
+PRICING_KEYS = ("input", "output", "batch_discount", "source", "as_of")
+
+
+def check_pricing(value: Any, where: str) -> dict[str, Any]:
+    """A models-file ``pricing`` entry, checked: every problem is a UserError naming the key and the fix.
+
+    Returns a mapping with all of :data:`PRICING_KEYS` (``batch_discount`` None when not given) and
+    ``as_of`` as an ISO date string.
+    """
+    example = ("e.g. pricing: {input: 3.0, output: 7.0, batch_discount: 0.5, source: 'provider price page', "
+               "as_of: 2025-01-31}")
+    if not isinstance(value, dict):
+        raise UserError(f"{where}: pricing must be a mapping of {', '.join(PRICING_KEYS)}; {example}")
+    unknown = sorted(set(value) - set(PRICING_KEYS))
+    missing = [key for key in ("input", "output", "source", "as_of") if key not in value]
+    if unknown or missing:
+        problem = "; ".join(filter(None, [f"unknown keys {unknown}" if unknown else "",
+                                          f"missing {missing}" if missing else ""]))
+        raise UserError(f"{where}: pricing: {problem}; allowed keys: {', '.join(PRICING_KEYS)}; {example}")
+    for key in ("input", "output"):
+        if isinstance(value[key], bool) or not isinstance(value[key], (int, float)) or value[key] < 0:
+            raise UserError(f"{where}: pricing.{key} must be a number of USD per million tokens (>= 0), "
+                            f"not {value[key]!r}")
+    discount = value.get("batch_discount")
+    if discount is not None and (isinstance(discount, bool) or not isinstance(discount, (int, float))
+                                 or not 0 <= discount < 1):
+        raise UserError(f"{where}: pricing.batch_discount must be the fraction taken off by the batch API, "
+                        f"from 0 up to (not including) 1, e.g. 0.5 for half price; or null; not {discount!r}")
+    if not isinstance(value["source"], str) or not value["source"].strip():
+        raise UserError(f"{where}: pricing.source must say where the prices come from (a URL or a short text)")
+    as_of = value["as_of"]
+    if isinstance(as_of, date):
+        as_of = as_of.isoformat()
+    try:
+        date.fromisoformat(str(as_of))
+    except ValueError:
+        raise UserError(f"{where}: pricing.as_of must be the date the prices were read, as YYYY-MM-DD, "
+                        f"not {as_of!r}") from None
+    return {"input": float(value["input"]), "output": float(value["output"]),
+            "batch_discount": None if discount is None else float(discount),
+            "source": value["source"].strip(), "as_of": str(as_of)}
+
+
 #: Backend options that change what a model generates (the rest only change speed or robustness).
 OUTPUT_OPTIONS = frozenset({"gguf_file", "dtype", "max_model_len", "quantization", "tokenizer"})
 
@@ -191,6 +240,9 @@ def _read_yaml(path: Path, *, what: str) -> Any:
         raise UserError(f"{what} {path}{where}: {exc.problem or exc}; fix the YAML syntax there") from None
     except yaml.YAMLError as exc:
         raise UserError(f"{what} {path}: invalid YAML ({exc})") from None
+    except ValueError as exc:  # a scalar that YAML reads as a date but is none, e.g. 2025-13-01
+        raise UserError(f"{what} {path}: a value that looks like a date is not one ({exc}); write a real "
+                        "YYYY-MM-DD date, or quote the value to keep it as text") from None
 
 
 def _entry_lines(path: Path) -> dict[str, int]:
@@ -231,6 +283,8 @@ def load_models(files: tuple[Path, ...] | list[Path]) -> dict[str, ModelConfig]:
             if entry["backend"] not in BACKENDS:
                 raise UserError(f"{where}: backend {entry['backend']!r} is not one of {list(BACKENDS)}")
             entry = dict(entry)
+            if "pricing" in entry:
+                entry["pricing"] = check_pricing(entry["pricing"], where) if entry["pricing"] is not None else {}
             for listy in ("base_url", "aliases"):
                 if isinstance(entry.get(listy), str):
                     entry[listy] = [entry[listy]]

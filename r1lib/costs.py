@@ -1,14 +1,23 @@
-"""Tokens and cost per model × benchmark, split into prompt / reasoning / answer and into generation
-vs judging.
+"""Tokens and dollars per model, split into prompt / reasoning / answer and into generation vs judging.
 
-Generation rows are the model under test's records (roles ``eval``, ``turn``); judging rows are the
-judge calls made about them (role ``judge`` and simulated ``victim`` replies, stored under
-benchmark ``judge:<name>`` — attributed here to the judge model, not to a benchmark). Cost uses
-``pricing`` (USD per million input / output tokens) from the models registry where configured;
-reasoning tokens are billed as output tokens, as the providers do.
+Generation is every record needed to regenerate the outputs (roles ``eval``, ``turn`` and the
+simulated ``victim`` replies of a dialogue); judging is the judge calls (role ``judge``, stored
+under benchmark ``judge:<name>`` with the judge model as model). Tokens are what the provider
+reported for each stored record (a failed call that reported none counts 0). Dollars use the
+model's ``pricing`` in the models registry (USD per million tokens; reasoning tokens bill as output
+tokens, as the providers do) at the standard price: no record says it went through a batch API,
+so ``batch_discount`` is not applied. A model without pricing, or not in the registry, has no
+dollar figures and says so in ``pricing_source``.
+
+For one benchmark, judging is the judge calls about that benchmark's records: a judge call's prompt
+id starts with the key of the record it judges. Identical judge prompts are one stored call, counted
+with the first record that asked for it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
 
 import pandas as pd
 
@@ -16,25 +25,83 @@ from r1lib.config import ModelConfig
 from r1lib.store import Store
 
 TOKEN_COLUMNS = ["prompt_tokens", "reasoning_tokens", "answer_tokens"]
+USD_COLUMNS = ["prompt_usd", "reasoning_usd", "answer_usd", "total_usd"]
+COLUMNS = ["stage", "model", "records", *TOKEN_COLUMNS, *USD_COLUMNS, "input_usd_per_mtok", "output_usd_per_mtok",
+           "pricing_source", "pricing_as_of"]
+STAGES = ("generation", "judging")
+UNPRICED = "no pricing in the models registry"
+UNKNOWN_MODEL = "model not in the models registry"
 
 
-def token_table(store: Store, models: dict[str, ModelConfig]) -> pd.DataFrame:
-    """One row per (stage, model, benchmark): record count, token sums and cost (NaN when unpriced)."""
+def costs_table(store: Store, registry: Mapping[str, ModelConfig], *, benchmark: str | None = None,
+                output_dir: str | Path | None = None) -> pd.DataFrame:
+    """One row per (stage, model): records, token sums, USD per token kind and in total, and the pricing
+    used (USD per million input / output tokens, its source and date); of the whole store or of one
+    (stored) ``benchmark``. With ``output_dir`` the table is also written there as ``costs.csv``."""
     frame = store.generations_frame(role=None)
-    if frame.empty:
-        return pd.DataFrame(columns=["stage", "model", "benchmark", "records", *TOKEN_COLUMNS, "cost_usd"])
-    frame = frame[frame["error"].isna()].copy()
-    frame["stage"] = frame["role"].map({"eval": "generation", "turn": "generation"}).fillna("judging")
-    frame[TOKEN_COLUMNS] = frame[TOKEN_COLUMNS].fillna(0).astype(int)
-    table = (frame.groupby(["stage", "model", "benchmark"], as_index=False)
+    if benchmark is not None:
+        frame = _of_benchmark(frame, benchmark)
+    frame["stage"] = frame["role"].map(lambda role: "judging" if role == "judge" else "generation")
+    frame[TOKEN_COLUMNS] = frame[TOKEN_COLUMNS].fillna(0).astype("int64")
+    table = (frame.groupby(["stage", "model"], as_index=False)
              .agg(records=("key", "size"), **{c: (c, "sum") for c in TOKEN_COLUMNS}))
-    table["cost_usd"] = [_cost(models.get(row.model), row) for row in table.itertuples(index=False)]
-    return table.sort_values(["stage", "model", "benchmark"], ignore_index=True)
+    pricing = pd.DataFrame([_pricing(registry.get(model)) for model in table["model"]],
+                           columns=["input_usd_per_mtok", "output_usd_per_mtok", "pricing_source", "pricing_as_of"])
+    table = pd.concat([table, pricing], axis=1)
+    table["prompt_usd"] = table["prompt_tokens"] * table["input_usd_per_mtok"] / 1e6
+    table["reasoning_usd"] = table["reasoning_tokens"] * table["output_usd_per_mtok"] / 1e6
+    table["answer_usd"] = table["answer_tokens"] * table["output_usd_per_mtok"] / 1e6
+    table["total_usd"] = table[["prompt_usd", "reasoning_usd", "answer_usd"]].sum(axis=1, min_count=3)
+    table["stage"] = pd.Categorical(table["stage"], categories=STAGES)
+    table = table.sort_values(["stage", "model"], ignore_index=True)[COLUMNS]
+    table["stage"] = table["stage"].astype(str)
+    if output_dir is not None:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        table.to_csv(Path(output_dir) / "costs.csv", index=False)
+    return table
 
 
-def _cost(config: ModelConfig | None, row: object) -> float:
-    pricing = config.pricing if config else {}
+def total_usd(table: pd.DataFrame) -> tuple[float, list[str]]:
+    """The summed cost of the priced rows of :func:`costs_table`, and the models left unpriced."""
+    priced = table["total_usd"].notna()
+    return float(table.loc[priced, "total_usd"].sum()), sorted(set(table.loc[~priced, "model"]))
+
+
+def format_costs(table: pd.DataFrame) -> str:
+    """The table for a terminal: tokens and USD per (stage, model), a total line, then each price's source."""
+    shown = table[["stage", "model", "records", *TOKEN_COLUMNS, *USD_COLUMNS]].copy()
+    for column in ["records", *TOKEN_COLUMNS]:
+        shown[column] = shown[column].map("{:,}".format)
+    for column in USD_COLUMNS:
+        shown[column] = shown[column].map(lambda usd: "-" if pd.isna(usd) else f"{usd:,.4f}")
+    shown.columns = ["stage", "model", "records", "prompt tok", "reasoning tok", "answer tok", "prompt $",
+                     "reasoning $", "answer $", "total $"]
+    total, unpriced = total_usd(table)
+    lines = [shown.to_string(index=False), "",
+             f"total: ${total:,.4f}" + (f" (without unpriced: {', '.join(unpriced)})" if unpriced else ""),
+             "", "pricing (USD per 1M input / output tokens; standard price, no batch discount applied):"]
+    for row in table.drop_duplicates("model").itertuples(index=False):
+        if pd.isna(row.input_usd_per_mtok):
+            lines.append(f"  {row.model}: {row.pricing_source}")
+        else:
+            lines.append(f"  {row.model}: {row.input_usd_per_mtok:g} / {row.output_usd_per_mtok:g}, "
+                         f"as of {row.pricing_as_of}, source: {row.pricing_source}")
+    return "\n".join(lines)
+
+
+def _of_benchmark(frame: pd.DataFrame, benchmark: str) -> pd.DataFrame:
+    """The benchmark's own records and the judge calls whose prompt id starts with one of their keys."""
+    own = (frame["benchmark"] == benchmark) & (frame["role"] != "judge")
+    judged_key = frame["prompt_id"].str.split(":").str[0]
+    return frame[own | ((frame["role"] == "judge") & judged_key.isin(set(frame.loc[own, "key"])))].copy()
+
+
+def _pricing(config: ModelConfig | None) -> tuple[float, float, str, str | None]:
+    """(input, output USD per million tokens, source, as_of) of a model; NaN prices when unpriced."""
+    if config is None:
+        return float("nan"), float("nan"), UNKNOWN_MODEL, None
+    pricing = config.pricing
     if not pricing:
-        return float("nan")
-    output = getattr(row, "reasoning_tokens") + getattr(row, "answer_tokens")
-    return (getattr(row, "prompt_tokens") * pricing.get("input", 0.0) + output * pricing.get("output", 0.0)) / 1e6
+        return float("nan"), float("nan"), UNPRICED, None
+    return (float(pricing["input"]), float(pricing["output"]), str(pricing.get("source") or "not stated"),
+            pricing.get("as_of"))

@@ -136,6 +136,9 @@ class Verdict:
     details: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     created_at: float = field(default_factory=time.time)
+    #: The model behind the verdict: a judge model's registry name, a reward model's id, or ``none`` for a
+    #: judge that decides locally. None in verdicts stored before store schema version 1 (not recorded).
+    judge_model: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict of every field."""

@@ -4,6 +4,11 @@ Every write is one short transaction, so a process killed at any moment leaves a
 every completed record intact; several processes may write at once (SQLite serialises them, and
 the busy timeout makes writers wait instead of failing). Leases let concurrent runners split work
 instead of duplicating it; a lease whose owner process is gone is ignored.
+
+The schema version is SQLite's ``PRAGMA user_version`` (see :data:`SCHEMA_VERSION`): it lives in the
+database header, is written in the same transaction as the schema change it describes, needs no
+table of its own, and is 0 in every store made before versioning. Opening an older store migrates
+it in one transaction; a store of a newer version is refused, never misread.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ CREATE TABLE IF NOT EXISTS verdicts (
     details TEXT NOT NULL,
     error TEXT,
     created_at REAL NOT NULL,
+    judge_model TEXT,
     PRIMARY KEY (gen_key, judge, version, channel)
 );
 CREATE TABLE IF NOT EXISTS leases (
@@ -71,6 +77,8 @@ CREATE TABLE IF NOT EXISTS leases (
     owner TEXT NOT NULL,
     expires REAL NOT NULL
 );
+"""
+BATCHES_TABLE = """
 CREATE TABLE IF NOT EXISTS batches (
     input_file_id TEXT PRIMARY KEY,
     batch_id TEXT,
@@ -80,20 +88,32 @@ CREATE TABLE IF NOT EXISTS batches (
     status TEXT NOT NULL,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
-);
-"""
+)"""
+SCHEMA += BATCHES_TABLE + ";\n"
 #: ``batches`` rows: one per Batch API submission (see :mod:`r1lib.backends.openai_batch`). ``keys``
 #: is the JSON list of record keys (each line's ``custom_id``); ``batch_id`` is NULL between the
 #: upload and the confirmed create; ``status`` is ``uploaded``, then the provider's last status,
 #: then ``collected`` once every key has a stored record or went into a later batch.
 BATCH_COLUMNS = ("input_file_id", "batch_id", "model", "base_url", "keys", "status", "created_at", "updated_at")
 
+#: The schema version this code reads and writes. 0: the unversioned schema of the first release;
+#: 1: verdicts record the judge model that made them (``judge_model``; NULL in migrated rows);
+#: 2: Batch API submissions are remembered (``batches``).
+SCHEMA_VERSION = 2
+#: SQL that takes a store from version N to N + 1; run in the transaction that sets the new version.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    0: ("ALTER TABLE verdicts ADD COLUMN judge_model TEXT",),
+    1: (BATCHES_TABLE,),
+}
+#: The tables every r1lib store has (a SQLite file without them is not a store).
+TABLES = ("generations", "verdicts", "leases")
+
 GEN_COLUMNS = ("key", "model", "benchmark", "prompt_id", "sample", "role", "messages", "config",
                "raw_text", "reasoning_field", "thinking", "answer", "trace_state", "trace_source",
                "finish_reason", "prompt_tokens", "reasoning_tokens", "answer_tokens", "latency_s",
                "attempts", "error", "created_at", "meta")
 VERDICT_COLUMNS = ("gen_key", "judge", "version", "channel", "label", "score", "parsed_ok", "raw",
-                   "details", "error", "created_at")
+                   "details", "error", "created_at", "judge_model")
 JSON_FIELDS = ("messages", "config", "meta", "details")
 #: Columns of `r1lib export`, in order.
 EXPORT_COLUMNS = ["model", "benchmark", "prompt_id", "sample", "prompt", "thinking", "answer",
@@ -121,25 +141,37 @@ def _owner_alive(owner: str) -> bool:
 
 
 class Store:
-    """A SQLite response store at ``path`` (created on first use)."""
+    """A SQLite response store at ``path``: created on first use unless ``create=False`` (then a missing
+    file is a UserError); a store of an older schema version is migrated on opening."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, create: bool = True):
         self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise UserError(f"no store at {self.path}; check --store (stores are made by `r1lib generate` "
+                            "and `r1lib reproduce`, by default runs/<profile>/store.sqlite)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         try:
             self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None,
                                          check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise UserError(f"store {self.path} cannot be opened ({exc}); check the path and its permissions") from None
+        try:
+            self._conn.execute("PRAGMA busy_timeout=60000")
+            # First, so that a file that is no store is refused untouched; a current store needs no write.
+            self.schema_version = _check_schema(self._conn, self.path)
+            if self.schema_version != SCHEMA_VERSION:
+                with self._write() as conn:
+                    self.schema_version = _prepare_schema(conn, self.path)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA busy_timeout=60000")
-            with self._write():
-                for statement in SCHEMA.strip().split(";"):
-                    if statement.strip():
-                        self._conn.execute(statement)
         except sqlite3.DatabaseError as exc:
+            self._conn.close()
             raise UserError(f"store {self.path} cannot be opened as SQLite ({exc}); "
                             "point --store / R1LIB_STORE at a store file or a new path") from None
+        except UserError:
+            self._conn.close()
+            raise
 
     def close(self) -> None:
         """Close the connection."""
@@ -293,12 +325,19 @@ class Store:
 
     # -- frames and export -----------------------------------------------------------------
     def generations_frame(self, *, model: str | None = None, benchmark: str | None = None,
-                          role: str | None = "eval") -> pd.DataFrame:
-        """Generation records as a DataFrame (one row per record, ``prompt`` column added)."""
+                          role: str | None = "eval", trace_state: str | None = None, judge: str | None = None,
+                          label: str | None = None, limit: int | None = None, offset: int = 0) -> pd.DataFrame:
+        """Generation records as a DataFrame (one row per record, ``prompt`` column added), oldest first.
+
+        ``label`` keeps records whose latest verdict of some (judge, channel) has that label (of
+        ``judge`` when given; ``judge`` alone filters nothing); ``limit``/``offset`` select one page.
+        """
         import pandas as pd  # here, not at the top: generation never needs it (1 s of start-up)
 
-        where, args = _where(model=model, benchmark=benchmark, role=role)
-        q = f"SELECT {','.join(GEN_COLUMNS)} FROM generations {where} ORDER BY created_at, key"
+        where, args = _generation_filter(model=model, benchmark=benchmark, role=role, trace_state=trace_state,
+                                         judge=judge, label=label)
+        page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
+        q = f"SELECT {','.join('g.' + c for c in GEN_COLUMNS)} FROM generations g {where} ORDER BY g.created_at, g.key{page}"
         with self._lock:
             frame = pd.DataFrame(self._conn.execute(q, args).fetchall(), columns=list(GEN_COLUMNS))
         for column in ("messages", "config", "meta"):
@@ -306,17 +345,55 @@ class Store:
         frame["prompt"] = frame["messages"].map(_last_user_message)
         return frame
 
-    def verdicts_frame(self, *, judge: str | None = None, channel: str | None = None) -> pd.DataFrame:
+    def count_generations(self, *, model: str | None = None, benchmark: str | None = None,
+                          role: str | None = "eval", trace_state: str | None = None, judge: str | None = None,
+                          label: str | None = None) -> int:
+        """How many records :meth:`generations_frame` returns for the same filters (without a page)."""
+        where, args = _generation_filter(model=model, benchmark=benchmark, role=role, trace_state=trace_state,
+                                         judge=judge, label=label)
+        with self._lock:
+            return self._conn.execute(f"SELECT COUNT(*) FROM generations g {where}", args).fetchone()[0]
+
+    def distinct(self, column: str, *, role: str | None = "eval", judge: str | None = None) -> list[str]:
+        """The distinct non-null values of a generation column (``model``, ``benchmark``, ``trace_state``)
+        or of the verdict ``label`` (of ``judge`` when given) among records of ``role``, sorted."""
+        if column == "label":
+            where, args = _where(prefix="", **{"g.role": role, "v.judge": judge})
+            q = f"SELECT DISTINCT v.label FROM verdicts v JOIN generations g ON g.key = v.gen_key {where}"
+        elif column in ("model", "benchmark", "trace_state"):
+            where, args = _where(role=role)
+            q = f"SELECT DISTINCT {column} FROM generations {where}"
+        else:
+            raise ValueError(column)
+        with self._lock:
+            return sorted(str(row[0]) for row in self._conn.execute(q, args) if row[0] is not None)
+
+    def count_by_role(self) -> dict[str, int]:
+        """Number of generation records per role (``eval``, ``judge``, ``turn``, ``victim``)."""
+        with self._lock:
+            return dict(self._conn.execute("SELECT role, COUNT(*) FROM generations GROUP BY role ORDER BY role"))
+
+    def verdicts_frame(self, *, judge: str | None = None, channel: str | None = None, model: str | None = None,
+                       benchmark: str | None = None, role: str | None = None,
+                       gen_keys: Iterable[str] | None = None) -> pd.DataFrame:
         """Verdicts joined with their generation's model, benchmark, prompt id, sample, trace state,
-        finish reason and meta (which holds the item's ``category``)."""
+        finish reason and meta (which holds the item's ``category``); filtered by the verdict's judge
+        and channel, the generation's model, benchmark and role, and (``gen_keys``) generation keys."""
         import pandas as pd
 
-        where, args = _where(judge=judge, channel=channel, prefix="v.")
+        where, args = _where(prefix="", **{"v.judge": judge, "v.channel": channel, "g.model": model,
+                                           "g.benchmark": benchmark, "g.role": role})
         joined = ("model", "benchmark", "prompt_id", "sample", "trace_state", "finish_reason", "meta")
         q = (f"SELECT {','.join('v.' + c for c in VERDICT_COLUMNS)}, {','.join('g.' + c for c in joined)} "
              f"FROM verdicts v JOIN generations g ON g.key = v.gen_key {where}")
+        rows: list[tuple[Any, ...]] = []
         with self._lock:
-            rows = self._conn.execute(q, args).fetchall()
+            if gen_keys is None:
+                rows = self._conn.execute(q, args).fetchall()
+            else:
+                for chunk in _chunks(list(gen_keys), 500):
+                    keyed = f"{q} {'AND' if where else 'WHERE'} v.gen_key IN ({','.join('?' * len(chunk))})"
+                    rows += self._conn.execute(keyed, [*args, *chunk]).fetchall()
         frame = pd.DataFrame(rows, columns=[*VERDICT_COLUMNS, *joined])
         for column in ("details", "meta"):
             frame[column] = frame[column].map(json.loads)
@@ -326,18 +403,67 @@ class Store:
     def export(self, fmt: str, output: str | Path, *, model: str | None = None,
                benchmark: str | None = None) -> int:
         """Write the evaluation records (not judge calls) as jsonl, parquet or csv; returns the row count."""
-        if fmt not in EXPORT_FORMATS:
-            raise UserError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+        check_format(fmt)
         frame = self.generations_frame(model=model, benchmark=benchmark)[EXPORT_COLUMNS]
-        output = Path(output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        if fmt == "jsonl":
-            frame.to_json(output, orient="records", lines=True, force_ascii=False)
-        elif fmt == "parquet":
-            frame.to_parquet(output, index=False)
-        else:
-            frame.to_csv(output, index=False)
+        write_frame(frame, fmt, output)
         return len(frame)
+
+
+def check_format(fmt: str) -> None:
+    """Raise a UserError unless ``fmt`` is one of :data:`EXPORT_FORMATS`."""
+    if fmt not in EXPORT_FORMATS:
+        raise UserError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+
+
+def write_frame(frame: pd.DataFrame, fmt: str, output: str | Path) -> Path:
+    """Write ``frame`` as jsonl (one JSON object per line, UTF-8), parquet or csv; returns the path."""
+    check_format(fmt)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "jsonl":
+        frame.to_json(output, orient="records", lines=True, force_ascii=False)
+    elif fmt == "parquet":
+        frame.to_parquet(output, index=False)
+    else:
+        frame.to_csv(output, index=False)
+    return output
+
+
+def _check_schema(conn: sqlite3.Connection, path: Path) -> int:
+    """The schema version of the database (0 for a new, empty file); a UserError when it holds something
+    other than an r1lib store, or a store newer than this code reads."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if tables and not set(TABLES) <= tables:
+        raise UserError(f"{path} is a SQLite database but not an r1lib store (it has no "
+                        f"{', '.join(sorted(set(TABLES) - tables))} table); pass another --store")
+    if version > SCHEMA_VERSION:
+        raise UserError(f"store {path} has schema version {version}, newer than this r1lib reads "
+                        f"(version {SCHEMA_VERSION}); upgrade r1lib (git pull, then `make setup`) to open it, "
+                        "or pass another --store")
+    return version
+
+
+def _prepare_schema(conn: sqlite3.Connection, path: Path) -> int:
+    """Create the schema in a new file or migrate an older store to :data:`SCHEMA_VERSION`; returns it.
+
+    Runs inside the caller's write transaction (and checks again there, as another process may have
+    done it meanwhile), so a migration is all or nothing and happens once.
+    """
+    version = _check_schema(conn, path)
+    if version == SCHEMA_VERSION:
+        return version
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables:
+        for statement in SCHEMA.strip().split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    else:
+        for step in range(version, SCHEMA_VERSION):
+            for statement in MIGRATIONS[step]:
+                conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return SCHEMA_VERSION
 
 
 def _last_user_message(messages: list[dict[str, Any]]) -> str:
@@ -347,6 +473,20 @@ def _last_user_message(messages: list[dict[str, Any]]) -> str:
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def _generation_filter(*, model: str | None, benchmark: str | None, role: str | None, trace_state: str | None,
+                       judge: str | None, label: str | None) -> tuple[str, list[Any]]:
+    """WHERE clause over ``generations g``; ``label`` matches the latest verdict per (judge, channel)."""
+    where, args = _where(prefix="g.", model=model, benchmark=benchmark, role=role, trace_state=trace_state)
+    if label is None:
+        return where, args
+    latest = ("EXISTS (SELECT 1 FROM verdicts v WHERE v.gen_key = g.key AND v.label = ?"
+              + (" AND v.judge = ?" if judge is not None else "")
+              + " AND NOT EXISTS (SELECT 1 FROM verdicts w WHERE w.gen_key = v.gen_key AND w.judge = v.judge"
+                " AND w.channel = v.channel AND w.created_at > v.created_at))")
+    args += [label] + ([judge] if judge is not None else [])
+    return (f"{where} AND {latest}" if where else f"WHERE {latest}"), args
 
 
 def _where(prefix: str = "", **filters: Any) -> tuple[str, list[Any]]:

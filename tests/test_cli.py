@@ -19,7 +19,8 @@ def r1lib(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def test_help_lists_every_command() -> None:
     out = r1lib("--help")
     assert out.returncode == 0
-    for command in ("models", "benchmarks", "data", "generate", "judge", "export", "reproduce"):
+    for command in ("models", "benchmarks", "data", "generate", "judge", "export", "browse", "costs", "store",
+                    "reproduce"):
         assert command in out.stdout
 
 

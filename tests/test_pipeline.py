@@ -1,19 +1,16 @@
-"""Profiles, the generate → judge → outcome-frame pipeline on the ci profile, resume, claims and the trace browser."""
+"""Profiles, the generate → judge → outcome-frame pipeline on the ci profile, resume and claims."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from r1lib import claims
-from r1lib.browser import page_html, record_html, trace_frame
 from r1lib.errors import UserError
 from r1lib.pipeline import Run
 from r1lib.profiles import Profile, comparability
-from r1lib.records import GenerationRecord
 from r1lib.stats import claims_table
 from r1lib.store import Store
 
@@ -209,39 +206,6 @@ def test_claim_without_shared_prompts_has_no_pairs_and_does_not_hold(ci_run: Run
     assert table.loc[0, "n"] == 0 and not table.loc[0, "holds"]
 
 
-def hostile_record(store: Store) -> GenerationRecord:
-    record = GenerationRecord(
-        key="k1", model="fake-r1", benchmark="xstest", prompt_id="p1", sample=0,
-        messages=[{"role": "user", "content": "<b>hi</b>"}], config={},
-        thinking="\x1b[31mred\x1b[0m <script>alert(1)</script>", answer="<img src=x onerror=alert(1)>",
-        trace_state="closed", finish_reason="stop")
-    store.put_generation(record)
-    return record
-
-
-def test_trace_browser_escapes_untrusted_output(store: Store) -> None:
-    hostile_record(store)
-    frame = trace_frame(store)
-    html = record_html(next(frame.itertuples(index=False)))
-    assert "<script>" not in html and "<img" not in html and "\x1b" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "red" in html
-    assert "&lt;b&gt;hi&lt;/b&gt;" in html
-
-
-def test_trace_browser_filters_by_model_benchmark_and_label(ci_run: Run) -> None:
-    ci_run.evaluate("xstest", models=["fake-r1", "fake-v3"])
-    with ci_run.store() as store:
-        everything = trace_frame(store)
-        refused = trace_frame(store, model="fake-v3", judge="xstest", label="full_refusal")
-    assert len(everything) == 12
-    assert set(refused["model"]) <= {"fake-v3"}
-    assert all(any(v["label"] == "full_refusal" for v in vs) for vs in refused["verdicts"])
-    assert len(refused) == sum(any(v["label"] == "full_refusal" and v["judge"] == "xstest" for v in vs)
-                               for vs, m in zip(everything["verdicts"], everything["model"]) if m == "fake-v3")
-    page = page_html(everything, page=1, page_size=5)
-    assert "records 6–10 of 12" in page and page.count('class="r1-trace"') == 5
-
-
 def test_conditions_pair_jbb_jailbreaks_with_the_plain_requests_of_their_behaviours(ci_run: Run) -> None:
     frames, paired_by = ci_run.conditions(judge="jailbreak", channels=("answer",), models=["fake-r1"])
     attacked, plain = frames["jailbreak"], frames["plain"]
@@ -278,27 +242,6 @@ def test_offline_judges_are_never_comparable_to_the_paper(tmp_path: Path) -> Non
     offline = Profile.from_dict(doc)  # default: offline
     found = comparability(offline, "prompt-injection", offline.judge("prompt-injection"))
     assert not found.ok and found.reason.startswith("judge 'prompt-injection': offline stand-in")
-
-
-def test_browse_widget_refilters_when_a_dropdown_changes(ci_run: Run) -> None:
-    from r1lib.browser import browse
-    ci_run.evaluate("xstest", models=["fake-r1", "fake-v3"])
-    box = browse(ci_run.profile.store_path, judge="xstest", page_size=50)
-    (pick_model, pick_bench, pick_label), pane = box.children[0].children, box.children[2]
-    assert "of 12" in pane.value and pick_bench.options == ("(any)", "xstest")
-    pick_model.value = "fake-v3"
-    assert "of 6" in pane.value and "fake-r1 ·" not in pane.value
-    pick_label.value = "full_refusal"
-    refused = pane.value.count('class="r1-trace"')
-    assert 0 < refused < 6 and pane.value.count("xstest/answer: full_refusal") == refused
-
-
-def test_browse_without_ipywidgets_gives_static_html(ci_run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    from r1lib.browser import browse
-    ci_run.evaluate("xstest", models=["fake-r1"])
-    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # as in a kernel without ipywidgets
-    page = browse(ci_run.profile.store_path, model="fake-r1", page_size=3)
-    assert "records 1–3 of 6" in page.data and page.data.count('class="r1-trace"') == 3
 
 
 @pytest.fixture

@@ -61,6 +61,18 @@ def solver_of(name: str) -> str:
     return "single_turn" if name.startswith(JSONL_PREFIX) else get_benchmark(name).solver
 
 
+def stored_benchmark_name(argument: str) -> str:
+    """The benchmark name records are stored under for a ``--benchmark`` argument.
+
+    ``jsonl:PATH`` becomes ``jsonl:<file stem>`` (so ``jsonl:data/p.jsonl``, ``jsonl:/abs/data/p.jsonl`` and
+    the stored name ``jsonl:p`` itself all name the same records); every other name is already the
+    stored name. Every command that takes ``--benchmark`` goes through this function.
+    """
+    if argument.startswith(JSONL_PREFIX):
+        return f"{JSONL_PREFIX}{Path(argument[len(JSONL_PREFIX):]).expanduser().stem}"
+    return argument
+
+
 def load_items(name: str, *, limit: int | None = None, seed: int = 0, split: str | None = None,
                settings: Settings | None = None) -> list[Item]:
     """Items of a registered benchmark (or ``jsonl:PATH``), optionally a stratified sample of ``limit``."""
@@ -86,7 +98,7 @@ def read_jsonl(path: Path) -> list[Item]:
     """Items from a JSONL file of your own prompts (see the module docstring)."""
     if not path.is_file():
         raise UserError(f"JSONL file {path} does not exist; check the path after '{JSONL_PREFIX}'")
-    benchmark = f"{JSONL_PREFIX}{path.stem}"
+    benchmark = stored_benchmark_name(f"{JSONL_PREFIX}{path}")
     items: list[Item] = []
     seen: set[str] = set()
     with path.open(encoding="utf-8") as handle:

@@ -153,6 +153,11 @@ class Judge(ABC):
                 "paper protocol": "yes" if self.protocol.paper else "no",
                 "deviations": "; ".join(self.protocol.deviations) or "-"}
 
+    @property
+    def judge_model_name(self) -> str:
+        """The model behind this judge's verdicts, stored with each verdict; ``none`` when it decides locally."""
+        return "none"
+
     @abstractmethod
     def judge_inputs(self, inputs: Sequence[JudgeInput], store: Store, *, progress: bool = True) -> list[Verdict]:
         """Judge non-empty inputs; return one verdict per input, in order."""
@@ -207,6 +212,11 @@ class LLMJudge(Judge):
     def describe(self) -> dict[str, str]:
         """Adds the judge model."""
         return {**super().describe(), "judge model": f"{self.judge_model.name} ({self.judge_model.model})"}
+
+    @property
+    def judge_model_name(self) -> str:
+        """The judge model's registry name."""
+        return self.judge_model.name
 
     @abstractmethod
     def build_messages(self, inp: JudgeInput, text: str) -> Messages:
@@ -308,7 +318,8 @@ def judge_records(judge: Judge, records: Sequence[GenerationRecord], channel: st
         if not text:
             reason = f"empty {channel} (trace state {record.trace_state}, finish {record.finish_reason})"
             verdict = Verdict(gen_key=record.key, judge=judge.name, version=judge.version, channel=channel,
-                              label=NO_OUTPUT, score=None, parsed_ok=True, details={"skipped": reason})
+                              label=NO_OUTPUT, score=None, parsed_ok=True, details={"skipped": reason},
+                              judge_model=judge.judge_model_name)
             store.put_verdict(verdict)
             cached[record.key] = verdict
             continue
@@ -316,6 +327,7 @@ def judge_records(judge: Judge, records: Sequence[GenerationRecord], channel: st
                                benchmark=record.benchmark, meta=record.meta, messages=record.messages,
                                answer=channel_text(record, "answer"), thinking=channel_text(record, "thinking")))
     for verdict in judge.judge_inputs(todo, store, progress=progress) if todo else []:
+        verdict = dataclasses.replace(verdict, judge_model=judge.judge_model_name)
         store.put_verdict(verdict)
         cached[verdict.gen_key] = verdict
     return [cached[r.key] for r in records if r.key in cached]

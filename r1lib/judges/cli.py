@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from r1lib.benchmarks.registry import stored_benchmark_name
 from r1lib.config import Settings, models_registry, resolve_model
 from r1lib.errors import UserError
 from r1lib.judges.base import NO_OUTPUT, Judge, LLMJudge, judge_records
@@ -101,15 +102,16 @@ def build_judge(name: str, judge_model: str | None, models_files: list[str],
 def judge_stored(judge: Judge, args: argparse.Namespace) -> int:
     """Judge one model's stored generations on one benchmark and print the summary."""
     model = resolve_model(args.model, models_registry(extra_files=args.models_file)).name
+    benchmark = stored_benchmark_name(args.benchmark)
     store_path = Path(args.store) if args.store else Settings.load().store_path
     with Store(store_path) as store:
-        records = list(store.iter_generations(model=model, benchmark=args.benchmark))
+        records = list(store.iter_generations(model=model, benchmark=benchmark))
         if not records:
-            raise UserError(f"no stored generations of {model} on {args.benchmark} in {store_path}; run "
+            raise UserError(f"no stored generations of {model} on {benchmark} in {store_path}; run "
                             f"`r1lib generate --model {model} --benchmark {args.benchmark}` first (or pass --store)")
         verdicts = judge_records(judge, records, args.channel, store, progress=not args.no_progress)
     failed = sum(not r.ok for r in records)
-    print(summary(judge, verdicts, f"{model} × {args.benchmark}", args.channel, failed_generations=failed))
+    print(summary(judge, verdicts, f"{model} × {benchmark}", args.channel, failed_generations=failed))
     return 1 if any(v.error for v in verdicts) else 0
 
 

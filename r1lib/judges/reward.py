@@ -59,6 +59,11 @@ class RewardJudge(Judge):
         self._max_tokens = max_tokens
         self._loaded: tuple[Any, Any] | None = None
 
+    @property
+    def judge_model_name(self) -> str:
+        """The reward model's folder or Hugging Face id (with its revision when pinned)."""
+        return f"{self.model_id}@{self.revision}" if self.revision else self.model_id
+
     def load(self) -> tuple[Any, Any]:
         """The tokenizer and the model (loaded once; clear errors for a missing model or template)."""
         if self._loaded is None:
