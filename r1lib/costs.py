@@ -5,8 +5,10 @@ simulated ``victim`` replies of a dialogue); judging is the judge calls (role ``
 under benchmark ``judge:<name>`` with the judge model as model). Tokens are what the provider
 reported for each stored record (a failed call that reported none counts 0). Dollars use the
 model's ``pricing`` in the models registry (USD per million tokens; reasoning tokens bill as output
-tokens, as the providers do) at the standard price: no record says it went through a batch API,
-so ``batch_discount`` is not applied. A model without pricing, or not in the registry, has no
+tokens, as the providers do): records made through a provider's Batch API (``meta["billing"] ==
+"batch"``, :mod:`r1lib.backends.openai_batch`) at the price less ``batch_discount`` — no dollar
+figure when the entry gives no batch discount — and every other record at the standard price; the
+``billing`` column keeps the two apart. A model without pricing, or not in the registry, has no
 dollar figures and says so in ``pricing_source``.
 
 For one benchmark, judging is the judge calls about that benchmark's records: a judge call's prompt
@@ -26,7 +28,7 @@ from r1lib.store import Store
 
 TOKEN_COLUMNS = ["prompt_tokens", "reasoning_tokens", "answer_tokens"]
 USD_COLUMNS = ["prompt_usd", "reasoning_usd", "answer_usd", "total_usd"]
-COLUMNS = ["stage", "model", "records", *TOKEN_COLUMNS, *USD_COLUMNS, "input_usd_per_mtok", "output_usd_per_mtok",
+COLUMNS = ["stage", "model", "billing", "records", *TOKEN_COLUMNS, *USD_COLUMNS, "input_usd_per_mtok", "output_usd_per_mtok",
            "pricing_source", "pricing_as_of"]
 STAGES = ("generation", "judging")
 UNPRICED = "no pricing in the models registry"
@@ -42,10 +44,12 @@ def costs_table(store: Store, registry: Mapping[str, ModelConfig], *, benchmark:
     if benchmark is not None:
         frame = _of_benchmark(frame, benchmark)
     frame["stage"] = frame["role"].map(lambda role: "judging" if role == "judge" else "generation")
+    frame["billing"] = frame["meta"].map(lambda meta: "batch" if meta.get("billing") == "batch" else "standard")
     frame[TOKEN_COLUMNS] = frame[TOKEN_COLUMNS].fillna(0).astype("int64")
-    table = (frame.groupby(["stage", "model"], as_index=False)
+    table = (frame.groupby(["stage", "model", "billing"], as_index=False)
              .agg(records=("key", "size"), **{c: (c, "sum") for c in TOKEN_COLUMNS}))
-    pricing = pd.DataFrame([_pricing(registry.get(model)) for model in table["model"]],
+    pricing = pd.DataFrame([_pricing(registry.get(model), billing) for model, billing in
+                            zip(table["model"], table["billing"])],
                            columns=["input_usd_per_mtok", "output_usd_per_mtok", "pricing_source", "pricing_as_of"])
     table = pd.concat([table, pricing], axis=1)
     table["prompt_usd"] = table["prompt_tokens"] * table["input_usd_per_mtok"] / 1e6
@@ -53,7 +57,7 @@ def costs_table(store: Store, registry: Mapping[str, ModelConfig], *, benchmark:
     table["answer_usd"] = table["answer_tokens"] * table["output_usd_per_mtok"] / 1e6
     table["total_usd"] = table[["prompt_usd", "reasoning_usd", "answer_usd"]].sum(axis=1, min_count=3)
     table["stage"] = pd.Categorical(table["stage"], categories=STAGES)
-    table = table.sort_values(["stage", "model"], ignore_index=True)[COLUMNS]
+    table = table.sort_values(["stage", "model", "billing"], ignore_index=True)[COLUMNS]
     table["stage"] = table["stage"].astype(str)
     if output_dir is not None:
         Path(output_dir).mkdir(parents=True, exist_ok=True)
@@ -96,12 +100,19 @@ def _of_benchmark(frame: pd.DataFrame, benchmark: str) -> pd.DataFrame:
     return frame[own | ((frame["role"] == "judge") & judged_key.isin(set(frame.loc[own, "key"])))].copy()
 
 
-def _pricing(config: ModelConfig | None) -> tuple[float, float, str, str | None]:
-    """(input, output USD per million tokens, source, as_of) of a model; NaN prices when unpriced."""
+def _pricing(config: ModelConfig | None, billing: str = "standard") -> tuple[float, float, str, str | None]:
+    """(input, output USD per million tokens, source, as_of) of a model at its standard or batch price;
+    NaN prices when unpriced (or, for batch billing, when the entry gives no batch discount)."""
     if config is None:
         return float("nan"), float("nan"), UNKNOWN_MODEL, None
     pricing = config.pricing
     if not pricing:
         return float("nan"), float("nan"), UNPRICED, None
-    return (float(pricing["input"]), float(pricing["output"]), str(pricing.get("source") or "not stated"),
-            pricing.get("as_of"))
+    source = str(pricing.get("source") or "not stated")
+    factor = 1.0
+    if billing == "batch":
+        discount = pricing.get("batch_discount")
+        if discount is None:
+            return float("nan"), float("nan"), f"{source}; no batch_discount in the entry", pricing.get("as_of")
+        factor, source = 1.0 - float(discount), f"{source}; batch price ({float(discount):g} off)"
+    return factor * float(pricing["input"]), factor * float(pricing["output"]), source, pricing.get("as_of")

@@ -130,3 +130,20 @@ def test_costs_of_one_benchmark_include_the_judge_calls_about_it(store: Store) -
     only_b = costs_table(store, models, benchmark="b")
     assert whole["records"].tolist() == [5, 5] and only_b["records"].tolist() == [2, 2]
     assert only_b["stage"].tolist() == ["generation", "judging"]
+
+
+def test_batch_billed_records_cost_the_batch_price(store: Store) -> None:
+    from r1lib.config import ModelConfig
+    from r1lib.costs import costs_table
+    from r1lib.records import GenerationRecord
+    priced = ModelConfig(name="judge-model", backend="fake", model="x",
+                         pricing={"input": 2.0, "output": 8.0, "batch_discount": 0.5, "source": "test", "as_of": "2026-11-28"})
+    for key, billing in (("sync", None), ("batched", "batch")):
+        store.put_generation(GenerationRecord(
+            key=key, model="judge-model", benchmark="judge:x", prompt_id=key, sample=0, messages=[], config={},
+            role="judge", answer="ok", prompt_tokens=1_000_000, answer_tokens=1_000_000,
+            meta={"billing": billing} if billing else {}))
+    table = costs_table(store, {"judge-model": priced}).set_index("billing")
+    assert table.loc["standard", "total_usd"] == pytest.approx(10.0)
+    assert table.loc["batch", "total_usd"] == pytest.approx(5.0)
+    assert "batch price (0.5 off)" in table.loc["batch", "pricing_source"]
