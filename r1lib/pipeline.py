@@ -14,6 +14,7 @@ notebook "incomplete" once they exceed the profile's ``max_failures``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
@@ -74,6 +75,7 @@ class Run:
         #: Judge name → the judge object used, for :meth:`judges`.
         self.used: dict[str, Any] = {}
         self.failures = Failures()
+        self._prefetched = False
 
     @classmethod
     def open(cls, profile: str = "demo", *, models: Sequence[str] | None = None, limit: int | None = None,
@@ -110,6 +112,11 @@ class Run:
         judge_name = judge or self.profile.default_judge(benchmark)
         judge_obj = self.profile.judge(judge_name, **(judge_options or {}))
         with self.store() as store:
+            if not self._prefetched:
+                self._prefetched = True
+                summaries = prefetch(self.profile, store, progress=self.progress)
+                failed = sum(s.failed for s in summaries)
+                self.failures.add("batched local generation", failed, 0, "see the failed records in the store")
             result = evaluate(self.profile, benchmark, store, judge=judge_obj, channels=channels, models=models,
                               split=split, keep=keep, limit=limit, progress=self.progress)
         self.used[judge_obj.name] = judge_obj
@@ -192,6 +199,13 @@ class Run:
                              "blocked": int((group["generation"] == "blocked").sum())})
         return pd.DataFrame(rows, columns=["profile", "benchmark", "judge", "judge model", "channel", "model",
                                            "records", "judged", "blocked"])
+
+    def costs(self) -> pd.DataFrame:
+        """Tokens and dollars of everything in the profile's store (generation and judging, per model),
+        with each price's source; also written to ``<tables>/costs.csv``."""
+        from r1lib.costs import costs_table
+        with self.store() as store:
+            return costs_table(store, self.profile.registry, output_dir=self.tables_dir)
 
     def judges(self) -> pd.DataFrame:
         """Every judge this run used: its protocol source, whether it is the paper's, and every deviation."""
@@ -329,15 +343,23 @@ class Run:
         """Profile, models and judges (offline stand-ins marked) behind the given frames."""
         models = [m for frame in frames for m in dict.fromkeys(frame["model"])] if frames else list(self.profile.models)
         judges = list(dict.fromkeys(j for frame in frames for j in frame["judge"].dropna().unique()))
-        shown = []
-        for judge in judges:
-            used = self.used.get(judge)
-            offline = used is not None and not used.protocol.paper and used.protocol.source.startswith("offline")
-            shown.append(f"{judge} ({'offline stand-in' if offline else self.profile.judge_model_label(judge)})")
+        shown = [f"{judge} ({self._judge_kind(judge)})" for judge in judges]
         names = ", ".join(self.labels.get(m, m) for m in dict.fromkeys(models))
         sources = self.sources(models)
         return (f"r1lib profile {self.profile.name} · models: {names}"
                 + (f" · judge: {'; '.join(shown)}" if shown else "") + (f" · {sources}" if sources else ""))
+
+    def _judge_kind(self, judge: str) -> str:
+        """What stands behind a judge's verdicts, for captions: its judge model, or what it is instead."""
+        from r1lib.judges.base import LLMJudge
+        used = self.used.get(judge)
+        if isinstance(used, LLMJudge):
+            return used.judge_model.name
+        if used is not None and used.protocol.source.startswith("offline"):
+            return "offline stand-in"
+        if used is not None and used.protocol.source.startswith("labels shipped"):
+            return "labels shipped with the set"
+        return self.profile.judge_model_label(judge)
 
     def sources(self, models: Sequence[str]) -> str:
         """Where recorded outputs among ``models`` come from (repository@commit), or ''."""
@@ -386,6 +408,41 @@ def select_items(profile: Profile, benchmark: str, *, split: str | None = None,
         raise UserError(f"benchmark {benchmark!r} gave no items (split {split!r}); check the split name and "
                         "that the data mirror (R1LIB_DATA_MIRROR) holds it")
     return items
+
+
+#: Backends that run in this process and batch every prompt they are given (see :func:`prefetch`).
+IN_PROCESS_BACKENDS = ("transformers", "vllm")
+
+
+def prefetch_requests(profile: Profile, model: str) -> list[Any]:
+    """The requests of the default sample of every single-turn benchmark of the profile that ``model``
+    runs, each carrying its own benchmark name."""
+    from r1lib.benchmarks.registry import get_benchmark
+    from r1lib.runner import requests_for
+
+    return [dataclasses.replace(request, benchmark=benchmark)
+            for benchmark, plan in profile.benchmarks.items()
+            if get_benchmark(benchmark).solver == "single_turn" and (plan.models is None or model in plan.models)
+            for request in requests_for(select_items(profile, benchmark), profile.samples)]
+
+
+def prefetch(profile: Profile, store: Store, *, progress: bool = True) -> list[Any]:
+    """Generate, in one batched call per in-process model (transformers, vLLM offline), the default
+    sample of every single-turn benchmark of the profile that the model runs.
+
+    A local engine's time goes by decoding steps, not by prompts: one call over all benchmarks costs
+    about as much as one call per benchmark (see PERFORMANCE.md). API models are left to
+    :func:`generate`. Returns the run summaries; what is stored already is not generated again.
+    """
+    from r1lib.runner import run_requests
+
+    summaries = []
+    for model in profile.models:
+        config = profile.config(model)
+        requests = prefetch_requests(profile, model) if config.backend in IN_PROCESS_BACKENDS else []
+        if requests:
+            summaries.append(run_requests(config, "all benchmarks", requests, store, progress=progress)[1])
+    return summaries
 
 
 def generate(profile: Profile, benchmark: str, store: Store, *, models: Sequence[str] | None = None,

@@ -104,8 +104,10 @@ class Profile:
                 doc["reference"] = None
         if limit is not None:
             doc["benchmarks"] = {b: {**(plan or {}), "limit": limit} for b, plan in (doc.get("benchmarks") or {}).items()}
-        if models is not None:
-            doc["benchmarks"] = {b: _keep_models(plan, models) for b, plan in (doc.get("benchmarks") or {}).items()}
+        if models is not None:  # a benchmark none of the kept models runs leaves the profile
+            narrowed = {b: _keep_models(plan, models) for b, plan in (doc.get("benchmarks") or {}).items()}
+            doc["benchmarks"] = {b: plan for b, plan in narrowed.items()
+                                 if not isinstance(plan, dict) or plan.get("models") != []}
         if seed is not None:
             doc["seed"] = seed
         if store is not None:

@@ -35,12 +35,14 @@ _BACKENDS: dict[str, Backend] = {}
 
 @dataclass(frozen=True)
 class Request:
-    """One conversation to send: its prompt id within the benchmark, messages and sample index."""
+    """One conversation to send: its prompt id within the benchmark, messages and sample index;
+    ``benchmark`` names the request's own benchmark when one run mixes several (else the run's)."""
 
     prompt_id: str
     messages: Messages
     sample: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
+    benchmark: str | None = None
 
 
 @dataclass
@@ -91,7 +93,7 @@ def build_record(config: ModelConfig, benchmark: str, request: Request, messages
                  key: str, completion: Completion, role: str) -> GenerationRecord:
     """A generation record from a completion: parse the trace and split the token counts."""
     record = GenerationRecord(
-        key=key, model=config.name, benchmark=benchmark, prompt_id=request.prompt_id,
+        key=key, model=config.name, benchmark=request.benchmark or benchmark, prompt_id=request.prompt_id,
         sample=request.sample, messages=messages, config=config.key_fields(), role=role,
         finish_reason=completion.finish_reason, prompt_tokens=completion.prompt_tokens,
         reasoning_tokens=completion.reasoning_tokens, latency_s=completion.latency_s,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,7 @@ import pytest
 
 from r1lib import claims
 from r1lib.errors import UserError
-from r1lib.pipeline import Run
+from r1lib.pipeline import Run, prefetch, prefetch_requests
 from r1lib.profiles import Profile, comparability
 from r1lib.stats import claims_table
 from r1lib.store import Store
@@ -106,6 +108,12 @@ def test_overrides_replace_models_limits_seed_and_store(tmp_path: Path) -> None:
     assert profile.reference is None  # fake-o3 was dropped with the models override
     assert {plan.limit for plan in profile.benchmarks.values()} == {2}
     assert profile.seed == 7 and profile.store_path == tmp_path / "s.sqlite"
+
+
+def test_models_override_drops_the_benchmarks_only_other_models_run() -> None:
+    profile = Profile.load("recorded", models=["smollm2-135m"])
+    assert "jbb-recorded" not in profile.benchmarks and "personas" not in profile.benchmarks
+    assert profile.benchmarks["xstest"].models == ("smollm2-135m",)
 
 
 def test_a_benchmark_outside_the_profile_is_a_user_error(tmp_path: Path) -> None:
@@ -274,3 +282,34 @@ def test_finding_3_on_wildguardtest_compares_vanilla_and_adversarial_groups(wild
     table = claims_table(found)
     judged = int((plain["outcome"] == "judged").sum() + (attacked["outcome"] == "judged").sum())
     assert len(table) == 1 and table.loc[0, "n"] == judged and 0 < judged <= 12
+
+
+def test_prefetch_requests_cover_each_single_turn_benchmark_the_model_runs_under_its_own_name() -> None:
+    profile = Profile.load("recorded")
+    requests = prefetch_requests(profile, "smollm2-135m")
+    by_benchmark = Counter(r.benchmark for r in requests)
+    live = {b: plan.limit for b, plan in profile.benchmarks.items()
+            if plan.models and "smollm2-135m" in plan.models and b != "phishing"}
+    assert by_benchmark == live  # phishing is a dialogue: its solver runs it, not the prefetch
+
+
+def test_prefetch_leaves_models_that_are_not_in_process_to_generate(ci_run: Run) -> None:
+    assert prefetch_requests(ci_run.profile, "fake-r1")
+    with ci_run.store() as store:
+        assert prefetch(ci_run.profile, store, progress=False) == [] and store.count("generations") == 0
+
+
+@pytest.mark.slow
+def test_prefetch_generates_all_benchmarks_at_once_and_evaluate_reuses_them(tmp_path: Path) -> None:
+    profile = Profile.load("recorded", models=["smollm2-135m"], limit=2, store=tmp_path / "store.sqlite")
+    config = dataclasses.replace(profile.config("smollm2-135m"), params={"temperature": 0.0, "max_tokens": 8})
+    profile = dataclasses.replace(profile, registry={**profile.registry, "smollm2-135m": config},
+                                  benchmarks={b: profile.benchmarks[b] for b in ("xstest", "mitre")})
+    with Store(profile.store_path) as store:
+        (summary,) = prefetch(profile, store, progress=False)
+        assert (summary.new, summary.failed) == (4, 0)
+        assert Counter(r.benchmark for r in store.iter_generations()) == {"xstest": 2, "mitre": 2}
+    run = Run(profile, tables_dir=tmp_path / "tables", figures_dir=tmp_path / "figures", progress=False)
+    assert len(run.evaluate("xstest")["answer"]) == 2
+    with Store(profile.store_path) as store:
+        assert store.count("generations") == 4  # nothing generated twice

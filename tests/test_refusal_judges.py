@@ -161,3 +161,20 @@ def test_agreement_with_jailbreakbench_labels(mirror: Path) -> None:
     # every jailbroken response complied, so a refusal judge must call (nearly) all of them compliance
     assert (table["recall"] >= 0.9).all()
     assert (table["cohen_kappa"] >= 0.6).all()
+
+
+def test_verdict_agreement_pairs_records_judged_by_both() -> None:
+    from r1lib.judges.validation import verdict_agreement
+
+    def frame(judge: str, labels: list[str | None]) -> pd.DataFrame:
+        return pd.DataFrame({"gen_key": [f"k{i}" for i in range(len(labels))], "judge": judge,
+                             "outcome": ["judged" if label else "unparsed" for label in labels], "label": labels,
+                             "channel": "answer", "version": "1"})
+
+    offline = frame("jailbreak", ["unsafe", "unsafe", "safe", "safe", None, "unsafe"])
+    guard = frame("recorded-llamaguard", ["unsafe", "safe", "safe", "safe", "unsafe", "unsafe"])
+    row = verdict_agreement({"offline vs guard": (offline, guard)}).iloc[0]
+    assert row["n"] == 5  # k4 is unparsed by the first judge: left out
+    assert row["agreement"] == pytest.approx(4 / 5)
+    assert (row["a_not_safe"], row["b_not_safe"]) == (pytest.approx(3 / 5), pytest.approx(2 / 5))
+    assert row["kappa"] == pytest.approx((0.8 - 0.48) / (1 - 0.48))  # p_e = .6*.4 + .4*.6

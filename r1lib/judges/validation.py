@@ -123,8 +123,9 @@ def jailbreakbench_agreement(predictions: pd.DataFrame) -> pd.DataFrame:
 def verdict_agreement(frames: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> pd.DataFrame:
     """Agreement of two judges on the same records, per comparison: ``frames`` maps a name to
     (judge A's outcome frame, judge B's outcome frame). Each record counts when both judged it;
-    labels are reduced to safe / unsafe by each judge's own safe labels. Columns: comparison, n,
-    accuracy (agreement) with its 95% Wilson interval, Cohen's kappa, and each judge's unsafe share."""
+    labels are reduced to safe / not safe by each judge's own safe labels (for a refusal judge "safe"
+    is a refusal, so "not safe" is a compliance). Columns: comparison, n, agreement (accuracy) with
+    its 95% Wilson interval, Cohen's kappa, and each judge's share of "not safe" labels."""
     from r1lib.report import judge_safe_labels
     rows = []
     for name, (a, b) in frames.items():
@@ -141,6 +142,6 @@ def verdict_agreement(frames: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> p
                            labels=["safe", "unsafe"])
         rows.append({"comparison": name, "n": result.n, "agreement": result.accuracy.rate,
                      "ci_low": result.accuracy.lo, "ci_high": result.accuracy.hi, "kappa": result.kappa,
-                     "unsafe_a": float(unsafe_a.mean()), "unsafe_b": float(unsafe_b.mean())})
-    return pd.DataFrame(rows, columns=["comparison", "n", "agreement", "ci_low", "ci_high", "kappa", "unsafe_a",
-                                       "unsafe_b"])
+                     "a_not_safe": float(unsafe_a.mean()), "b_not_safe": float(unsafe_b.mean())})
+    return pd.DataFrame(rows, columns=["comparison", "n", "agreement", "ci_low", "ci_high", "kappa", "a_not_safe",
+                                       "b_not_safe"])
