@@ -102,10 +102,12 @@ def score_claims(frames_by_scorer: Mapping[str, pd.DataFrame], pairs: Sequence[t
     """Finding 2/3: a reasoning model's answers score higher (more harmful help) than its counterpart's.
 
     With ``safety_frame`` only answers judged with a label in ``compliant_labels`` are compared, so
-    both models are compared on prompts where both complied.
+    both models are compared on prompts where both complied. Pairs that did not run the benchmark
+    (a model absent from the scorer's frame) make no claim.
     """
     claims = []
     for scorer, frame in frames_by_scorer.items():
+        ran = set(frame["model"])
         if safety_frame is not None:
             compliant = safety_frame[(safety_frame["outcome"] == "judged")
                                      & safety_frame["label"].isin(list(compliant_labels))]
@@ -113,7 +115,7 @@ def score_claims(frames_by_scorer: Mapping[str, pd.DataFrame], pairs: Sequence[t
         claims += [compare_models(frame, reasoning, counterpart, value="score", direction="greater",
                                   claim=f"{_l(labels, reasoning)} scores higher than {_l(labels, counterpart)} "
                                         f"({scorer}, {what})")
-                   for reasoning, counterpart in pairs]
+                   for reasoning, counterpart in pairs if {reasoning, counterpart} <= ran]
     return claims
 
 

@@ -246,8 +246,10 @@ class Run:
         return frame.assign(**{name: values})
 
     def case(self, name: str, *, frame_answer: pd.DataFrame | None = None,
-             frame_thinking: pd.DataFrame | None = None, n: int = 1) -> Any:
-        """A case figure of the paper (``fig6`` … ``fig12``): pick records by its criterion, save the first.
+             frame_thinking: pd.DataFrame | None = None, n: int = 1, criterion: str | None = None) -> Any:
+        """A case figure of the paper (``fig6`` … ``fig12``): pick records by its criterion, save the first
+        as figure ``name``. ``criterion`` (a figure name or a :data:`~r1lib.cases.CRITERIA` key) defaults
+        to ``name``; e.g. ``case("fig6_recorded", criterion="fig6", ...)`` draws Fig. 6 from other data.
 
         Returns the chosen cases as HTML for the notebook (escaped), or a note when no record of
         this run meets the criterion (the figure is then not built).
@@ -255,10 +257,11 @@ class Run:
         from IPython.display import HTML
 
         from r1lib.cases import CRITERIA, FIGURE_CRITERIA, case_figure, case_html, select_cases
-        chosen = select_cases(frame_answer, frame_thinking, name, n, seed=self.profile.seed)
+        criterion = criterion or name
+        chosen = select_cases(frame_answer, frame_thinking, criterion, n, seed=self.profile.seed)
         if chosen.empty:
             return HTML(f"<p><b>{name}</b>: no record of this run meets the criterion "
-                        f"“{CRITERIA[FIGURE_CRITERIA.get(name, name)]}”; the figure is not built.</p>")
+                        f"“{CRITERIA[FIGURE_CRITERIA.get(criterion, criterion)]}”; the figure is not built.</p>")
         records = self.records(chosen["gen_key"])
         parts = []
         for i, row in enumerate(chosen.to_dict("records")):
@@ -273,16 +276,19 @@ class Run:
         return HTML("".join(parts))
 
     def pair_case(self, name: str, safety_frame: pd.DataFrame, scores: Mapping[str, pd.DataFrame]) -> Any:
-        """Fig. 4: on the profile's first reasoning pair and first scorer, the prompt where both models
-        gave an unsafe answer and the reasoning model's outscores its counterpart's by the widest margin.
-        Saves the reasoning model's case as the figure and shows both answers."""
+        """Fig. 4: on the profile's first reasoning pair scored here and the first scorer, the prompt where
+        both models gave an unsafe answer and the reasoning model's outscores its counterpart's by the
+        widest margin. Saves the reasoning model's case as the figure and shows both answers."""
         from IPython.display import HTML
 
         from r1lib.cases import case_figure, case_html
         from r1lib.claims import judged_values
-        if not self.profile.pairs or not scores:
-            return HTML(f"<p><b>{name}</b>: the profile has no reasoning pair or no scorer; the figure is not built.</p>")
-        (reasoning, counterpart), (scorer, score_frame) = self.profile.pairs[0], next(iter(scores.items()))
+        scorer, score_frame = next(iter(scores.items()), (None, None))
+        pairs = [p for p in self.profile.pairs if score_frame is not None and set(p) <= set(score_frame["model"])]
+        if not pairs:
+            return HTML(f"<p><b>{name}</b>: no reasoning pair of the profile was scored on this benchmark; "
+                        "the figure is not built.</p>")
+        reasoning, counterpart = pairs[0]
         safety = judged_values(safety_frame, "safe")
         unsafe = safety.loc[safety["value"] < 1, ["gen_key", "label"]]
         scored = judged_values(score_frame, "score").merge(unsafe, on="gen_key", suffixes=("_score", ""))
@@ -363,14 +369,7 @@ class Run:
 
     def sources(self, models: Sequence[str]) -> str:
         """Where recorded outputs among ``models`` come from (repository@commit), or ''."""
-        from r1lib.benchmarks.recorded import get_run
-        cited = []
-        for model in dict.fromkeys(models):
-            config = self.profile.config(model) if model in self.profile.models else None
-            if config is not None and config.backend == "recorded":
-                source = get_run(config.model).files[0].outputs
-                cited.append(f"{config.display_name()} = {source.repo}@{(source.revision or 'main')[:12]}")
-        return ("recorded outputs of the named models (not the paper's runs): " + ", ".join(cited)) if cited else ""
+        return recorded_sources(self.profile, models)
 
     def _write_status(self) -> None:
         """Record this run's failures where ``r1lib reproduce`` reads them."""
@@ -391,6 +390,18 @@ class Evaluation:
     failed_generations: int = 0
     failed_judgements: int = 0
     first_error: str = ""
+
+
+def recorded_sources(profile: Profile, models: Sequence[str]) -> str:
+    """Where the recorded outputs among ``models`` of the profile come from (repository@commit), or ''."""
+    from r1lib.benchmarks.recorded import get_run
+    cited = []
+    for model in dict.fromkeys(models):
+        config = profile.config(model) if model in profile.models else None
+        if config is not None and config.backend == "recorded":
+            source = get_run(config.model).files[0].outputs
+            cited.append(f"{config.display_name()} = {source.repo}@{(source.revision or 'main')[:12]}")
+    return ("recorded outputs of the named models (not the paper's runs): " + ", ".join(cited)) if cited else ""
 
 
 def select_items(profile: Profile, benchmark: str, *, split: str | None = None,

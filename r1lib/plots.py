@@ -127,6 +127,7 @@ def fig3_data(frames_by_scorer: Mapping[str, pd.DataFrame], pairs: Sequence[tupl
     ``scored``, ``score`` = reward or severity). With ``safety_frame`` (the AIR-Bench answer verdicts)
     only records judged with a label in ``compliant_labels`` are scored; ``matched`` further keeps
     only prompts where *both* models of a pair complied, so the two means compare the same prompts.
+    Pairs with a model absent from a scorer's frame (not run on that benchmark) are left out.
     """
     rows = []
     for scorer, frame in frames_by_scorer.items():
@@ -136,6 +137,8 @@ def fig3_data(frames_by_scorer: Mapping[str, pd.DataFrame], pairs: Sequence[tupl
                                      & safety_frame["label"].isin(list(compliant_labels))]
             scored = scored[scored["gen_key"].isin(compliant["gen_key"])]
         for reasoning, counterpart in pairs:
+            if not {reasoning, counterpart} <= set(frame["model"]):
+                continue  # a pair that did not run this benchmark
             pair = scored[scored["model"].isin([reasoning, counterpart])]
             if matched:
                 per_item = pair.groupby(["prompt_id", "sample"])["model"].nunique()

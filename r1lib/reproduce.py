@@ -123,7 +123,10 @@ def reproduce(profile: str, only: Sequence[str] | None = None, *, limit: int | N
     print()
     print(status.to_string(index=False))
     tables.mkdir(parents=True, exist_ok=True)
-    (tables / "status.md").write_text(status_markdown(status, loaded.name, results))
+    from r1lib.pipeline import recorded_sources
+    (tables / "status.md").write_text(status_markdown(
+        status, loaded.name, results, beyond=beyond_paper(tables, figures, since=started),
+        sources=recorded_sources(loaded, loaded.models)))
     bad = [f"{r.name} ({r.state})" for r in results if not r.ok]
     total = sum(r.seconds for r in results)
     print(f"\n{len(results) - len(bad)}/{len(results)} notebooks complete in {total:.0f} s; "
@@ -211,14 +214,31 @@ def _table_status(path: Path) -> tuple[str, str]:
     return table_status(table)
 
 
-def status_markdown(status: pd.DataFrame, profile: str, results: Sequence[NotebookResult]) -> str:
-    """The status report as Markdown: the notebooks run (with times and errors), then every artefact."""
+def beyond_paper(tables_dir: Path, figures_dir: Path, *, since: float) -> list[str]:
+    """Tables and figures written since ``since`` that are not paper artefacts (e.g. the recorded-data
+    versions of a figure), as ``tables/NAME.csv`` / ``figures/NAME.png``."""
+    stems = {stem for _, stem, _, _ in ARTEFACTS}
+    found = []
+    for folder, pattern in ((tables_dir, "*.csv"), (figures_dir, "*.png")):
+        found += [f"{folder.name}/{path.name}" for path in sorted(folder.glob(pattern))
+                  if path.stem not in stems and path.stat().st_mtime >= since]
+    return found
+
+
+def status_markdown(status: pd.DataFrame, profile: str, results: Sequence[NotebookResult], *,
+                    beyond: Sequence[str] = (), sources: str = "") -> str:
+    """The status report as Markdown: the notebooks run (with times and errors), every artefact, the
+    files written beyond the paper's artefacts and where recorded outputs come from."""
     lines = [f"# Reproduction status — profile `{profile}`", "", "| notebook | seconds | result |",
              "|---|---:|---|"]
     lines += [f"| {r.name} | {r.seconds:.1f} | {r.state}{': ' + _cell(r.error or r.incomplete or '') if not r.ok else ''} |"
               for r in results]
     lines += ["", "| " + " | ".join(STATUS_COLUMNS) + " |", "|" + "---|" * len(STATUS_COLUMNS)]
     lines += ["| " + " | ".join(_cell(str(v)) for v in row) + " |" for row in status.itertuples(index=False)]
+    if beyond:
+        lines += ["", "## Also written (beyond the paper's artefacts)", "", *[f"- {name}" for name in beyond]]
+    if sources:
+        lines += ["", "## Sources", "", sources[0].upper() + sources[1:] + "."]
     return "\n".join(lines) + "\n"
 
 

@@ -22,8 +22,10 @@ import papermill
 import pytest
 
 from r1lib.errors import UserError
-from r1lib.reproduce import ARTEFACTS, NOTEBOOKS, NOTEBOOKS_DIR, NotebookResult, artefact_status, reproduce, \
-    select_notebooks
+from r1lib.pipeline import recorded_sources
+from r1lib.profiles import Profile
+from r1lib.reproduce import ARTEFACTS, NOTEBOOKS, NOTEBOOKS_DIR, NotebookResult, artefact_status, beyond_paper, \
+    reproduce, select_notebooks, status_markdown
 from r1lib.store import Store
 
 PARAMETERS = ("profile", "models", "limit", "seed", "store", "tables_dir", "figures_dir", "status_file",
@@ -100,6 +102,29 @@ def test_artefact_status_reads_the_cells_and_ignores_stale_files(tmp_path: Path)
     assert status.loc["Table 5", "status"] == "not built" and "boom" in status.loc["Table 5", "detail"]
     assert status.loc["Table 4", "status"] == "not run" and status.loc["Fig 1", "status"] == "not built"
     assert len(status) == len(ARTEFACTS)
+
+
+def test_status_lists_what_was_written_beyond_the_paper_and_the_recorded_sources(tmp_path: Path) -> None:
+    tables, figures = tmp_path / "tables", tmp_path / "figures"
+    tables.mkdir()
+    figures.mkdir()
+    stale = figures / "fig3_old.png"
+    stale.write_bytes(b"png")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    since = time.time() - 60
+    for path in (tables / "table2.csv", tables / "recorded_jbb_asr.csv", figures / "fig6_recorded.png",
+                 figures / "fig6.png"):
+        path.write_text("x")
+    beyond = beyond_paper(tables, figures, since=since)
+    assert beyond == ["tables/recorded_jbb_asr.csv", "figures/fig6_recorded.png"]
+    ran = [NotebookResult("05_thinking_vs_answer", tmp_path / "x.ipynb", 2.0)]
+    status = artefact_status(tables, figures, since=since, ran={r.name: r for r in ran})
+    sources = recorded_sources(Profile.load("recorded"), ["recorded-deepseek-r1-personas", "smollm2-135m"])
+    text = status_markdown(status, "recorded", ran, beyond=beyond, sources=sources)
+    assert "## Also written (beyond the paper's artefacts)\n\n- tables/recorded_jbb_asr.csv\n" in text
+    assert "| Fig 6 | 05_thinking_vs_answer | built | fig6.png |" in text
+    (line,) = [x for x in text.splitlines() if x.startswith("Recorded outputs of the named models")]
+    assert "@" in line and "smollm2" not in line.lower()
 
 
 def prepare(tmp_path: Path, profile: str, **extra: object) -> tuple[Path, dict[str, str]]:

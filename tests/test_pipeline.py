@@ -231,6 +231,8 @@ def test_case_figures_are_saved_only_when_a_record_meets_the_criterion(ci_run: R
     nothing = ci_run.case("fig12", frame_answer=injection[injection["label"] == "failure"])
     assert "no record of this run meets the criterion" in nothing.data
     assert not (ci_run.figures_dir / "fig12.png").exists()
+    ci_run.case("fig11_other", criterion="fig11", frame_answer=injection)  # the same criterion, another name
+    assert (ci_run.figures_dir / "fig11_other.png").is_file()
 
 
 def test_pair_case_shows_the_widest_score_gap_between_unsafe_answers(ci_run: Run) -> None:

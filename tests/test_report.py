@@ -12,7 +12,7 @@ import matplotlib
 import pandas as pd
 import pytest
 
-from r1lib import plots, report
+from r1lib import claims, plots, report
 from r1lib.errors import UserError
 from r1lib.outcomes import BASE_COLUMNS
 
@@ -431,6 +431,10 @@ def test_fig3_scores_compliant_answers_of_matched_prompts(tmp_path: Path, labels
     assert data.loc["DS-V3", "value"] == pytest.approx(0.5) and data.loc["DS-R1", "pair"] == "DS-R1 vs DS-V3"
     unmatched = plots.fig3_data({"QRM": reward}, [(r1, v3)], labels, safety_frame=safety, matched=False)
     assert unmatched.set_index("label").loc["DS-R1", "n"] == 6
+    other = (MODELS["R1-70b"], MODELS["Llama3.3"])  # a pair that did not run this benchmark: no points, no claim
+    assert set(plots.fig3_data({"QRM": reward}, [(r1, v3), other], labels)["pair"]) == {"DS-R1 vs DS-V3"}
+    assert [c["claim"] for c in claims.score_claims({"QRM": reward}, [(r1, v3), other], labels)] == [
+        "DS-R1 scores higher than DS-V3 (QRM, compliant answers)"]
     check_saved(plots.fig3({"QRM": reward, "severity": reward}, [(r1, v3)], labels, safety_frame=safety),
                 "fig3", tmp_path)
 
