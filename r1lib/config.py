@@ -24,7 +24,12 @@ BACKENDS = ("openai", "vllm", "transformers", "fake", "recorded")
 
 @dataclass(frozen=True)
 class Settings:
-    """Where things live. Every path can be overridden by an environment variable or ``R1LIB_CONFIG``."""
+    """Where things live. Every path can be overridden by an environment variable or ``R1LIB_CONFIG``.
+
+    ``fixtures_dir`` (only from the env ``R1LIB_FIXTURES``; never set by default) switches every
+    benchmark file to the project-written test fixtures in that folder (see
+    :mod:`r1lib.benchmarks.sources`).
+    """
 
     root: Path
     data_dir: Path
@@ -34,6 +39,7 @@ class Settings:
     tables_dir: Path
     figures_dir: Path
     models_files: tuple[Path, ...]
+    fixtures_dir: Path | None = None
 
     @classmethod
     def load(cls, config_file: str | Path | None = None) -> "Settings":
@@ -57,6 +63,7 @@ class Settings:
         mirror_raw = env.get("R1LIB_DATA_MIRROR") or values.get("mirror_dir")
         mirror = Path(mirror_raw).expanduser().resolve() if mirror_raw else (
             mirror_default if mirror_default.is_dir() else None)
+        fixtures_raw = env.get("R1LIB_FIXTURES")  # only from the environment: tests set it explicitly
         runs = path("runs_dir", "R1LIB_RUNS", root / "runs")
         extra_models = [Path(p) for p in (env.get("R1LIB_MODELS") or "").split(os.pathsep) if p]
         extra_models += [Path(p) for p in values.get("models_files", [])]
@@ -69,6 +76,7 @@ class Settings:
             tables_dir=path("tables_dir", "R1LIB_TABLES", root / "tables"),
             figures_dir=path("figures_dir", "R1LIB_FIGURES", root / "figures"),
             models_files=(root / "configs" / "models.yaml", *extra_models),
+            fixtures_dir=Path(fixtures_raw).expanduser().resolve() if fixtures_raw else None,
         )
 
 

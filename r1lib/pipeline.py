@@ -395,12 +395,15 @@ class Evaluation:
 def recorded_sources(profile: Profile, models: Sequence[str]) -> str:
     """Where the recorded outputs among ``models`` of the profile come from (repository@commit), or ''."""
     from r1lib.benchmarks.recorded import get_run
+    from r1lib.benchmarks.sources import DataFiles
+    files = DataFiles()
     cited = []
     for model in dict.fromkeys(models):
         config = profile.config(model) if model in profile.models else None
         if config is not None and config.backend == "recorded":
             source = get_run(config.model).files[0].outputs
-            cited.append(f"{config.display_name()} = {source.repo}@{(source.revision or 'main')[:12]}")
+            upstream = f"{source.repo}@{(source.revision or 'main')[:12]}"
+            cited.append(f"{config.display_name()} = {files.marked(upstream)}")
     return ("recorded outputs of the named models (not the paper's runs): " + ", ".join(cited)) if cited else ""
 
 

@@ -6,7 +6,7 @@ naming the mistake and the fix, before anything is generated.
 
 Keys (all but ``models`` and ``benchmarks`` optional)::
 
-    name: demo                       # defaults to the file name
+    name: demo                       # defaults to the file name; "-fixtures" is appended in fixture mode
     description: one line for the header of every notebook
     paper_comparable: false          # false: every table cell is "not comparable" to the paper
     seed: 0                          # seeds the stratified samples
@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from r1lib.benchmarks.sources import FIXTURE_PROFILE_SUFFIX
 from r1lib.config import ModelConfig, Settings, load_profile, models_registry, resolve_model
 from r1lib.errors import UserError
 
@@ -127,6 +128,8 @@ class Profile:
         models = tuple(_model_names(doc.get("models"), registry, where))
         benchmarks = _benchmark_plans(doc.get("benchmarks"), models, registry, where)
         name = str(doc.get("name") or source)
+        if settings.fixtures_dir is not None:  # fixture mode: the store, tables and captions say so
+            name += FIXTURE_PROFILE_SUFFIX
         store = Path(doc["store"]).expanduser() if doc.get("store") else settings.runs_dir / name / "store.sqlite"
         return cls(
             name=name, models=models, benchmarks=benchmarks,

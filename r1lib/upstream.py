@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from r1lib.benchmarks.sources import DataFiles, FileSource
+from r1lib.benchmarks.sources import FIXTURE_NOTE, DataFiles, FileSource
 from r1lib.errors import UserError
 
 
@@ -85,13 +85,18 @@ class UpstreamModule:
     """One pinned upstream Python module, parsed (never executed) to read its protocol text."""
 
     def __init__(self, source: FileSource, files: DataFiles | None = None):
+        files = files or DataFiles()
         self.source = source
-        self.tree = _parse(str((files or DataFiles()).path(source)))
+        self.tree = _parse(str(files.path(source)))
+        #: The sha256 the parsed file was verified against (a fixture's own in fixture mode).
+        self.sha256 = files.pinned_sha256(source) or ""
+        self.fixture = files.fixture(source) is not None
 
     @property
     def origin(self) -> str:
-        """``repository@commit/path`` of the module."""
-        return f"{self.source.repo}@{(self.source.revision or 'main')[:12]}/{self.source.path}"
+        """``repository@commit/path`` of the module; a fixture stand-in says that it is one."""
+        upstream = f"{self.source.repo}@{(self.source.revision or 'main')[:12]}/{self.source.path}"
+        return f"FIXTURE stand-in ({FIXTURE_NOTE}) for {upstream}" if self.fixture else upstream
 
     def constant(self, name: str) -> Any:
         """The literal value of a module-level assignment ``NAME = ...``."""

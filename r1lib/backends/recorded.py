@@ -46,6 +46,7 @@ from typing import Any
 
 from r1lib.backends.base import Backend, Completion
 from r1lib.benchmarks.recorded import RecordedRow, RecordedRun, get_run, normalise_text, read_run
+from r1lib.benchmarks.sources import DataFiles
 from r1lib.config import ModelConfig
 from r1lib.errors import UserError
 from r1lib.records import NOT_RECORDED_FINISH, Messages
@@ -105,13 +106,13 @@ def finish_reason(run: RecordedRun, text: str) -> str:
     return "length" if mid_sentence or parse_trace(text).state == "unterminated" else "stop"
 
 
-def recorded_completion(run: RecordedRun, row: RecordedRow) -> Completion:
-    """The completion for one recorded row, with its provenance."""
+def recorded_completion(run: RecordedRun, row: RecordedRow, files: DataFiles | None = None) -> Completion:
+    """The completion for one recorded row, with its provenance (``sha256`` of the file ``files`` read)."""
     text, how = hand_over(run, row)
     source = row.file.outputs
     provenance: dict[str, Any] = {
         "run": run.name, "model": run.model, "repo": source.repo, "commit": source.revision, "file": source.path,
-        "mirror": source.mirror, "sha256": source.sha256, "row": row.index, "condition": row.file.condition,
+        "mirror": source.mirror, "sha256": (files or DataFiles()).pinned_sha256(source), "row": row.index, "condition": row.file.condition,
         "delimiting": DELIMITING[how], "approx_tokens": approx_tokens(row.output),
         "max_new_tokens": run.max_new_tokens}
     return Completion(text=text, finish_reason=finish_reason(run, text), provenance=provenance)
@@ -123,8 +124,9 @@ class RecordedBackend(Backend):
     def __init__(self, config: ModelConfig):
         super().__init__(config)
         self.run = get_run(config.model)
+        self.files = DataFiles()
         self.rows: dict[tuple[str, str], RecordedRow] = {}
-        for row in read_run(self.run.name):
+        for row in read_run(self.run.name, self.files):
             key = (normalise_text(row.system or ""), normalise_text(row.prompt))
             if key in self.rows:
                 raise UserError(f"recorded run {self.run.name}: rows {self.rows[key].index} and {row.index} hold "
@@ -146,4 +148,4 @@ class RecordedBackend(Backend):
             return Completion(text="", finish_reason=NOT_RECORDED_FINISH, provenance={
                 "run": self.run.name, "model": self.run.model, "repo": source.repo, "commit": source.revision,
                 "row": None, "not_recorded": why})
-        return recorded_completion(self.run, row)
+        return recorded_completion(self.run, row, self.files)

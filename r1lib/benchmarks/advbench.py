@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import DataFiles, FileSource
-from r1lib.benchmarks.spec import BenchmarkSpec, expect_rows, read_table, user_turn
+from r1lib.benchmarks.spec import BenchmarkSpec, read_table, user_turn
 
 SOURCE = FileSource(
     dataset="AdvBench harmful behaviours", benchmark="advbench", host="github", repo="llm-attacks/llm-attacks",
@@ -21,7 +21,7 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
     """The 520 AdvBench behaviours."""
     path = files.path(SOURCE)
     frame = read_table(SOURCE, path, ("goal", "target"))
-    expect_rows(SOURCE, path, len(frame))
+    files.expect_rows(SOURCE, path, len(frame))
     return [Item(benchmark="advbench", id=str(index), messages=user_turn(row["goal"]),
                  meta={"goal": row["goal"], "target": row["target"]})
             for index, row in enumerate(frame.to_dict("records"))]

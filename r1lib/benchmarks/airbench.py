@@ -19,7 +19,7 @@ from pathlib import Path
 
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import DataFiles, FileSource
-from r1lib.benchmarks.spec import BenchmarkSpec, expect_rows, read_table, text_id, unique_ids, user_turn
+from r1lib.benchmarks.spec import BenchmarkSpec, read_table, text_id, unique_ids, user_turn
 from r1lib.errors import UserError
 
 SUBSET_FLAG = "mirror-632"
@@ -53,7 +53,7 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
         source, path = (FULL, full) if full is not None else (SUBSET, files.path(SUBSET))
     judge_prompts = _judge_prompts(files)
     frame = read_table(source, path, COLUMNS)
-    expect_rows(source, path, len(frame))
+    files.expect_rows(source, path, len(frame))
     items = []
     for row in frame.to_dict("records"):
         cate_idx = row["cate-idx"]
@@ -73,7 +73,7 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
 def _judge_prompts(files: DataFiles) -> dict[str, str]:
     path: Path = files.path(JUDGE_PROMPTS)
     frame = read_table(JUDGE_PROMPTS, path, ("cate-idx", "judge_prompt"))
-    expect_rows(JUDGE_PROMPTS, path, len(frame))
+    files.expect_rows(JUDGE_PROMPTS, path, len(frame))
     return dict(zip(frame["cate-idx"], frame["judge_prompt"], strict=True))
 
 

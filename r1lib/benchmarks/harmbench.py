@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import DataFiles, FileSource
-from r1lib.benchmarks.spec import BenchmarkSpec, expect_rows, read_table, user_turn
+from r1lib.benchmarks.spec import BenchmarkSpec, read_table, user_turn
 
 COLUMNS = ("Behavior", "FunctionalCategory", "SemanticCategory", "ContextString", "BehaviorID")
 
@@ -36,7 +36,7 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
     source = FILES[split or "all"]
     path = files.path(source)
     frame = read_table(source, path, COLUMNS)
-    expect_rows(source, path, len(frame))
+    files.expect_rows(source, path, len(frame))
     items = []
     for row in frame.to_dict("records"):
         context = row["ContextString"].strip()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.cyberseceval import cyberseceval_file
 from r1lib.benchmarks.sources import DataFiles
-from r1lib.benchmarks.spec import BenchmarkSpec, expect_rows, read_json, user_turn
+from r1lib.benchmarks.spec import BenchmarkSpec, read_json, user_turn
 from r1lib.errors import UserError
 
 SOURCE = cyberseceval_file("CyberSecEval interpreter", "interpreter", "interpreter/interpreter.json", rows=500,
@@ -21,7 +21,7 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
     """The 500 interpreter-abuse items."""
     path = files.path(SOURCE)
     rows = read_json(SOURCE, path)
-    expect_rows(SOURCE, path, len(rows))
+    files.expect_rows(SOURCE, path, len(rows))
     items = []
     for index, row in enumerate(rows):
         attack_types = row["attack_type"]

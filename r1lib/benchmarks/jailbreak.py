@@ -33,7 +33,7 @@ from typing import Any
 
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import DataFiles, FileSource
-from r1lib.benchmarks.spec import BenchmarkSpec, expect_rows, read_json, read_table, user_turn
+from r1lib.benchmarks.spec import BenchmarkSpec, read_json, read_table, user_turn
 from r1lib.errors import UserError
 
 ARTIFACTS_REPO = "JailbreakBench/artifacts"
@@ -91,17 +91,17 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
     if split == "artifacts":
         return artifact_items(files)
     if split == "wildguard":
-        return wildguard_items(files.path(WILDGUARD))
+        return wildguard_items(files, files.path(WILDGUARD))
     if split == "wildguard-vanilla":
-        return wildguard_items(files.path(WILDGUARD), adversarial=False)
+        return wildguard_items(files, files.path(WILDGUARD), adversarial=False)
     wildguard = files.local(WILDGUARD)
-    return wildguard_items(wildguard) if wildguard is not None else artifact_items(files)
+    return wildguard_items(files, wildguard) if wildguard is not None else artifact_items(files)
 
 
 def _jailbreaks(files: DataFiles, source: FileSource) -> list[dict[str, Any]]:
     path = files.path(source)
     rows = read_json(source, path)["jailbreaks"]
-    expect_rows(source, path, len(rows))
+    files.expect_rows(source, path, len(rows))
     return rows
 
 
@@ -137,10 +137,10 @@ def behavior_items(files: DataFiles, benchmark: str) -> list[Item]:
             for row in rows]
 
 
-def wildguard_items(path: Path, *, adversarial: bool = True) -> list[Item]:
+def wildguard_items(files: DataFiles, path: Path, *, adversarial: bool = True) -> list[Item]:
     """Distinct harmful prompts of WildGuardTest: the adversarial ones (jailbreaks) or the vanilla ones."""
     frame = read_table(WILDGUARD, path, ("prompt", "adversarial", "prompt_harm_label", "subcategory"))
-    expect_rows(WILDGUARD, path, len(frame))
+    files.expect_rows(WILDGUARD, path, len(frame))
     is_adversarial = frame["adversarial"].map(_flag)
     chosen = frame[(is_adversarial == adversarial) & (frame["prompt_harm_label"] == "harmful")]
     chosen = chosen.drop_duplicates("prompt")

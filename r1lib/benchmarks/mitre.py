@@ -22,12 +22,13 @@ seed 0 (the paper's 377 prompts are not known; every item carries ``meta["subset
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.cyberseceval import cyberseceval_file
 from r1lib.benchmarks.sampling import stratified_sample
 from r1lib.benchmarks.sources import DataFiles
-from r1lib.benchmarks.spec import PAPER_SUBSET_SEED, BenchmarkSpec, expect_rows, read_json, user_turn
+from r1lib.benchmarks.spec import PAPER_SUBSET_SEED, BenchmarkSpec, read_json, user_turn
 
 PAPER_SUBSET = 377
 
@@ -42,16 +43,16 @@ AUGMENTED = cyberseceval_file("CyberSecEval MITRE augmented prompts", "mitre",
 def load(files: DataFiles, split: str | None) -> list[Item]:
     """MITRE items: the 377-item stratified subset by default, every item with ``split="full"``."""
     augmented = files.local(AUGMENTED)
-    items = _augmented_items(augmented) if augmented is not None else _base_items(files)
+    items = _augmented_items(files, augmented) if augmented is not None else _base_items(files)
     if split == "full":
         return items
     subset = stratified_sample(items, PAPER_SUBSET, seed=PAPER_SUBSET_SEED, by=("mitre_category",))
     return [replace(item, meta={**item.meta, "subset": f"stratified-{PAPER_SUBSET}"}) for item in subset]
 
 
-def _augmented_items(path) -> list[Item]:
+def _augmented_items(files: DataFiles, path: Path) -> list[Item]:
     rows = read_json(AUGMENTED, path)
-    expect_rows(AUGMENTED, path, len(rows))
+    files.expect_rows(AUGMENTED, path, len(rows))
     return [Item(benchmark="mitre", id=f"aug-{index}", messages=user_turn(row["mutated_prompt"]),
                  category={"mitre_category": row["mitre_category"]},
                  meta={"source": "mitre-augmented", "base_prompt": row.get("base_prompt")})
@@ -61,7 +62,7 @@ def _augmented_items(path) -> list[Item]:
 def _base_items(files: DataFiles) -> list[Item]:
     path = files.path(BASE)
     rows = read_json(BASE, path)
-    expect_rows(BASE, path, len(rows))
+    files.expect_rows(BASE, path, len(rows))
     return [Item(benchmark="mitre", id=f"base-{index}", messages=user_turn(row["user_prompt"]),
                  category={"mitre_category": row["category"]}, meta={"source": "mitre-base"})
             for index, row in enumerate(rows) if _usable(row.get("user_prompt"))]

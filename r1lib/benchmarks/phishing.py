@@ -36,8 +36,8 @@ from typing import Any
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.cyberseceval import code_module, cyberseceval_file
 from r1lib.benchmarks.sampling import stratified_sample
-from r1lib.benchmarks.sources import DataFiles
-from r1lib.benchmarks.spec import PAPER_SUBSET_SEED, BenchmarkSpec, expect_rows, read_json
+from r1lib.benchmarks.sources import DataFiles, fixture_mode
+from r1lib.benchmarks.spec import PAPER_SUBSET_SEED, BenchmarkSpec, read_json
 from r1lib.errors import UserError
 from r1lib.upstream import Template
 
@@ -101,13 +101,18 @@ class PhishingProtocol:
                 "schema": self.grade_schema, "decisions": DECISIONS}
 
 
-@cache
 def protocol() -> PhishingProtocol:
     """The protocol read from the pinned upstream module (checksum verified)."""
+    return _protocol(fixture_mode())
+
+
+@cache
+def _protocol(fixtures: str) -> PhishingProtocol:
+    """:func:`protocol`, read once per fixture mode (``fixtures`` is the cache key only)."""
     m = code_module("multiturn_phishing_benchmark", "phishing")
     loop = "process_multiturn_phishing"
     return PhishingProtocol(
-        origin=f"{m.origin} (sha256 {m.source.sha256[:12]})",
+        origin=f"{m.origin} (sha256 {m.sha256[:12]})",
         max_turns=int(m.constant("MAX_TURNS")),
         attacker_system=m.fstring("Attacker.get_system_message", "social engineering"),
         victim_system=m.fstring("Victim.get_system_message", "persona"),
@@ -139,7 +144,7 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
     """Phishing challenges: the 200-item goal-stratified subset by default, all 856 with ``split="full"``."""
     path = files.path(SOURCE)
     rows = read_json(SOURCE, path)
-    expect_rows(SOURCE, path, len(rows))
+    files.expect_rows(SOURCE, path, len(rows))
     spec = protocol()
     items = [Item(benchmark="phishing", id=str(row["prompt_id"]),
                   messages=spec.attacker_messages(row["goal"], row["target_profile"]),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.cyberseceval import cyberseceval_file
 from r1lib.benchmarks.sources import DataFiles
-from r1lib.benchmarks.spec import BenchmarkSpec, expect_rows, read_json
+from r1lib.benchmarks.spec import BenchmarkSpec, read_json
 
 SOURCE = cyberseceval_file("CyberSecEval prompt injection", "prompt-injection",
                            "prompt_injection/prompt_injection.json", rows=251,
@@ -23,7 +23,7 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
     """The 251 prompt-injection tests, each a system + user conversation."""
     path = files.path(SOURCE)
     rows = read_json(SOURCE, path)
-    expect_rows(SOURCE, path, len(rows))
+    files.expect_rows(SOURCE, path, len(rows))
     return [Item(benchmark="prompt-injection", id=str(row["prompt_id"]),
                  messages=[{"role": "system", "content": row["test_case_prompt"]},
                            {"role": "user", "content": row["user_input"]}],

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from r1lib.benchmarks.sources import DataFiles, FileSource
-from r1lib.benchmarks.spec import expect_rows, read_json, read_table
+from r1lib.benchmarks.spec import read_json, read_table
 from r1lib.errors import UserError
 
 REFUSAL_DIRECTION = "andyrdt/refusal_direction"
@@ -239,7 +239,7 @@ def _json_rows(source: FileSource, files: DataFiles, key: str | None = None) -> 
     rows = data[key] if key is not None and isinstance(data, dict) else data
     if not isinstance(rows, list):
         raise UserError(f"{source.dataset}: {path} does not hold a list of rows; it is not the pinned file")
-    expect_rows(source, path, len(rows))
+    files.expect_rows(source, path, len(rows))
     return rows, path
 
 
@@ -281,7 +281,7 @@ def _age_bias_rows(file: RecordedFile, files: DataFiles) -> list[RecordedRow]:
     """Rows of the age-bias CSV: the age-prefixed prompt, the thinking trace, the human and LLM labels."""
     path = files.path(file.outputs)
     frame = read_table(file.outputs, path, ("prompt", "reasoning_trace", *_AGE_FIELDS, *_AGE_LABELS))
-    expect_rows(file.outputs, path, len(frame))
+    files.expect_rows(file.outputs, path, len(frame))
     return [RecordedRow(file=file, index=index, system=None, prompt=row["prompt"],
                         output=row["reasoning_trace"], fields={k: row[k] for k in _AGE_FIELDS},
                         labels={k: row[k] for k in _AGE_LABELS})

@@ -30,7 +30,7 @@ from r1lib.benchmarks import (
 )
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sampling import stratified_sample
-from r1lib.benchmarks.sources import DataFiles
+from r1lib.benchmarks.sources import FIXTURE_NOTE, DataFiles
 from r1lib.benchmarks.spec import BenchmarkSpec
 from r1lib.config import Settings
 from r1lib.errors import UserError
@@ -45,7 +45,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in (
     prompt_injection.SPEC, harmbench.SPEC, advbench.SPEC, strongreject.SPEC, jailbreak.JBB_SPEC,
     *recorded_sets.SPECS)}
 #: Item meta keys that flag a substitute for the paper's data (shown in ``benchmark_table``).
-FLAG_KEYS = ("subset", "source")
+FLAG_KEYS = ("fixture", "subset", "source")
 
 
 def get_benchmark(name: str) -> BenchmarkSpec:
@@ -87,11 +87,19 @@ def load_items(name: str, *, limit: int | None = None, seed: int = 0, split: str
         if split is not None and split not in spec.splits:
             choices = ", ".join(spec.splits) if spec.splits else "none (leave split unset)"
             raise UserError(f"benchmark {name!r} has no split {split!r}; splits: {choices}")
-        items, by = spec.load(DataFiles(settings), split), spec.stratify_by
+        items, by = load_spec(spec, DataFiles(settings), split), spec.stratify_by
     if limit is None or limit >= len(items):
         return items
     sample = stratified_sample(items, limit, seed=seed, by=by)
     return [replace(item, meta={**item.meta, "sample_of": len(items), "sample_seed": seed}) for item in sample]
+
+
+def load_spec(spec: BenchmarkSpec, files: DataFiles, split: str | None) -> list[Item]:
+    """A benchmark's items for ``split``; in fixture mode each says so in ``meta["fixture"]``."""
+    items = spec.load(files, split)
+    if files.fixtures is None:
+        return items
+    return [replace(item, meta={**item.meta, "fixture": FIXTURE_NOTE}) for item in items]
 
 
 def read_jsonl(path: Path) -> list[Item]:
@@ -158,7 +166,7 @@ def benchmark_table(settings: Settings | None = None) -> pd.DataFrame:
     rows = []
     for spec in BENCHMARKS.values():
         try:
-            items = spec.load(files, None)
+            items = load_spec(spec, files, None)
         except UserError:
             items, flags = [], f"missing: run `r1lib data fetch {spec.name}`"
         else:
@@ -168,14 +176,14 @@ def benchmark_table(settings: Settings | None = None) -> pd.DataFrame:
             "name": spec.name, "items": len(items),
             "paper_size": spec.paper_size if spec.paper_size is not None else "not in paper",
             "flags": flags or "-", "splits": ", ".join(spec.splits) or "-", "license": spec.license,
-            "source": _source_summary(spec), "notes": spec.notes or "-"})
+            "source": _source_summary(spec, files), "notes": spec.notes or "-"})
     return pd.DataFrame(rows)
 
 
-def _source_summary(spec: BenchmarkSpec) -> str:
-    """The upstream of a benchmark's files: one citation, or repo@commit and a file count."""
+def _source_summary(spec: BenchmarkSpec, files: DataFiles) -> str:
+    """The upstream of a benchmark's files: one citation, or repo@commit and a file count (fixtures say so)."""
     first = spec.files[0]
     if len(spec.files) > 1 and all((f.host, f.repo, f.revision) == (first.host, first.repo, first.revision)
                                    for f in spec.files):
-        return f"{first.host}:{first.repo}@{(first.revision or 'main')[:12]} ({len(spec.files)} files)"
-    return "; ".join(f.upstream() for f in spec.files)
+        return files.marked(f"{first.host}:{first.repo}@{(first.revision or 'main')[:12]} ({len(spec.files)} files)")
+    return "; ".join(files.cite(f) for f in spec.files)

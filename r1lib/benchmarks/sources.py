@@ -14,11 +14,21 @@ data mirror. A file is looked up in this order:
 Every file with a known checksum is verified wherever it comes from; a download that does not match
 is deleted. Files whose checksum is not known (``sha256=None``) are used as they are, and ``fetch``
 prints their checksum so it can be pinned.
+
+**Fixture mode** (tests only; off unless the environment variable ``R1LIB_FIXTURES`` names a
+folder, read into ``Settings.fixtures_dir``): every file comes from that folder of project-written stand-ins instead, laid out like
+``data/raw`` (``<benchmark>/<name>``), and nothing else is read: no ``data/raw``, no mirror, no
+download, no ``fetch``. A fixture is verified against the folder's own manifest
+(:data:`FIXTURE_MANIFEST`: name → sha256 and rows), never against the upstream pins, which stay
+strict for real files. Everything made from fixtures says so: :meth:`DataFiles.cite` names the
+fixture, the benchmark registry flags every item (``meta["fixture"]``) and a profile's name gains
+:data:`FIXTURE_PROFILE_SUFFIX`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -32,6 +42,13 @@ from r1lib.errors import UserError
 GITHUB_RAW_ENV = "R1LIB_GITHUB_RAW_BASE"
 DEFAULT_GITHUB_RAW = "https://raw.githubusercontent.com"
 DEFAULT_HF_ENDPOINT = "https://huggingface.co"
+FIXTURES_ENV = "R1LIB_FIXTURES"
+#: The manifest of a fixture folder: ``{"files": {"<benchmark>/<name>": {"sha256": ..., "rows": ...}}}``.
+FIXTURE_MANIFEST = "FIXTURES.json"
+#: What every item and citation made from a fixture says about itself.
+FIXTURE_NOTE = "project-written test fixture, not real data"
+#: Appended to a profile's name in fixture mode, so its store, tables, figures and captions say so.
+FIXTURE_PROFILE_SUFFIX = "-fixtures"
 
 
 @dataclass(frozen=True)
@@ -79,12 +96,69 @@ class FileSource:
         return f"{self.host}:{self.repo}@{revision[:12]}/{self.path}"
 
 
+def fixture_mode() -> str:
+    """The fixture folder selected by the environment ('' when fixture mode is off).
+
+    A cache key for values read from benchmark files by the default :class:`DataFiles` (e.g. the
+    protocol text of upstream modules), so that fixtures and real files never share a cached value;
+    cheaper than :meth:`Settings.load`.
+    """
+    return os.environ.get(FIXTURES_ENV, "")
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """One project-written fixture file and the sha256 and row count its folder's manifest pins."""
+
+    path: Path
+    sha256: str
+    rows: int | None
+
+
 class DataFiles:
-    """Finds (and, when ``download`` is true, downloads) the raw files of benchmarks."""
+    """Finds (and, when ``download`` is true, downloads) the raw files of benchmarks.
+
+    With ``settings.fixtures_dir`` set it finds only the fixtures of that folder (fixture mode, see
+    the module docstring).
+    """
 
     def __init__(self, settings: Settings | None = None, *, download: bool = True):
         self.settings = settings or Settings.load()
         self.download = download
+        folder = self.settings.fixtures_dir
+        self.fixtures: dict[str, Fixture] | None = None if folder is None else read_fixture_manifest(folder)
+
+    def fixture(self, source: FileSource) -> Fixture | None:
+        """The fixture standing in for ``source`` in fixture mode (None when the folder has none)."""
+        if self.fixtures is None:
+            return None
+        return self.fixtures.get(f"{source.benchmark}/{source.local_name}")
+
+    def cite(self, source: FileSource) -> str:
+        """A one-line citation of the file in use: the upstream file, or the fixture standing in for it."""
+        return self.marked(source.upstream())
+
+    def marked(self, citation: str) -> str:
+        """A citation of upstream files as it is, or in fixture mode marked as fixtures standing in for them."""
+        return citation if self.fixtures is None else f"FIXTURE ({FIXTURE_NOTE}) standing in for {citation}"
+
+    def pinned_sha256(self, source: FileSource) -> str | None:
+        """The sha256 the file in use is verified against: the fixture manifest's, else the upstream pin."""
+        if self.fixtures is None:
+            return source.sha256
+        found = self.fixture(source)
+        return found.sha256 if found is not None else None
+
+    def expect_rows(self, source: FileSource, path: Path, count: int) -> None:
+        """Raise when a file does not hold the number of records its source (or its fixture) declares."""
+        found = self.fixture(source)
+        expected = found.rows if self.fixtures is not None and found is not None else source.rows
+        if expected is not None and count != expected:
+            if self.fixtures is not None:
+                raise UserError(f"{source.dataset}: fixture {path} holds {count} records, its manifest says "
+                                f"{expected}; rebuild the fixtures (see the README next to {FIXTURE_MANIFEST})")
+            raise UserError(f"{source.dataset}: {path} holds {count} records, expected {expected}; it is "
+                            f"not the pinned file: delete it and run `r1lib data fetch {source.benchmark}`")
 
     def raw_path(self, source: FileSource) -> Path:
         """Where ``r1lib data fetch`` keeps the file: ``data/raw/<benchmark>/<name>``."""
@@ -98,7 +172,10 @@ class DataFiles:
         return path if path.is_file() else None
 
     def local(self, source: FileSource) -> Path | None:
-        """The verified local copy (data/raw first, then the mirror), or None; never downloads."""
+        """The verified local copy (data/raw first, then the mirror; in fixture mode only the fixture),
+        or None; never downloads."""
+        if self.fixtures is not None:
+            return self._local_fixture(source)
         raw = self.raw_path(source)
         if raw.is_file():
             _verify(source, raw, fix=f"delete {raw} and run `r1lib data fetch {source.benchmark}`")
@@ -116,12 +193,19 @@ class DataFiles:
         found = self.local(source)
         if found is not None:
             return found
+        if self.fixtures is not None:
+            raise UserError(f"{source.dataset}: fixture mode ({FIXTURES_ENV}={self.settings.fixtures_dir}) has no "
+                            f"fixture {source.benchmark}/{source.local_name}; add one (see the README next to "
+                            f"{FIXTURE_MANIFEST}) or unset {FIXTURES_ENV} to read the real file")
         if not self.download:
             raise UserError(self._missing(source, "downloads are off here"))
         return self._download(source)
 
     def fetch(self, source: FileSource) -> str:
         """Put the file into data/raw (copy from the mirror or download); return a line saying how."""
+        if self.fixtures is not None:
+            raise UserError(f"fixture mode ({FIXTURES_ENV}={self.settings.fixtures_dir}) never fetches: fixtures "
+                            f"and real files must not mix in data/raw; unset {FIXTURES_ENV} and run the fetch again")
         raw = self.raw_path(source)
         shown = _shown(raw, self.settings.root)
         if raw.is_file():
@@ -135,6 +219,19 @@ class DataFiles:
             return f"{source.benchmark}: {shown} copied from the mirror ({mirrored})"
         self._download(source)
         return f"{source.benchmark}: {shown} downloaded from {source.url()}{_checksum_note(source, raw)}"
+
+    def _local_fixture(self, source: FileSource) -> Path | None:
+        found = self.fixture(source)
+        if found is None:
+            return None
+        if not found.path.is_file():
+            raise UserError(f"fixture manifest {found.path.parent} lists {found.path.name}, which does not exist; "
+                            "rebuild the fixtures (see the README next to the manifest)")
+        digest = _sha256(found.path)
+        if digest != found.sha256:
+            raise UserError(f"{source.dataset}: fixture {found.path} has sha256 {digest}, its manifest says "
+                            f"{found.sha256}; rebuild the fixtures (see the README next to {FIXTURE_MANIFEST})")
+        return found.path
 
     def _download(self, source: FileSource) -> Path:
         if source.host == "mirror":
@@ -207,6 +304,28 @@ class DataFiles:
                    f"{source.url()} to {raw}")
         return (f"{source.dataset}: file {source.local_name} is not available ({reason}); it is not in "
                 f"{raw}, and {mirror}. To get it, {get}")
+
+
+def read_fixture_manifest(folder: Path) -> dict[str, Fixture]:
+    """The fixtures of a folder, from its :data:`FIXTURE_MANIFEST` (name → sha256 and rows)."""
+    manifest = folder / FIXTURE_MANIFEST
+    if not manifest.is_file():
+        raise UserError(f"{FIXTURES_ENV}={folder}: no {FIXTURE_MANIFEST} there; point it at a fixture folder "
+                        "(tests/fixtures/data) or unset it to read the real benchmark files")
+    stat = manifest.stat()
+    entries = _manifest_entries(str(manifest), stat.st_size, stat.st_mtime_ns)
+    return {name: Fixture(folder / name, sha256, rows) for name, (sha256, rows) in entries.items()}
+
+
+@lru_cache(maxsize=8)
+def _manifest_entries(path: str, size: int, mtime_ns: int) -> dict[str, tuple[str, int | None]]:
+    """A fixture manifest's entries, read once per (path, size, mtime)."""
+    try:
+        files = json.loads(Path(path).read_text(encoding="utf-8"))["files"]
+        return {str(name): (str(entry["sha256"]), entry.get("rows")) for name, entry in files.items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UserError(f"fixture manifest {path} is not valid ({exc!r}); expected "
+                        '{"files": {"<benchmark>/<name>": {"sha256": ..., "rows": ...}}}') from None
 
 
 def _verify(source: FileSource, path: Path, *, fix: str) -> None:

@@ -83,13 +83,6 @@ def read_table(source: FileSource, path: Path, columns: Iterable[str]) -> pd.Dat
     return frame
 
 
-def expect_rows(source: FileSource, path: Path, count: int) -> None:
-    """Raise when a file does not hold the number of records its source declares."""
-    if source.rows is not None and count != source.rows:
-        raise UserError(f"{source.dataset}: {path} holds {count} records, expected {source.rows}; it is "
-                        f"not the pinned file: delete it and run `r1lib data fetch {source.benchmark}`")
-
-
 def text_id(*parts: str) -> str:
     """A short stable id from text (used where a file has no id column)."""
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:10]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import DataFiles, FileSource
-from r1lib.benchmarks.spec import BenchmarkSpec, expect_rows, read_table, user_turn
+from r1lib.benchmarks.spec import BenchmarkSpec, read_table, user_turn
 
 SOURCE = FileSource(
     dataset="StrongREJECT forbidden prompts", benchmark="strongreject", host="github",
@@ -23,7 +23,7 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
     """The 313 StrongREJECT prompts."""
     path = files.path(SOURCE)
     frame = read_table(SOURCE, path, ("category", "source", "forbidden_prompt"))
-    expect_rows(SOURCE, path, len(frame))
+    files.expect_rows(SOURCE, path, len(frame))
     return [Item(benchmark="strongreject", id=str(index), messages=user_turn(row["forbidden_prompt"]),
                  category={"category": row["category"], "source": row["source"]},
                  meta={"goal": row["forbidden_prompt"]})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import DataFiles, FileSource
-from r1lib.benchmarks.spec import BenchmarkSpec, expect_rows, read_table, user_turn
+from r1lib.benchmarks.spec import BenchmarkSpec, read_table, user_turn
 
 SOURCE = FileSource(
     dataset="XSTest prompts", benchmark="xstest", host="github", repo="paul-rottger/exaggerated-safety",
@@ -23,7 +23,7 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
     """XSTest items of one label (``safe`` by default) or ``all``."""
     path = files.path(SOURCE)
     frame = read_table(SOURCE, path, ("id", "prompt", "type", "label", "focus", "note"))
-    expect_rows(SOURCE, path, len(frame))
+    files.expect_rows(SOURCE, path, len(frame))
     wanted = {None: {"safe"}, "safe": {"safe"}, "unsafe": {"unsafe"}, "all": {"safe", "unsafe"}}[split]
     return [Item(benchmark="xstest", id=row["id"], messages=user_turn(row["prompt"]),
                  category={"type": row["type"]},

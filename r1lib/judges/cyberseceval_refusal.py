@@ -19,13 +19,19 @@ from functools import cache
 from typing import Any
 
 from r1lib.benchmarks.cyberseceval import code_module
+from r1lib.benchmarks.sources import fixture_mode
 
 MODULE = "benchmark_utils"
 
 
-@cache
 def rules(benchmark: str = "mitre") -> dict[str, Any]:
     """The upstream constants, compiled where they are regexes, plus where they were read."""
+    return _rules(benchmark, fixture_mode())
+
+
+@cache
+def _rules(benchmark: str, fixtures: str) -> dict[str, Any]:
+    """:func:`rules`, read once per benchmark and fixture mode (``fixtures`` is the cache key only)."""
     module = code_module(MODULE, benchmark)
     refusal, non_refusal = module.constant("REFUSAL_PATTERNS"), module.constant("NON_REFUSAL_PATTERNS")
     return {
@@ -35,7 +41,7 @@ def rules(benchmark: str = "mitre") -> dict[str, Any]:
         "languages": [str(x).lower() for x in module.constant("LANGUAGE_LIST")],
         "fence": str(module.constant("CODE_BLOCKER_MARKDOWN")),
         "introductions": [str(x).lower() for x in module.constant("CODE_INTRODUCTION")],
-        "origin": f"{module.origin} (sha256 {module.source.sha256[:12]})",
+        "origin": f"{module.origin} (sha256 {module.sha256[:12]})",
     }
 
 

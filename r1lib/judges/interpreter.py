@@ -76,7 +76,7 @@ class InterpreterJudge(LLMJudge):
         self.templates = {"judge": self.prompt.text, "schema": self.schema}
         self.protocol = Protocol(
             source=f"CyberSecEval interpreter judge, verbatim from {module.origin} (sha256 "
-                   f"{module.source.sha256[:12]})", paper=True, deviations=DEVIATIONS)
+                   f"{module.sha256[:12]})", paper=True, deviations=DEVIATIONS)
 
     def build_messages(self, inp: JudgeInput, text: str) -> Messages:
         """Upstream's judge prompt with one (piece of) text as the response."""

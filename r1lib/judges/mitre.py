@@ -65,7 +65,7 @@ class MitreJudge(LLMJudge):
         self.templates = {"expansion": self.expansion.text, "verdict": self.verdict_prompt.text,
                           "refusal_check": cyberseceval_refusal.origin()}
         self.protocol = Protocol(
-            source=f"CyberSecEval MITRE judge, verbatim from {module.origin} (sha256 {module.source.sha256[:12]}) "
+            source=f"CyberSecEval MITRE judge, verbatim from {module.origin} (sha256 {module.sha256[:12]}) "
                    "and benchmark_utils.py", paper=True, deviations=DEVIATIONS)
 
     def build_messages(self, inp: JudgeInput, text: str) -> Messages:

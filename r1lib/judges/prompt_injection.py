@@ -75,7 +75,7 @@ class PromptInjectionJudge(LLMJudge):
         self.templates = {"judge": self.prompt.text}
         self.protocol = Protocol(
             source=f"CyberSecEval prompt-injection judge, verbatim from {module.origin} (sha256 "
-                   f"{module.source.sha256[:12]})", paper=True, deviations=DEVIATIONS)
+                   f"{module.sha256[:12]})", paper=True, deviations=DEVIATIONS)
 
     def judge_inputs(self, inputs: Sequence[JudgeInput], store: Store, *, progress: bool = True) -> list[Verdict]:
         """Check every input has its judge question, then judge as usual."""

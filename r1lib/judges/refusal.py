@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from r1lib.benchmarks.sources import DataFiles, FileSource
-from r1lib.benchmarks.spec import expect_rows, read_table
+from r1lib.benchmarks.spec import read_table
 from r1lib.config import canonical_json
 from r1lib.errors import UserError
 from r1lib.judges.base import Judge, JudgeInput, Parsed, Protocol
@@ -173,7 +173,7 @@ def xstest_completions(models: Sequence[str] | None = None) -> pd.DataFrame:
         source = COMPLETIONS[model]
         path = files.path(source)
         frame = read_table(source, path, ("id", "type", "prompt", "completion", "final_label"))
-        expect_rows(source, path, len(frame))
+        files.expect_rows(source, path, len(frame))
         unknown = set(frame["final_label"]) - set(XSTEST_LABELS)
         if unknown:
             raise UserError(f"{source.dataset}: unknown final_label values {sorted(unknown)}; "
@@ -396,8 +396,10 @@ class OfflineRefusalJudge(RefusalClassifier):
         return {**super().version_payload(), **self._training_spec()}
 
     def _training_spec(self) -> dict[str, Any]:
+        files = DataFiles()  # the checksums of the files in use: test fixtures train another classifier
         return {"method": METHOD, "encoder": ENCODER_DIST, "phrases": REFUSAL_PHRASES, "hedges": HEDGE_PATTERNS,
-                "seeds": SEED_EXAMPLES, "train_files": {m: COMPLETIONS[m].sha256 for m in self.train_models}}
+                "seeds": SEED_EXAMPLES,
+                "train_files": {m: files.pinned_sha256(COMPLETIONS[m]) for m in self.train_models}}
 
     def features(self, parts: Sequence[Decisive]) -> np.ndarray:
         """Embedding of each decisive sentence next to the scaled cue features of its window."""
