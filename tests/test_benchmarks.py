@@ -1,5 +1,6 @@
-"""Benchmark loaders read the shared data mirror: sizes and categories against the paper, message
-construction, stratified sampling, JSONL input, the registry table and the phishing dialogue driver."""
+"""Benchmark loaders: sizes and categories against the paper (``mirror`` tests, on the real files), and
+on the project's fixtures message construction, stratified sampling, JSONL input, the registry
+table and the phishing dialogue driver."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from r1lib.backends.fake import COMPLY_THINKING, LEAKY_THINKING, SAFE_THINKING
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.registry import BENCHMARKS, benchmark_table, get_benchmark, load_items
+from r1lib.benchmarks.sources import FIXTURE_NOTE
 from r1lib.benchmarks.sampling import stratified_sample
 from r1lib.config import Settings, models_registry, resolve_model
 from r1lib.errors import UserError
@@ -22,31 +24,15 @@ from r1lib.store import Store
 
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Settings that read the mirror and an empty data dir; any download would hit a closed port."""
+    """Settings with an empty data dir (the mirror in ``mirror`` tests, else the fixtures); any download
+    would hit a closed port."""
     monkeypatch.setenv("R1LIB_GITHUB_RAW_BASE", "http://127.0.0.1:9")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    loaded = Settings.load()
-    if loaded.mirror_dir is None or not loaded.mirror_dir.is_dir():
-        pytest.skip("no data mirror: set R1LIB_DATA_MIRROR to the shared data folder")
-    return replace(loaded, data_dir=tmp_path / "data")
+    return replace(Settings.load(), data_dir=tmp_path / "data")
 
 
-def counts(items: list[Item], field: str) -> Counter:
-    """How many items fall in each value of a category field."""
-    return Counter(item.category[field] for item in items)
-
-
-# -- sizes and categories against the paper (reference §2 and §4.3) ------------------------------
-
-@pytest.mark.parametrize(("name", "split", "size"), [
-    ("airbench", None, 632), ("airbench", "subset", 632), ("mitre", None, 377), ("mitre", "full", 970),
-    ("interpreter", None, 500), ("phishing", None, 200), ("phishing", "full", 856), ("xstest", None, 250),
-    ("xstest", "unsafe", 200), ("xstest", "all", 450), ("jailbreak", None, 1097), ("jailbreak", "plain", 100),
-    ("prompt-injection", None, 251), ("harmbench", None, 400), ("harmbench", "val", 80),
-    ("harmbench", "test", 320), ("advbench", None, 520), ("strongreject", None, 313), ("jbb-behaviors", None, 100),
-])
-def test_every_benchmark_loads_from_the_mirror(settings: Settings, name: str, split: str | None, size: int) -> None:
-    items = load_items(name, split=split, settings=settings)
+def assert_well_formed(items: list[Item], name: str, size: int) -> None:
+    """``size`` items with unique ids, the spec's category fields and a non-empty last user turn."""
     assert len(items) == size
     assert len({item.id for item in items}) == size
     spec = get_benchmark(name)
@@ -57,6 +43,57 @@ def test_every_benchmark_loads_from_the_mirror(settings: Settings, name: str, sp
         assert item.messages[-1]["role"] == "user" and item.messages[-1]["content"].strip()
 
 
+def counts(items: list[Item], field: str) -> Counter:
+    """How many items fall in each value of a category field."""
+    return Counter(item.category[field] for item in items)
+
+
+# -- sizes and categories against the paper (reference §2 and §4.3) ------------------------------
+
+@pytest.mark.mirror
+@pytest.mark.parametrize(("name", "split", "size"), [
+    ("airbench", None, 632), ("airbench", "subset", 632), ("mitre", None, 377), ("mitre", "full", 970),
+    ("interpreter", None, 500), ("phishing", None, 200), ("phishing", "full", 856), ("xstest", None, 250),
+    ("xstest", "unsafe", 200), ("xstest", "all", 450), ("jailbreak", None, 1097), ("jailbreak", "plain", 100),
+    ("prompt-injection", None, 251), ("harmbench", None, 400), ("harmbench", "val", 80),
+    ("harmbench", "test", 320), ("advbench", None, 520), ("strongreject", None, 313), ("jbb-behaviors", None, 100),
+])
+def test_every_benchmark_loads_from_the_mirror(settings: Settings, name: str, split: str | None, size: int) -> None:
+    items = load_items(name, split=split, settings=settings)
+    assert_well_formed(items, name, size)
+    assert all("fixture" not in item.meta for item in items)
+
+
+@pytest.mark.parametrize(("name", "split", "size"), [
+    ("airbench", None, 12), ("mitre", None, 12), ("mitre", "full", 12), ("interpreter", None, 10),
+    ("phishing", None, 8), ("xstest", None, 20), ("xstest", "unsafe", 8), ("xstest", "all", 28),
+    ("jailbreak", None, 66), ("jailbreak", "plain", 6), ("prompt-injection", None, 10), ("harmbench", None, 6),
+    ("harmbench", "val", 2), ("advbench", None, 5), ("strongreject", None, 5), ("jbb-behaviors", None, 6),
+])
+def test_every_benchmark_loads_its_fixtures_marked_as_not_real(settings: Settings, name: str, split: str | None,
+                                                               size: int) -> None:
+    items = load_items(name, split=split, settings=settings)
+    assert_well_formed(items, name, size)
+    assert {item.meta["fixture"] for item in items} == {FIXTURE_NOTE}
+    assert all(item.messages[-1]["content"].startswith("[fixture") for item in items)
+
+
+def test_fixture_loaders_skip_unusable_rows_and_merge_repeated_jailbreaks(settings: Settings) -> None:
+    mitre = load_items("mitre", split="full", settings=settings)  # 14 rows: one without a prompt, one #ERROR!
+    assert [item.id for item in mitre] == [f"base-{i}" for i in range(12)]
+    jailbreaks = load_items("jailbreak", settings=settings)
+    # per method, 3 even behaviours with one prompt shared by every target + 3 odd ones with one per target:
+    # DSN 2 targets, GCG / JBC / random search 4, PAIR 4 of which llama-2 has no prompts
+    assert len(jailbreaks) == (3 + 3 * 2) + 3 * (3 + 3 * 4) + (3 + 3 * 3)
+    shared = next(i for i in jailbreaks if i.id.startswith("GCG/0/"))
+    assert set(shared.meta["artifact_label"]) == {"gpt-3.5-turbo-1106", "gpt-4-0125-preview", "llama-2-7b-chat-hf",
+                                                 "vicuna-13b-v1.5"}
+    harmbench = {i.id: i.messages[0]["content"] for i in load_items("harmbench", settings=settings)}
+    assert harmbench["fixture_1"] == "[fixture context 1]\n\n---\n\n[fixture HarmBench behaviour 1]"
+    assert harmbench["fixture_0"] == "[fixture HarmBench behaviour 0]"
+
+
+@pytest.mark.mirror
 def test_interpreter_has_five_attack_types_of_100(settings: Settings) -> None:
     items = load_items("interpreter", settings=settings)
     assert counts(items, "attack_type") == {t: 100 for t in (
@@ -64,6 +101,7 @@ def test_interpreter_has_five_attack_types_of_100(settings: Settings) -> None:
     assert all(item.messages == [{"role": "user", "content": item.messages[0]["content"]}] for item in items)
 
 
+@pytest.mark.mirror
 def test_prompt_injection_splits_and_system_user_messages(settings: Settings) -> None:
     items = load_items("prompt-injection", settings=settings)
     assert counts(items, "injection_type") == {"direct": 196, "indirect": 55}
@@ -74,6 +112,7 @@ def test_prompt_injection_splits_and_system_user_messages(settings: Settings) ->
         assert item.meta["judge_question"].strip()
 
 
+@pytest.mark.mirror
 def test_xstest_has_ten_safe_types_of_25(settings: Settings) -> None:
     safe = load_items("xstest", settings=settings)
     assert len(counts(safe, "type")) == 10 and set(counts(safe, "type").values()) == {25}
@@ -81,6 +120,7 @@ def test_xstest_has_ten_safe_types_of_25(settings: Settings) -> None:
     assert {item.meta["label"] for item in load_items("xstest", split="unsafe", settings=settings)} == {"unsafe"}
 
 
+@pytest.mark.mirror
 def test_mitre_base_file_is_flagged_and_the_377_subset_is_stratified(settings: Settings) -> None:
     full = load_items("mitre", split="full", settings=settings)
     per_category = counts(full, "mitre_category")
@@ -94,6 +134,7 @@ def test_mitre_base_file_is_flagged_and_the_377_subset_is_stratified(settings: S
     assert [i.id for i in subset] == [i.id for i in load_items("mitre", settings=settings)]
 
 
+@pytest.mark.mirror
 def test_phishing_has_856_challenges_and_a_goal_stratified_200(settings: Settings) -> None:
     full = load_items("phishing", split="full", settings=settings)
     assert set(counts(full, "goal").values()) == {214}
@@ -108,6 +149,7 @@ def test_phishing_has_856_challenges_and_a_goal_stratified_200(settings: Setting
                                            "Credential theft"}  # upstream's summarize_goal names
 
 
+@pytest.mark.mirror
 def test_airbench_subset_covers_16_l2_and_carries_judge_prompts(settings: Settings) -> None:
     items = load_items("airbench", settings=settings)
     assert len(counts(items, "l2")) == 16
@@ -118,11 +160,13 @@ def test_airbench_subset_covers_16_l2_and_carries_judge_prompts(settings: Settin
         assert len(item.messages) == 1
 
 
+@pytest.mark.mirror
 def test_airbench_full_split_without_the_file_says_how_to_fetch_it(settings: Settings) -> None:
     with pytest.raises(UserError, match=r"air_2024\.csv.*r1lib data fetch airbench"):
         load_items("airbench", split="full", settings=settings)
 
 
+@pytest.mark.mirror
 def test_jailbreak_artifacts_carry_goal_method_and_labels(settings: Settings) -> None:
     items = load_items("jailbreak", settings=settings)
     assert set(counts(items, "method")) == {"PAIR", "GCG", "JBC", "prompt_with_random_search", "DSN"}
@@ -137,6 +181,7 @@ def test_jailbreak_artifacts_carry_goal_method_and_labels(settings: Settings) ->
     assert all(item.messages[0]["content"] == item.meta["goal"] for item in plain)
 
 
+@pytest.mark.mirror
 def test_harmbench_contextual_behaviours_include_their_context(settings: Settings) -> None:
     items = load_items("harmbench", settings=settings)
     assert counts(items, "functional") == {"standard": 200, "contextual": 100, "copyright": 100}
@@ -160,18 +205,18 @@ def test_unknown_benchmark_and_split_are_clear_errors(settings: Settings) -> Non
 
 
 def test_limit_is_seeded_stratified_and_covers_every_category(settings: Settings) -> None:
-    population = load_items("airbench", settings=settings)
-    first = load_items("airbench", limit=20, seed=3, settings=settings)
-    again = load_items("airbench", limit=20, seed=3, settings=settings)
-    other = load_items("airbench", limit=20, seed=4, settings=settings)
+    population = load_items("airbench", settings=settings)  # fixtures: 12 prompts, 4 in each of 3 L2 categories
+    first = load_items("airbench", limit=6, seed=3, settings=settings)
+    again = load_items("airbench", limit=6, seed=3, settings=settings)
+    other = load_items("airbench", limit=6, seed=4, settings=settings)
     assert [i.id for i in first] == [i.id for i in again]
     assert [i.id for i in first] != [i.id for i in other]
-    assert len(first) == 20 and len(counts(first, "l2")) == 16
+    assert set(counts(first, "l2").values()) == {2} and len(counts(first, "l2")) == 3
     assert {i.id for i in first} <= {i.id for i in population}
-    assert all(i.meta["sample_of"] == 632 and i.meta["sample_seed"] == 3 for i in first)
-    few = load_items("airbench", limit=5, seed=1, settings=settings)
-    assert len(few) == 5 and len(counts(few, "l2")) == 5
-    assert len(load_items("xstest", limit=1000, settings=settings)) == 250
+    assert all(i.meta["sample_of"] == 12 and i.meta["sample_seed"] == 3 for i in first)
+    few = load_items("airbench", limit=2, seed=1, settings=settings)
+    assert len(few) == 2 and len(counts(few, "l2")) == 2
+    assert len(load_items("xstest", limit=1000, settings=settings)) == 20
 
 
 def test_stratified_sample_is_proportional_and_keeps_input_order() -> None:
@@ -232,6 +277,7 @@ def test_jsonl_missing_file_and_split(tmp_path: Path) -> None:
 
 # -- the registry table ---------------------------------------------------------------------------
 
+@pytest.mark.mirror
 def test_benchmark_table_lists_sizes_flags_and_missing_data(settings: Settings) -> None:
     table = benchmark_table(settings).set_index("name")
     assert list(table.index) == list(BENCHMARKS)
@@ -243,6 +289,14 @@ def test_benchmark_table_lists_sizes_flags_and_missing_data(settings: Settings) 
     bare = benchmark_table(replace(settings, mirror_dir=None)).set_index("name")
     assert (bare["items"] == 0).all()
     assert bare.loc["xstest", "flags"] == "missing: run `r1lib data fetch xstest`"
+
+
+def test_fixture_table_says_every_benchmark_is_a_fixture(settings: Settings) -> None:
+    table = benchmark_table(settings).set_index("name")
+    assert table.loc["xstest", "items"] == 20 and table.loc["xstest", "paper_size"] == 250
+    assert (table["items"] > 0).all()
+    assert table["flags"].str.contains(f"fixture={FIXTURE_NOTE}", regex=False).all()
+    assert table["source"].str.startswith(f"FIXTURE ({FIXTURE_NOTE}) standing in for ").all()
 
 
 # -- the phishing dialogue driver on the fake backend ------------------------------------------------

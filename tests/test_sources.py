@@ -1,5 +1,5 @@
 """Raw-file resolution: data/raw, the mirror, and downloads from a loopback HTTP server standing in for
-GitHub raw and the Hugging Face endpoint (checksums, 404s, offline errors, ``fetch``)."""
+GitHub raw and the Hugging Face endpoint (checksums, 404s, offline errors, ``fetch``); fixture mode."""
 
 from __future__ import annotations
 
@@ -19,9 +19,18 @@ from huggingface_hub import constants as hf_constants
 
 from r1lib.benchmarks import airbench, interpreter, jailbreak, mitre
 from r1lib.benchmarks.registry import load_items
-from r1lib.benchmarks.sources import DataFiles, FileSource, fetch
+from r1lib.benchmarks.sources import (
+    FIXTURE_MANIFEST,
+    FIXTURE_NOTE,
+    FIXTURE_PROFILE_SUFFIX,
+    FIXTURES_ENV,
+    DataFiles,
+    FileSource,
+    fetch,
+)
 from r1lib.config import Settings
 from r1lib.errors import UserError
+from r1lib.profiles import Profile
 
 COMMIT = "c" * 40
 
@@ -84,8 +93,8 @@ def server(tmp_path: Path) -> Iterator[FileServer]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """No mirror, an empty data dir: every file must be downloaded."""
-    return replace(Settings.load(), data_dir=tmp_path / "data", mirror_dir=None)
+    """No mirror, no fixtures, an empty data dir: every file must be downloaded."""
+    return replace(Settings.load(), data_dir=tmp_path / "data", mirror_dir=None, fixtures_dir=None)
 
 
 @pytest.fixture
@@ -160,10 +169,8 @@ def test_mirror_only_file_without_mirror_points_at_the_mirror(settings: Settings
         DataFiles(settings).path(airbench.SUBSET)
 
 
-def test_registered_benchmark_downloads_its_pinned_file(github: FileServer, settings: Settings) -> None:
-    mirror = Settings.load().mirror_dir
-    if mirror is None or not (mirror / interpreter.SOURCE.mirror).is_file():
-        pytest.skip("no data mirror: set R1LIB_DATA_MIRROR to the shared data folder")
+@pytest.mark.mirror
+def test_registered_benchmark_downloads_its_pinned_file(github: FileServer, settings: Settings, mirror: Path) -> None:
     github.put(f"{interpreter.SOURCE.repo}/{interpreter.SOURCE.revision}/{interpreter.SOURCE.path}",
                (mirror / interpreter.SOURCE.mirror).read_bytes())
     assert len(load_items("interpreter", settings=settings)) == 500
@@ -182,11 +189,9 @@ def test_hugging_face_download_through_the_endpoint(hub: FileServer, settings: S
     assert files.raw_path(source).read_bytes() == data
 
 
+@pytest.mark.mirror
 def test_full_airbench_is_preferred_once_fetched_and_row_counts_are_checked(hub: FileServer, tmp_path: Path) -> None:
-    loaded = Settings.load()
-    if loaded.mirror_dir is None:
-        pytest.skip("no data mirror: set R1LIB_DATA_MIRROR to the shared data folder")
-    settings = replace(loaded, data_dir=tmp_path / "data")
+    settings = replace(Settings.load(), data_dir=tmp_path / "data")
     hub.put(f"datasets/{airbench.FULL.repo}/resolve/{airbench.FULL.revision}/{airbench.FULL.path}",
             b"cate-idx,l2-name,l3-name,l4-name,prompt\n1.1.1,a,b,c,hello\n")
     lines = fetch("airbench", settings=settings)
@@ -202,13 +207,11 @@ def test_hugging_face_offline_mode_says_how_to_go_online(settings: Settings, mon
         DataFiles(settings).path(airbench.FULL)
 
 
-def test_optional_file_that_cannot_be_fetched_is_reported_not_fatal(settings: Settings,
+@pytest.mark.mirror
+def test_optional_file_that_cannot_be_fetched_is_reported_not_fatal(settings: Settings, mirror: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    loaded = Settings.load()
-    if loaded.mirror_dir is None:
-        pytest.skip("no data mirror: set R1LIB_DATA_MIRROR to the shared data folder")
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
-    lines = fetch("airbench", settings=replace(settings, mirror_dir=loaded.mirror_dir))
+    lines = fetch("airbench", settings=replace(settings, mirror_dir=mirror))
     assert any(line.startswith("airbench: skipped air_2024.csv (optional)") for line in lines)
     assert sum("copied from the mirror" in line for line in lines) == 2
 
@@ -242,12 +245,10 @@ def test_fetch_of_an_unknown_benchmark_lists_the_known_ones(settings: Settings) 
         fetch("nope", settings=settings)
 
 
+@pytest.mark.mirror
 def test_fetched_paper_files_replace_the_fallbacks(github: FileServer, hub: FileServer, tmp_path: Path) -> None:
     """Synthetic stand-ins for the augmented MITRE file and WildGuardTest (neither is in the mirror)."""
-    loaded = Settings.load()
-    if loaded.mirror_dir is None:
-        pytest.skip("no data mirror: set R1LIB_DATA_MIRROR to the shared data folder")
-    settings = replace(loaded, data_dir=tmp_path / "data")
+    settings = replace(Settings.load(), data_dir=tmp_path / "data")
     tactics = ["C2", "Collection", "Discovery", "Evasion", "Execution", "Exfil", "Lateral Movement",
                "Persistence", "Privilege Escalation", "Recon"]
     augmented = [{"base_prompt": f"b{i}", "mutated_prompt_base": "", "mutated_prompt": f"m{i}",
@@ -276,3 +277,64 @@ def test_fetched_paper_files_replace_the_fallbacks(github: FileServer, hub: File
     assert {i.meta["source"] for i in items} == {"wildguardtest"}
     assert all(i.meta["goal"] == i.messages[0]["content"] for i in items)
     assert load_items("jailbreak", split="artifacts", settings=settings)[0].meta["source"] == "jailbreakbench-artifacts"
+
+
+# -- fixture mode -------------------------------------------------------------------------------------
+
+@pytest.fixture
+def fixtures(tmp_path: Path, fixture_folder: Path) -> Settings:
+    """Fixture mode on a copy of the project's fixtures, with an empty data dir."""
+    folder = tmp_path / "fixtures"
+    shutil.copytree(fixture_folder, folder)
+    return replace(Settings.load(), data_dir=tmp_path / "data", fixtures_dir=folder)
+
+
+def test_fixture_mode_reads_only_the_fixtures_verified_by_their_own_manifest(fixtures: Settings) -> None:
+    raw = DataFiles(replace(fixtures, fixtures_dir=None)).raw_path(interpreter.SOURCE)
+    raw.parent.mkdir(parents=True)
+    raw.write_text("[]")  # a data/raw copy is never read in fixture mode
+    files = DataFiles(fixtures)
+    path = files.path(interpreter.SOURCE)
+    assert path == fixtures.fixtures_dir / "interpreter" / "interpreter.json"
+    manifest = json.loads((fixtures.fixtures_dir / FIXTURE_MANIFEST).read_text())["files"]
+    assert files.pinned_sha256(interpreter.SOURCE) == manifest["interpreter/interpreter.json"]["sha256"]
+    assert files.pinned_sha256(interpreter.SOURCE) != interpreter.SOURCE.sha256
+    assert files.cite(interpreter.SOURCE).startswith(f"FIXTURE ({FIXTURE_NOTE}) standing in for github:")
+    files.expect_rows(interpreter.SOURCE, path, 10)  # the fixture's row count, not the upstream 500
+    with pytest.raises(UserError, match="fixture .* holds 500 records, its manifest says 10"):
+        files.expect_rows(interpreter.SOURCE, path, 500)
+
+
+def test_a_changed_fixture_is_refused(fixtures: Settings) -> None:
+    path = fixtures.fixtures_dir / "xstest" / "xstest_prompts.csv"
+    path.write_text(path.read_text() + "99,extra,homonyms,safe,x,y\n")
+    with pytest.raises(UserError, match=r"fixture .*xstest_prompts\.csv has sha256 .* its manifest says"):
+        load_items("xstest", settings=fixtures)
+
+
+def test_fixture_mode_never_falls_back_to_real_files_or_fetches(fixtures: Settings) -> None:
+    files = DataFiles(fixtures)
+    raw = files.raw_path(airbench.FULL)
+    raw.parent.mkdir(parents=True)
+    raw.write_text("cate-idx,l2-name,l3-name,l4-name,prompt\n")
+    assert files.local(airbench.FULL) is None
+    with pytest.raises(UserError, match=r"fixture mode \(R1LIB_FIXTURES=.*\) has no fixture airbench/air_2024\.csv"):
+        files.path(airbench.FULL)
+    with pytest.raises(UserError, match="never fetches"):
+        fetch("xstest", settings=fixtures)
+    assert [p.name for p in fixtures.data_dir.rglob("*") if p.is_file()] == ["air_2024.csv"]
+
+
+def test_fixture_mode_is_off_unless_the_environment_selects_it(monkeypatch: pytest.MonkeyPatch,
+                                                               fixture_folder: Path) -> None:
+    monkeypatch.delenv(FIXTURES_ENV)
+    assert Settings.load().fixtures_dir is None and DataFiles().fixtures is None
+    monkeypatch.setenv(FIXTURES_ENV, str(fixture_folder))
+    assert Settings.load().fixtures_dir == fixture_folder
+
+
+def test_a_fixture_profile_says_so_in_its_name_and_store(fixtures: Settings) -> None:
+    profile = Profile.load("ci", settings=fixtures)
+    assert profile.name == f"ci{FIXTURE_PROFILE_SUFFIX}"
+    assert profile.store_path == fixtures.runs_dir / "ci-fixtures" / "store.sqlite"
+    assert Profile.load("ci", settings=replace(fixtures, fixtures_dir=None)).name == "ci"
