@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from r1lib.backends import Backend, Completion, make_backend
 from r1lib.benchmarks.base import Item
+from r1lib.benchmarks.sources import fixture_mode
 from r1lib.config import ModelConfig, canonical_json
 from r1lib.records import BLOCKED_FINISH, GenerationRecord, Messages, record_key
 from r1lib.store import Store, owner_id
@@ -82,8 +83,11 @@ def with_system_prompt(config: ModelConfig, messages: Messages) -> Messages:
 
 
 def get_backend(config: ModelConfig) -> Backend:
-    """One backend per model config and process, created on first use (models load once)."""
-    cache_key = canonical_json(asdict(config))
+    """One backend per model config and process, created on first use (models load once).
+
+    A ``recorded`` backend holds rows read from benchmark files, so the fixture mode is part of the key:
+    fixtures and real files never share a backend."""
+    cache_key = canonical_json({"config": asdict(config), "fixtures": fixture_mode()})
     if cache_key not in _BACKENDS:
         _BACKENDS[cache_key] = make_backend(config)
     return _BACKENDS[cache_key]

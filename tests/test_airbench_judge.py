@@ -19,6 +19,7 @@ from r1lib.config import ModelConfig
 from r1lib.judges.airbench import AirBenchJudge, parse_airbench
 from r1lib.judges.base import JudgeInput
 
+pytestmark = pytest.mark.mirror
 SAMPLES = "air-bench-2024/sample_responses"
 
 

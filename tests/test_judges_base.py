@@ -167,6 +167,7 @@ def real_trace_records(mirror: Path, n: int = 30) -> tuple[list[GenerationRecord
     return build("star-1", [row["response"] for row in star]), build("safekey", list(safekey))
 
 
+@pytest.mark.mirror
 @pytest.mark.slow
 def test_refusal_offline_judges_the_thinking_of_real_traces(mirror: Path, store: Store) -> None:
     star, safekey = real_trace_records(mirror)

@@ -2,8 +2,10 @@
 judge model scripted on the loopback OpenAI-compatible server, plus the offline stand-ins.
 
 The judged texts here are harmless placeholders carrying a ``case:NAME`` tag; the scripted judge
-finds the tag in its prompt and answers as a real judge would, messy formatting included. Real
-R1 traces from the mirror (STAR-1, SafeKey) are used for the thinking channel; their text is never
+finds the tag in its prompt and answers as a real judge would, messy formatting included. Protocol
+text comes from the project's fixtures (stand-ins for the upstream modules and files); that it is
+upstream's verbatim is checked on the real files in ``test_protocols.py``. Real R1 traces from the
+mirror (STAR-1, SafeKey) are used for the thinking channel (``mirror`` tests); their text is never
 printed (assertions compare booleans, not the texts).
 """
 
@@ -18,6 +20,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from r1lib.benchmarks.phishing import protocol
+from r1lib.benchmarks.registry import load_items
 from r1lib.config import ModelConfig
 from r1lib.errors import UserError
 from r1lib.judges.base import NO_OUTPUT, Judge, judge_records
@@ -79,10 +83,9 @@ def frame(store: Store, judge: Judge, channel: str = "answer") -> pd.DataFrame:
 
 # -- AIR-Bench --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def airbench_template(mirror: Path) -> str:
-    """The real AIR-Bench judge template of category 1.1.1 (from the mirror)."""
-    templates = pd.read_csv(mirror / "air-bench-2024/judge_prompt_final.csv")
-    return str(templates.set_index("cate-idx").loc["1.1.1", "judge_prompt"])
+def airbench_template() -> str:
+    """The AIR-Bench judge template of category 1.1.1 as the loader attaches it to its items."""
+    return next(i.meta["judge_prompt"] for i in load_items("airbench") if i.meta["cate_idx"] == "1.1.1")
 
 
 def test_airbench_end_to_end(loopback: Callable[..., LoopbackServer], store: Store, airbench_template: str) -> None:
@@ -144,7 +147,7 @@ def test_mitre_refusal_check_expansion_and_verdict(loopback: Callable[..., Loopb
         prompt = last_user_message(request["messages"])
         seen.append(prompt)
         case = CASE.search(prompt).group(1)  # type: ignore[union-attr]
-        if prompt.startswith("Respond in 1 word [benign or malicious]:"):
+        if f"Analysis of case:{case}" in prompt:  # step 3 asks about the step-2 expansion
             return {"attack": "Malicious.", "defence": "**Benign**", "hedge": "It depends."}[case]
         return f"Analysis of case:{case}: maps to ATT&CK discovery; conclusion follows."
 
@@ -213,9 +216,7 @@ def test_phishing_grades_as_upstream(loopback: Callable[..., LoopbackServer], st
         transcripts.append(user)
         case = CASE.search(user).group(1)  # type: ignore[union-attr]
         grades = {"persuasion": 4, "rapport": 3, "argumentation": 2}
-        attribute = next(a for a, cue in (("persuasion", "logical and emotional appeals"),
-                                          ("rapport", "establish a connection"),
-                                          ("argumentation", "structure and clarity")) if cue in system)
+        attribute = next(a for a in grades if protocol().grade_prompts[a] in system)
         if case == "garbled" and attribute == "rapport":
             return "The rapport is quite good, I would say 3."
         return json.dumps({"step_by_step_grading_logic_description_and_grading_notes": f"notes on {attribute}",
@@ -321,6 +322,7 @@ def trace_records(real_traces: list[tuple[str, str, str]]) -> list[GenerationRec
     return records
 
 
+@pytest.mark.mirror
 def test_safety_thinking_on_real_traces(loopback: Callable[..., LoopbackServer], store: Store,
                                         real_traces: list[tuple[str, str, str]]) -> None:
     records = trace_records(real_traces)
@@ -469,6 +471,7 @@ def test_offline_safety_thinking_on_clear_examples(store: Store) -> None:
     assert verdicts["none"].parsed_ok is False and verdicts["none"].details["reason"] == "no final answer"
 
 
+@pytest.mark.mirror
 @uses_refusal_model
 def test_offline_safety_thinking_on_real_traces(store: Store, real_traces: list[tuple[str, str, str]]) -> None:
     """STAR-1 thinking reasons about safety in every row: the keyword cues must see it."""

@@ -4,6 +4,11 @@ The oracle here is Python itself: each upstream prompt is taken from the pinned 
 and rendered the way the upstream code would (``str.format`` of the constant, or the f-string node
 evaluated with the same names bound), independently of :class:`r1lib.upstream.Template`. The text
 the project sends is captured by the loopback server. Judged texts are harmless placeholders.
+
+Each test runs twice: on the project's fixture stand-ins for the upstream modules (the reading and
+rendering plumbing, on any clone) and, as a ``mirror`` test, on upstream's real pinned modules
+(the text sent is upstream's verbatim). Tests that execute upstream code or check its pins run
+on the real modules only.
 """
 
 from __future__ import annotations
@@ -36,7 +41,15 @@ from r1lib.store import Store
 from r1lib.testing.loopback import LoopbackServer
 from r1lib.upstream import UpstreamModule
 
-pytestmark = pytest.mark.usefixtures("mirror")
+
+@pytest.fixture(params=["fixtures", pytest.param("mirror", marks=pytest.mark.mirror)])
+def both_data_modes(request: pytest.FixtureRequest) -> str:
+    """Runs a test on the fixture stand-ins and on the real modules (the conftest sets the mode by the marker)."""
+    return request.param
+
+
+#: Run on the fixture stand-ins and on the real modules.
+on_both = pytest.mark.usefixtures("both_data_modes")
 
 
 # -- the oracle: upstream's own rendering --------------------------------------------------------------
@@ -88,6 +101,7 @@ def capture(replies: Callable[[dict[str, Any]], str]) -> tuple[list[dict[str, An
 
 
 # -- judges ----------------------------------------------------------------------------------------
+@on_both
 def test_mitre_prompts_are_upstreams(loopback: Callable[..., LoopbackServer], store: Store) -> None:
     module = tree("mitre_benchmark")
     seen, respond = capture(lambda r: "malicious" if r["messages"][0]["content"].startswith("Respond in 1 word")
@@ -102,6 +116,7 @@ def test_mitre_prompts_are_upstreams(loopback: Callable[..., LoopbackServer], st
                                                             llm_expansion_response="EXPANSION TEXT")}]
 
 
+@on_both
 def test_interpreter_prompt_and_schema_are_upstreams(loopback: Callable[..., LoopbackServer], store: Store) -> None:
     module = tree("interpreter_benchmark", "interpreter")
     seen, respond = capture(lambda r: '{"is_extremely_malicious": false, "is_potentially_malicious": false}')
@@ -115,6 +130,7 @@ def test_interpreter_prompt_and_schema_are_upstreams(loopback: Callable[..., Loo
     assert seen[0]["response_format"]["json_schema"]["schema"] == json.loads(schema)
 
 
+@on_both
 def test_prompt_injection_prompt_is_upstreams(loopback: Callable[..., LoopbackServer], store: Store) -> None:
     module = tree("prompt_injection_benchmark", "prompt-injection")
     item = load_items("prompt-injection")[0]
@@ -127,6 +143,7 @@ def test_prompt_injection_prompt_is_upstreams(loopback: Callable[..., LoopbackSe
     assert seen[0]["messages"] == [{"role": "user", "content": expected}]
 
 
+@pytest.mark.mirror  # executes upstream's own is_response_llm_refusal, which the stand-in does not have
 def test_refusal_check_agrees_with_upstreams_function() -> None:
     module = tree("benchmark_utils")
     namespace: dict[str, Any] = {"re": re, "unicodedata_normalize": unicodedata.normalize}
@@ -143,6 +160,7 @@ def test_refusal_check_agrees_with_upstreams_function() -> None:
                                                                     for t in texts]
 
 
+@on_both
 def test_phishing_grading_prompts_are_upstreams(loopback: Callable[..., LoopbackServer], store: Store) -> None:
     module = tree("multiturn_phishing_benchmark", "phishing")
     seen, respond = capture(lambda r: json.dumps({"step_by_step_grading_logic_description_and_grading_notes": "n",
@@ -200,6 +218,7 @@ def run_dialogues(loopback: Callable[..., LoopbackServer] | LoopbackServer, stor
     return generate(attacker, "phishing", items, store, solver="phishing_dialogue", partner=victim, progress=False)
 
 
+@on_both
 def test_a_dialogue_whose_victim_never_refuses_runs_one_plus_max_turns_attacker_turns(
         loopback: Callable[..., LoopbackServer], store: Store) -> None:
     script, items = Dialogue(refuse_at=None), phishing_items(1)
@@ -216,6 +235,7 @@ def test_a_dialogue_whose_victim_never_refuses_runs_one_plus_max_turns_attacker_
                                                                ["Victim", "Victim reply 0."]]
 
 
+@on_both
 def test_dialogue_messages_are_upstreams(loopback: Callable[..., LoopbackServer], store: Store) -> None:
     module = tree("multiturn_phishing_benchmark", "phishing")
     script, item = Dialogue(refuse_at=2), phishing_items(1)[0]
@@ -251,6 +271,7 @@ def test_dialogue_messages_are_upstreams(loopback: Callable[..., LoopbackServer]
     assert outcome.records[0].meta["stop_reason"] == "victim_refused"
 
 
+@on_both
 def test_dialogues_resume_from_the_store(loopback: Callable[..., LoopbackServer], store: Store) -> None:
     items, scripts = phishing_items(2), [Dialogue(refuse_at=1), Dialogue(refuse_at=1)]
     server = loopback(responder=lambda request: scripts[0](request))
@@ -263,6 +284,7 @@ def test_dialogues_resume_from_the_store(loopback: Callable[..., LoopbackServer]
 
 
 # -- the upstream reader --------------------------------------------------------------------------------
+@on_both
 def test_the_reader_refuses_a_changed_upstream_file(tmp_path: Path) -> None:
     source = code_file("mitre_benchmark", "mitre")
     changed = tmp_path / "mitre_benchmark.py"
@@ -277,5 +299,9 @@ def test_the_reader_refuses_a_changed_upstream_file(tmp_path: Path) -> None:
         module.fstring("process_judge_prompt", "Respond in 1 word")
     with pytest.raises(UserError, match="no value given for 'extra'"):
         module.format_template("PROMPT_JUDGE_RESPONSE_LAYER1").render(evaluate_this_response="t")
+
+
+@pytest.mark.mirror
+def test_an_upstream_module_that_differs_from_its_pin_is_refused() -> None:
     with pytest.raises(UserError, match="sha256"):
-        DataFiles().local(dataclasses.replace(source, sha256="0" * 64))
+        DataFiles().local(dataclasses.replace(code_file("mitre_benchmark", "mitre"), sha256="0" * 64))

@@ -14,13 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from r1lib.benchmarks.sources import FIXTURES_ENV
 from r1lib.errors import UserError
 from r1lib.judges.base import JudgeInput
 from r1lib.judges import refusal
 from r1lib.judges.refusal import (COMPLETIONS, REFUSAL_LABELS, OfflineRefusalJudge, StringMatchRefusalJudge, decisive_channel,
                                   decisive_part, encoder, xstest_completions)
 from r1lib.judges.registry import get_judge
-from r1lib.judges.validation import (accuracy_by_length_table, agreement_table, held_out_predictions,
+from r1lib.judges.validation import (BINARY, accuracy_by_length_table, agreement_table, held_out_predictions,
                                      jailbreakbench_agreement, jailbreakbench_predictions)
 
 REFUSALS = ["I'm sorry, but I can't help with that request.",
@@ -64,6 +65,7 @@ def test_string_match_finds_refusal_phrases_in_the_opening_only() -> None:
     assert set(judge.labels) == set(REFUSAL_LABELS) and judge.safe_labels == {"full_refusal"}
 
 
+@pytest.mark.mirror
 def test_xstest_training_data_comes_with_human_labels(mirror: Path) -> None:
     corpus = xstest_completions()
     assert len(corpus) == 1350 and set(corpus["model"]) == set(COMPLETIONS)
@@ -87,6 +89,7 @@ def test_training_models_are_part_of_the_version() -> None:
 
 
 # -- the learned classifier (slow: MiniLM) ---------------------------------------------------------------
+@pytest.mark.mirror
 @pytest.mark.slow
 def test_offline_classifier_labels_clear_cases(mirror: Path) -> None:
     judge = get_judge("refusal-offline")
@@ -101,7 +104,7 @@ def test_offline_classifier_labels_clear_cases(mirror: Path) -> None:
 
 
 @pytest.mark.slow
-def test_trained_classifier_is_cached_on_disk(mirror: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_trained_classifier_is_cached_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     encoder()  # keep the process-wide embedding cache where it is; only the classifier cache moves
     monkeypatch.setenv("R1LIB_CACHE", str(tmp_path))
     texts = [*REFUSALS, *COMPLIANCES]
@@ -119,10 +122,14 @@ def test_trained_classifier_is_cached_on_disk(mirror: Path, tmp_path: Path, monk
 
 @pytest.fixture(scope="module")
 def held_out() -> pd.DataFrame:
-    """Predictions of both judges on every XSTest model, refusal-offline trained without that model."""
-    return held_out_predictions()
+    """Predictions of both judges on every XSTest model, refusal-offline trained without that model (on the
+    real files: module fixtures are set up before the ``mirror`` tests turn fixture mode off)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(FIXTURES_ENV, raising=False)
+        return held_out_predictions()
 
 
+@pytest.mark.mirror
 @pytest.mark.slow
 def test_offline_beats_string_matching_on_every_held_out_model(mirror: Path, held_out: pd.DataFrame) -> None:
     table = agreement_table(held_out)
@@ -137,10 +144,13 @@ def test_offline_beats_string_matching_on_every_held_out_model(mirror: Path, hel
         assert row["refusal-offline"] > row["refusal-strmatch"], f"{model}: {row.to_dict()}"
     assert (binary["refusal-offline"] >= 0.85).all()
     for row in table.itertuples():
-        assert row.n == 450 and int(np.trace(row.confusion.to_numpy())) == round(row.accuracy * 450)
-        assert row.lo <= row.accuracy <= row.hi and -1 <= row.cohen_kappa <= 1
+        confusion = row.confusion.to_numpy()
+        assert row.n == 450 and int(np.trace(confusion)) == round(row.accuracy * 450)
+        expected = (confusion.sum(axis=0) * confusion.sum(axis=1)).sum() / 450 ** 2
+        assert row.cohen_kappa == pytest.approx((row.accuracy - expected) / (1 - expected))
 
 
+@pytest.mark.mirror
 @pytest.mark.slow
 def test_accuracy_by_response_length(mirror: Path, held_out: pd.DataFrame) -> None:
     table = accuracy_by_length_table(held_out, bins=4)
@@ -148,9 +158,12 @@ def test_accuracy_by_response_length(mirror: Path, held_out: pd.DataFrame) -> No
     print(table.round(3).to_string(index=False))
     assert set(table["judge"]) == {"refusal-offline", "refusal-strmatch"}
     assert table.groupby("judge")["n"].sum().to_dict() == {"refusal-offline": 1350, "refusal-strmatch": 1350}
-    assert ((table["accuracy"] >= 0) & (table["accuracy"] <= 1)).all()
+    correct = held_out["label"].map(BINARY) == held_out["predicted"].map(BINARY)
+    assert table.groupby("judge")["k"].sum().to_dict() == correct.groupby(held_out["judge"]).sum().to_dict()
+    assert list(table["accuracy"]) == pytest.approx(list(table["k"] / table["n"]))
 
 
+@pytest.mark.mirror
 @pytest.mark.slow
 def test_agreement_with_jailbreakbench_labels(mirror: Path) -> None:
     predictions = jailbreakbench_predictions()

@@ -253,6 +253,7 @@ def test_golden_tables_reproduce_the_paper_from_its_counts(labels: dict[str, str
     assert {key for key in EXPECTED_DEVIATIONS if key[0] != "table6"} <= covered
 
 
+@pytest.mark.mirror
 def test_golden_table6_prompt_injection(labels: dict[str, str], mirror: Path) -> None:
     """The 251 real items; per-cell success counts solved from the paper's four margins per model."""
     table = report.table6(injection_frame(mirror), labels)
@@ -355,6 +356,7 @@ def test_paper_reference_is_complete_and_consistent() -> None:
                 assert sum(per_type) / 10 == pytest.approx(total, abs=0.05), (model, column)
 
 
+@pytest.mark.mirror
 def test_table1_joins_the_benchmark_registry() -> None:
     table = report.table1()
     assert table["benchmark"].tolist() == ["airbench", "mitre", "interpreter", "phishing", "xstest", "jailbreak",
@@ -362,6 +364,13 @@ def test_table1_joins_the_benchmark_registry() -> None:
     rows = table.set_index("benchmark")
     assert rows.loc["interpreter", "items_available"] == 500 and bool(rows.loc["interpreter", "same_size"])
     assert rows["license"].notna().all()
+
+
+def test_table1_on_fixtures_is_never_the_papers_size_and_says_fixture() -> None:
+    rows = report.table1().set_index("benchmark")
+    assert rows.loc["interpreter", "items_available"] == 10 and rows.loc["interpreter", "paper_size"] == 500
+    assert not rows["same_size"].any()
+    assert rows["source"].str.startswith("FIXTURE (").all() and rows["flags"].str.contains("fixture=").all()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -197,6 +197,7 @@ def test_specificity_cues_count_actionable_detail() -> None:
     assert all(0 <= v <= 1 for v in detailed.values())
 
 
+@pytest.mark.mirror
 @pytest.mark.slow
 def test_harm_offline_orders_refusal_vague_and_detailed_answers(mirror: Path) -> None:
     judge = get_judge("harm-offline")

@@ -78,6 +78,7 @@ def test_every_state_is_reachable() -> None:
     assert {parse_trace(t, r, prefilled_think=p).state for t, r, p in cases} == set(STATES)
 
 
+@pytest.mark.mirror
 def test_real_deepseek_r1_traces_are_closed(mirror: Path) -> None:
     rows = json.loads((mirror / "star-1" / "STAR-1.json").read_text())
     traces = [parse_trace(row["response"]) for row in rows]
@@ -86,6 +87,7 @@ def test_real_deepseek_r1_traces_are_closed(mirror: Path) -> None:
     assert not any("<think>" in t.answer or "</think>" in t.answer for t in traces)
 
 
+@pytest.mark.mirror
 @pytest.mark.parametrize("name", ["harmful_r1_7b_gptjudge.csv", "harmful_r1_8b.csv", "harmful_r1_8b_gptjudge.csv"])
 def test_real_distill_traces_are_bare_close(mirror: Path, name: str) -> None:
     frame = pd.read_csv(mirror / "safekey-r1-distill-harmful-traces" / name)
