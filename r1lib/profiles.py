@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1lib.benchmarks.sources import FIXTURE_PROFILE_SUFFIX
+from r1lib.benchmarks.sources import FIXTURE_NOTE, FIXTURE_PROFILE_SUFFIX
 from r1lib.config import ModelConfig, Settings, load_profile, models_registry, resolve_model
 from r1lib.errors import UserError
 
@@ -217,7 +217,8 @@ def comparability(profile: Profile, benchmark: str, judge: Any, split: str | Non
     Only when the profile says so (``paper_comparable``), every model is one of the paper's, the
     judge follows the paper's protocol (:attr:`r1lib.judges.base.Protocol.paper`) with the paper's
     judge model, the items are the paper's full set (no ``limit`` sample, the paper's size, not a
-    stand-in dataset) and, for spear phishing, the dialogue runs upstream's number of turns.
+    stand-in dataset, never test fixtures) and, for spear phishing, the dialogue runs upstream's
+    number of turns.
     """
     from r1lib.benchmarks.registry import BENCHMARKS, load_items
     from r1lib.judges.base import LLMJudge
@@ -239,6 +240,8 @@ def comparability(profile: Profile, benchmark: str, judge: Any, split: str | Non
         if profile.phishing_turns != protocol().max_turns:
             return Comparison(False, f"{profile.phishing_turns} dialogue turns, not upstream's {protocol().max_turns}")
     items = load_items(benchmark, seed=profile.seed, split=split or plan.split)
+    if any("fixture" in item.meta for item in items):
+        return Comparison(False, f"the items are {FIXTURE_NOTE}")
     substitutes = sorted({str(item.meta.get("source")) for item in items if item.meta.get("source") in SUBSTITUTE_SOURCES})
     if substitutes:
         return Comparison(False, f"stand-in data ({', '.join(substitutes)}) instead of the paper's")

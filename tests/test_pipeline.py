@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -10,6 +13,7 @@ from typing import Any
 import pytest
 
 from r1lib import claims
+from r1lib.benchmarks.sources import FIXTURE_MANIFEST, FIXTURE_NOTE, FIXTURE_PROFILE_SUFFIX, FIXTURES_ENV
 from r1lib.errors import UserError
 from r1lib.pipeline import Run, prefetch, prefetch_requests
 from r1lib.profiles import Profile, comparability
@@ -30,7 +34,7 @@ def profile_doc(**changes: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("name", ["demo", "ci", "paper"])
 def test_shipped_profiles_are_valid(name: str) -> None:
     profile = Profile.load(name)
-    assert profile.name == name
+    assert profile.name == f"{name}{FIXTURE_PROFILE_SUFFIX}"  # tests run on the fixtures, and the name says so
     assert set(profile.benchmarks) == {"airbench", "mitre", "interpreter", "phishing", "xstest", "jailbreak",
                                        "prompt-injection"}
     for reasoning, counterpart in profile.pairs:
@@ -178,10 +182,11 @@ def test_phishing_runs_dialogues_against_the_victim(ci_run: Run) -> None:
 
 
 def test_models_outside_the_profile_are_refused(ci_run: Run) -> None:
-    with pytest.raises(UserError, match="not in profile 'ci'"):
+    with pytest.raises(UserError, match="not in profile 'ci-fixtures'"):
         ci_run.evaluate("xstest", models=["smollm2-135m"])
 
 
+@pytest.mark.mirror
 def test_paper_comparability_needs_the_papers_setting_and_says_why_not() -> None:
     ci = Profile.load("ci")
     assert comparability(ci, "xstest", ci.judge("xstest")).reason == "profile 'ci' is not set up like the paper"
@@ -192,6 +197,13 @@ def test_paper_comparability_needs_the_papers_setting_and_says_why_not() -> None
     assert comparability(paper, "airbench", paper.judge("airbench")).reason == "632 items, the paper used 5694"
     xstest = comparability(paper, "xstest", paper.judge("xstest"))
     assert not xstest.ok and "project-written" in xstest.reason  # XSTest's own judge prompt is not pinned here
+
+
+def test_fixtures_are_never_comparable_to_the_paper() -> None:
+    ci, paper = Profile.load("ci"), Profile.load("paper")
+    assert comparability(ci, "xstest", ci.judge("xstest")).reason == "profile 'ci-fixtures' is not set up like the paper"
+    found = comparability(paper, "prompt-injection", paper.judge("prompt-injection"))
+    assert (found.ok, found.reason) == (False, f"the items are {FIXTURE_NOTE}")
 
 
 def test_claims_compare_paired_prompts(ci_run: Run) -> None:
@@ -248,24 +260,30 @@ def test_offline_judges_are_never_comparable_to_the_paper(tmp_path: Path) -> Non
     doc = profile_doc(paper_comparable=True, benchmarks={"prompt-injection": {"limit": None}},
                       models=["deepseek-r1", "deepseek-v3"])
     online = Profile.from_dict({**doc, "judge_models": {"default": "gpt-4o"}})
-    assert comparability(online, "prompt-injection", online.judge("prompt-injection")).ok
+    found = comparability(online, "prompt-injection", online.judge("prompt-injection"))
+    assert found.reason == f"the items are {FIXTURE_NOTE}"  # every check before the data passed (mirror: ok)
     offline = Profile.from_dict(doc)  # default: offline
     found = comparability(offline, "prompt-injection", offline.judge("prompt-injection"))
     assert not found.ok and found.reason.startswith("judge 'prompt-injection': offline stand-in")
 
 
 @pytest.fixture
-def wildguard_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A WildGuardTest-shaped file (1,725 rows with the columns the loader reads; placeholder prompts) in a
-    temporary data folder, where ``r1lib data fetch jailbreak`` would put the real one."""
+def wildguard_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fixture_folder: Path) -> Path:
+    """The project's fixtures plus a WildGuardTest-shaped file (1,725 rows with the columns the loader reads;
+    placeholder prompts), listed in the manifest of that copy of the fixture folder."""
     import pandas as pd
+    folder = tmp_path / "fixtures"
+    shutil.copytree(fixture_folder, folder)
     rows = [{"prompt": f"{'wrapped ' if i % 3 == 0 else ''}placeholder request {i}", "adversarial": i % 3 == 0,
              "prompt_harm_label": "harmful" if i % 2 == 0 else "unharmful", "subcategory": f"category {i % 4}",
              "response": "placeholder"} for i in range(1725)]
-    path = tmp_path / "data" / "raw" / "jailbreak" / "wildguard_test.parquet"
-    path.parent.mkdir(parents=True)
+    path = folder / "jailbreak" / "wildguard_test.parquet"
     pd.DataFrame(rows).to_parquet(path)
-    monkeypatch.setenv("R1LIB_DATA_DIR", str(tmp_path / "data"))
+    manifest = json.loads((folder / FIXTURE_MANIFEST).read_text())
+    manifest["files"]["jailbreak/wildguard_test.parquet"] = {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                                                             "rows": 1725}
+    (folder / FIXTURE_MANIFEST).write_text(json.dumps(manifest))
+    monkeypatch.setenv(FIXTURES_ENV, str(folder))
     return path
 
 
