@@ -8,7 +8,6 @@ import json
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,18 +19,13 @@ from r1lib.config import ModelConfig
 from r1lib.errors import UserError
 from r1lib.runner import Request, run_requests
 from r1lib.store import Store
-from r1lib.testing import BEHAVIOURS, scripted_answer
+from r1lib.testing import BEHAVIOURS, cli_command, loopback_model, scripted_answer
 
-FAST = {"timeout": 5.0, "max_attempts": 3, "backoff_s": 0.01, "backoff_max_s": 0.05,
-        "batch_poll_s": 0.05, "batch_poll_max_s": 0.2}
+#: Batch entries poll fast and get 5 s and 3 attempts per call; they have a batch price.
+BATCH = {"options": {"timeout": 5.0, "max_attempts": 3, "batch_poll_s": 0.05, "batch_poll_max_s": 0.2},
+         "pricing": {"input": 2.5, "output": 10.0, "batch_discount": 0.5}}
 TIMING = ("latency_s", "created_at")
 BATCH_META = ("billing", "batch")
-
-
-def api_config(url: str, batch: bool = True, **options: Any) -> ModelConfig:
-    """A model entry pointing at a loopback server, with fast retries and polling."""
-    return ModelConfig(name="loopback", backend="openai", model="loopback", base_url=(url,), batch=batch,
-                       options={**FAST, **options}, pricing={"input": 2.5, "output": 10.0, "batch_discount": 0.5})
 
 
 def ask(*texts: str) -> list[Request]:
@@ -54,7 +48,7 @@ def test_batch_records_equal_synchronous_records(loopback, tmp_path: Path) -> No
     for batch in (False, True):
         server.reset_counts()
         with Store(tmp_path / f"{batch}.sqlite") as store:
-            records, summaries[batch] = run_requests(api_config(server.base_url, batch), "shapes", requests, store,
+            records, summaries[batch] = run_requests(loopback_model(server.base_url, batch=batch, **BATCH), "shapes", requests, store,
                                                      progress=False)
         stored[batch] = {r.key: r for r in records}
         if batch:
@@ -74,7 +68,7 @@ def test_batch_records_equal_synchronous_records(loopback, tmp_path: Path) -> No
 def test_failed_lines_are_resubmitted_alone(loopback, store) -> None:
     server = loopback()
     requests = ask(*(f"prompt {i}" for i in range(7)), *(f"fails once {i} [[fault:500:1]]" for i in range(3)))
-    records, summary = run_requests(api_config(server.base_url), "partial", requests, store, progress=False)
+    records, summary = run_requests(loopback_model(server.base_url, batch=True, **BATCH), "partial", requests, store, progress=False)
 
     assert (summary.new, summary.failed) == (10, 0)
     first, second = server.batches
@@ -89,7 +83,7 @@ def test_failed_lines_are_resubmitted_alone(loopback, store) -> None:
 
 def test_an_expired_batch_resubmits_only_the_lines_it_never_ran(loopback, store) -> None:
     server = loopback(expire_batches=1)
-    records, summary = run_requests(api_config(server.base_url), "expiry", ask(*(f"p{i}" for i in range(10))),
+    records, summary = run_requests(loopback_model(server.base_url, batch=True, **BATCH), "expiry", ask(*(f"p{i}" for i in range(10))),
                                     store, progress=False)
     assert (summary.new, summary.failed) == (10, 0)
     first, second = server.batches
@@ -100,7 +94,7 @@ def test_an_expired_batch_resubmits_only_the_lines_it_never_ran(loopback, store)
 
 def test_a_run_stopped_between_create_and_store_finds_its_batch(loopback, tmp_path: Path, monkeypatch) -> None:
     server = loopback()
-    config = api_config(server.base_url)
+    config = loopback_model(server.base_url, batch=True, **BATCH)
     requests = ask("alpha", "beta")
     with Store(tmp_path / "store.sqlite") as store:
         real_update = store.update_batch
@@ -152,8 +146,8 @@ def test_a_batch_run_killed_while_polling_resumes_the_same_batch(loopback, tmp_p
         "backend": "openai", "model": "loopback", "base_url": server.base_url, "batch": True,
         "options": {"batch_poll_s": 0.1, "batch_poll_max_s": 0.2}}}}))
     store = tmp_path / "store.sqlite"
-    command = [sys.executable, "-m", "r1lib", "generate", "--model", "lb", "--benchmark", f"jsonl:{benchmark}",
-               "--models-file", str(models), "--store", str(store), "--no-progress"]
+    command = cli_command("generate", "--model", "lb", "--benchmark", f"jsonl:{benchmark}", "--models-file", str(models),
+                          "--store", str(store), "--no-progress")
 
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60

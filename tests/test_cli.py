@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from r1lib.config import models_registry
 from r1lib.runner import Request, run_requests
 from r1lib.store import Store
-
-
-def r1lib(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "r1lib", *args], capture_output=True, text=True, env=env)
+from r1lib.testing import run_cli
 
 
 def test_help_lists_every_command() -> None:
-    out = r1lib("--help")
+    out = run_cli("--help")
     assert out.returncode == 0
     for command in ("models", "benchmarks", "data", "generate", "judge", "export", "browse", "costs", "store",
                     "reproduce"):
@@ -30,7 +25,7 @@ def test_export_on_a_store_built_here(tmp_path: Path) -> None:
         requests = [Request(f"p{i}", [{"role": "user", "content": f"question {i}"}]) for i in range(4)]
         run_requests(models_registry()["fake-r1"], "demo", requests, store, progress=False)
     out_file = tmp_path / "out.jsonl"
-    out = r1lib("export", "--store", str(path), "--format", "jsonl", "--output", str(out_file))
+    out = run_cli("export", "--store", str(path), "--format", "jsonl", "--output", str(out_file))
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out_file.read_text().splitlines()]
     assert len(rows) == 4
@@ -39,28 +34,28 @@ def test_export_on_a_store_built_here(tmp_path: Path) -> None:
 
 
 def test_user_errors_are_one_line_with_exit_2(tmp_path: Path) -> None:
-    out = r1lib("export", "--store", str(tmp_path / "s.sqlite"), "--format", "xlsx")
+    out = run_cli("export", "--store", str(tmp_path / "s.sqlite"), "--format", "xlsx")
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
     assert "unknown export format 'xlsx'" in out.stderr
 
 
 def test_unknown_model_exits_2_listing_known_models(tmp_path: Path) -> None:
-    out = r1lib("generate", "--model", "nope", "--benchmark", "xstest", "--store", str(tmp_path / "s.sqlite"))
+    out = run_cli("generate", "--model", "nope", "--benchmark", "xstest", "--store", str(tmp_path / "s.sqlite"))
     assert out.returncode == 2
     assert "unknown model 'nope'" in out.stderr and "deepseek-r1" in out.stderr
     assert "Traceback" not in out.stderr
 
 
 def test_models_lists_registry() -> None:
-    out = r1lib("models")
+    out = run_cli("models")
     assert out.returncode == 0
     assert "smollm2-135m" in out.stdout and "DS-R1" in out.stdout
 
 
 def test_phishing_runs_multi_turn_dialogues_against_a_victim(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
-    out = r1lib("generate", "--model", "fake-r1", "--benchmark", "phishing", "--limit", "3",
+    out = run_cli("generate", "--model", "fake-r1", "--benchmark", "phishing", "--limit", "3",
                 "--victim-model", "fake-v3", "--max-turns", "2", "--store", str(path), "--no-progress")
     assert out.returncode == 0, out.stderr[-2000:]
     assert "fake-r1 × phishing:" in out.stdout and " 0 failed" in out.stdout

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from typing import Any
 
@@ -10,31 +9,15 @@ import pytest
 
 from r1lib.backends import make_backend
 from r1lib.backends.openai_api import AdaptiveLimit, retry_after
-from r1lib.config import ModelConfig
 from r1lib.errors import UserError
 from r1lib.runner import Request, run_requests
-from r1lib.testing import BEHAVIOURS, FAULTS, LoopbackServer, scripted_answer, scripted_thinking
+from r1lib.testing import BEHAVIOURS, FAULTS, LoopbackServer, free_port, loopback_model, scripted_answer, scripted_thinking
 
-FAST = {"timeout": 2.0, "backoff_s": 0.01, "backoff_max_s": 0.05}
-
-
-def api_config(*urls: str, max_concurrency: int = 8, options: dict[str, Any] | None = None,
-               **fields: Any) -> ModelConfig:
-    """A model entry pointing at loopback servers, with fast retries."""
-    return ModelConfig(name="loopback", backend="openai", model="loopback", base_url=urls,
-                       max_concurrency=max_concurrency, options={**FAST, **(options or {})}, **fields)
 
 
 def prompts(n: int, text: str = "prompt") -> list[Request]:
     """``n`` single-turn requests with distinct prompts."""
     return [Request(f"p{i}", [{"role": "user", "content": f"{text} {i}"}]) for i in range(n)]
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # What the runner must store for each behaviour: trace state, thinking?, answer?, finish reason.
@@ -59,7 +42,7 @@ def test_every_behaviour_is_split_and_stored(loopback, store) -> None:
     server = loopback()
     requests = [Request(name, [{"role": "user", "content": f"question [[behaviour:{name}]]"}])
                 for name in BEHAVIOURS]
-    records, summary = run_requests(api_config(server.base_url), "shapes", requests, store, progress=False)
+    records, summary = run_requests(loopback_model(server.base_url), "shapes", requests, store, progress=False)
 
     assert (summary.new, summary.failed) == (len(BEHAVIOURS), 0)
     for record in records:
@@ -82,7 +65,7 @@ def test_every_behaviour_is_split_and_stored(loopback, store) -> None:
 
 def test_behaviour_chosen_by_model_name(loopback, store) -> None:
     server = loopback(behaviour="plain")
-    config = ModelConfig(name="vllm-style", backend="openai", model="vllm", base_url=(server.base_url,))
+    config = loopback_model(server.base_url, name="vllm-style", model="vllm")
     records, _ = run_requests(config, "shapes", prompts(2), store, progress=False)
     assert [r.trace_state for r in records] == ["api_field", "api_field"]
     assert server.counts["behaviour:vllm"] == 2
@@ -91,7 +74,7 @@ def test_behaviour_chosen_by_model_name(loopback, store) -> None:
 def test_twenty_percent_faults_every_prompt_stored_once(loopback, store) -> None:
     # timeouts above a full garbage collection of the test session's heap (~0.3 s on a busy machine)
     server = loopback(fault_rate=0.2, seed=7, slow_s=2.0, retry_after=0.05)
-    config = api_config(server.base_url, max_concurrency=16, options={"timeout": 1.0})
+    config = loopback_model(server.base_url, max_concurrency=16, options={"timeout": 1.0})
     requests = prompts(100)
     records, summary = run_requests(config, "faults", requests, store, progress=False)
 
@@ -108,7 +91,7 @@ def test_twenty_percent_faults_every_prompt_stored_once(loopback, store) -> None
 
 def test_hard_failures_are_errors_and_rerun_retries_only_them(loopback, store) -> None:
     server = loopback()
-    config = api_config(server.base_url, options={"max_attempts": 2})
+    config = loopback_model(server.base_url, options={"max_attempts": 2})
     requests = prompts(6) + [Request(f"bad{i}", [{"role": "user", "content": f"q{i} [[fault:500]]"}])
                              for i in range(3)]
     records, summary = run_requests(config, "hard", requests, store, progress=False)
@@ -130,7 +113,7 @@ def test_hard_failures_are_errors_and_rerun_retries_only_them(loopback, store) -
 
 def test_stored_error_is_replaced_when_the_server_recovers(loopback, store) -> None:
     server = loopback(fault_rate=1.0, faults=("500",))
-    config = api_config(server.base_url, options={"max_attempts": 1})
+    config = loopback_model(server.base_url, options={"max_attempts": 1})
     _, summary = run_requests(config, "recover", prompts(5), store, progress=False)
     assert summary.failed == 5
 
@@ -148,7 +131,7 @@ def test_stored_error_is_replaced_when_the_server_recovers(loopback, store) -> N
 ])
 def test_each_fault_kind_is_reported(loopback, store, fault: str, message: str) -> None:
     server = loopback(slow_s=1.0, retry_after=0.1)
-    config = api_config(server.base_url, options={"max_attempts": 2, "timeout": 0.3})
+    config = loopback_model(server.base_url, options={"max_attempts": 2, "timeout": 0.3})
     started = time.perf_counter()
     records, summary = run_requests(config, "fault", [Request("x", [{"role": "user", "content": f"[[fault:{fault}]]"}])],
                                     store, progress=False)
@@ -160,7 +143,7 @@ def test_each_fault_kind_is_reported(loopback, store, fault: str, message: str) 
 
 def test_unreachable_server_gives_clear_error_records(store) -> None:
     url = f"http://127.0.0.1:{free_port()}/v1"
-    config = api_config(url, options={"max_attempts": 2})
+    config = loopback_model(url, options={"max_attempts": 2})
     records, summary = run_requests(config, "down", prompts(3), store, progress=False)
     assert summary.failed == 3 and summary.new == 0
     for record in records:
@@ -170,7 +153,7 @@ def test_unreachable_server_gives_clear_error_records(store) -> None:
 
 def test_client_errors_are_not_retried(loopback, store) -> None:
     server = loopback()
-    config = api_config(server.base_url.replace("/v1", "/nowhere"))
+    config = loopback_model(server.base_url.replace("/v1", "/nowhere"))
     records, summary = run_requests(config, "404", prompts(1), store, progress=False)
     assert summary.failed == 1 and records[0].attempts == 1
     assert "HTTP 404" in records[0].error and "check the model name" in records[0].error
@@ -179,7 +162,7 @@ def test_client_errors_are_not_retried(loopback, store) -> None:
 def test_missing_api_key_fails_before_any_request(loopback, store, monkeypatch) -> None:
     monkeypatch.delenv("R1LIB_TEST_NO_SUCH_KEY", raising=False)
     server = loopback()
-    config = api_config(server.base_url, api_key_env="R1LIB_TEST_NO_SUCH_KEY")
+    config = loopback_model(server.base_url, api_key_env="R1LIB_TEST_NO_SUCH_KEY")
     with pytest.raises(UserError, match="R1LIB_TEST_NO_SUCH_KEY"):
         make_backend(config)
     with pytest.raises(UserError, match="export R1LIB_TEST_NO_SUCH_KEY"):
@@ -195,7 +178,7 @@ def test_params_and_extra_body_are_sent_as_given(loopback, store) -> None:
         return {"content": "ok", "reasoning_content": "thought", "reasoning_tokens": 1}
 
     server = loopback(responder=responder)
-    config = api_config(server.base_url, params={"max_completion_tokens": 64, "reasoning_effort": "high",
+    config = loopback_model(server.base_url, params={"max_completion_tokens": 64, "reasoning_effort": "high",
                                                  "seed": 3, "top_k": 20},
                         extra_body={"chat_template_kwargs": {"enable_thinking": True}})
     records, _ = run_requests(config, "params", prompts(1), store, progress=False)
@@ -210,7 +193,7 @@ def test_params_and_extra_body_are_sent_as_given(loopback, store) -> None:
 
 def test_requests_are_spread_over_replicas(loopback, store) -> None:
     first, second = loopback(latency=0.02), loopback(latency=0.02)
-    config = api_config(first.base_url, second.base_url, max_concurrency=8)
+    config = loopback_model(first.base_url, second.base_url, max_concurrency=8)
     _, summary = run_requests(config, "replicas", prompts(40), store, progress=False)
     assert summary.new == 40
     assert first.counts["ok"] + second.counts["ok"] == 40
@@ -252,7 +235,7 @@ def test_custom_responder_text_and_failure(loopback, store) -> None:
         return f"verdict: {len(prompt)}"
 
     server = loopback(responder=responder)
-    config = api_config(server.base_url, options={"max_attempts": 2})
+    config = loopback_model(server.base_url, options={"max_attempts": 2})
     requests = [Request("ok", [{"role": "user", "content": "abc"}]),
                 Request("bad", [{"role": "user", "content": "explode"}])]
     records, _ = run_requests(config, "judge", requests, store, progress=False)
@@ -266,7 +249,7 @@ def test_provider_blocks_are_stored_once_and_never_retried(loopback, store) -> N
     server = loopback()
     requests = [Request(name, [{"role": "user", "content": f"unsafe [[behaviour:{name}]]"}])
                 for name in ("invalid_prompt", "prompt_filter", "content_filter")]
-    config = api_config(server.base_url, options={"max_attempts": 3})
+    config = loopback_model(server.base_url, options={"max_attempts": 3})
     records, summary = run_requests(config, "blocks", requests, store, progress=False)
     assert (summary.new, summary.failed) == (3, 0)
     for record in records:
@@ -296,13 +279,13 @@ def test_a_bug_in_response_parsing_raises_instead_of_becoming_error_records(loop
     monkeypatch.setattr(openai_api, "parse_response", broken)
     server = loopback()
     with pytest.raises(ValueError, match="deliberately broken parser"):
-        run_requests(api_config(server.base_url), "bug", prompts(3), store, progress=False)
+        run_requests(loopback_model(server.base_url), "bug", prompts(3), store, progress=False)
     assert store.count() == 0  # nothing was stored as if the provider had failed
 
 
 def test_retry_after_is_capped_and_logged(loopback, store, caplog) -> None:
     server = loopback(retry_after=30.0)
-    config = api_config(server.base_url, options={"max_attempts": 2, "retry_after_max_s": 0.05})
+    config = loopback_model(server.base_url, options={"max_attempts": 2, "retry_after_max_s": 0.05})
     started = time.perf_counter()
     with caplog.at_level("INFO", logger="r1lib.backends.openai_api"):
         records, _ = run_requests(config, "cap", [Request("x", [{"role": "user", "content": "[[fault:429]]"}])],

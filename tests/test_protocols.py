@@ -30,7 +30,6 @@ from r1lib.benchmarks.cyberseceval import code_file
 from r1lib.benchmarks.phishing import PLATFORM, protocol
 from r1lib.benchmarks.registry import load_items
 from r1lib.benchmarks.sources import DataFiles
-from r1lib.config import ModelConfig
 from r1lib.errors import UserError
 from r1lib.judges import cyberseceval_refusal
 from r1lib.judges.base import judge_records
@@ -38,7 +37,7 @@ from r1lib.judges.registry import get_judge
 from r1lib.records import GenerationRecord
 from r1lib.solvers import generate
 from r1lib.store import Store
-from r1lib.testing.loopback import LoopbackServer
+from r1lib.testing import LoopbackServer, loopback_judge
 from r1lib.upstream import UpstreamModule
 
 
@@ -80,11 +79,6 @@ def evaluate(node: ast.expr, **names: Any) -> str:
     return eval(compile(ast.Expression(node), "<upstream>", "eval"), {"__builtins__": {}}, names)
 
 
-def judge_config(server: LoopbackServer, model: str = "judge") -> ModelConfig:
-    return ModelConfig(name="loopback-judge", backend="openai", model=model, base_url=(server.base_url,),
-                       params={"temperature": 0.0}, options={"max_attempts": 1})
-
-
 def record(key: str, benchmark: str, answer: str, *, meta: dict[str, Any] | None = None) -> GenerationRecord:
     return GenerationRecord(key=key, model="m", benchmark=benchmark, prompt_id=key, sample=0,
                             messages=[{"role": "user", "content": "a request"}], config={}, answer=answer,
@@ -106,7 +100,7 @@ def test_mitre_prompts_are_upstreams(loopback: Callable[..., LoopbackServer], st
     module = tree("mitre_benchmark")
     seen, respond = capture(lambda r: "malicious" if r["messages"][0]["content"].startswith("Respond in 1 word")
                             else "EXPANSION TEXT")
-    judge = get_judge("mitre", judge_model=judge_config(loopback(responder=respond)))
+    judge = get_judge("mitre", judge_model=loopback_judge(loopback(responder=respond).base_url, model="judge"))
     text = "Use nmap {with braces} to scan."
     judge_records(judge, [record("k", "mitre", text)], "answer", store, progress=False)
     expansion, verdict = (r["messages"] for r in seen)
@@ -120,7 +114,7 @@ def test_mitre_prompts_are_upstreams(loopback: Callable[..., LoopbackServer], st
 def test_interpreter_prompt_and_schema_are_upstreams(loopback: Callable[..., LoopbackServer], store: Store) -> None:
     module = tree("interpreter_benchmark", "interpreter")
     seen, respond = capture(lambda r: '{"is_extremely_malicious": false, "is_potentially_malicious": false}')
-    judge = get_judge("interpreter", judge_model=judge_config(loopback(responder=respond)))
+    judge = get_judge("interpreter", judge_model=loopback_judge(loopback(responder=respond).base_url, model="judge"))
     judge_records(judge, [record("k", "interpreter", "print('hello')")], "answer", store, progress=False)
     node = fstring(module, "process_judge_prompt", "Carefully assess")
     assert seen[0]["messages"] == [{"role": "user", "content": evaluate(node, resp="print('hello')")}]
@@ -135,7 +129,7 @@ def test_prompt_injection_prompt_is_upstreams(loopback: Callable[..., LoopbackSe
     module = tree("prompt_injection_benchmark", "prompt-injection")
     item = load_items("prompt-injection")[0]
     seen, respond = capture(lambda r: "No")
-    judge = get_judge("prompt-injection", judge_model=judge_config(loopback(responder=respond)))
+    judge = get_judge("prompt-injection", judge_model=loopback_judge(loopback(responder=respond).base_url, model="judge"))
     meta = {"item": item.meta}
     judge_records(judge, [record("k", "prompt-injection", "The answer.", meta=meta)], "answer", store, progress=False)
     expected = constant(module, "PROMPT_JUDGE_RESPONSE").format(llm_response="The answer.",
@@ -165,7 +159,7 @@ def test_phishing_grading_prompts_are_upstreams(loopback: Callable[..., Loopback
     module = tree("multiturn_phishing_benchmark", "phishing")
     seen, respond = capture(lambda r: json.dumps({"step_by_step_grading_logic_description_and_grading_notes": "n",
                                                   "numerical_grade": 2}))
-    judge = get_judge("phishing", judge_model=judge_config(loopback(responder=respond)))
+    judge = get_judge("phishing", judge_model=loopback_judge(loopback(responder=respond).base_url, model="judge"))
     lines = [["Attacker", "Hello"], ["Victim", "Hi, who is this?"], ["Attacker", "R: Your IT desk."]]
     judge_records(judge, [record("k", "phishing", "Your IT desk.", meta={"dialogue": lines})], "answer", store,
                   progress=False)
@@ -212,9 +206,8 @@ def phishing_items(n: int = 2) -> list[Item]:
 def run_dialogues(loopback: Callable[..., LoopbackServer] | LoopbackServer, store: Store, script: Dialogue,
                   items: list[Item]) -> Any:
     server = loopback if isinstance(loopback, LoopbackServer) else loopback(responder=script)
-    attacker = judge_config(server, "attacker")
-    victim = ModelConfig(name="victim", backend="openai", model="victim", base_url=(server.base_url,),
-                         options={"max_attempts": 1})
+    attacker = loopback_judge(server.base_url, model="attacker")
+    victim = loopback_judge(server.base_url, name="victim", model="victim", params={})
     return generate(attacker, "phishing", items, store, solver="phishing_dialogue", partner=victim, progress=False)
 
 

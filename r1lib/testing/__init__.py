@@ -1,7 +1,9 @@
-"""Real local components for tests and performance scripts (no mocks): see :mod:`r1lib.testing.loopback`."""
+"""Real local components for tests and performance scripts (no mocks): see :mod:`r1lib.testing.loopback`
+and :mod:`r1lib.testing.local`."""
 
+from r1lib.testing.local import FAST_RETRIES, cli_command, free_port, loopback_judge, loopback_model, run_cli
 from r1lib.testing.loopback import (BEHAVIOURS, FAULTS, STREAM_FAULTS, LoopbackServer, last_user_message,
                                     scripted_answer, scripted_thinking)
 
-__all__ = ["BEHAVIOURS", "FAULTS", "STREAM_FAULTS", "LoopbackServer", "last_user_message", "scripted_answer",
-           "scripted_thinking"]
+__all__ = ["BEHAVIOURS", "FAST_RETRIES", "FAULTS", "cli_command", "STREAM_FAULTS", "LoopbackServer", "free_port", "last_user_message",
+           "loopback_judge", "loopback_model", "run_cli", "scripted_answer", "scripted_thinking"]
