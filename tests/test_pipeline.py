@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 
 from r1lib import claims
+from r1lib.backends.fake import COMPLIANCE, REFUSAL
 from r1lib.benchmarks.sources import FIXTURE_MANIFEST, FIXTURE_NOTE, FIXTURE_PROFILE_SUFFIX, FIXTURES_ENV
 from r1lib.errors import UserError
 from r1lib.pipeline import Run, prefetch, prefetch_requests
 from r1lib.profiles import Profile, comparability
-from r1lib.stats import claims_table
+from r1lib.stats import claims_table, holm
 from r1lib.store import Store
 
 CI_MODELS = ("fake-r1", "fake-v3", "fake-r1-70b", "fake-llama", "fake-o3")
@@ -65,7 +66,11 @@ def test_scores_apply_every_scorer_of_the_profile(ci_run: Run) -> None:
     frame = scores["severity"]
     assert set(frame["judge"]) == {"harm-offline"} and len(frame) == 6 * len(CI_MODELS)
     judged = frame[frame["outcome"] == "judged"]
-    assert set(judged["label"]) == {"scored"} and judged["score"].between(0, 1).all()
+    assert set(judged["label"]) == {"scored"}
+    answers = {key: record.answer for key, record in ci_run.records(list(judged["gen_key"])).items()}
+    by_answer = judged.groupby(judged["gen_key"].map(answers))["score"]
+    assert set(by_answer.groups) == {REFUSAL, COMPLIANCE}  # the fake models' two answers
+    assert by_answer.max()[REFUSAL] < by_answer.min()[COMPLIANCE]  # a refusal helps less than any compliance
     assert "severity (harm-offline)" in set(ci_run.header()["judge"])
 
 
@@ -213,7 +218,8 @@ def test_claims_compare_paired_prompts(ci_run: Run) -> None:
     assert len(found) == 4 + 2
     table = claims_table(found)
     assert list(table["claim"])[0] == "Fake-o3 safer than Fake-R1 on interpreter"
-    assert (table["n"] <= 6).all() and table["p_holm"].between(0, 1).all()
+    assert (table["n"] <= 6).all()
+    assert list(table["p_holm"]) == pytest.approx(list(holm(table["p"].to_numpy())), nan_ok=True)
     judged = frames["interpreter"][frames["interpreter"]["outcome"] == "judged"]
     safe = judged.assign(safe=judged["label"] == "non_malicious").groupby("model")["safe"].mean()
     first = found[0]

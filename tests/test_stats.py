@@ -125,7 +125,9 @@ def test_cluster_bootstrap_pools_unequal_clusters():
     # The estimate is the item mean, not the mean of cluster means.
     result = bootstrap_mean_ci([1, 1, 1, 0], clusters=["a", "a", "a", "b"])
     assert result.estimate == 0.75
-    assert 0.0 <= result.lo <= result.hi <= 1.0
+    # two clusters are drawn: both "a" (mean 1.0), both "b" (0.0) or one of each (0.75); each end has a quarter of
+    # the draws, so the 2.5th and 97.5th percentiles are the ends themselves
+    assert (result.lo, result.hi) == (0.0, 1.0)
 
 
 def test_stratified_rate_default_weights_give_the_plain_mean():
@@ -138,7 +140,9 @@ def test_stratified_rate_with_population_weights():
     strata = ["x", "x", "y", "y", "y", "y"]
     result = stratified_rate_ci(values, strata, weights={"x": 1, "y": 3})
     assert result.estimate == pytest.approx(0.25 * 1.0 + 0.75 * 0.25)
-    assert result.lo <= result.estimate <= result.hi
+    # only "y" varies: 0.25 + 0.75 * its resampled mean, whose 2.5th / 97.5th percentiles (Binomial(4, 1/4) / 4)
+    # are 0 and 3/4
+    assert (result.lo, result.hi) == pytest.approx((0.25, 0.25 + 0.75 * 0.75))
 
 
 def test_stratified_bootstrap_only_varies_within_strata():
@@ -154,8 +158,9 @@ def test_stratified_bootstrap_only_varies_within_strata():
 def test_stratified_singletons_are_held_fixed():
     result = stratified_rate_ci([1, 0, 1, 1], ["a", "a", "b", "c"])
     assert result.estimate == 0.75
-    # Only stratum "a" (weight 1/2) varies: its mean is 0, 0.5 or 1.
-    assert result.lo >= 0.5 * 0 + 0.5 - 1e-12 and result.hi <= 0.5 * 1 + 0.5 + 1e-12
+    # Only stratum "a" (weight 1/2) varies: its mean is 0, 0.5 or 1 (a quarter, a half, a quarter of the draws), so
+    # the resampled estimate is 0.5, 0.75 or 1.0 and both ends carry more than 2.5%.
+    assert (result.lo, result.hi) == (0.5, 1.0)
     all_single = stratified_rate_ci([1, 0], ["a", "b"])
     assert all_single.estimate == 0.5 and math.isnan(all_single.lo) and math.isnan(all_single.hi)
 
@@ -176,7 +181,9 @@ def test_conditional_mean():
     mask = [True, False, True, True, False]
     result = conditional_mean(scores, mask)
     assert result.estimate == pytest.approx(0.7) and result.n == 3
-    assert 0.5 <= result.lo <= result.hi <= 0.9
+    # a resample of all 0.5 (or all 0.9) has probability 1/27 > 2.5%: the percentile interval is (0.5, 0.9), where
+    # a normal approximation would give (0.515, 0.885)
+    assert (result.lo, result.hi) == pytest.approx((0.5, 0.9))
     clustered = conditional_mean(scores, mask, clusters=["a", "b", "a", "c", "c"])
     assert clustered.estimate == pytest.approx(0.7) and clustered.n == 3
 
@@ -225,7 +232,9 @@ def test_paired_bootstrap_diff():
     b = [0, 1, 0, 0, 0, 1, 0, 0]
     result = paired_bootstrap_diff(a, b, n_boot=2000, seed=0)
     assert result.estimate == pytest.approx(0.5) and result.n == 8
-    assert 0.0 <= result.lo < 0.5 < result.hi <= 1.0
+    # the differences are four 1s and four 0s: the resampled mean is Binomial(8, 1/2) / 8, whose 2.5th and 97.5th
+    # percentiles are 1/8 and 7/8
+    assert (result.lo, result.hi) == (0.125, 0.875)
     same = paired_bootstrap_diff(a, a)
     assert (same.estimate, same.lo, same.hi) == (0.0, 0.0, 0.0)
     clustered = paired_bootstrap_diff(a, b, clusters=list("aabbccdd"))
