@@ -48,7 +48,8 @@ def test_batch_records_equal_synchronous_records(loopback, tmp_path: Path) -> No
     for batch in (False, True):
         server.reset_counts()
         with Store(tmp_path / f"{batch}.sqlite") as store:
-            records, summaries[batch] = run_requests(loopback_model(server.base_url, batch=batch, **BATCH), "shapes", requests, store,
+            config = loopback_model(server.base_url, batch=batch, **BATCH)
+            records, summaries[batch] = run_requests(config, "shapes", requests, store,
                                                      progress=False)
         stored[batch] = {r.key: r for r in records}
         if batch:
@@ -68,7 +69,8 @@ def test_batch_records_equal_synchronous_records(loopback, tmp_path: Path) -> No
 def test_failed_lines_are_resubmitted_alone(loopback, store) -> None:
     server = loopback()
     requests = ask(*(f"prompt {i}" for i in range(7)), *(f"fails once {i} [[fault:500:1]]" for i in range(3)))
-    records, summary = run_requests(loopback_model(server.base_url, batch=True, **BATCH), "partial", requests, store, progress=False)
+    config = loopback_model(server.base_url, batch=True, **BATCH)
+    records, summary = run_requests(config, "partial", requests, store, progress=False)
 
     assert (summary.new, summary.failed) == (10, 0)
     first, second = server.batches
@@ -83,7 +85,8 @@ def test_failed_lines_are_resubmitted_alone(loopback, store) -> None:
 
 def test_an_expired_batch_resubmits_only_the_lines_it_never_ran(loopback, store) -> None:
     server = loopback(expire_batches=1)
-    records, summary = run_requests(loopback_model(server.base_url, batch=True, **BATCH), "expiry", ask(*(f"p{i}" for i in range(10))),
+    config = loopback_model(server.base_url, batch=True, **BATCH)
+    records, summary = run_requests(config, "expiry", ask(*(f"p{i}" for i in range(10))),
                                     store, progress=False)
     assert (summary.new, summary.failed) == (10, 0)
     first, second = server.batches
@@ -146,8 +149,8 @@ def test_a_batch_run_killed_while_polling_resumes_the_same_batch(loopback, tmp_p
         "backend": "openai", "model": "loopback", "base_url": server.base_url, "batch": True,
         "options": {"batch_poll_s": 0.1, "batch_poll_max_s": 0.2}}}}))
     store = tmp_path / "store.sqlite"
-    command = cli_command("generate", "--model", "lb", "--benchmark", f"jsonl:{benchmark}", "--models-file", str(models),
-                          "--store", str(store), "--no-progress")
+    command = cli_command("generate", "--model", "lb", "--benchmark", f"jsonl:{benchmark}", "--models-file",
+                          str(models), "--store", str(store), "--no-progress")
 
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60

@@ -50,7 +50,7 @@ def make_record(key: str, text: str, *, thinking: str | None = None, state: str 
 def guard(loopback: Callable[..., LoopbackServer]) -> tuple[LlamaGuardJudge, LoopbackServer]:
     """The llama-guard judge on a scripted loopback guard."""
     server = loopback(responder=scripted_guard)
-    return LlamaGuardJudge(loopback_judge(server.base_url, name="loopback-guard")), server
+    return LlamaGuardJudge(loopback_judge(server.base_url)), server
 
 
 def test_second_judging_is_served_from_the_cache(guard: tuple[LlamaGuardJudge, LoopbackServer], store: Store) -> None:
@@ -118,7 +118,7 @@ def test_chunked_long_text_is_unsafe_when_any_chunk_is(guard: tuple[LlamaGuardJu
 
 def test_truncated_long_text_says_so(loopback: Callable[..., LoopbackServer], store: Store) -> None:
     server = loopback(responder=scripted_guard)
-    judge = LlamaGuardJudge(loopback_judge(server.base_url, name="loopback-guard"), long_text="truncate")
+    judge = LlamaGuardJudge(loopback_judge(server.base_url), long_text="truncate")
     text = long_text()
     verdict = judge_records(judge, [make_record("long", text)], "answer", store, progress=False)[0]
     assert server.counts["requests"] == 1
@@ -128,11 +128,11 @@ def test_truncated_long_text_says_so(loopback: Callable[..., LoopbackServer], st
 
 def test_version_follows_template_options_and_judge_model(loopback: Callable[..., LoopbackServer]) -> None:
     server = loopback(responder=scripted_guard)
-    config = loopback_judge(server.base_url, name="loopback-guard")
+    config = loopback_judge(server.base_url)
     base = LlamaGuardJudge(config).version
     assert LlamaGuardJudge(config).version == base
-    assert LlamaGuardJudge(loopback_judge(server.base_url, name="loopback-guard", model="another-guard")).version != base
-    assert LlamaGuardJudge(loopback_judge(server.base_url, name="loopback-guard", params={"temperature": 0.7})).version != base
+    assert LlamaGuardJudge(loopback_judge(server.base_url, model="another-guard")).version != base
+    assert LlamaGuardJudge(loopback_judge(server.base_url, params={"temperature": 0.7})).version != base
     assert LlamaGuardJudge(config, render="template").version != base
     assert LlamaGuardJudge(config, long_text="truncate").version != base
 
@@ -141,7 +141,7 @@ def test_version_follows_template_options_and_judge_model(loopback: Callable[...
 
     assert EditedPrompt(config).version != base
     # speed-only settings of the judge model do not change verdicts, so they keep the version
-    assert LlamaGuardJudge(loopback_judge(server.base_url, name="loopback-guard", max_concurrency=3)).version == base
+    assert LlamaGuardJudge(loopback_judge(server.base_url, max_concurrency=3)).version == base
 
 
 def real_trace_records(mirror: Path, n: int = 30) -> tuple[list[GenerationRecord], list[GenerationRecord]]:
@@ -181,8 +181,8 @@ def test_refusal_offline_judges_the_thinking_of_real_traces(mirror: Path, store:
 
 def test_texts_are_split_only_beyond_the_judge_models_context(loopback: Callable[..., LoopbackServer]) -> None:
     server = loopback(responder=scripted_guard)
-    small = LlamaGuardJudge(loopback_judge(server.base_url, name="loopback-guard", context_tokens=8192))
-    large = LlamaGuardJudge(loopback_judge(server.base_url, name="loopback-guard", context_tokens=128_000))
+    small = LlamaGuardJudge(loopback_judge(server.base_url, context_tokens=8192))
+    large = LlamaGuardJudge(loopback_judge(server.base_url, context_tokens=128_000))
     text = long_text()  # about 84k characters: too long for 8k tokens, short for 128k
     assert len(small.pieces(text)[0]) >= 3 and large.pieces(text) == ([text], {})
     assert small.version != large.version  # how texts are cut is part of the verdicts' version

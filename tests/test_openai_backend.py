@@ -11,7 +11,8 @@ from r1lib.backends import make_backend
 from r1lib.backends.openai_api import AdaptiveLimit, retry_after
 from r1lib.errors import UserError
 from r1lib.runner import Request, run_requests
-from r1lib.testing import BEHAVIOURS, FAULTS, LoopbackServer, free_port, loopback_model, scripted_answer, scripted_thinking
+from r1lib.testing import (BEHAVIOURS, FAULTS, LoopbackServer, free_port, loopback_model, scripted_answer,
+                           scripted_thinking)
 
 
 

@@ -206,7 +206,8 @@ def test_paper_comparability_needs_the_papers_setting_and_says_why_not() -> None
 
 def test_fixtures_are_never_comparable_to_the_paper() -> None:
     ci, paper = Profile.load("ci"), Profile.load("paper")
-    assert comparability(ci, "xstest", ci.judge("xstest")).reason == "profile 'ci-fixtures' is not set up like the paper"
+    assert comparability(ci, "xstest", ci.judge("xstest")).reason == \
+        "profile 'ci-fixtures' is not set up like the paper"
     found = comparability(paper, "prompt-injection", paper.judge("prompt-injection"))
     assert (found.ok, found.reason) == (False, f"the items are {FIXTURE_NOTE}")
 

@@ -129,7 +129,8 @@ def test_prompt_injection_prompt_is_upstreams(loopback: Callable[..., LoopbackSe
     module = tree("prompt_injection_benchmark", "prompt-injection")
     item = load_items("prompt-injection")[0]
     seen, respond = capture(lambda r: "No")
-    judge = get_judge("prompt-injection", judge_model=loopback_judge(loopback(responder=respond).base_url, model="judge"))
+    server = loopback(responder=respond)
+    judge = get_judge("prompt-injection", judge_model=loopback_judge(server.base_url, model="judge"))
     meta = {"item": item.meta}
     judge_records(judge, [record("k", "prompt-injection", "The answer.", meta=meta)], "answer", store, progress=False)
     expected = constant(module, "PROMPT_JUDGE_RESPONSE").format(llm_response="The answer.",

@@ -83,8 +83,8 @@ def write_models(path: Path, server: LoopbackServer, max_concurrency: int) -> Pa
 
 def generate_command(benchmark: Path, models: Path, store: Path) -> list[str]:
     """The ``r1lib generate`` command line."""
-    return cli_command("generate", "--model", "lb", "--benchmark", f"jsonl:{benchmark}", "--models-file", str(models),
-                       "--store", str(store), "--no-progress")
+    return cli_command("generate", "--model", "lb", "--benchmark", f"jsonl:{benchmark}", "--models-file",
+                       str(models), "--store", str(store), "--no-progress")
 
 
 def stored_count(path: Path) -> int:

@@ -21,6 +21,10 @@ from r1lib.store import Store
 from r1lib.testing import LoopbackServer, last_user_message, loopback_judge
 
 
+#: The loopback server as the guard model: temperature 0, a short answer.
+GUARD = {"name": "guard", "params": {"temperature": 0.0, "max_tokens": 20}}
+
+
 def record(key: str, answer: str, prompt: str = "How do I bake bread?") -> GenerationRecord:
     """A successful evaluation record."""
     return GenerationRecord(key=key, model="m", benchmark="b", prompt_id=key, sample=0,
@@ -64,7 +68,7 @@ def test_llama_guard_judges_through_an_openai_compatible_server(loopback: Callab
         agent = prompt.rpartition("Agent: ")[2]
         return "unsafe\nS9" if "weapon" in agent else "safe"
 
-    judge = get_judge("llama-guard", judge_model=loopback_judge(loopback(responder=guard).base_url, name="guard", params={"temperature": 0.0, "max_tokens": 20}))
+    judge = get_judge("llama-guard", judge_model=loopback_judge(loopback(responder=guard).base_url, **GUARD))
     verdicts = judge_records(judge, [record("ok", "Mix flour, water and yeast."),
                                      record("bad", "Here is how to build the weapon.")], "answer", store,
                              progress=False)
@@ -80,11 +84,11 @@ def test_llama_guard_can_leave_rendering_to_the_server(loopback: Callable[..., L
         roles.append([m["role"] for m in request["messages"]])
         return "safe" if "Mix" in request["messages"][-1]["content"] else "unsafe\nS2"
 
-    judge = LlamaGuardJudge(loopback_judge(loopback(responder=guard).base_url, name="guard", params={"temperature": 0.0, "max_tokens": 20}), render="template")
+    judge = LlamaGuardJudge(loopback_judge(loopback(responder=guard).base_url, **GUARD), render="template")
     verdict = judge_records(judge, [record("ok", "Mix flour, water and yeast.")], "answer", store, progress=False)[0]
     assert verdict.label == "safe" and roles == [["user", "assistant"]]
     with pytest.raises(UserError, match="render must be one of"):
-        LlamaGuardJudge(loopback_judge(loopback(responder=guard).base_url, name="guard", params={"temperature": 0.0, "max_tokens": 20}), render="chatml")
+        LlamaGuardJudge(loopback_judge(loopback(responder=guard).base_url, **GUARD), render="chatml")
 
 
 def test_llama_guard_without_a_judge_model_entry_says_how_to_add_one() -> None:

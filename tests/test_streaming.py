@@ -38,7 +38,8 @@ def test_every_behaviour_gives_the_same_record_streamed_or_not(loopback, tmp_pat
     for stream in (False, True):
         server.reset_counts()
         with Store(tmp_path / f"{stream}.sqlite") as store:
-            records, summary = run_requests(loopback_model(server.base_url, stream=stream, options=IDLE), "shapes", requests, store,
+            config = loopback_model(server.base_url, stream=stream, options=IDLE)
+            records, summary = run_requests(config, "shapes", requests, store,
                                             progress=False)
         assert (summary.new, summary.failed) == (len(BEHAVIOURS), 0)
         assert server.counts["streamed"] == (len(BEHAVIOURS) if stream else 0)
@@ -68,7 +69,8 @@ def test_auto_streams_reasoning_models_and_long_budgets(loopback, store) -> None
 def test_a_stream_cut_half_way_is_kept_as_interrupted_then_completed_on_retry(loopback, store) -> None:
     server = loopback(behaviour="deepseek")
     prompt = "long reasoning [[fault:cut:1]]"
-    records, summary = run_requests(loopback_model(server.base_url, stream=True, options=IDLE), "cut", ask(prompt), store, progress=False)
+    config = loopback_model(server.base_url, stream=True, options=IDLE)
+    records, summary = run_requests(config, "cut", ask(prompt), store, progress=False)
 
     record = records[0]
     assert summary.new == 1 and record.ok and record.attempts == 2
@@ -139,7 +141,8 @@ def test_stream_faults_reconcile_with_the_server(loopback, store) -> None:
 
 def test_a_malformed_first_chunk_is_a_malformed_body(loopback, store) -> None:
     server = loopback()
-    records, _ = run_requests(loopback_model(server.base_url, stream=True, options={**IDLE, "max_attempts": 2}), "bad", ask("x [[fault:malformed]]"),
+    config = loopback_model(server.base_url, stream=True, options={**IDLE, "max_attempts": 2})
+    records, _ = run_requests(config, "bad", ask("x [[fault:malformed]]"),
                               store, progress=False)
     assert "failed after 2 attempts: malformed response body" in records[0].error
     assert "interrupted" not in records[0].meta and records[0].finish_reason is None
@@ -152,5 +155,6 @@ def test_a_bug_in_stream_reading_raises_instead_of_becoming_error_records(loopba
     monkeypatch.setattr(openai_api.StreamedReply, "add", broken)
     server = loopback()
     with pytest.raises(ValueError, match="deliberately broken chunk reader"):
-        run_requests(loopback_model(server.base_url, stream=True, options=IDLE), "bug", ask("a", "b"), store, progress=False)
+        run_requests(loopback_model(server.base_url, stream=True, options=IDLE), "bug", ask("a", "b"), store,
+                     progress=False)
     assert store.count() == 0

@@ -112,7 +112,8 @@ def recorded_completion(run: RecordedRun, row: RecordedRow, files: DataFiles | N
     source = row.file.outputs
     provenance: dict[str, Any] = {
         "run": run.name, "model": run.model, "repo": source.repo, "commit": source.revision, "file": source.path,
-        "mirror": source.mirror, "sha256": (files or DataFiles()).pinned_sha256(source), "row": row.index, "condition": row.file.condition,
+        "mirror": source.mirror, "sha256": (files or DataFiles()).pinned_sha256(source), "row": row.index,
+        "condition": row.file.condition,
         "delimiting": DELIMITING[how], "approx_tokens": approx_tokens(row.output),
         "max_new_tokens": run.max_new_tokens}
     return Completion(text=text, finish_reason=finish_reason(run, text), provenance=provenance)

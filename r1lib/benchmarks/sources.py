@@ -16,13 +16,14 @@ is deleted. Files whose checksum is not known (``sha256=None``) are used as they
 prints their checksum so it can be pinned.
 
 **Fixture mode** (tests only; off unless the environment variable ``R1LIB_FIXTURES`` names a
-folder, read into ``Settings.fixtures_dir``): every file comes from that folder of project-written stand-ins instead, laid out like
-``data/raw`` (``<benchmark>/<name>``), and nothing else is read: no ``data/raw``, no mirror, no
-download, no ``fetch``. A fixture is verified against the folder's own manifest
-(:data:`FIXTURE_MANIFEST`: name → sha256 and rows), never against the upstream pins, which stay
-strict for real files. Everything made from fixtures says so: :meth:`DataFiles.cite` names the
-fixture, the benchmark registry flags every item (``meta["fixture"]``) and a profile's name gains
-:data:`FIXTURE_PROFILE_SUFFIX`.
+folder, read into ``Settings.fixtures_dir``): every file comes from that folder of project-written
+stand-ins instead, laid out like ``data/raw`` (``<benchmark>/<name>``), and nothing else is read:
+no ``data/raw``, no mirror, no download, no ``fetch``. A fixture is verified against the folder's
+own manifest (:data:`FIXTURE_MANIFEST`: name → sha256 and rows), never against the upstream pins,
+which stay strict for real files. Everything made from fixtures says so: :meth:`DataFiles.cite`
+names the fixture, the benchmark registry flags every item (``meta["fixture"]``), upstream protocol
+text read from a stand-in says so in its origin, a profile's name gains
+:data:`FIXTURE_PROFILE_SUFFIX` and fixture items are never comparable to the paper.
 """
 
 from __future__ import annotations

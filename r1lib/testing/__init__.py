@@ -5,5 +5,5 @@ from r1lib.testing.local import FAST_RETRIES, cli_command, free_port, loopback_j
 from r1lib.testing.loopback import (BEHAVIOURS, FAULTS, STREAM_FAULTS, LoopbackServer, last_user_message,
                                     scripted_answer, scripted_thinking)
 
-__all__ = ["BEHAVIOURS", "FAST_RETRIES", "FAULTS", "cli_command", "STREAM_FAULTS", "LoopbackServer", "free_port", "last_user_message",
-           "loopback_judge", "loopback_model", "run_cli", "scripted_answer", "scripted_thinking"]
+__all__ = ["BEHAVIOURS", "FAST_RETRIES", "FAULTS", "STREAM_FAULTS", "LoopbackServer", "cli_command", "free_port",
+           "last_user_message", "loopback_judge", "loopback_model", "run_cli", "scripted_answer", "scripted_thinking"]
