@@ -21,6 +21,7 @@ import pandas as pd
 import papermill
 import pytest
 
+from r1lib.benchmarks.sources import FIXTURE_PROFILE_SUFFIX
 from r1lib.errors import UserError
 from r1lib.pipeline import recorded_sources
 from r1lib.profiles import Profile
@@ -190,7 +191,7 @@ def test_reproduce_reports_a_failing_notebook_and_goes_on(tmp_path: Path,
     assert code == 1
     assert "FAILED     01_safety_benchmarks" in out and "does not run benchmark" in out
     assert "ok         02_attacks" in out
-    assert (tmp_path / "runs" / "attacks-only" / "notebooks" / "02_attacks.ipynb").is_file()
+    assert (tmp_path / "runs" / f"attacks-only{FIXTURE_PROFILE_SUFFIX}" / "notebooks" / "02_attacks.ipynb").is_file()
     status = (tmp_path / "tables" / "status.md").read_text()
     assert "| Table 5 | 02_attacks | not comparable |" in status
     assert "| Table 2 | 01_safety_benchmarks | not built |" in status
@@ -212,4 +213,4 @@ def test_papermill_demo_profile_with_smollm2(tmp_path: Path) -> None:
         models = set(store.generations_frame(benchmark="xstest")["model"])
     assert models == {"smollm2-135m", "smollm2-135m-think"}
     for name in NOTEBOOKS:
-        assert (tmp_path / "runs" / "demo" / "notebooks" / f"{name}.ipynb").is_file()
+        assert (tmp_path / "runs" / f"demo{FIXTURE_PROFILE_SUFFIX}" / "notebooks" / f"{name}.ipynb").is_file()

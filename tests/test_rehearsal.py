@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from r1lib.benchmarks.sources import FIXTURE_PROFILE_SUFFIX
 from r1lib.config import Settings, models_registry
 from r1lib.records import BLOCKED_FINISH
 from r1lib.store import Store
@@ -64,7 +65,8 @@ def test_rehearsal_of_the_paper_profile_writes_every_table(outputs: Path) -> Non
     table5 = pd.read_csv(tables / "table5.csv")
     assert (table5["n_blocked"] > 0).any()  # o3-mini's blocked prompts are counted, and shown
     assert "reward model 'RLHFlow/ArmoRM-Llama3-8B-v0.1' cannot be loaded" in (
-        outputs / "runs" / "rehearsal-together" / "paper" / "notebooks" / "03_reasoning_harm.ipynb").read_text()
+        outputs / "runs" / "rehearsal-together" / f"paper{FIXTURE_PROFILE_SUFFIX}" / "notebooks"
+        / "03_reasoning_harm.ipynb").read_text()
 
 
 @pytest.mark.slow
