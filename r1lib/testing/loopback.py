@@ -6,10 +6,10 @@ thread: ``POST /v1/chat/completions`` (plain or streamed), ``GET /v1/models``, a
 (``POST /v1/files``, ``GET /v1/files/ID/content``, ``POST /v1/batches``, ``GET /v1/batches[/ID]``).
 Start it as a context manager::
 
-    from r1lib.testing import LoopbackServer
+    from r1lib.testing import LoopbackServer, loopback_model
 
     with LoopbackServer(behaviour="deepseek", fault_rate=0.2, seed=1) as server:
-        config = ModelConfig(name="m", backend="openai", model="loopback", base_url=(server.base_url,))
+        config = loopback_model(server.base_url)  # a models entry pointing at the server
         ...
         server.counts["ok"]          # successful responses sent
 
