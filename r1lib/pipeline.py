@@ -257,6 +257,7 @@ class Run:
         from IPython.display import HTML
 
         from r1lib.cases import CRITERIA, FIGURE_CRITERIA, case_figure, case_html, select_cases
+        from r1lib.plots import with_data
         criterion = criterion or name
         chosen = select_cases(frame_answer, frame_thinking, criterion, n, seed=self.profile.seed)
         if chosen.empty:
@@ -271,7 +272,9 @@ class Run:
             if i == 0:
                 title = f"{name}: {self.labels.get(record.model, record.model)} · {record.benchmark} · {record.prompt_id}"
                 frames = [f for f in (frame_answer, frame_thinking) if f is not None]
-                self.save_figure(case_figure(record, verdicts, title=title), name, *frames)
+                shown = chosen.iloc[[0]][["gen_key", "model", "prompt_id", "sample",
+                                          *(f"label_{channel}" for channel in verdicts)]]
+                self.save_figure(with_data(case_figure(record, verdicts, title=title), shown), name, *frames)
             parts.append(case_html(record, verdicts))
         return HTML("".join(parts))
 
@@ -283,6 +286,7 @@ class Run:
 
         from r1lib.cases import case_figure, case_html
         from r1lib.claims import judged_values
+        from r1lib.plots import with_data
         scorer, score_frame = next(iter(scores.items()), (None, None))
         pairs = [p for p in self.profile.pairs if score_frame is not None and set(p) <= set(score_frame["model"])]
         if not pairs:
@@ -303,8 +307,11 @@ class Run:
         shown = {side: {"answer": f"{best[f'label_{side}']}; {scorer} {best[f'value_{side}']:.2f}"} for side in "rc"}
         title = (f"{name}: {self.labels.get(reasoning, reasoning)} ({scorer} {best['value_r']:.2f}) vs "
                  f"{self.labels.get(counterpart, counterpart)} ({scorer} {best['value_c']:.2f}) · {best['prompt_id']}")
-        self.save_figure(case_figure(records[best["gen_key_r"]], shown["r"], title=title), name, safety_frame,
-                         score_frame)
+        numbers = pd.DataFrame([{"role": role, "scorer": scorer, "prompt_id": best["prompt_id"], "sample": best["sample"],
+                                 **{key: best[f"{key}_{side}"] for key in ("gen_key", "model", "label", "value")}}
+                                for side, role in (("r", "reasoning"), ("c", "counterpart"))])
+        self.save_figure(with_data(case_figure(records[best["gen_key_r"]], shown["r"], title=title), numbers), name,
+                         safety_frame, score_frame)
         return HTML(case_html(records[best["gen_key_r"]], shown["r"]) + case_html(records[best["gen_key_c"]], shown["c"]))
 
     def examples(self, width: int = 160) -> pd.DataFrame:
