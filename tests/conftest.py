@@ -46,3 +46,13 @@ def mirror() -> Path:
     if path is None or not path.is_dir():
         pytest.skip("benchmark data mirror not found; set R1LIB_DATA_MIRROR to the shared data folder")
     return path
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
