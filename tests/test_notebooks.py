@@ -40,13 +40,13 @@ PARAMETERS = ("profile", "models", "limit", "seed", "store", "tables_dir", "figu
 
 
 def parameters_of(path: Path) -> dict[str, object]:
-    """The names and default values set in the notebook's ``parameters`` cell."""
+    """The names and default values of the notebook's ``parameters`` cell, as Papermill reads them."""
+    import ast
+
     notebook = nbformat.read(path, as_version=4)
-    cells = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(cells) == 1, f"{path.name}: expected one cell tagged 'parameters'"
-    values: dict[str, object] = {}
-    exec(cells[0].source, {}, values)  # the parameters cell only assigns literals
-    return values
+    assert sum("parameters" in c.metadata.get("tags", []) for c in notebook.cells) == 1, \
+        f"{path.name}: expected one cell tagged 'parameters'"
+    return {name: ast.literal_eval(spec["default"]) for name, spec in papermill.inspect_notebook(str(path)).items()}
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
