@@ -105,7 +105,7 @@ def build_record(config: ModelConfig, benchmark: str, request: Request, messages
     if completion.provenance is not None:
         record.meta["provenance"] = completion.provenance
     if completion.error is None:
-        trace = parse_trace(completion.text, completion.reasoning, prefilled_think=config.prefill_think)
+        trace = parse_trace(completion.text, completion.reasoning, prefilled_think=config.opens_thinking)
         record.raw_text = completion.text
         record.reasoning_field = completion.reasoning
         record.thinking, record.answer = trace.thinking, trace.answer
