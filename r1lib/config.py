@@ -334,8 +334,8 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def load_profile(name_or_path: str, settings: Settings | None = None) -> dict[str, Any]:
-    """Load a run profile by name (``configs/profiles/NAME.yaml``) or by path."""
+def profile_path(name_or_path: str, settings: Settings | None = None) -> Path:
+    """The file of a run profile given by name (``configs/profiles/NAME.yaml``) or by path."""
     settings = settings or Settings.load()
     path = Path(name_or_path)
     if not path.suffix:
@@ -344,6 +344,12 @@ def load_profile(name_or_path: str, settings: Settings | None = None) -> dict[st
         available = sorted(p.stem for p in (settings.root / "configs" / "profiles").glob("*.yaml"))
         raise UserError(f"unknown profile {name_or_path!r}; available profiles: {', '.join(available)} "
                         "(or give a path to a profile YAML file)")
+    return path
+
+
+def load_profile(name_or_path: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Load a run profile by name (``configs/profiles/NAME.yaml``) or by path, as a mapping."""
+    path = profile_path(name_or_path, settings)
     profile = _read_yaml(path, what="profile")
     if not isinstance(profile, dict):
         raise UserError(f"profile {path}: expected a mapping")
