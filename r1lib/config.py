@@ -111,7 +111,10 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 @with_config(ConfigDict(extra="forbid"))
 class Pricing(TypedDict):
-    """A models-file ``pricing`` entry (see :data:`PRICING_KEYS`)."""
+    """A models-file ``pricing`` entry: USD per million input (prompt) tokens and per million output
+    (reasoning + answer) tokens, the fraction a provider's batch API takes off both (e.g. 0.5; null or
+    absent when no batch price is known), where the prices come from, and the date they were read
+    (YYYY-MM-DD)."""
 
     input: Annotated[Number, Field(ge=0)]
     output: Annotated[Number, Field(ge=0)]
@@ -129,7 +132,7 @@ class ModelConfig:
     seed, reasoning_effort, max_completion_tokens ...). ``options`` are backend settings
     (timeout, idle_timeout, max_attempts, gguf_file, dtype, tensor_parallel_size, ...); only those
     listed in :data:`OUTPUT_OPTIONS` change the output and enter the record key. ``pricing`` is empty
-    or a checked :class:`Pricing` mapping with every key of :data:`PRICING_KEYS`.
+    or a checked :class:`Pricing` mapping with every one of its keys (``batch_discount`` None when not given).
 
     How requests travel (OpenAI-compatible backend only; neither changes the output, so neither
     enters the record key):
@@ -159,9 +162,9 @@ class ModelConfig:
                                                          "the API key (never the key), e.g. OPENAI_API_KEY")] = None
     max_concurrency: Annotated[Int, Field(ge=1, description="how many calls may be in flight at once, a "
                                                             "whole number, e.g. 32")] = 16
-    params: Annotated[dict[str, Any], Field(description="sampling parameters sent with every request, e.g. "
-                                                  "{temperature: 0.6, top_p: 0.95, max_tokens: 32768}")] = field(
-        default_factory=dict)
+    params: Annotated[dict[str, Any], Field(
+        description="sampling parameters sent with every request, e.g. {temperature: 0.6, top_p: 0.95, "
+                    "max_tokens: 32768}")] = field(default_factory=dict)
     prefill_think: Annotated[Bool, Field(description="true to open the answer with <think> (elicited "
                                                      "thinking), else false")] = False
     think_budget: Annotated[Int | None, Field(ge=1, description="thinking tokens before </think> is forced, "
@@ -173,8 +176,8 @@ class ModelConfig:
                                                            "or null")] = None
     chat_template: Annotated[str | None, Field(description="a Jinja chat template replacing the model's, "
                                                            "or null")] = None
-    extra_body: Annotated[dict[str, Any], Field(description="extra request fields for the server, e.g. "
-                                                      "{min_tokens: 1}")] = field(default_factory=dict)
+    extra_body: Annotated[dict[str, Any], Field(
+        description="extra request fields for the server, e.g. {min_tokens: 1}")] = field(default_factory=dict)
     revision: Annotated[str | None, Field(description="the weights' revision (commit or tag), or null")] = None
     aliases: Annotated[Texts, Field(description="other names for this model, e.g. [DS-R1, R1]")] = ()
     label: Annotated[str | None, Field(description="the name tables and figures show, e.g. DS-R1")] = None
@@ -184,8 +187,8 @@ class ModelConfig:
     pricing: Annotated[Pricing | None, AfterValidator(_complete_pricing), Field(
         description="USD per million tokens, e.g. {input: 3.0, output: 7.0, batch_discount: 0.5, "
                     "source: 'provider price page', as_of: 2025-01-31}")] = field(default_factory=dict)
-    options: Annotated[dict[str, Any], Field(description="backend settings, e.g. {timeout: 600, batch_size: 32}")] = field(
-        default_factory=dict)
+    options: Annotated[dict[str, Any], Field(
+        description="backend settings, e.g. {timeout: 600, batch_size: 32}")] = field(default_factory=dict)
     description: Annotated[str, Field(description="one line saying what this entry is")] = ""
     #: Context window in tokens (prompt + output), e.g. 128000 for GPT-4o. A judge splits a text into
     #: chunks only when it would not fit (see :mod:`r1lib.judges.base`); unset = a conservative 8192.
@@ -251,10 +254,6 @@ class ModelConfig:
 STREAM_AUTO_MIN_TOKENS = 4096
 
 
-#: The keys of a model's ``pricing``: USD per million input (prompt) tokens and per million output
-#: (reasoning + answer) tokens, the fraction a provider's batch API takes off both (e.g. 0.5; null when
-#: no batch price is known), where the prices come from, and the date they were read (YYYY-MM-DD).
-PRICING_KEYS = tuple(Pricing.__annotations__)
 #: The models-file schema of one entry (its key is the name) and the fix for each of its keys.
 MODEL_ENTRY = TypeAdapter(ModelConfig)
 MODEL_ENTRY_HINTS = {k: v for k, v in field_hints(ModelConfig).items() if k != "name"}
