@@ -115,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models_file(p)
     p.set_defaults(func=cmd_costs)
 
+    p = sub.add_parser("estimate", help="calls, tokens, dollars and wall time of a profile's run, before any call")
+    p.add_argument("--profile", default="demo")
+    p.add_argument("--csv", metavar="FILE", help="also write every row (benchmark, judge, channel, model) to FILE")
+    _add_models_file(p)
+    p.set_defaults(func=cmd_estimate)
+
     p = sub.add_parser("store", help="delete a response store (shows what it holds, asks first)")
     p.add_argument("action", choices=["delete"])
     p.add_argument("--store", required=True, help="the store file (no default: deleting needs its name)")
@@ -261,6 +267,31 @@ def cmd_costs(args: argparse.Namespace) -> int:
     print(format_costs(table) if len(table) else "the store holds no records")
     if args.csv_dir:
         print(f"wrote {args.csv_dir}/costs.csv")
+    return 0
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    """Print what a profile's run would cost."""
+    import dataclasses
+    from pathlib import Path
+
+    from r1lib.config import Settings
+    from r1lib.estimate import estimate_profile, format_estimate
+    from r1lib.profiles import Profile
+    from r1lib.store import Store
+
+    settings = Settings.load()
+    settings = dataclasses.replace(settings, models_files=(*settings.models_files, *map(Path, args.models_file)))
+    profile = Profile.load(args.profile, settings=settings)
+    if profile.store_path.is_file():
+        with Store(profile.store_path, create=False) as store:
+            estimate = estimate_profile(profile, store)
+    else:
+        estimate = estimate_profile(profile)
+    print(format_estimate(estimate, profile))
+    if args.csv:
+        estimate.rows.to_csv(args.csv, index=False)
+        print(f"wrote {len(estimate.rows)} rows to {args.csv}")
     return 0
 
 

@@ -244,6 +244,15 @@ class Store:
         for row in rows:
             yield GenerationRecord(**_from_row(row, GEN_COLUMNS))
 
+    def sample_generations(self, *, model: str, role: str = "eval", limit: int = 200) -> list[GenerationRecord]:
+        """Up to ``limit`` successful records of ``model`` in key order (keys are hashes, so a sample
+        spread over the whole run); what cost estimates read their lengths and latencies from."""
+        q = (f"SELECT {','.join(GEN_COLUMNS)} FROM generations WHERE model = ? AND role = ? AND error IS NULL "
+             f"ORDER BY key LIMIT {int(limit)}")
+        with self._lock:
+            rows = self._conn.execute(q, (model, role)).fetchall()
+        return [GenerationRecord(**_from_row(row, GEN_COLUMNS)) for row in rows]
+
     def count(self, table: str = "generations") -> int:
         """Number of rows in a table."""
         if table not in ("generations", "verdicts", "leases", "batches"):
