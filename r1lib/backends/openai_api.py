@@ -1,7 +1,10 @@
 """Any OpenAI-compatible chat-completions API (OpenAI, Together, DeepSeek, OpenRouter, a vLLM server).
 
-Calls go through the official ``openai.AsyncOpenAI`` client with its own retries switched off:
-this module retries itself so that it can count attempts and adapt its concurrency.
+Calls go through :class:`r1lib.backends.http.JSONClient`, a lean client on ``httpcore2`` (the
+transport under the ``openai`` client) without retries of its own: this module retries itself so
+that it can count attempts and adapt its concurrency. The ``openai`` package is not imported on
+this path: importing it costs 1–3 s before a command's first request and its request builder half
+of the client's CPU per call (PERFORMANCE.md).
 
 - **Concurrency**: at most ``max_concurrency`` calls in flight per model. A 429 halves the limit
   (at most once per second) and the call waits for the server's ``Retry-After`` (capped at
@@ -33,7 +36,7 @@ this module retries itself so that it can count attempts and adapt its concurren
   thinking.
 - **Replicas**: ``base_url`` may list several servers; each call goes to the least busy one. A
   server gets another client (connection pool) whenever its clients all carry ``CALLS_PER_CLIENT``
-  calls: httpx's pool costs CPU linear in its size on every request, so small pools cut the
+  calls: the pool costs CPU linear in its size on every request, so small pools cut the
   client's CPU per call by ~25% at high concurrency. The clients share one TLS context (loading
   the CA bundle costs ~25 ms of CPU per client, during which the event loop stands still).
 - **Options**: ``timeout`` (seconds without a byte of a non-streamed reply, i.e. its whole
@@ -46,9 +49,7 @@ this module retries itself so that it can count attempts and adapt its concurren
 
 ``params`` and ``extra_body`` are merged into the request body as given (o-series entries simply
 carry ``max_completion_tokens`` and no temperature; server-specific ones such as ``top_k`` pass
-through). The body is posted with the client's documented ``client.post`` and read as plain JSON
-(``cast_to=object``), so the client neither re-walks the messages through its type annotations
-(a third of its CPU per call) nor builds response models; streamed chunks are read the same way.
+through). Replies and streamed chunks are read as plain JSON: no response models are built.
 The reasoning is read from ``reasoning_content``, ``reasoning`` or ``reasoning_details`` (the first
 non-empty). ``latency_s`` is the duration of the successful attempt.
 """
@@ -67,10 +68,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import openai
-from openai import AsyncOpenAI, AsyncStream
-
 from r1lib.backends.base import Backend, Completion
+from r1lib.backends.http import (ConnectionFailed, JSONClient, MalformedBody, StatusError, StreamError, Timeout,
+                                 ssl_context)
 from r1lib.config import ModelConfig
 from r1lib.records import INTERRUPTED_FINISH, Messages
 
@@ -160,11 +160,9 @@ class OpenAIBackend(Backend):
             await asyncio.gather(*workers, return_exceptions=True)
             await replicas.aclose()
 
-    def _client(self, base_url: str | None) -> AsyncOpenAI:
-        http_client = openai.DefaultAsyncHttpxClient(verify=tls_context())
-        return AsyncOpenAI(base_url=base_url, api_key=self.api_key, max_retries=0,
-                           timeout=self.idle_timeout if self.streaming else self.timeout,
-                           http_client=http_client)
+    def _client(self, base_url: str | None) -> JSONClient:
+        return JSONClient(base_url, self.api_key, timeout=self.idle_timeout if self.streaming else self.timeout,
+                          ssl_context=tls_context(), max_connections=CALLS_PER_CLIENT)
 
     def _limit(self) -> "AdaptiveLimit":
         """The concurrency limit shared by every ``generate`` call in the running event loop."""
@@ -198,24 +196,25 @@ class OpenAIBackend(Backend):
                         return Completion(blocked=exc.blocked, attempts=attempt, meta=_cuts(interrupted),
                                           latency_s=time.perf_counter() - started)
                     error, cut = f"interrupted: {exc.reason}", True
-                except openai.RateLimitError as exc:
-                    limit.rate_limited()
-                    wait = self._retry_wait(exc.response.headers)
-                    error = f"rate limited (429): {_message(exc)}"
-                except openai.APITimeoutError:
+                except Timeout:
                     error = (f"no reply for {self.idle_timeout:g} s (options.idle_timeout)" if self.streaming
                              else f"timed out after {self.timeout:g} s (options.timeout)")
-                except openai.APIConnectionError as exc:
-                    error = (f"cannot connect to {replica.client.base_url} ({_cause(exc)}); check "
+                except ConnectionFailed as exc:
+                    error = (f"cannot connect to {replica.client.base_url} ({exc}); check "
                              "base_url and that the server is running")
-                except openai.APIStatusError as exc:
-                    final = status_outcome(exc.status_code, exc.code, _message(exc), self.config)
-                    if final is not None:
-                        final.attempts, final.meta = attempt, _cuts(interrupted)
-                        if final.blocked is not None:
-                            final.latency_s = time.perf_counter() - started
-                        return final
-                    error = f"HTTP {exc.status_code}: {_message(exc)}"
+                except StatusError as exc:
+                    if exc.status == 429:
+                        limit.rate_limited()
+                        wait = self._retry_wait(exc.headers)
+                        error = f"rate limited (429): {exc.message}"
+                    else:
+                        final = status_outcome(exc.status, exc.code, exc.message, self.config)
+                        if final is not None:
+                            final.attempts, final.meta = attempt, _cuts(interrupted)
+                            if final.blocked is not None:
+                                final.latency_s = time.perf_counter() - started
+                            return final
+                        error = f"HTTP {exc.status}: {exc.message}"
                 except MalformedBody as exc:
                     error = str(exc)
                 else:
@@ -234,51 +233,43 @@ class OpenAIBackend(Backend):
                           finish_reason=INTERRUPTED_FINISH if cut else None,
                           attempts=self.max_attempts, meta=_cuts(interrupted))
 
-    async def _post(self, client: AsyncOpenAI, messages: Messages) -> Any:
+    async def _post(self, client: JSONClient, messages: Messages) -> Any:
         """One non-streamed call: the reply body as plain JSON."""
-        try:
-            return await client.post("/chat/completions", cast_to=object, body={**self.body, "messages": messages})
-        except (openai.APIResponseValidationError, ValueError) as exc:  # body decoding, inside the client
-            raise MalformedBody(f"malformed response body ({type(exc).__name__}: {exc})") from None
+        return await client.post("/chat/completions", {**self.body, "messages": messages})
 
-    async def _stream(self, client: AsyncOpenAI, messages: Messages) -> dict[str, Any]:
+    async def _stream(self, client: JSONClient, messages: Messages) -> dict[str, Any]:
         """One streamed call, joined into the body a non-streamed call returns.
 
         Faults before the reply starts raise the client's exceptions, as a non-streamed call does;
         once chunks flow, any fault raises :class:`Interrupted` with what arrived. Only the client's
         reading of the next chunk is guarded, so a bug in :class:`StreamedReply` still raises.
         """
-        stream = await client.post("/chat/completions", cast_to=object, body={**self.body, "messages": messages},
-                                   stream=True, stream_cls=AsyncStream[object])
         reply = StreamedReply()
-        chunks = stream.__aiter__()
-        try:
+        async with client.events("/chat/completions", {**self.body, "messages": messages}) as stream:
+            chunks = stream.__aiter__()
             while True:
                 try:
                     chunk = await chunks.__anext__()
                 except StopAsyncIteration:
                     break
-                except openai.APITimeoutError:
+                except Timeout:
                     if not reply.chunks:  # nothing arrived: the same fault as a non-streamed call's
                         raise
                     raise Interrupted(f"no bytes for {self.idle_timeout:g} s (options.idle_timeout)", reply) from None
-                except openai.APIConnectionError as exc:
+                except ConnectionFailed as exc:
                     if not reply.chunks:
                         raise
-                    raise Interrupted(f"connection lost mid-stream ({_cause(exc)})", reply) from None
-                except openai.APIError as exc:  # an error event inside the stream
-                    message = _message(exc)
-                    blocked = f"{exc.code or 'blocked'}: {message}" if is_block(exc.code, message) else None
-                    raise Interrupted(f"error event: {message}", reply, blocked=blocked) from None
-                except ValueError as exc:  # a chunk that is not JSON
+                    raise Interrupted(f"connection lost mid-stream ({exc})", reply) from None
+                except StreamError as exc:  # an error event inside the stream
+                    blocked = f"{exc.code or 'blocked'}: {exc.message}" if is_block(exc.code, exc.message) else None
+                    raise Interrupted(f"error event: {exc.message}", reply, blocked=blocked) from None
+                except MalformedBody as exc:  # a chunk that is not JSON
                     if not reply.chunks:
-                        raise MalformedBody(f"malformed response body ({type(exc).__name__}: {exc})") from None
-                    raise Interrupted(f"malformed chunk ({type(exc).__name__}: {exc})", reply) from None
+                        raise MalformedBody(f"malformed response body ({exc})") from None
+                    raise Interrupted(f"malformed chunk ({exc})", reply) from None
                 if not isinstance(chunk, dict):
                     raise Interrupted(f"malformed chunk (a JSON {type(chunk).__name__}, not an object)", reply)
                 reply.add(chunk)
-        finally:
-            await stream.close()
         if reply.finish_reason is None:
             raise Interrupted("the stream ended before a finish reason", reply)
         return reply.body()
@@ -349,10 +340,6 @@ class StreamedReply:
                 "usage": self.usage}
 
 
-class MalformedBody(Exception):
-    """A reply body the client could not decode (a provider fault, retried)."""
-
-
 class Interrupted(Exception):
     """A stream that stopped before its finish reason, with what had arrived.
 
@@ -380,7 +367,7 @@ def _cuts(interrupted: list[dict[str, Any]]) -> dict[str, Any]:
 class Replicas:
     """The clients of one ``generate`` call: one per server at first, more as calls pile up."""
 
-    def __init__(self, urls: Sequence[str | None], open_client: Callable[[str | None], AsyncOpenAI]):
+    def __init__(self, urls: Sequence[str | None], open_client: Callable[[str | None], JSONClient]):
         self._open = open_client
         self.replicas = [Replica(url, open_client(url)) for url in urls]
 
@@ -396,7 +383,7 @@ class Replicas:
 
     async def aclose(self) -> None:
         """Close every client."""
-        await asyncio.gather(*(r.client.close() for r in self.replicas), return_exceptions=True)
+        await asyncio.gather(*(r.client.aclose() for r in self.replicas), return_exceptions=True)
 
 
 class Replica:
@@ -404,7 +391,7 @@ class Replica:
 
     _order = itertools.count()
 
-    def __init__(self, url: str | None, client: AsyncOpenAI):
+    def __init__(self, url: str | None, client: JSONClient):
         self.url = url
         self.client = client
         self.in_flight = 0
@@ -463,12 +450,8 @@ class AdaptiveLimit:
 
 @functools.cache
 def tls_context() -> ssl.SSLContext:
-    """The HTTP library's default TLS context (honours SSL_CERT_FILE / SSL_CERT_DIR), built once."""
-    try:  # openai >= 3 sends through httpx2, older versions through httpx
-        from httpx2 import create_ssl_context
-    except ImportError:
-        from httpx import create_ssl_context
-    return create_ssl_context()
+    """One TLS context for every client (honours SSL_CERT_FILE / SSL_CERT_DIR), built once."""
+    return ssl_context()
 
 
 def well_formed(body: Any) -> bool:
@@ -550,21 +533,6 @@ def retry_after(headers: Any) -> float | None:
         except (TypeError, ValueError):
             pass
     return None
-
-
-def _message(exc: openai.APIError) -> str:
-    """The server's error message (the client already unwrapped ``{"error": {...}}``)."""
-    body = exc.body
-    if isinstance(body, dict) and body.get("message"):
-        return str(body["message"])[:300]
-    return str(exc)[:300]
-
-
-def _cause(exc: BaseException) -> str:
-    """The innermost cause of a connection error, e.g. 'Connection refused'."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    return str(exc) or type(exc).__name__
 
 
 def status_hint(status: int, config: ModelConfig) -> str:
