@@ -167,3 +167,23 @@ def test_a_kernel_gets_its_budget_from_the_environment_and_reports_what_it_spent
     with spending_limit(50.0):
         frame = run.evaluate("xstest")["answer"]
     assert len(frame) == 12 and server.counts["requests"] == 12
+
+
+@pytest.mark.slow
+def test_reproduce_shares_its_budget_with_the_notebook_kernels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               mirror: Path) -> None:
+    """``r1lib reproduce --max-cost`` on the paper profile against the loopback imitation of its providers:
+    the kernel stops at the budget, reports what it spent, and the run exits with the budget status."""
+    from r1lib.reproduce import budget_status, reproduce
+    from r1lib.testing.rehearsal import imitation_server, models_file
+
+    with imitation_server() as server:
+        monkeypatch.setenv("R1LIB_MODELS", str(models_file(tmp_path / "models.yaml", server.base_url)))
+        code = reproduce("paper", only=["01"], limit=2, store=tmp_path / "store.sqlite", tables_dir=tmp_path / "t",
+                         figures_dir=tmp_path / "f", runs_dir=tmp_path / "runs", max_cost=1.0)
+        sent = server.counts["requests"]
+    assert code == BUDGET_EXIT
+    budget = budget_status(tmp_path / "runs" / "paper" / "notebooks" / "01_safety_benchmarks.status.json")
+    assert budget["stopped"] and 0 < budget["spent_usd"] <= 1.0 and sent > 0
+    with Store(tmp_path / "store.sqlite") as store:
+        assert store.count() > 0 and all(r.ok for r in store.iter_generations(role=None))
