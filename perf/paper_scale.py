@@ -281,11 +281,15 @@ def main() -> None:
     parser.add_argument("--fault-rate", type=float, default=0.02, help="share of requests that fail (retried)")
     parser.add_argument("--workdir", type=Path, help="keep the store and outputs here (default: a temporary folder)")
     parser.add_argument("--skip-notebooks", action="store_true", help="only the run, not the notebooks")
+    parser.add_argument("--notebooks-only", action="store_true",
+                        help="only the notebooks, on the store an earlier run left in --workdir")
     args = parser.parse_args()
     from r1lib.config import models_registry
     from r1lib.estimate import estimate_profile
     from r1lib.profiles import Profile
 
+    if args.notebooks_only and not (args.workdir and (args.workdir / "store.sqlite").is_file()):
+        parser.error("--notebooks-only needs --workdir holding the store of an earlier run")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="paper-scale-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs; "
@@ -297,27 +301,10 @@ def main() -> None:
         os.environ["R1LIB_MODELS"] = str(write_models(workdir / "models.yaml", server.base_url))
         profile = Profile.load("paper", store=workdir / "store.sqlite")
         estimate = estimate_profile(profile)
-        real_wall = float(estimate.rows["wall_s"].sum())
         print(f"paper profile × {args.scale:g}: {estimate.rows['calls'].sum():,.0f} calls expected "
-              f"(r1lib estimate; {real_wall / 3600:.1f} h of calls in real time at the providers' speeds)", flush=True)
-        cpu0, wall0 = cpu_seconds(), time.perf_counter()
-        failures = run_profile(workdir, args.scale)
-        wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
-        peak_run = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        requests, ok = server.count("requests"), server.ok()
-        faults = {kind: server.count(f"fault:{kind}") for kind in FAULTS}
-        stats = store_stats(workdir / "store.sqlite")
-        print(f"\n## run: {requests:,} requests ({ok:,} answered, faults {faults}), failed for good: "
-              f"{failures['failed_generation']} generation, {failures['failed_judging']} judging")
-        print(f"wall {wall:.0f} s with replies compressed {args.compress:g}x; client CPU {cpu:.0f} s = "
-              f"{1000 * cpu / requests:.2f} ms per request; peak memory (RSS) {peak_run:,.0f} MB")
-        print(f"client CPU ÷ the run's real-time duration ({real_wall / 3600:.1f} h): {100 * cpu / real_wall:.2f}% "
-              f"(streaming would add ~70 µs per output token: "
-              f"{0.07 * estimate.rows.loc[estimate.rows['model'].isin(['deepseek-r1', 'r1-distill-llama-70b']), 'output_tokens'].sum() / 1000:.0f} s "
-              "for the R1-family outputs)")
-        print(f"store: {stats['records']:,} records {stats['roles']}, {stats['verdicts']:,} verdicts, "
-              f"{stats['bytes'] / 1e6:,.0f} MB ({stats['bytes'] / max(stats['records'], 1):,.0f} bytes per record)",
-              flush=True)
+              f"(r1lib estimate; {estimate.rows['wall_s'].sum() / 3600:.1f} h of calls in real time at the providers' speeds)", flush=True)
+        if not args.notebooks_only:
+            run_and_report(workdir, args.scale, args.compress, server, estimate)
         if args.skip_notebooks:
             return
         server.reset()
@@ -328,6 +315,29 @@ def main() -> None:
             print(f"{name:24s} {s:7.1f} s")
         print(f"total {total:.0f} s (kernel start-up included); peak memory of a kernel (RSS) {peak_kernels:,.0f} MB")
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+def run_and_report(workdir: Path, scale: float, compress: float, server: Any, estimate: Any) -> None:
+    """The run (step 2 of the module docstring) and its figures."""
+    real_wall = float(estimate.rows["wall_s"].sum())
+    cpu0, wall0 = cpu_seconds(), time.perf_counter()
+    failures = run_profile(workdir, scale)
+    wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
+    peak_run = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    requests, ok = server.count("requests"), server.ok()
+    faults = {kind: server.count(f"fault:{kind}") for kind in FAULTS}
+    stats = store_stats(workdir / "store.sqlite")
+    print(f"\n## run: {requests:,} requests ({ok:,} answered, faults {faults}), failed for good: "
+          f"{failures['failed_generation']} generation, {failures['failed_judging']} judging")
+    print(f"wall {wall:.0f} s with replies compressed {compress:g}x; client CPU {cpu:.0f} s = "
+          f"{1000 * cpu / requests:.2f} ms per request; peak memory (RSS) {peak_run:,.0f} MB")
+    print(f"client CPU ÷ the run's real-time duration ({real_wall / 3600:.1f} h): {100 * cpu / real_wall:.2f}% "
+          f"(streaming would add ~70 µs per output token: "
+          f"{0.07 * estimate.rows.loc[estimate.rows['model'].isin(['deepseek-r1', 'r1-distill-llama-70b']), 'output_tokens'].sum() / 1000:.0f} s "
+          "for the R1-family outputs)")
+    print(f"store: {stats['records']:,} records {stats['roles']}, {stats['verdicts']:,} verdicts, "
+          f"{stats['bytes'] / 1e6:,.0f} MB ({stats['bytes'] / max(stats['records'], 1):,.0f} bytes per record)",
+          flush=True)
 
 
 if __name__ == "__main__":

@@ -39,11 +39,12 @@ def costs_table(store: Store, registry: Mapping[str, ModelConfig], *, benchmark:
     """One row per (stage, model): records, token sums, USD per token kind and in total, and the pricing
     used (USD per million input / output tokens, its source and date); of the whole store or of one
     (stored) ``benchmark``. With ``output_dir`` the table is also written there as ``costs.csv``."""
-    frame = store.generations_frame(role=None)
+    frame = store.generations_frame(role=None, columns=("key", "model", "benchmark", "prompt_id", "role", *TOKEN_COLUMNS),
+                                    meta_keys=("billing",))
     if benchmark is not None:
         frame = _of_benchmark(frame, benchmark)
     frame["stage"] = frame["role"].map(lambda role: "judging" if role == "judge" else "generation")
-    frame["billing"] = frame["meta"].map(lambda meta: "batch" if meta.get("billing") == "batch" else "standard")
+    frame["billing"] = frame["meta_billing"].map(lambda billing: "batch" if billing == "batch" else "standard")
     frame[TOKEN_COLUMNS] = frame[TOKEN_COLUMNS].fillna(0).astype("int64")
     table = (frame.groupby(["stage", "model", "billing"], as_index=False)
              .agg(records=("key", "size"), **{c: (c, "sum") for c in TOKEN_COLUMNS}))
