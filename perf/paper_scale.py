@@ -294,27 +294,39 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs; "
           f"workdir {workdir}")
-    imitation = TraceImitation(models_registry()["gpt-4o"].model, Traces.load())
     paper_sized(args.scale)
+    if args.notebooks_only:  # the run's models file: its base_url is part of every record key
+        os.environ["R1LIB_MODELS"] = str(workdir / "models.yaml")
+        report_notebooks(workdir, args.scale, None)
+        return
+    imitation = TraceImitation(models_registry()["gpt-4o"].model, Traces.load())
     with ServerProcess(responder=imitation, latency=Latency(imitation, args.compress), fault_rate=args.fault_rate,
                        faults=FAULTS, retry_after=0.01, slow_s=0.3, seed=1) as server:
         os.environ["R1LIB_MODELS"] = str(write_models(workdir / "models.yaml", server.base_url))
         profile = Profile.load("paper", store=workdir / "store.sqlite")
         estimate = estimate_profile(profile)
         print(f"paper profile × {args.scale:g}: {estimate.rows['calls'].sum():,.0f} calls expected "
-              f"(r1lib estimate; {estimate.rows['wall_s'].sum() / 3600:.1f} h of calls in real time at the providers' speeds)", flush=True)
-        if not args.notebooks_only:
-            run_and_report(workdir, args.scale, args.compress, server, estimate)
-        if args.skip_notebooks:
-            return
-        server.reset()
-        total, seconds, code = run_notebooks(workdir, args.scale)
-        peak_kernels = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(f"\n## notebooks on that store (reproduce exit {code}; requests sent: {server.count('requests')})")
-        for name, s in seconds.items():
-            print(f"{name:24s} {s:7.1f} s")
-        print(f"total {total:.0f} s (kernel start-up included); peak memory of a kernel (RSS) {peak_kernels:,.0f} MB")
+              f"(r1lib estimate; {estimate.rows['wall_s'].sum() / 3600:.1f} h of calls in real time at the providers' "
+              "speeds)", flush=True)
+        run_and_report(workdir, args.scale, args.compress, server, estimate)
+        if not args.skip_notebooks:
+            server.reset()
+            report_notebooks(workdir, args.scale, server)
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+def report_notebooks(workdir: Path, scale: float, server: Any) -> None:
+    """Step 3 of the module docstring: every notebook on the store, with its time and the peak memory
+    (without a server, as for ``--notebooks-only``, a call would fail and show as a failed call)."""
+    stats = store_stats(workdir / "store.sqlite")
+    total, seconds, code = run_notebooks(workdir, scale)
+    peak_kernels = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    sent = f"requests sent: {server.count('requests')}" if server else "no server: a call would have failed"
+    print(f"\n## notebooks on a store of {stats['records']:,} records and {stats['verdicts']:,} verdicts "
+          f"(reproduce exit {code}; {sent})")
+    for name, s in seconds.items():
+        print(f"{name:24s} {s:7.1f} s")
+    print(f"total {total:.0f} s (kernel start-up included); peak memory of a kernel (RSS) {peak_kernels:,.0f} MB")
 
 
 def run_and_report(workdir: Path, scale: float, compress: float, server: Any, estimate: Any) -> None:
