@@ -146,7 +146,7 @@ def family(config: ModelConfig) -> str:
 
 @dataclass
 class Estimate:
-    """The rows of an estimate and how its numbers were made (:meth:`notes`)."""
+    """The rows of an estimate and what its numbers rest on (tokenizer, lengths, speeds, prices, items)."""
 
     rows: pd.DataFrame
     tokenizer: str
