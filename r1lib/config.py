@@ -23,6 +23,8 @@ from r1lib.errors import UserError
 from r1lib.validation import field_hints, key_lines, validate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+#: libyaml's safe loader where PyYAML was built with it (~8x faster than the pure-Python one).
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -272,7 +274,7 @@ def _read_yaml(path: Path, *, what: str) -> Any:
     if not path.is_file():
         raise UserError(f"{what} {path} does not exist; check the path")
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.load(path.read_text(), Loader=SAFE_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -284,6 +286,8 @@ def _read_yaml(path: Path, *, what: str) -> Any:
                         "YYYY-MM-DD date, or quote the value to keep it as text") from None
 
 
+#: libyaml's safe loader where PyYAML was built with it (~8x faster than the pure-Python one).
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def load_models(files: tuple[Path, ...] | list[Path]) -> dict[str, ModelConfig]:
     """Read models files (later files override earlier entries of the same name).
 

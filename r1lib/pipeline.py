@@ -109,16 +109,21 @@ class Run:
                  keep: Callable[[Item], bool] | None = None, limit: int | None = None,
                  judge_options: Mapping[str, Any] | None = None, shown: str | None = None) -> dict[str, pd.DataFrame]:
         """Generate, judge each channel and return ``{channel: outcome frame}`` (see :func:`evaluate`)."""
+        from r1lib.budget import BudgetExhausted
         judge_name = judge or self.profile.default_judge(benchmark)
         judge_obj = self.profile.judge(judge_name, **(judge_options or {}))
         with self.store() as store:
-            if not self._prefetched:
-                self._prefetched = True
-                summaries = prefetch(self.profile, store, progress=self.progress)
-                failed = sum(s.failed for s in summaries)
-                self.failures.add("batched local generation", failed, 0, "see the failed records in the store")
-            result = evaluate(self.profile, benchmark, store, judge=judge_obj, channels=channels, models=models,
-                              split=split, keep=keep, limit=limit, progress=self.progress)
+            try:
+                if not self._prefetched:
+                    self._prefetched = True
+                    summaries = prefetch(self.profile, store, progress=self.progress)
+                    failed = sum(s.failed for s in summaries)
+                    self.failures.add("batched local generation", failed, 0, "see the failed records in the store")
+                result = evaluate(self.profile, benchmark, store, judge=judge_obj, channels=channels, models=models,
+                                  split=split, keep=keep, limit=limit, progress=self.progress)
+            except BudgetExhausted:
+                self._write_status()  # what was spent reaches `r1lib reproduce` before the notebook stops
+                raise
         self.used[judge_obj.name] = judge_obj
         step = f"{benchmark}{':' + split if split else ''} × {judge_obj.name}"
         self.failures.add(step, result.failed_generations, result.failed_judgements, result.first_error)
@@ -379,12 +384,16 @@ class Run:
         return recorded_sources(self.profile, models)
 
     def _write_status(self) -> None:
-        """Record this run's failures where ``r1lib reproduce`` reads them."""
+        """Record this run's failures, and what its budget (if any) spent, where ``r1lib reproduce`` reads them."""
+        from r1lib.budget import active
         if self.status_file is None:
             return
         f = self.failures
         status = {"failed_calls": f.total, "generation": f.generation, "judging": f.judging,
                   "first_error": f.first_error, "steps": f.steps, "max_failures": self.profile.max_failures}
+        budget = active()
+        if budget is not None:
+            status["budget"] = {"spent_usd": budget.spent_usd, "stopped": budget.stopped, "report": budget.report()}
         self.status_file.parent.mkdir(parents=True, exist_ok=True)
         self.status_file.write_text(json.dumps(status, indent=1), encoding="utf-8")
 

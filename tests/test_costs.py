@@ -11,7 +11,8 @@ import pytest
 
 from r1lib.cli import main
 from r1lib.config import load_models, models_registry
-from r1lib.costs import UNKNOWN_MODEL, UNPRICED, costs_table
+from r1lib.costs import costs_table
+from r1lib.pricing import UNKNOWN_MODEL, UNPRICED
 from r1lib.errors import UserError
 from r1lib.runner import Request, run_requests
 from r1lib.store import Store
