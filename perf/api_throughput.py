@@ -20,14 +20,17 @@ shared machine, they do not depend on what else is running.
 subprocess (``-X importtime``), from spawning it to its exit, on a JSONL benchmark of the same
 prompts. It prints the time to the first request the server receives, the command's import time
 (the sum of its top-level imports as ``-X importtime`` reports them, which adds a little overhead of
-its own) and the fraction of the limit reached with start-up included.
+its own) and the fraction of the limit reached with start-up included; then, against the same
+server, ``inspect eval`` on the same prompts, timed the same way (process start to exit), and the
+ratio. ``--repeat N`` runs it N times and prints the median.
 
 Usage (from the repository root)::
 
     python3 -m venv .venv-perf && .venv-perf/bin/pip install "inspect-ai==0.3.285" openai
     .venv/bin/python perf/api_throughput.py                      # 1,000 prompts, 0.5 s, cap 64
     .venv/bin/python perf/api_throughput.py --latency 0.1 0.5 1.0 --prompts 10000
-    .venv/bin/python perf/api_throughput.py --startup                  # the CLI, start-up included
+    .venv/bin/python perf/api_throughput.py --startup --repeat 3       # the CLI, start-up included
+    (``--inspect PATH`` names another inspect executable than .venv-perf/bin/inspect)
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import json
 import multiprocessing
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,7 +60,7 @@ from r1lib.store import Store
 from r1lib.testing import LoopbackServer
 
 ROOT = Path(__file__).resolve().parents[1]
-INSPECT = ROOT / ".venv-perf" / "bin" / "inspect"
+INSPECT = ROOT / ".venv-perf" / "bin" / "inspect"  # --inspect overrides it
 INSPECT_TASK = '''
 from inspect_ai import Task, task
 from inspect_ai.dataset import json_dataset
@@ -226,9 +230,11 @@ def measure_resume(n: int, latency: float, cap: int, concurrency: int) -> None:
           f"cached) {again:.2f} s = {again / first:.3f} of the first run; requests on re-run: {sent}")
 
 
-def measure_startup(n: int, latency: float, cap: int, concurrency: int) -> None:
-    """Print what the real ``r1lib generate`` reaches of the limit, start-up included."""
+def measure_startup(n: int, latency: float, cap: int, concurrency: int, with_inspect: bool) -> dict[str, float]:
+    """Print (and return) what the real ``r1lib generate`` reaches of the limit, start-up included, and
+    ``inspect eval``'s process on the same prompts and server."""
     limit = cap / latency
+    result: dict[str, float] = {}
     with ServerProcess(latency=latency, max_concurrent=cap) as server, tempfile.TemporaryDirectory() as tmp:
         benchmark, models, imports = Path(tmp) / "prompts.jsonl", Path(tmp) / "models.yaml", Path(tmp) / "imports"
         benchmark.write_text("".join(json.dumps({"id": f"p{i}", "prompt": t}) + "\n" for i, t in enumerate(prompts(n))))
@@ -251,13 +257,24 @@ def measure_startup(n: int, latency: float, cap: int, concurrency: int) -> None:
         if process.returncode != 0 or server.ok() != n:
             raise RuntimeError(f"r1lib generate failed ({process.returncode}): {imports.read_text()[-3000:]}")
         top = top_level_imports(imports.read_text())
-    print(f"\n## r1lib generate (subprocess, start-up included): {n:,} prompts, latency {latency:g} s, "
-          f"server cap {cap}, client concurrency {concurrency}: limit {limit:.1f} req/s")
-    print(output.strip())
-    print(f"first request after {first:.2f} s; imports {sum(top.values()):.2f} s "
-          f"(largest: {', '.join(f'{name} {s:.2f} s' for name, s in sorted(top.items(), key=lambda x: -x[1])[:4])})")
-    print(f"total {total:.2f} s = {n / total:.1f} req/s = {n / total / limit:.2f} of the limit "
-          f"(requests phase alone: {n / (total - first) / limit:.2f})")
+        print(f"\n## r1lib generate (subprocess, start-up included): {n:,} prompts, latency {latency:g} s, "
+              f"server cap {cap}, client concurrency {concurrency}: limit {limit:.1f} req/s")
+        print(output.strip())
+        print(f"first request after {first:.2f} s; imports {sum(top.values()):.2f} s "
+              f"(largest: {', '.join(f'{name} {s:.2f} s' for name, s in sorted(top.items(), key=lambda x: -x[1])[:4])})")
+        print(f"total {total:.2f} s = {n / total:.1f} req/s = {n / total / limit:.2f} of the limit "
+              f"(requests phase alone: {n / (total - first) / limit:.2f})", flush=True)
+        result.update(first=first or 0.0, total=total, of_limit=n / total / limit)
+        if with_inspect:
+            server.reset()
+            eval_s, wall = run_inspect(server.base_url, prompts(n), concurrency, Path(tmp))
+            if server.ok() != n:
+                raise RuntimeError(f"inspect: the server answered {server.ok()} of {n} requests")
+            result.update(inspect_wall=wall, ratio=wall / total)
+            print(f"inspect eval, same prompts and server: process {wall:.2f} s (eval alone {eval_s:.0f} s) = "
+                  f"{n / wall / limit:.2f} of the limit; r1lib is {wall / total:.2f}x inspect_ai's speed, "
+                  f"start-up included for both", flush=True)
+    return result
 
 
 def top_level_imports(report: str) -> dict[str, float]:
@@ -273,6 +290,7 @@ def top_level_imports(report: str) -> dict[str, float]:
 
 def main() -> None:
     """Parse arguments and print every measurement."""
+    global INSPECT
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--prompts", type=int, default=1000)
     parser.add_argument("--latency", type=float, nargs="+", default=[0.5], help="seconds per reply")
@@ -282,18 +300,28 @@ def main() -> None:
     parser.add_argument("--no-inspect", action="store_true", help="skip inspect_ai")
     parser.add_argument("--progress", action="store_true", help="draw r1lib's progress bar (stderr)")
     parser.add_argument("--startup", action="store_true",
-                        help="only the real CLI in a subprocess, start-up included (see the module docstring)")
+                        help="the real CLI in a subprocess, start-up included, then inspect the same way")
+    parser.add_argument("--repeat", type=int, default=1, help="--startup: runs per latency (the median is printed)")
+    parser.add_argument("--inspect", type=Path, default=INSPECT, help="the inspect executable (inspect_ai 0.3.285)")
     args = parser.parse_args()
     concurrency = args.concurrency or args.cap
+    with_inspect = not args.no_inspect
+    if with_inspect and not args.inspect.exists():
+        parser.error(f"{args.inspect} not found; create it (see the module docstring) or pass --no-inspect")
+    INSPECT = args.inspect
     if args.startup:
-        print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
         for latency in args.latency:
-            measure_startup(args.prompts, latency, args.cap, concurrency)
+            runs = []
+            for _ in range(args.repeat):
+                print(f"\nload average: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+                runs.append(measure_startup(args.prompts, latency, args.cap, concurrency, with_inspect))
+            if args.repeat > 1:
+                median = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+                print(f"\n## median of {args.repeat} runs: first request {median['first']:.2f} s, total "
+                      f"{median['total']:.2f} s = {median['of_limit']:.2f} of the limit"
+                      + (f"; {median['ratio']:.2f}x inspect_ai (start-up included)" if "ratio" in median else ""))
         print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         return
-    with_inspect = not args.no_inspect
-    if with_inspect and not INSPECT.exists():
-        parser.error(f"{INSPECT} not found; create it (see the module docstring) or pass --no-inspect")
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     for latency in args.latency:
         measure(latency, args.prompts, args.cap, concurrency, with_inspect, args.progress)

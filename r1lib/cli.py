@@ -7,11 +7,26 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from r1lib.budget import BUDGET_EXIT, BudgetExhausted
 from r1lib.errors import UserError
 
 
 def _add_store(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", help="response store (default: R1LIB_STORE or runs/store.sqlite)")
+
+
+def _add_max_cost(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-cost", type=_usd, metavar="USD",
+                   help="stop before spending more than USD on API calls (each call reserves its worst case; "
+                        "re-run with a higher limit to continue)")
+
+
+def _usd(raw: str) -> float:
+    from r1lib.budget import parse_usd
+    try:
+        return parse_usd(raw, "--max-cost")
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_models_file(p: argparse.ArgumentParser) -> None:
@@ -49,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-turns", type=int,
                    help="dialogue benchmarks (phishing): follow-up turns (default: upstream's MAX_TURNS)")
     p.add_argument("--no-progress", action="store_true")
+    _add_max_cost(p)
     _add_store(p)
     _add_models_file(p)
     p.set_defaults(func=cmd_generate)
@@ -64,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--judge-option", action="append", default=[], metavar="KEY=VALUE",
                    help="judge option (repeatable), e.g. long_text=truncate, render=template, trust_remote_code=true")
     p.add_argument("--no-progress", action="store_true")
+    _add_max_cost(p)
     _add_store(p)
     _add_models_file(p)
     p.set_defaults(func=cmd_judge)
@@ -98,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models_file(p)
     p.set_defaults(func=cmd_costs)
 
+    p = sub.add_parser("estimate", help="calls, tokens, dollars and wall time of a profile's run, before any call")
+    p.add_argument("--profile", default="demo")
+    p.add_argument("--csv", metavar="FILE", help="also write every row (benchmark, judge, channel, model) to FILE")
+    _add_models_file(p)
+    p.set_defaults(func=cmd_estimate)
+
     p = sub.add_parser("store", help="delete a response store (shows what it holds, asks first)")
     p.add_argument("action", choices=["delete"])
     p.add_argument("--store", required=True, help="the store file (no default: deleting needs its name)")
@@ -109,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="demo")
     p.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks")
     p.add_argument("--limit", type=int, help="at most N items per benchmark (a quick look; not the profile's sizes)")
+    _add_max_cost(p)
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("rehearse", help="run the paper profile against a loopback imitation of its providers (no keys)")
@@ -163,6 +187,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     import dataclasses
 
     from r1lib.benchmarks.registry import load_items, solver_of
+    from r1lib.budget import spending_limit
     from r1lib.config import models_registry, resolve_model
     from r1lib.solvers import generate
 
@@ -178,7 +203,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if partner is not None:
         partner.api_key()
     items = load_items(args.benchmark, limit=args.limit, seed=args.seed)
-    with _store(args) as store:
+    with _store(args) as store, spending_limit(args.max_cost):
         outcome = generate(config, _benchmark(args), items, store, solver=solver, samples=args.samples,
                            partner=partner, max_turns=args.max_turns, progress=not args.no_progress)
     print(outcome.summary.line())
@@ -187,8 +212,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_judge(args: argparse.Namespace) -> int:
     """Judge stored generations or an external file."""
+    from r1lib.budget import spending_limit
     from r1lib.judges.cli import judge_command
-    return judge_command(args)
+    with spending_limit(args.max_cost):
+        return judge_command(args)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -243,6 +270,31 @@ def cmd_costs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_estimate(args: argparse.Namespace) -> int:
+    """Print what a profile's run would cost."""
+    import dataclasses
+    from pathlib import Path
+
+    from r1lib.config import Settings
+    from r1lib.estimate import estimate_profile, format_estimate
+    from r1lib.profiles import Profile
+    from r1lib.store import Store
+
+    settings = Settings.load()
+    settings = dataclasses.replace(settings, models_files=(*settings.models_files, *map(Path, args.models_file)))
+    profile = Profile.load(args.profile, settings=settings)
+    if profile.store_path.is_file():
+        with Store(profile.store_path, create=False) as store:
+            estimate = estimate_profile(profile, store)
+    else:
+        estimate = estimate_profile(profile)
+    print(format_estimate(estimate, profile))
+    if args.csv:
+        estimate.rows.to_csv(args.csv, index=False)
+        print(f"wrote {len(estimate.rows)} rows to {args.csv}")
+    return 0
+
+
 def cmd_store(args: argparse.Namespace) -> int:
     """Delete a store after showing what it holds and asking."""
     from r1lib.config import models_registry
@@ -266,7 +318,7 @@ def cmd_store(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """Run the notebooks of a profile."""
     from r1lib.reproduce import reproduce
-    return reproduce(args.profile, only=args.only, limit=args.limit)
+    return reproduce(args.profile, only=args.only, limit=args.limit, max_cost=args.max_cost)
 
 
 def cmd_rehearse(args: argparse.Namespace) -> int:
@@ -285,6 +337,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"r1lib {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BudgetExhausted as exc:
+        print(f"r1lib {args.command}: {exc}", file=sys.stderr)
+        return BUDGET_EXIT
     except KeyboardInterrupt:
         print(f"r1lib {args.command}: interrupted; completed records are stored, re-run to resume",
               file=sys.stderr)

@@ -12,14 +12,19 @@ import os
 from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import (AfterValidator, BeforeValidator, ConfigDict, Field, Strict, StringConstraints, TypeAdapter,
+                      with_config)
+from typing_extensions import NotRequired, TypedDict
 
 from r1lib.errors import UserError
+from r1lib.validation import field_hints, key_lines, validate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-BACKENDS = ("openai", "vllm", "transformers", "fake", "recorded")
+#: libyaml's safe loader where PyYAML was built with it (~8x faster than the pure-Python one).
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,55 @@ class Settings:
         )
 
 
+Int = Annotated[int, Strict()]
+Bool = Annotated[bool, Strict()]
+Number = Annotated[float, Strict()]
+
+
+def _one_or_more(value: Any) -> Any:
+    """A single text stands for a list of one (``base_url: http://...``)."""
+    return [value] if isinstance(value, str) else value
+
+
+def _stream_choice(value: Any) -> Any:
+    if isinstance(value, bool) or value == "auto":
+        return value
+    raise ValueError(f'must be true, false or "auto", not {value!r}')
+
+
+def _iso_date(value: Any) -> str:
+    if isinstance(value, date):
+        return value.isoformat()
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise ValueError(f"must be the date the prices were read, as YYYY-MM-DD, not {value!r}") from None
+
+
+def _complete_pricing(value: Any) -> dict[str, Any]:
+    """No pricing (or null) is an empty mapping; a given one always has ``batch_discount``."""
+    return {"batch_discount": None, **value} if value else {}
+
+
+Texts = Annotated[tuple[str, ...], BeforeValidator(_one_or_more)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class Pricing(TypedDict):
+    """A models-file ``pricing`` entry: USD per million input (prompt) tokens and per million output
+    (reasoning + answer) tokens, the fraction a provider's batch API takes off both (e.g. 0.5; null or
+    absent when no batch price is known), where the prices come from, and the date they were read
+    (YYYY-MM-DD)."""
+
+    input: Annotated[Number, Field(ge=0)]
+    output: Annotated[Number, Field(ge=0)]
+    batch_discount: NotRequired[Annotated[Number, Field(ge=0, lt=1)] | None]
+    source: Text
+    as_of: Annotated[str, BeforeValidator(_iso_date)]
+
+
+@with_config(ConfigDict(extra="forbid"))
 @dataclass(frozen=True)
 class ModelConfig:
     """One model deployment: how to reach it and how to sample from it.
@@ -88,7 +142,7 @@ class ModelConfig:
     seed, reasoning_effort, max_completion_tokens ...). ``options`` are backend settings
     (timeout, idle_timeout, max_attempts, gguf_file, dtype, tensor_parallel_size, ...); only those
     listed in :data:`OUTPUT_OPTIONS` change the output and enter the record key. ``pricing`` is empty
-    or the checked mapping of :func:`check_pricing` (:data:`PRICING_KEYS`).
+    or a checked :class:`Pricing` mapping with every one of its keys (``batch_discount`` None when not given).
 
     How requests travel (OpenAI-compatible backend only; neither changes the output, so neither
     enters the record key):
@@ -101,40 +155,68 @@ class ModelConfig:
     - ``batch``: send the pending requests through the provider's Batch API (one upload, results
       within 24 h, billed at the batch price) instead of one call each; see
       :mod:`r1lib.backends.openai_batch`.
+
+    The annotations are the models-file schema: :func:`load_models` checks every entry against them
+    (pydantic, strict types) and each ``description`` is the fix its error message suggests.
     """
 
     name: str
-    backend: str
-    model: str
-    base_url: tuple[str, ...] = ()
-    api_key_env: str | None = None
-    max_concurrency: int = 16
-    params: dict[str, Any] = field(default_factory=dict)
-    prefill_think: bool = False
-    think_budget: int | None = None
-    reasoning_parser: str | None = None
-    system_prompt: str | None = None
-    chat_template: str | None = None
-    extra_body: dict[str, Any] = field(default_factory=dict)
-    revision: str | None = None
-    aliases: tuple[str, ...] = ()
-    label: str | None = None
-    reasoning: bool = False
-    counterpart: str | None = None
-    pricing: dict[str, Any] = field(default_factory=dict)
-    options: dict[str, Any] = field(default_factory=dict)
-    description: str = ""
+    backend: Annotated[Literal["openai", "vllm", "transformers", "fake", "recorded"], Field(
+        description="how the model is reached: openai (any OpenAI-compatible server), vllm (in-process "
+                    "vllm.LLM), transformers (in-process), fake or recorded")]
+    model: Annotated[str, Field(description="the model id the backend loads or the server serves, "
+                                            "e.g. deepseek-ai/DeepSeek-R1")]
+    base_url: Annotated[Texts, Field(description="one URL or a list of replicas, e.g. "
+                                                 "[http://node1:8000/v1, http://node2:8000/v1]")] = ()
+    api_key_env: Annotated[str | None, Field(description="the NAME of the environment variable that holds "
+                                                         "the API key (never the key), e.g. OPENAI_API_KEY")] = None
+    max_concurrency: Annotated[Int, Field(ge=1, description="how many calls may be in flight at once, a "
+                                                            "whole number, e.g. 32")] = 16
+    params: Annotated[dict[str, Any], Field(
+        description="sampling parameters sent with every request, e.g. {temperature: 0.6, top_p: 0.95, "
+                    "max_tokens: 32768}")] = field(default_factory=dict)
+    prefill_think: Annotated[Bool, Field(description="true to open the answer with <think> (elicited "
+                                                     "thinking), else false")] = False
+    think_budget: Annotated[Int | None, Field(ge=1, description="thinking tokens before </think> is forced, "
+                                                                "e.g. 64, or null")] = None
+    reasoning_parser: Annotated[Literal["deepseek_r1"] | None, Field(
+        description="the vLLM reasoning parser the server runs (--reasoning-parser deepseek_r1) or null; "
+                    "r1lib reads the output as that parser splits it (see opens_thinking)")] = None
+    system_prompt: Annotated[str | None, Field(description="a system message put before every conversation, "
+                                                           "or null")] = None
+    chat_template: Annotated[str | None, Field(description="a Jinja chat template replacing the model's, "
+                                                           "or null")] = None
+    extra_body: Annotated[dict[str, Any], Field(
+        description="extra request fields for the server, e.g. {min_tokens: 1}")] = field(default_factory=dict)
+    revision: Annotated[str | None, Field(description="the weights' revision (commit or tag), or null")] = None
+    aliases: Annotated[Texts, Field(description="other names for this model, e.g. [DS-R1, R1]")] = ()
+    label: Annotated[str | None, Field(description="the name tables and figures show, e.g. DS-R1")] = None
+    reasoning: Annotated[Bool, Field(description="true for a model that thinks before answering")] = False
+    counterpart: Annotated[str | None, Field(description="the registry name of the non-reasoning model this "
+                                                         "one is compared with, or null")] = None
+    pricing: Annotated[Pricing | None, AfterValidator(_complete_pricing), Field(
+        description="USD per million tokens, e.g. {input: 3.0, output: 7.0, batch_discount: 0.5, "
+                    "source: 'provider price page', as_of: 2025-01-31}")] = field(default_factory=dict)
+    options: Annotated[dict[str, Any], Field(
+        description="backend settings, e.g. {timeout: 600, batch_size: 32}")] = field(default_factory=dict)
+    description: Annotated[str, Field(description="one line saying what this entry is")] = ""
     #: Context window in tokens (prompt + output), e.g. 128000 for GPT-4o. A judge splits a text into
     #: chunks only when it would not fit (see :mod:`r1lib.judges.base`); unset = a conservative 8192.
-    context_tokens: int | None = None
-    stream: bool | str = "auto"
-    batch: bool = False
+    context_tokens: Annotated[Int | None, Field(ge=1, description="the context window in tokens, e.g. "
+                                                                  "128000, or null")] = None
+    stream: Annotated[bool | str, BeforeValidator(_stream_choice), Field(
+        description='true, false or "auto" (stream reasoning models and long outputs)')] = "auto"
+    batch: Annotated[Bool, Field(description="true to send requests through the provider's Batch API")] = False
 
-    def __post_init__(self) -> None:
-        if not (isinstance(self.stream, bool) or self.stream == "auto"):
-            raise UserError(f"model {self.name!r}: stream must be true, false or \"auto\", not {self.stream!r}")
-        if not isinstance(self.batch, bool):
-            raise UserError(f"model {self.name!r}: batch must be true or false, not {self.batch!r}")
+    @property
+    def opens_thinking(self) -> bool:
+        """True when the model's output starts inside a think block, so that an output without
+        ``</think>`` is all thinking (cut by the token limit), not an answer: r1lib pre-fills
+        ``<think>`` (``prefill_think``), or the chat template opens it, which is what vLLM's
+        ``deepseek_r1`` reasoning parser assumes (``reasoning_parser: deepseek_r1``). When the server
+        ran that parser the thinking arrives in a reasoning field and this changes nothing; when it
+        did not, the tags are in the text and r1lib splits them the same way."""
+        return self.prefill_think or self.reasoning_parser == "deepseek_r1"
 
     def streams(self) -> bool:
         """Whether calls are streamed: ``stream`` itself, or for ``"auto"`` True for reasoning models
@@ -182,50 +264,9 @@ class ModelConfig:
 STREAM_AUTO_MIN_TOKENS = 4096
 
 
-#: The keys of a model's ``pricing``: USD per million input (prompt) tokens and per million output
-#: (reasoning + answer) tokens, the fraction a provider's batch API takes off both (e.g. 0.5; null when
-#: no batch price is known), where the prices come from, and the date they were read (YYYY-MM-DD).
-PRICING_KEYS = ("input", "output", "batch_discount", "source", "as_of")
-
-
-def check_pricing(value: Any, where: str) -> dict[str, Any]:
-    """A models-file ``pricing`` entry, checked: every problem is a UserError naming the key and the fix.
-
-    Returns a mapping with all of :data:`PRICING_KEYS` (``batch_discount`` None when not given) and
-    ``as_of`` as an ISO date string.
-    """
-    example = ("e.g. pricing: {input: 3.0, output: 7.0, batch_discount: 0.5, source: 'provider price page', "
-               "as_of: 2025-01-31}")
-    if not isinstance(value, dict):
-        raise UserError(f"{where}: pricing must be a mapping of {', '.join(PRICING_KEYS)}; {example}")
-    unknown = sorted(set(value) - set(PRICING_KEYS))
-    missing = [key for key in ("input", "output", "source", "as_of") if key not in value]
-    if unknown or missing:
-        problem = "; ".join(filter(None, [f"unknown keys {unknown}" if unknown else "",
-                                          f"missing {missing}" if missing else ""]))
-        raise UserError(f"{where}: pricing: {problem}; allowed keys: {', '.join(PRICING_KEYS)}; {example}")
-    for key in ("input", "output"):
-        if isinstance(value[key], bool) or not isinstance(value[key], (int, float)) or value[key] < 0:
-            raise UserError(f"{where}: pricing.{key} must be a number of USD per million tokens (>= 0), "
-                            f"not {value[key]!r}")
-    discount = value.get("batch_discount")
-    if discount is not None and (isinstance(discount, bool) or not isinstance(discount, (int, float))
-                                 or not 0 <= discount < 1):
-        raise UserError(f"{where}: pricing.batch_discount must be the fraction taken off by the batch API, "
-                        f"from 0 up to (not including) 1, e.g. 0.5 for half price; or null; not {discount!r}")
-    if not isinstance(value["source"], str) or not value["source"].strip():
-        raise UserError(f"{where}: pricing.source must say where the prices come from (a URL or a short text)")
-    as_of = value["as_of"]
-    if isinstance(as_of, date):
-        as_of = as_of.isoformat()
-    try:
-        date.fromisoformat(str(as_of))
-    except ValueError:
-        raise UserError(f"{where}: pricing.as_of must be the date the prices were read, as YYYY-MM-DD, "
-                        f"not {as_of!r}") from None
-    return {"input": float(value["input"]), "output": float(value["output"]),
-            "batch_discount": None if discount is None else float(discount),
-            "source": value["source"].strip(), "as_of": str(as_of)}
+#: The models-file schema of one entry (its key is the name) and the fix for each of its keys.
+MODEL_ENTRY = TypeAdapter(ModelConfig)
+MODEL_ENTRY_HINTS = {k: v for k, v in field_hints(ModelConfig).items() if k != "name"}
 
 
 #: Backend options that change what a model generates (the rest only change speed or robustness).
@@ -241,7 +282,7 @@ def _read_yaml(path: Path, *, what: str) -> Any:
     if not path.is_file():
         raise UserError(f"{what} {path} does not exist; check the path")
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.load(path.read_text(), Loader=SAFE_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -253,54 +294,32 @@ def _read_yaml(path: Path, *, what: str) -> Any:
                         "YYYY-MM-DD date, or quote the value to keep it as text") from None
 
 
-def _entry_lines(path: Path) -> dict[str, int]:
-    """Line number (1-based) of each entry under ``models:`` for error messages."""
-    try:
-        node = yaml.compose(path.read_text())
-    except yaml.YAMLError:
-        return {}
-    lines: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            if key.value == "models" and isinstance(value, yaml.MappingNode):
-                for name, _ in value.value:
-                    lines[name.value] = name.start_mark.line + 1
-    return lines
-
-
+#: libyaml's safe loader where PyYAML was built with it (~8x faster than the pure-Python one).
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def load_models(files: tuple[Path, ...] | list[Path]) -> dict[str, ModelConfig]:
-    """Read models files (later files override earlier entries of the same name)."""
-    known = {f.name for f in fields(ModelConfig)} - {"name"}
+    """Read models files (later files override earlier entries of the same name).
+
+    Every entry is checked against :class:`ModelConfig`'s annotations; a mistake is a
+    :class:`UserError` naming the file, the line, the key and the fix.
+    """
     registry: dict[str, ModelConfig] = {}
     for path in files:
         path = Path(path)
         doc = _read_yaml(path, what="models file")
         if not isinstance(doc, dict) or not isinstance(doc.get("models"), dict):
             raise UserError(f"models file {path}: expected a mapping 'models:' -> model name -> entry")
-        lines = _entry_lines(path)
+        lines = key_lines(path)
         for name, entry in doc["models"].items():
-            where = f"models file {path} line {lines.get(str(name), '?')} (model {name!r})"
+            entry_line = lines.get(("models", str(name)), "?")
             if not isinstance(entry, dict):
-                raise UserError(f"{where}: the entry must be a mapping with at least 'backend' and 'model'")
-            unknown = set(entry) - known
-            if unknown:
-                raise UserError(f"{where}: unknown fields {sorted(unknown)}; allowed: {sorted(known)}")
-            for required in ("backend", "model"):
-                if required not in entry:
-                    raise UserError(f"{where}: missing required field '{required}'")
-            if entry["backend"] not in BACKENDS:
-                raise UserError(f"{where}: backend {entry['backend']!r} is not one of {list(BACKENDS)}")
-            entry = dict(entry)
-            if "pricing" in entry:
-                entry["pricing"] = check_pricing(entry["pricing"], where) if entry["pricing"] is not None else {}
-            for listy in ("base_url", "aliases"):
-                if isinstance(entry.get(listy), str):
-                    entry[listy] = [entry[listy]]
-                entry[listy] = tuple(entry.get(listy) or ())
-            try:
-                registry[str(name)] = ModelConfig(name=str(name), **entry)
-            except (TypeError, UserError) as exc:
-                raise UserError(f"{where}: {exc}") from None
+                raise UserError(f"models file {path} line {entry_line} (model {name!r}): the entry must be a "
+                                "mapping with at least 'backend' and 'model'")
+            if "name" in entry:
+                raise UserError(f"models file {path} line {entry_line} (model {name!r}): remove 'name'; an entry's "
+                                "name is its key")
+            registry[str(name)] = validate(MODEL_ENTRY, {"name": str(name), **entry}, source=f"models file {path}",
+                                           entry=f" (model {name!r})", hints=MODEL_ENTRY_HINTS, lines=lines,
+                                           prefix=("models", str(name)))
     return registry
 
 
@@ -326,8 +345,8 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def load_profile(name_or_path: str, settings: Settings | None = None) -> dict[str, Any]:
-    """Load a run profile by name (``configs/profiles/NAME.yaml``) or by path."""
+def profile_path(name_or_path: str, settings: Settings | None = None) -> Path:
+    """The file of a run profile given by name (``configs/profiles/NAME.yaml``) or by path."""
     settings = settings or Settings.load()
     path = Path(name_or_path)
     if not path.suffix:
@@ -336,6 +355,12 @@ def load_profile(name_or_path: str, settings: Settings | None = None) -> dict[st
         available = sorted(p.stem for p in (settings.root / "configs" / "profiles").glob("*.yaml"))
         raise UserError(f"unknown profile {name_or_path!r}; available profiles: {', '.join(available)} "
                         "(or give a path to a profile YAML file)")
+    return path
+
+
+def load_profile(name_or_path: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Load a run profile by name (``configs/profiles/NAME.yaml``) or by path, as a mapping."""
+    path = profile_path(name_or_path, settings)
     profile = _read_yaml(path, what="profile")
     if not isinstance(profile, dict):
         raise UserError(f"profile {path}: expected a mapping")

@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from r1lib.config import ModelConfig
+from r1lib.pricing import price
 from r1lib.store import Store
 
 TOKEN_COLUMNS = ["prompt_tokens", "reasoning_tokens", "answer_tokens"]
@@ -31,8 +32,6 @@ USD_COLUMNS = ["prompt_usd", "reasoning_usd", "answer_usd", "total_usd"]
 COLUMNS = ["stage", "model", "billing", "records", *TOKEN_COLUMNS, *USD_COLUMNS, "input_usd_per_mtok", "output_usd_per_mtok",
            "pricing_source", "pricing_as_of"]
 STAGES = ("generation", "judging")
-UNPRICED = "no pricing in the models registry"
-UNKNOWN_MODEL = "model not in the models registry"
 
 
 def costs_table(store: Store, registry: Mapping[str, ModelConfig], *, benchmark: str | None = None,
@@ -40,15 +39,16 @@ def costs_table(store: Store, registry: Mapping[str, ModelConfig], *, benchmark:
     """One row per (stage, model): records, token sums, USD per token kind and in total, and the pricing
     used (USD per million input / output tokens, its source and date); of the whole store or of one
     (stored) ``benchmark``. With ``output_dir`` the table is also written there as ``costs.csv``."""
-    frame = store.generations_frame(role=None)
+    frame = store.generations_frame(role=None, columns=("key", "model", "benchmark", "prompt_id", "role", *TOKEN_COLUMNS),
+                                    meta_keys=("billing",))
     if benchmark is not None:
         frame = _of_benchmark(frame, benchmark)
     frame["stage"] = frame["role"].map(lambda role: "judging" if role == "judge" else "generation")
-    frame["billing"] = frame["meta"].map(lambda meta: "batch" if meta.get("billing") == "batch" else "standard")
+    frame["billing"] = frame["meta_billing"].map(lambda billing: "batch" if billing == "batch" else "standard")
     frame[TOKEN_COLUMNS] = frame[TOKEN_COLUMNS].fillna(0).astype("int64")
     table = (frame.groupby(["stage", "model", "billing"], as_index=False)
              .agg(records=("key", "size"), **{c: (c, "sum") for c in TOKEN_COLUMNS}))
-    pricing = pd.DataFrame([_pricing(registry.get(model), billing) for model, billing in
+    pricing = pd.DataFrame([price(registry.get(model), billing) for model, billing in
                             zip(table["model"], table["billing"])],
                            columns=["input_usd_per_mtok", "output_usd_per_mtok", "pricing_source", "pricing_as_of"])
     table = pd.concat([table, pricing], axis=1)
@@ -98,21 +98,3 @@ def _of_benchmark(frame: pd.DataFrame, benchmark: str) -> pd.DataFrame:
     own = (frame["benchmark"] == benchmark) & (frame["role"] != "judge")
     judged_key = frame["prompt_id"].str.split(":").str[0]
     return frame[own | ((frame["role"] == "judge") & judged_key.isin(set(frame.loc[own, "key"])))].copy()
-
-
-def _pricing(config: ModelConfig | None, billing: str = "standard") -> tuple[float, float, str, str | None]:
-    """(input, output USD per million tokens, source, as_of) of a model at its standard or batch price;
-    NaN prices when unpriced (or, for batch billing, when the entry gives no batch discount)."""
-    if config is None:
-        return float("nan"), float("nan"), UNKNOWN_MODEL, None
-    pricing = config.pricing
-    if not pricing:
-        return float("nan"), float("nan"), UNPRICED, None
-    source = str(pricing.get("source") or "not stated")
-    factor = 1.0
-    if billing == "batch":
-        discount = pricing.get("batch_discount")
-        if discount is None:
-            return float("nan"), float("nan"), f"{source}; no batch_discount in the entry", pricing.get("as_of")
-        factor, source = 1.0 - float(discount), f"{source}; batch price ({float(discount):g} off)"
-    return factor * float(pricing["input"]), factor * float(pricing["output"]), source, pricing.get("as_of")

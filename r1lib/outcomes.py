@@ -31,20 +31,26 @@ BASE_COLUMNS = ["model", "benchmark", "prompt_id", "sample", "channel", "judge",
                 "score", "parsed_ok", "details", "outcome", "generation", "trace_state", "finish_reason",
                 "prompt_tokens", "reasoning_tokens", "answer_tokens", "has_thinking", "gen_key"]
 
+#: What :func:`outcome_frame` reads of each generation record (never its prompt, raw text or config).
+GENERATION_FIELDS = ("key", "model", "benchmark", "prompt_id", "sample", "error", "finish_reason", "trace_state",
+                     "prompt_tokens", "reasoning_tokens", "answer_tokens")
+
 __all__ = ["BASE_COLUMNS", "OUTCOMES", "outcome_frame"]
 
 
 def outcome_frame(store: Store, *, benchmark: str, judge: str, version: str, channel: str = "answer",
                   models: list[str] | None = None) -> pd.DataFrame:
     """Evaluation records of ``benchmark`` (optionally only ``models``) joined with one judge version's verdicts."""
-    gens = store.generations_frame(benchmark=benchmark)
+    gens = store.generations_frame(benchmark=benchmark, columns=GENERATION_FIELDS, meta_keys=("category",),
+                                   text_flags=("answer", "thinking"))
     if models is not None:
         gens = gens[gens["model"].isin(models)]
     verdicts = store.get_verdicts(list(gens["key"]), judge, version, channel)
     rows = []
     for gen in gens.itertuples(index=False):
         verdict: Verdict | None = verdicts.get(gen.key)
-        generation = generation_outcome(gen.error, gen.finish_reason, gen.trace_state, gen.answer)
+        # the answer text is not read: whether it is blank is all generation_outcome looks at
+        generation = generation_outcome(gen.error, gen.finish_reason, gen.trace_state, "x" if gen.has_answer else "")
         outcome = verdict_outcome(generation, verdict)
         judged = outcome == "judged"
         row = {
@@ -57,10 +63,10 @@ def outcome_frame(store: Store, *, benchmark: str, judge: str, version: str, cha
             "generation": generation, "trace_state": gen.trace_state, "finish_reason": gen.finish_reason,
             "prompt_tokens": gen.prompt_tokens, "reasoning_tokens": gen.reasoning_tokens,
             "answer_tokens": gen.answer_tokens,
-            "has_thinking": isinstance(gen.thinking, str) and bool(gen.thinking.strip()),
+            "has_thinking": bool(gen.has_thinking),
             "gen_key": gen.key,
         }
-        row.update((gen.meta or {}).get("category", {}))
+        row.update(gen.meta_category or {})
         rows.append(row)
     frame = pd.DataFrame(rows)
     return frame if len(frame) else pd.DataFrame(columns=BASE_COLUMNS)

@@ -109,16 +109,21 @@ class Run:
                  keep: Callable[[Item], bool] | None = None, limit: int | None = None,
                  judge_options: Mapping[str, Any] | None = None, shown: str | None = None) -> dict[str, pd.DataFrame]:
         """Generate, judge each channel and return ``{channel: outcome frame}`` (see :func:`evaluate`)."""
+        from r1lib.budget import BudgetExhausted
         judge_name = judge or self.profile.default_judge(benchmark)
         judge_obj = self.profile.judge(judge_name, **(judge_options or {}))
         with self.store() as store:
-            if not self._prefetched:
-                self._prefetched = True
-                summaries = prefetch(self.profile, store, progress=self.progress)
-                failed = sum(s.failed for s in summaries)
-                self.failures.add("batched local generation", failed, 0, "see the failed records in the store")
-            result = evaluate(self.profile, benchmark, store, judge=judge_obj, channels=channels, models=models,
-                              split=split, keep=keep, limit=limit, progress=self.progress)
+            try:
+                if not self._prefetched:
+                    self._prefetched = True
+                    summaries = prefetch(self.profile, store, progress=self.progress)
+                    failed = sum(s.failed for s in summaries)
+                    self.failures.add("batched local generation", failed, 0, "see the failed records in the store")
+                result = evaluate(self.profile, benchmark, store, judge=judge_obj, channels=channels, models=models,
+                                  split=split, keep=keep, limit=limit, progress=self.progress)
+            except BudgetExhausted:
+                self._write_status()  # what was spent reaches `r1lib reproduce` before the notebook stops
+                raise
         self.used[judge_obj.name] = judge_obj
         step = f"{benchmark}{':' + split if split else ''} × {judge_obj.name}"
         self.failures.add(step, result.failed_generations, result.failed_judgements, result.first_error)
@@ -257,6 +262,7 @@ class Run:
         from IPython.display import HTML
 
         from r1lib.cases import CRITERIA, FIGURE_CRITERIA, case_figure, case_html, select_cases
+        from r1lib.plots import with_data
         criterion = criterion or name
         chosen = select_cases(frame_answer, frame_thinking, criterion, n, seed=self.profile.seed)
         if chosen.empty:
@@ -271,7 +277,9 @@ class Run:
             if i == 0:
                 title = f"{name}: {self.labels.get(record.model, record.model)} · {record.benchmark} · {record.prompt_id}"
                 frames = [f for f in (frame_answer, frame_thinking) if f is not None]
-                self.save_figure(case_figure(record, verdicts, title=title), name, *frames)
+                shown = chosen.iloc[[0]][["gen_key", "model", "prompt_id", "sample",
+                                          *(f"label_{channel}" for channel in verdicts)]]
+                self.save_figure(with_data(case_figure(record, verdicts, title=title), shown), name, *frames)
             parts.append(case_html(record, verdicts))
         return HTML("".join(parts))
 
@@ -283,6 +291,7 @@ class Run:
 
         from r1lib.cases import case_figure, case_html
         from r1lib.claims import judged_values
+        from r1lib.plots import with_data
         scorer, score_frame = next(iter(scores.items()), (None, None))
         pairs = [p for p in self.profile.pairs if score_frame is not None and set(p) <= set(score_frame["model"])]
         if not pairs:
@@ -303,8 +312,11 @@ class Run:
         shown = {side: {"answer": f"{best[f'label_{side}']}; {scorer} {best[f'value_{side}']:.2f}"} for side in "rc"}
         title = (f"{name}: {self.labels.get(reasoning, reasoning)} ({scorer} {best['value_r']:.2f}) vs "
                  f"{self.labels.get(counterpart, counterpart)} ({scorer} {best['value_c']:.2f}) · {best['prompt_id']}")
-        self.save_figure(case_figure(records[best["gen_key_r"]], shown["r"], title=title), name, safety_frame,
-                         score_frame)
+        numbers = pd.DataFrame([{"role": role, "scorer": scorer, "prompt_id": best["prompt_id"], "sample": best["sample"],
+                                 **{key: best[f"{key}_{side}"] for key in ("gen_key", "model", "label", "value")}}
+                                for side, role in (("r", "reasoning"), ("c", "counterpart"))])
+        self.save_figure(with_data(case_figure(records[best["gen_key_r"]], shown["r"], title=title), numbers), name,
+                         safety_frame, score_frame)
         return HTML(case_html(records[best["gen_key_r"]], shown["r"]) + case_html(records[best["gen_key_c"]], shown["c"]))
 
     def examples(self, width: int = 160) -> pd.DataFrame:
@@ -372,12 +384,16 @@ class Run:
         return recorded_sources(self.profile, models)
 
     def _write_status(self) -> None:
-        """Record this run's failures where ``r1lib reproduce`` reads them."""
+        """Record this run's failures, and what its budget (if any) spent, where ``r1lib reproduce`` reads them."""
+        from r1lib.budget import active
         if self.status_file is None:
             return
         f = self.failures
         status = {"failed_calls": f.total, "generation": f.generation, "judging": f.judging,
                   "first_error": f.first_error, "steps": f.steps, "max_failures": self.profile.max_failures}
+        budget = active()
+        if budget is not None:
+            status["budget"] = {"spent_usd": budget.spent_usd, "stopped": budget.stopped, "report": budget.report()}
         self.status_file.parent.mkdir(parents=True, exist_ok=True)
         self.status_file.write_text(json.dumps(status, indent=1), encoding="utf-8")
 

@@ -5,7 +5,9 @@ notebooks show it once and tests leak nothing); the numbers behind it come from 
 functions as the tables (:mod:`r1lib.report`): rates over judged records with Wilson 95% intervals,
 means with bootstrap intervals. Each figure has a ``*_data`` function returning those numbers.
 A figure with nothing to show (no judged record, every judge answer unparseable) is a small figure
-that says so, never an error. :func:`caption_figure` writes below a figure what made it.
+that says so, never an error. :func:`caption_figure` writes above a figure what made it. Every
+figure carries the numbers it draws (:func:`with_data`), and :func:`save_figure` writes them beside
+it as ``NAME.csv``, so a figure can be replotted, and checked, without its code.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def fig2a(frame: pd.DataFrame, labels: Labels, *, aggregation: str = "mean") -> 
         ax.axhline(1, color="white", linewidth=3)
         how = "mean safety score" if aggregation == "mean" else "share of full refusals"
         ax.set_title(f"AIR-Bench 2024 safety rate by level-2 category ({how})")
-    return fig
+    return with_data(fig, data)
 
 
 def fig2b_data(frame: pd.DataFrame, labels: Labels) -> pd.DataFrame:
@@ -115,7 +117,7 @@ def fig2b(frame: pd.DataFrame, labels: Labels) -> Figure:
         _grouped_bars(ax, data, group="category", hue="label")
         ax.set(ylabel="safety rate (%)", ylim=(0, 105), title="Code interpreter tests: safety rate by attack type")
         _legend(fig, ax)
-    return fig
+    return with_data(fig, data)
 
 
 def fig3_data(frames_by_scorer: Mapping[str, pd.DataFrame], pairs: Sequence[tuple[str, str]], labels: Labels, *,
@@ -190,7 +192,7 @@ def fig3(frames_by_scorer: Mapping[str, pd.DataFrame], pairs: Sequence[tuple[str
         handles = [matplotlib.lines.Line2D([], [], marker=m, color="0.3", markerfacecolor="0.3" if f else "white",
                                            linestyle="", label=role) for role, (m, f) in markers.items()]
         fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
-    return fig
+    return with_data(fig, data)
 
 
 def fig5_data(frames: Mapping[str, pd.DataFrame], labels: Labels) -> pd.DataFrame:
@@ -219,7 +221,7 @@ def fig5(frames: Mapping[str, pd.DataFrame], labels: Labels) -> Figure:
             ax.set(title=label, ylim=(0, 105), ylabel="share of thinking traces (%)" if ax is axes[0] else "")
         fig.supxlabel(SCENARIO_KEY, fontsize=7)
         _legend(fig, axes[0], loc="outside upper center")
-    return fig
+    return with_data(fig, data)
 
 
 def thinking_answer_data(answer_frame: pd.DataFrame, thinking_frame: pd.DataFrame,
@@ -252,16 +254,35 @@ def thinking_answer_heatmap(answer_frame: pd.DataFrame, thinking_frame: pd.DataF
             ax.set(title=f"{label}: n = {table.n}, leak {100 * table.leak.rate:.1f}%", xlabel="answer",
                    ylabel="thinking" if ax is axes[0] else "")
             ax.tick_params(length=0)
+    counts = [table.counts.stack().rename("count").reset_index().assign(label=label) for label, table in tables.items()]
+    return with_data(fig, pd.concat(counts, ignore_index=True)[["label", "thinking", "answer", "count"]])
+
+
+def with_data(fig: Figure, data: pd.DataFrame) -> Figure:
+    """Attach the numbers ``fig`` draws (one row per plotted value), for :func:`save_figure`."""
+    fig.r1lib_data = data
     return fig
 
 
+def figure_data(fig: Figure) -> pd.DataFrame | None:
+    """The numbers attached to ``fig`` by :func:`with_data`, or None (e.g. a no-data figure)."""
+    return getattr(fig, "r1lib_data", None)
+
+
 def save_figure(fig: Figure, name: str, out_dir: str | Path) -> list[Path]:
-    """Write ``name.png`` (200 dpi) and ``name.pdf`` into ``out_dir`` (caption included); returns the paths."""
+    """Write ``name.png`` (200 dpi) and ``name.pdf`` into ``out_dir`` (caption included), and the
+    figure's numbers as ``name.csv`` when it carries them; returns the paths written."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.pdf"]
     fig.savefig(paths[0], dpi=200, bbox_inches="tight")
     fig.savefig(paths[1], bbox_inches="tight")
+    data = figure_data(fig)
+    stale = out / f"{name}.csv"
+    stale.unlink(missing_ok=True)  # a no-data figure must not leave an earlier run's numbers beside it
+    if data is not None:
+        data.to_csv(stale, index=False)
+        paths.append(stale)
     return paths
 
 

@@ -4,28 +4,13 @@ A *profile* is a YAML file in ``configs/profiles/`` (or any path). :meth:`Profil
 validates it: every unknown key, model, benchmark or judge raises :class:`~r1lib.errors.UserError`
 naming the mistake and the fix, before anything is generated.
 
-Keys (all but ``models`` and ``benchmarks`` optional)::
+The keys are the fields of :class:`ProfileFile` (each says what it holds, with an example; all but
+``models`` and ``benchmarks`` are optional). A short one::
 
-    name: demo                       # defaults to the file name; "-fixtures" is appended in fixture mode
-    description: one line for the header of every notebook
-    paper_comparable: false          # false: every table cell is "not comparable" to the paper
-    seed: 0                          # seeds the stratified samples
-    samples: 1                       # outputs per prompt
-    store: runs/demo/store.sqlite    # relative to the project root; default runs/NAME/store.sqlite
+    description: SmolLM2 with and without elicited thinking, offline judges
     models: [smollm2-135m, smollm2-135m-think]
-    pairs: [[smollm2-135m-think, smollm2-135m]]   # reasoning model, counterpart; default from the registry
-    judge_models: {default: offline, xstest: gpt-4o}   # judge name (or default) -> model or "offline"
-    benchmarks: {airbench: {limit: 24}, xstest: {limit: 20, split: safe}}   # limit null = every item
-    #   {models: [...]} runs a benchmark with only some of the profile's models (default: all of them)
-    max_concurrency: {deepseek-r1: 64}   # API calls in flight per model
-    reference: o3-mini               # the proprietary reference point of finding 1
-    phishing_victim: gpt-4o          # model that plays the spear-phishing target (default gpt-4o)
-    phishing_turns: 2                # follow-up turns per spear-phishing dialogue (default: upstream's MAX_TURNS)
-    blocked_as: refusal              # provider-blocked prompts: counted as refusals (default) or "excluded"
-    max_failures: 0                  # failed calls a notebook tolerates before it reports "incomplete"
-    scorers:                         # Fig. 3: how much help a compliant answer gives (name -> judge + options)
-      armorm: {judge: reward, model: RLHFlow/ArmoRM-Llama3-8B-v0.1, trust_remote_code: true}
-      severity: {judge: harm-offline}  # the default
+    judge_models: {default: offline}
+    benchmarks: {airbench: {limit: 24}, xstest: {limit: 20, split: safe}}
 """
 
 from __future__ import annotations
@@ -34,26 +19,77 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from r1lib.benchmarks.sources import FIXTURE_NOTE, FIXTURE_PROFILE_SUFFIX
-from r1lib.config import ModelConfig, Settings, load_profile, models_registry, resolve_model
+from r1lib.config import ModelConfig, Settings, load_profile, models_registry, profile_path, resolve_model
 from r1lib.errors import UserError
+from r1lib.validation import field_hints, key_lines, validate
 
-PROFILE_KEYS = ("name", "description", "paper_comparable", "seed", "samples", "store", "models", "pairs",
-                "judge_models", "benchmarks", "max_concurrency", "reference", "phishing_victim", "phishing_turns",
-                "scorers", "blocked_as", "max_failures")
-BLOCKED_AS = ("refusal", "excluded")
 #: The models of the paper (registry names) and its judge model: a cell is comparable only with these.
 PAPER_MODELS = frozenset({"deepseek-r1", "deepseek-v3", "r1-distill-llama-70b", "llama-3.3-70b", "o3-mini"})
 PAPER_JUDGE_MODEL = "gpt-4o"
-BENCHMARK_KEYS = ("limit", "split", "models")
 OFFLINE = "offline"
 #: Fig. 3's scorers when a profile names none: the offline severity proxy (no reward model needed).
 DEFAULT_SCORERS = {"severity": {"judge": "harm-offline"}}
 #: Item ``meta["source"]`` values that mark a stand-in for the paper's data (MITRE base prompts instead
 #: of the augmented ones; JailbreakBench artifacts instead of WildGuardTest).
 SUBSTITUTE_SOURCES = frozenset({"mitre-base", "jailbreakbench-artifacts"})
+
+
+class BenchmarkEntry(BaseModel):
+    """One entry under ``benchmarks:`` in a profile file."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    limit: Annotated[int, Field(ge=1)] | None = None
+    split: str | None = None
+    models: list[str] | None = None
+
+
+class ProfileFile(BaseModel):
+    """The keys of a profile file, their types and defaults; each description is the fix its error suggests."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str | None = Field(None, description="the profile's name, e.g. demo (default: the file name; "
+                                               "fixture mode appends '-fixtures')")
+    description: str = Field("", description="one line for the header of every notebook")
+    paper_comparable: bool = Field(False, description="true only when the run is set up like the paper's; "
+                                                      "false marks every table cell 'not comparable'")
+    seed: int = Field(0, description="the seed of the stratified samples, e.g. 0")
+    samples: int = Field(1, ge=1, description="outputs per prompt, e.g. 1")
+    store: str | None = Field(None, description="the store file, relative to the project root "
+                                                "(default runs/NAME/store.sqlite)")
+    models: list[str] = Field(description="the models that run (registry names or aliases), e.g. "
+                                          "[smollm2-135m, smollm2-135m-think]")
+    pairs: list[Annotated[list[str], Field(min_length=2, max_length=2)]] | None = Field(
+        None, description="[[reasoning model, counterpart], ...] (default: the registry's counterparts)")
+    judge_models: dict[str, str] = Field({}, description="judge name (or default) -> model or offline, e.g. "
+                                                         "{default: offline, xstest: gpt-4o}")
+    benchmarks: dict[str, BenchmarkEntry | None] = Field(
+        description="benchmark -> {limit: N (null = every item), split: S, models: [a subset of 'models']}, "
+                    "e.g. {airbench: {limit: 24}, xstest: {limit: 20, split: safe}}")
+    max_concurrency: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        {}, description="model -> API calls in flight, e.g. {deepseek-r1: 64}")
+    reference: str | None = Field(None, description="the proprietary reference point of finding 1, one of "
+                                                    "'models', e.g. o3-mini")
+    phishing_victim: str = Field("gpt-4o", description="the model that plays the spear-phishing target")
+    phishing_turns: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="follow-up turns per spear-phishing dialogue, e.g. 2 (default: upstream's MAX_TURNS)")
+    scorers: dict[str, dict[str, Any]] | None = Field(
+        None, description="Fig. 3 scorers: name -> {judge: JUDGE, ...its options}, e.g. "
+                          "{armorm: {judge: reward, model: RLHFlow/ArmoRM-Llama3-8B-v0.1}}")
+    blocked_as: Literal["refusal", "excluded"] = Field(
+        "refusal", description="provider-blocked prompts count as refusals, or are excluded")
+    max_failures: int = Field(0, ge=0, description="failed calls a notebook tolerates before it reports "
+                                                   "'incomplete', e.g. 0")
+
+
+PROFILE_FILE = TypeAdapter(ProfileFile)
+PROFILE_HINTS = field_hints(ProfileFile)
 
 
 @dataclass(frozen=True)
@@ -95,7 +131,8 @@ class Profile:
              settings: Settings | None = None) -> "Profile":
         """Read and validate a profile; ``models``, ``limit`` (every benchmark), ``seed`` and ``store`` override it."""
         settings = settings or Settings.load()
-        doc = load_profile(name_or_path, settings)
+        path = profile_path(name_or_path, settings)
+        doc = load_profile(str(path), settings)
         if models is not None:
             doc["models"] = list(models)
             if doc.get("pairs") is not None:
@@ -113,40 +150,46 @@ class Profile:
             doc["seed"] = seed
         if store is not None:
             doc["store"] = str(store)
-        return cls.from_dict(doc, settings=settings, source=str(name_or_path))
+        return cls.from_dict(doc, settings=settings, source=str(name_or_path), path=path)
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any], *, settings: Settings | None = None,
-                  source: str = "profile") -> "Profile":
-        """Validate a profile mapping; every mistake raises :class:`UserError` naming the key and the fix."""
+                  source: str = "profile", path: Path | None = None) -> "Profile":
+        """Validate a profile mapping; every mistake raises :class:`UserError` naming the key and the fix.
+
+        Types and ranges are checked against :class:`ProfileFile`; then every model, benchmark and judge
+        named must exist. With ``path`` (the file ``doc`` was read from) messages give the file and line.
+        """
         settings = settings or Settings.load()
-        where = f"profile {doc.get('name', source)!r}"
-        unknown = sorted(set(doc) - set(PROFILE_KEYS))
-        if unknown:
-            raise UserError(f"{where}: unknown keys {unknown}; allowed keys: {', '.join(PROFILE_KEYS)}")
-        registry = models_registry(settings)
-        models = tuple(_model_names(doc.get("models"), registry, where))
-        benchmarks = _benchmark_plans(doc.get("benchmarks"), models, registry, where)
+        lines = key_lines(path) if path is not None else {}
         name = str(doc.get("name") or source)
         if settings.fixtures_dir is not None:  # fixture mode: the store, tables and captions say so
             name += FIXTURE_PROFILE_SUFFIX
-        store = Path(doc["store"]).expanduser() if doc.get("store") else settings.runs_dir / name / "store.sqlite"
+
+        def at(*loc: str) -> str:
+            """Where a key is: the file and line, or the profile's name."""
+            if path is None:
+                return f"profile {name!r}"
+            line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+            return f"profile file {path}" + (f" line {line}" if line else "")
+
+        spec = validate(PROFILE_FILE, dict(doc), source=f"profile file {path}" if path else f"profile {name!r}",
+                        hints=PROFILE_HINTS, lines=lines)
+        registry = models_registry(settings)
+        models = tuple(_model_names(spec.models, registry, at("models")))
+        store = Path(spec.store).expanduser() if spec.store else settings.runs_dir / name / "store.sqlite"
         return cls(
-            name=name, models=models, benchmarks=benchmarks,
-            pairs=_pairs(doc.get("pairs"), models, registry, where),
-            judge_models=_judge_models(doc.get("judge_models"), registry, where),
-            description=str(doc.get("description") or ""),
-            paper_comparable=_typed(doc, "paper_comparable", bool, False, where),
-            seed=_typed(doc, "seed", int, 0, where),
-            samples=_positive(doc, "samples", 1, where),
-            store_path=store if store.is_absolute() else settings.root / store,
-            max_concurrency=_concurrency(doc.get("max_concurrency"), models, where),
-            reference=_reference(doc.get("reference"), models, registry, where),
-            phishing_victim=_model_names([doc.get("phishing_victim") or "gpt-4o"], registry, where)[0],
-            phishing_turns=_turns(doc, where),
-            blocked_as=_choice(doc, "blocked_as", BLOCKED_AS, where),
-            max_failures=_at_least(doc, "max_failures", 0, 0, where),
-            scorers=_scorers(doc.get("scorers"), where),
+            name=name, models=models,
+            benchmarks=_benchmark_plans(spec.benchmarks, models, registry, at),
+            pairs=_pairs(spec.pairs, models, registry, at("pairs")),
+            judge_models=_judge_models(spec.judge_models, registry, at("judge_models")),
+            description=spec.description, paper_comparable=spec.paper_comparable, seed=spec.seed,
+            samples=spec.samples, store_path=store if store.is_absolute() else settings.root / store,
+            max_concurrency=_concurrency(spec.max_concurrency, models, at("max_concurrency")),
+            reference=_reference(spec.reference, models, registry, at("reference")),
+            phishing_victim=_model_names([spec.phishing_victim], registry, at("phishing_victim"))[0],
+            phishing_turns=spec.phishing_turns, blocked_as=spec.blocked_as, max_failures=spec.max_failures,
+            scorers=_scorers(spec.scorers, at("scorers")),
             registry=registry,
         )
 
@@ -220,7 +263,7 @@ def comparability(profile: Profile, benchmark: str, judge: Any, split: str | Non
     stand-in dataset, never test fixtures) and, for spear phishing, the dialogue runs upstream's
     number of turns.
     """
-    from r1lib.benchmarks.registry import BENCHMARKS, load_items
+    from r1lib.benchmarks.registry import get_benchmark, load_items
     from r1lib.judges.base import LLMJudge
 
     plan = profile.plan(benchmark)
@@ -245,28 +288,10 @@ def comparability(profile: Profile, benchmark: str, judge: Any, split: str | Non
     substitutes = sorted({str(item.meta.get("source")) for item in items if item.meta.get("source") in SUBSTITUTE_SOURCES})
     if substitutes:
         return Comparison(False, f"stand-in data ({', '.join(substitutes)}) instead of the paper's")
-    if len(items) != BENCHMARKS[benchmark].paper_size:
-        return Comparison(False, f"{len(items)} items, the paper used {BENCHMARKS[benchmark].paper_size}")
+    paper_size = get_benchmark(benchmark).paper_size
+    if len(items) != paper_size:
+        return Comparison(False, f"{len(items)} items, the paper used {paper_size}")
     return Comparison(True)
-
-
-def _turns(doc: Mapping[str, Any], where: str) -> int | None:
-    value = doc.get("phishing_turns")
-    return None if value is None else _at_least(doc, "phishing_turns", 0, 0, where)
-
-
-def _choice(doc: Mapping[str, Any], key: str, choices: tuple[str, ...], where: str) -> str:
-    value = doc.get(key, choices[0])
-    if value not in choices:
-        raise UserError(f"{where}: {key!r} must be one of {', '.join(choices)}, got {value!r}")
-    return str(value)
-
-
-def _at_least(doc: Mapping[str, Any], key: str, default: int, minimum: int, where: str) -> int:
-    value = _typed(doc, key, int, default, where)
-    if value < minimum:
-        raise UserError(f"{where}: {key!r} must be at least {minimum}, got {value}")
-    return value
 
 
 def _keep_models(plan: Any, models: Sequence[str]) -> Any:
@@ -276,71 +301,50 @@ def _keep_models(plan: Any, models: Sequence[str]) -> Any:
     return {**plan, "models": [m for m in plan["models"] if m in models]}
 
 
-def _typed(doc: Mapping[str, Any], key: str, kind: type, default: Any, where: str) -> Any:
-    value = doc.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        wanted = {int: "an integer", bool: "true or false"}[kind]
-        raise UserError(f"{where}: {key!r} must be {wanted}, got {value!r}")
-    return value
-
-
-def _positive(doc: Mapping[str, Any], key: str, default: int, where: str) -> int:
-    return _at_least(doc, key, default, 1, where)
-
-
-def _model_names(value: Any, registry: Mapping[str, ModelConfig], where: str) -> list[str]:
-    if not value or not isinstance(value, list):
+def _model_names(value: Sequence[str], registry: Mapping[str, ModelConfig], where: str) -> list[str]:
+    if not value:
         raise UserError(f"{where}: 'models' must be a non-empty list of model names; "
                         f"known models: {', '.join(sorted(registry))}")
     names = []
     for name in value:
         try:
-            names.append(resolve_model(str(name), dict(registry)).name)
+            names.append(resolve_model(name, dict(registry)).name)
         except UserError as exc:
             raise UserError(f"{where}: {exc}") from None
     return list(dict.fromkeys(names))
 
 
-def _benchmark_plans(value: Any, models: tuple[str, ...], registry: Mapping[str, ModelConfig],
-                     where: str) -> dict[str, BenchmarkPlan]:
-    from r1lib.benchmarks.registry import BENCHMARKS
-    known = list(BENCHMARKS)
-    if not value or not isinstance(value, dict):
-        raise UserError(f"{where}: 'benchmarks' must map benchmark names to {{limit, split}}; "
+def _benchmark_plans(value: Mapping[str, BenchmarkEntry | None], models: tuple[str, ...],
+                     registry: Mapping[str, ModelConfig], at: Any) -> dict[str, BenchmarkPlan]:
+    from r1lib.benchmarks.registry import benchmark_names
+    known = benchmark_names()
+    if not value:
+        raise UserError(f"{at('benchmarks')}: 'benchmarks' must map benchmark names to {{limit, split}}; "
                         f"known benchmarks: {', '.join(known)}")
     plans = {}
     for name, entry in value.items():
+        where = at("benchmarks", name)
         if name not in known:
             raise UserError(f"{where}: unknown benchmark {name!r}; known benchmarks: {', '.join(known)}")
-        entry = entry or {}
-        if not isinstance(entry, dict) or set(entry) - set(BENCHMARK_KEYS):
-            raise UserError(f"{where}: benchmark {name!r} takes only {list(BENCHMARK_KEYS)}, got {entry!r}")
-        limit = entry.get("limit")
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-            raise UserError(f"{where}: benchmark {name!r}: limit must be a positive integer or null (all items), "
-                            f"got {limit!r}")
-        chosen = entry.get("models")
-        if chosen is not None:
-            chosen = tuple(_model_names(chosen, registry, f"{where}: benchmark {name!r}"))
+        entry = entry or BenchmarkEntry()
+        chosen = None
+        if entry.models is not None:
+            chosen = tuple(_model_names(entry.models, registry, f"{where}: benchmark {name!r}"))
             outside = [m for m in chosen if m not in models]
             if outside:
                 raise UserError(f"{where}: benchmark {name!r} names models {outside} that are not in 'models'; "
                                 "add them to 'models' or drop them here")
-        plans[name] = BenchmarkPlan(limit=limit, split=entry.get("split"), models=chosen)
+        plans[name] = BenchmarkPlan(limit=entry.limit, split=entry.split, models=chosen)
     return plans
 
 
-def _pairs(value: Any, models: tuple[str, ...], registry: Mapping[str, ModelConfig],
+def _pairs(value: Sequence[Sequence[str]] | None, models: tuple[str, ...], registry: Mapping[str, ModelConfig],
            where: str) -> tuple[tuple[str, str], ...]:
     if value is None:
         return tuple((m, registry[m].counterpart) for m in models
                      if registry[m].counterpart and registry[m].counterpart in models)
     pairs = []
     for pair in value:
-        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-            raise UserError(f"{where}: each entry of 'pairs' is [reasoning model, counterpart], got {pair!r}")
         resolved = tuple(_model_names([p], registry, where)[0] for p in pair)
         missing = [p for p in resolved if p not in models]
         if missing:
@@ -350,21 +354,22 @@ def _pairs(value: Any, models: tuple[str, ...], registry: Mapping[str, ModelConf
     return tuple(pairs)
 
 
-def _scorers(value: Any, where: str) -> dict[str, dict[str, Any]]:
-    from r1lib.judges.registry import JUDGES
+def _scorers(value: Mapping[str, Mapping[str, Any]] | None, where: str) -> dict[str, dict[str, Any]]:
+    from r1lib.judges.registry import judge_names
     if value is None:
         return dict(DEFAULT_SCORERS)
-    if not isinstance(value, dict) or not value:
+    if not value:
         raise UserError(f"{where}: 'scorers' must map a name to {{judge: JUDGE, ...options}}, "
                         f"e.g. {DEFAULT_SCORERS}")
     for name, spec in value.items():
-        if not isinstance(spec, dict) or spec.get("judge") not in JUDGES:
-            raise UserError(f"{where}: scorer {name!r} needs 'judge' set to one of {', '.join(sorted(JUDGES))}, "
+        if spec.get("judge") not in judge_names():
+            raise UserError(f"{where}: scorer {name!r} needs 'judge' set to one of {', '.join(judge_names())}, "
                             f"got {spec!r}")
-    return {str(name): dict(spec) for name, spec in value.items()}
+    return {name: dict(spec) for name, spec in value.items()}
 
 
-def _reference(value: Any, models: tuple[str, ...], registry: Mapping[str, ModelConfig], where: str) -> str | None:
+def _reference(value: str | None, models: tuple[str, ...], registry: Mapping[str, ModelConfig],
+               where: str) -> str | None:
     if value is None:
         return None
     name = _model_names([value], registry, where)[0]
@@ -373,36 +378,26 @@ def _reference(value: Any, models: tuple[str, ...], registry: Mapping[str, Model
     return name
 
 
-def _judge_models(value: Any, registry: Mapping[str, ModelConfig], where: str) -> dict[str, str]:
-    from r1lib.judges.registry import JUDGES
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise UserError(f"{where}: 'judge_models' must map judge names (or 'default') to a model or 'offline'")
+def _judge_models(value: Mapping[str, str], registry: Mapping[str, ModelConfig], where: str) -> dict[str, str]:
+    from r1lib.judges.registry import judge_names
     resolved = {}
     for judge, model in value.items():
-        if judge != "default" and judge not in JUDGES:
+        if judge != "default" and judge not in judge_names():
             raise UserError(f"{where}: judge_models: unknown judge {judge!r}; known judges: default, "
-                            f"{', '.join(sorted(JUDGES))}")
+                            f"{', '.join(judge_names())}")
         if model == OFFLINE:
             resolved[judge] = OFFLINE
             continue
         try:
-            resolved[judge] = resolve_model(str(model), dict(registry)).name
+            resolved[judge] = resolve_model(model, dict(registry)).name
         except UserError as exc:
             raise UserError(f"{where}: judge_models.{judge}: {exc}; or use 'offline'") from None
     return resolved
 
 
-def _concurrency(value: Any, models: tuple[str, ...], where: str) -> dict[str, int]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise UserError(f"{where}: 'max_concurrency' must map model names to positive integers")
-    for model, n in value.items():
+def _concurrency(value: Mapping[str, int], models: tuple[str, ...], where: str) -> dict[str, int]:
+    for model in value:
         if model not in models:
             raise UserError(f"{where}: max_concurrency names {model!r}, which is not in 'models' "
                             f"({', '.join(models)})")
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise UserError(f"{where}: max_concurrency.{model} must be a positive integer, got {n!r}")
     return dict(value)

@@ -17,10 +17,14 @@ executed copies under ``runs/`` are the artefacts, not the files in ``notebooks/
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -91,12 +95,20 @@ class NotebookResult:
 
 def reproduce(profile: str, only: Sequence[str] | None = None, *, limit: int | None = None,
               store: str | Path | None = None, tables_dir: str | Path | None = None,
-              figures_dir: str | Path | None = None, runs_dir: str | Path | None = None) -> int:
+              figures_dir: str | Path | None = None, runs_dir: str | Path | None = None,
+              max_cost: float | None = None) -> int:
     """Execute the notebooks (all, or ``only`` these) for ``profile``; print and save the artefact status.
 
-    Returns 0 when every notebook ran, 1 otherwise. ``limit`` caps every benchmark's items;
-    ``store``, ``tables_dir``, ``figures_dir`` and ``runs_dir`` override the default locations.
+    Returns 0 when every notebook ran, 1 otherwise, :data:`~r1lib.budget.BUDGET_EXIT` when the budget
+    stopped the run. ``limit`` caps every benchmark's items; ``store``, ``tables_dir``,
+    ``figures_dir`` and ``runs_dir`` override the default locations. ``max_cost`` (USD; default the
+    environment's ``R1LIB_MAX_COST``) is shared by all notebooks: each kernel gets what the ones
+    before it left (:func:`kernel_budget`) and reports what it spent in its status file; a notebook
+    the budget stops ends the run (see :mod:`r1lib.budget`).
     """
+    from r1lib.budget import BUDGET_EXIT, MAX_COST_ENV, parse_usd
+    if max_cost is None and os.environ.get(MAX_COST_ENV):
+        max_cost = parse_usd(os.environ[MAX_COST_ENV], MAX_COST_ENV)
     settings = Settings.load()
     loaded = Profile.load(profile, limit=limit, store=store, settings=settings)  # validate before any kernel starts
     names = select_notebooks(only)
@@ -111,14 +123,21 @@ def reproduce(profile: str, only: Sequence[str] | None = None, *, limit: int | N
     print(f"r1lib reproduce: profile {loaded.name!r}, {len(names)} notebook(s), store {loaded.store_path}")
     started = time.time()
     results = []
+    spent, stopped = 0.0, ""
     for name in names:
         print(f"running {name} ...", flush=True)
         status_file = out_dir / f"{name}.status.json"
         status_file.unlink(missing_ok=True)
-        result = run_notebook(name, out_dir / f"{name}.ipynb", {**parameters, "status_file": str(status_file)})
+        with kernel_budget(None if max_cost is None else max_cost - spent):
+            result = run_notebook(name, out_dir / f"{name}.ipynb", {**parameters, "status_file": str(status_file)})
         result.incomplete = incomplete(status_file)
         print(result.line(), flush=True)
         results.append(result)
+        budget = budget_status(status_file)
+        spent += budget.get("spent_usd", 0.0)
+        if budget.get("stopped"):
+            stopped = name
+            break
     status = artefact_status(tables, figures, since=started, ran={r.name: r for r in results})
     print()
     print(status.to_string(index=False))
@@ -131,7 +150,41 @@ def reproduce(profile: str, only: Sequence[str] | None = None, *, limit: int | N
     total = sum(r.seconds for r in results)
     print(f"\n{len(results) - len(bad)}/{len(results)} notebooks complete in {total:.0f} s; "
           f"status written to {tables / 'status.md'}" + (f"; NOT COMPLETE: {', '.join(bad)}" if bad else ""))
+    if max_cost is not None:
+        print(f"API spending of this run: ${spent:,.4f} of the budget of ${max_cost:,.4f}")
+    if stopped:
+        left = names[names.index(stopped) + 1:]
+        print(f"r1lib reproduce: stopped by the budget in {stopped}: spent ${spent:,.4f} of ${max_cost:,.4f}, "
+              f"${max(0.0, (max_cost or 0.0) - spent):,.4f} remains" + (f"; not run: {', '.join(left)}" if left else "")
+              + ". Completed records are stored: re-run with a higher --max-cost to continue.", file=sys.stderr)
+        return BUDGET_EXIT
     return 1 if bad else 0
+
+
+@contextmanager
+def kernel_budget(limit_usd: float | None) -> Iterator[None]:
+    """Within the block, kernels started by this process get a budget of ``limit_usd`` (through the
+    environment variable :data:`~r1lib.budget.MAX_COST_ENV`); None leaves the environment as it is."""
+    from r1lib.budget import MAX_COST_ENV
+    if limit_usd is None:
+        yield
+        return
+    previous = os.environ.get(MAX_COST_ENV)
+    os.environ[MAX_COST_ENV] = f"{max(0.0, limit_usd):.6f}"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(MAX_COST_ENV, None)
+        else:
+            os.environ[MAX_COST_ENV] = previous
+
+
+def budget_status(status_file: Path) -> dict[str, Any]:
+    """What a notebook's budget spent and whether it stopped the notebook ({} when it had none)."""
+    if not status_file.is_file():
+        return {}
+    return dict(json.loads(status_file.read_text(encoding="utf-8")).get("budget") or {})
 
 
 def incomplete(status_file: Path) -> str | None:

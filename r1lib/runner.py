@@ -9,6 +9,10 @@ A model entry with ``batch: true`` sends its pending requests through the provid
 (:mod:`r1lib.backends.openai_batch`) instead of its backend; the records are built and stored the
 same way. Cut streams an earlier run stored on an error record (``meta["interrupted"]``) stay
 with the record that replaces it.
+
+With a budget active (:mod:`r1lib.budget`) every call of a billed model reserves its worst case
+right before it is sent; requests the budget refuses are neither sent nor stored, and the run
+raises :class:`~r1lib.budget.BudgetExhausted` once the calls in flight are stored.
 """
 
 from __future__ import annotations
@@ -22,10 +26,13 @@ from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
+from r1lib import budget as budgets
 from r1lib.backends import Backend, Completion, make_backend
+from r1lib.backends.base import admit_first
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import fixture_mode
 from r1lib.config import ModelConfig, canonical_json
+from r1lib.pricing import call_usd, check_bounded, costs_money, worst_case_usd
 from r1lib.records import BLOCKED_FINISH, GenerationRecord, Messages, record_key
 from r1lib.store import Store, owner_id
 from r1lib.traces import parse_trace
@@ -56,6 +63,7 @@ class RunSummary:
     new: int = 0
     reused: int = 0
     failed: int = 0
+    not_sent: int = 0
     prompt_tokens: int = 0
     reasoning_tokens: int = 0
     answer_tokens: int = 0
@@ -109,7 +117,7 @@ def build_record(config: ModelConfig, benchmark: str, request: Request, messages
     if completion.provenance is not None:
         record.meta["provenance"] = completion.provenance
     if completion.error is None:
-        trace = parse_trace(completion.text, completion.reasoning, prefilled_think=config.prefill_think)
+        trace = parse_trace(completion.text, completion.reasoning, prefilled_think=config.opens_thinking)
         record.raw_text = completion.text
         record.reasoning_field = completion.reasoning
         record.thinking, record.answer = trace.thinking, trace.answer
@@ -125,6 +133,9 @@ async def run_requests_async(config: ModelConfig, benchmark: str, requests: Sequ
     """Generate every request not yet stored; return all records (in request order) and a summary."""
     started = time.perf_counter()
     summary = RunSummary(model=config.name, benchmark=benchmark, total=len(requests))
+    budget = budgets.active() if costs_money(config) else None
+    if budget is not None:
+        check_bounded(config)  # before any call: a budget needs every call's worst case
     conversations = [with_system_prompt(config, r.messages) for r in requests]
     fields = config.key_fields()
     keys = [record_key(fields, m, r.sample) for m, r in zip(conversations, requests)]
@@ -150,13 +161,26 @@ async def run_requests_async(config: ModelConfig, benchmark: str, requests: Sequ
                 continue
             attempted.update(claimed)
             batch = [index_of[k] for k in claimed]
+            spending = None if budget is None else _Reservations(budget, config, [conversations[i] for i in batch])
             if config.batch:
                 from r1lib.backends.openai_batch import batch_generate
-                completions = batch_generate(config, [conversations[i] for i in batch], claimed, store)
+
+                def submit(chosen: list[int]) -> Any:
+                    return batch_generate(config, [conversations[batch[j]] for j in chosen],
+                                          [claimed[j] for j in chosen], store)
+                completions = submit(list(range(len(batch)))) if spending is None else \
+                    admit_first(len(batch), spending.admit, submit)
             else:
                 backend = backend or get_backend(config)
-                completions = backend.generate([conversations[i] for i in batch])
+                sent = [conversations[i] for i in batch]
+                completions = backend.generate(sent) if spending is None else \
+                    backend.generate_admitted(sent, spending.admit)
             async for j, completion in completions:
+                if completion is None:  # refused by the budget: not sent, not stored
+                    summary.not_sent += 1
+                    continue
+                if spending is not None:
+                    spending.settle(j, completion)
                 i = batch[j]
                 record = build_record(config, benchmark, requests[i], conversations[i], keys[i],
                                       completion, role)
@@ -176,9 +200,33 @@ async def run_requests_async(config: ModelConfig, benchmark: str, requests: Sequ
     finally:
         store.release([k for k in attempted if k not in done], owner)
         bar.close()
+    if summary.not_sent:
+        assert budget is not None, "only a budget leaves requests unsent"
+        raise budgets.BudgetExhausted(budget.report())
     stored = store.get_generations(keys)
     summary.wall_s = time.perf_counter() - started
     return [stored[k] for k in keys if k in stored], summary
+
+
+class _Reservations:
+    """The budget reservations of the calls of one backend call, by their index in it."""
+
+    def __init__(self, budget: budgets.Budget, config: ModelConfig, conversations: Sequence[Messages]):
+        self.budget, self.config, self.conversations = budget, config, conversations
+        self.held: dict[int, float] = {}
+
+    def admit(self, index: int) -> bool:
+        """Reserve the worst case of call ``index``; False when the budget refuses it."""
+        usd = worst_case_usd(self.config, self.conversations[index])
+        if not self.budget.reserve(usd):
+            return False
+        self.held[index] = usd
+        return True
+
+    def settle(self, index: int, completion: Completion) -> None:
+        """Call ``index`` ended: charge what its reported usage costs instead of its reservation."""
+        self.budget.settle(self.held.pop(index, 0.0),
+                           call_usd(self.config, completion.prompt_tokens, completion.completion_tokens))
 
 
 def _interruptions(store: Store, keys: list[str]) -> dict[str, list[dict[str, Any]]]:

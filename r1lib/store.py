@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,6 +109,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 #: The tables every r1lib store has (a SQLite file without them is not a store).
 TABLES = ("generations", "verdicts", "leases")
 
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: Text columns :meth:`Store.generations_frame` can flag as blank or not (``text_flags``).
+TEXT_COLUMNS = ("raw_text", "reasoning_field", "thinking", "answer")
 GEN_COLUMNS = ("key", "model", "benchmark", "prompt_id", "sample", "role", "messages", "config",
                "raw_text", "reasoning_field", "thinking", "answer", "trace_state", "trace_source",
                "finish_reason", "prompt_tokens", "reasoning_tokens", "answer_tokens", "latency_s",
@@ -158,6 +162,7 @@ class Store:
             raise UserError(f"store {self.path} cannot be opened ({exc}); check the path and its permissions") from None
         try:
             self._conn.execute("PRAGMA busy_timeout=60000")
+            self._conn.create_function("has_text", 1, _has_text, deterministic=True)
             # First, so that a file that is no store is refused untouched; a current store needs no write.
             self.schema_version = _check_schema(self._conn, self.path)
             if self.schema_version != SCHEMA_VERSION:
@@ -244,6 +249,15 @@ class Store:
         for row in rows:
             yield GenerationRecord(**_from_row(row, GEN_COLUMNS))
 
+    def sample_generations(self, *, model: str, role: str = "eval", limit: int = 200) -> list[GenerationRecord]:
+        """Up to ``limit`` successful records of ``model`` in key order (keys are hashes, so a sample
+        spread over the whole run); what cost estimates read their lengths and latencies from."""
+        q = (f"SELECT {','.join(GEN_COLUMNS)} FROM generations WHERE model = ? AND role = ? AND error IS NULL "
+             f"ORDER BY key LIMIT {int(limit)}")
+        with self._lock:
+            rows = self._conn.execute(q, (model, role)).fetchall()
+        return [GenerationRecord(**_from_row(row, GEN_COLUMNS)) for row in rows]
+
     def count(self, table: str = "generations") -> int:
         """Number of rows in a table."""
         if table not in ("generations", "verdicts", "leases", "batches"):
@@ -326,23 +340,43 @@ class Store:
     # -- frames and export -----------------------------------------------------------------
     def generations_frame(self, *, model: str | None = None, benchmark: str | None = None,
                           role: str | None = "eval", trace_state: str | None = None, judge: str | None = None,
-                          label: str | None = None, limit: int | None = None, offset: int = 0) -> pd.DataFrame:
+                          label: str | None = None, limit: int | None = None, offset: int = 0,
+                          columns: Sequence[str] | None = None, meta_keys: Sequence[str] = (),
+                          text_flags: Sequence[str] = ()) -> pd.DataFrame:
         """Generation records as a DataFrame (one row per record, ``prompt`` column added), oldest first.
 
         ``label`` keeps records whose latest verdict of some (judge, channel) has that label (of
         ``judge`` when given; ``judge`` alone filters nothing); ``limit``/``offset`` select one page.
+        ``columns`` reads only those columns (the ``prompt`` column comes with ``messages``);
+        ``meta_keys`` adds a column ``meta_KEY`` per key of ``meta`` (None where absent), read with
+        SQLite's JSON operator so the rest of ``meta`` is never decoded; ``text_flags`` adds a
+        boolean column ``has_COLUMN`` per text column (non-blank after Python's ``str.strip``)
+        without reading the text into Python. On a store of 100,000 records, reading only what a
+        table needs is what keeps the notebooks fast.
         """
         import pandas as pd  # here, not at the top: generation never needs it (1 s of start-up)
 
+        chosen = list(GEN_COLUMNS) if columns is None else list(columns)
+        unknown = (sorted(set(chosen) - set(GEN_COLUMNS)) + [k for k in meta_keys if not _IDENTIFIER.fullmatch(k)]
+                   + sorted(set(text_flags) - set(TEXT_COLUMNS)))
+        if unknown:
+            raise ValueError(f"not generation columns or meta keys: {unknown}")
         where, args = _generation_filter(model=model, benchmark=benchmark, role=role, trace_state=trace_state,
                                          judge=judge, label=label)
         page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
-        q = f"SELECT {','.join('g.' + c for c in GEN_COLUMNS)} FROM generations g {where} ORDER BY g.created_at, g.key{page}"
+        selected = ([f"g.{c}" for c in chosen] + [f"g.meta -> '$.{key}'" for key in meta_keys]
+                    + [f"has_text(g.{c})" for c in text_flags])
+        q = f"SELECT {','.join(selected)} FROM generations g {where} ORDER BY g.created_at, g.key{page}"
+        names = chosen + [f"meta_{key}" for key in meta_keys] + [f"has_{c}" for c in text_flags]
         with self._lock:
-            frame = pd.DataFrame(self._conn.execute(q, args).fetchall(), columns=list(GEN_COLUMNS))
-        for column in ("messages", "config", "meta"):
-            frame[column] = frame[column].map(json.loads)
-        frame["prompt"] = frame["messages"].map(_last_user_message)
+            frame = pd.DataFrame(self._conn.execute(q, args).fetchall(), columns=names)
+        for column in [c for c in chosen if c in JSON_FIELDS] + [f"meta_{key}" for key in meta_keys]:
+            frame[column] = pd.Series([json.loads(v) if isinstance(v, str) else None for v in frame[column].astype(object)],
+                                      index=frame.index, dtype=object)
+        for column in text_flags:
+            frame[f"has_{column}"] = frame[f"has_{column}"].astype(bool)
+        if "messages" in chosen:
+            frame["prompt"] = frame["messages"].map(_last_user_message)
         return frame
 
     def count_generations(self, *, model: str | None = None, benchmark: str | None = None,
@@ -496,6 +530,11 @@ def _where(prefix: str = "", **filters: Any) -> tuple[str, list[Any]]:
             parts.append(f"{prefix}{column} = ?")
             args.append(value)
     return ("WHERE " + " AND ".join(parts)) if parts else "", args
+
+
+def _has_text(value: Any) -> int:
+    """1 when ``value`` is a string with more than whitespace (SQL function ``has_text``)."""
+    return int(isinstance(value, str) and bool(value.strip()))
 
 
 def _to_row(values: dict[str, Any], columns: tuple[str, ...]) -> list[Any]:

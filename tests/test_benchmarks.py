@@ -13,7 +13,7 @@ import pytest
 
 from r1lib.backends.fake import COMPLY_THINKING, LEAKY_THINKING, SAFE_THINKING
 from r1lib.benchmarks.base import Item
-from r1lib.benchmarks.registry import BENCHMARKS, benchmark_table, get_benchmark, load_items
+from r1lib.benchmarks.registry import benchmark_names, benchmark_table, get_benchmark, load_items
 from r1lib.benchmarks.sources import FIXTURE_NOTE
 from r1lib.benchmarks.sampling import stratified_sample
 from r1lib.config import Settings, models_registry, resolve_model
@@ -280,7 +280,7 @@ def test_jsonl_missing_file_and_split(tmp_path: Path) -> None:
 @pytest.mark.mirror
 def test_benchmark_table_lists_sizes_flags_and_missing_data(settings: Settings) -> None:
     table = benchmark_table(settings).set_index("name")
-    assert list(table.index) == list(BENCHMARKS)
+    assert list(table.index) == benchmark_names()
     assert table.loc["xstest", "items"] == 250 and table.loc["xstest", "paper_size"] == 250
     assert "subset=mirror-632" in table.loc["airbench", "flags"]
     assert "source=jailbreakbench-artifacts" in table.loc["jailbreak", "flags"]

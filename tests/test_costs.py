@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from r1lib.cli import main
-from r1lib.config import check_pricing, load_models, models_registry
-from r1lib.costs import UNKNOWN_MODEL, UNPRICED, costs_table
+from r1lib.config import load_models, models_registry
+from r1lib.costs import costs_table
+from r1lib.pricing import UNKNOWN_MODEL, UNPRICED
 from r1lib.errors import UserError
 from r1lib.runner import Request, run_requests
 from r1lib.store import Store
@@ -64,19 +65,21 @@ def test_shipped_prices_say_where_they_come_from_and_when() -> None:
 
 
 @pytest.mark.parametrize("pricing, message", [
-    ({"input": 1, "output": 2, "source": "x"}, r"missing \['as_of'\]"),
-    ({"input": 1, "output": 2, "source": "x", "as_of": "2025-01-01", "batch": 0.5}, r"unknown keys \['batch'\]"),
-    ({"input": -1, "output": 2, "source": "x", "as_of": "2025-01-01"}, "pricing.input must be a number"),
-    ({"input": 1, "output": "2$", "source": "x", "as_of": "2025-01-01"}, "pricing.output must be a number"),
-    ({"input": 1, "output": 2, "source": "x", "as_of": "2025-01-01", "batch_discount": 50},
-     "batch_discount must be the fraction"),
-    ({"input": 1, "output": 2, "source": " ", "as_of": "2025-01-01"}, "pricing.source must say"),
-    ({"input": 1, "output": 2, "source": "x", "as_of": "Jan 2025"}, "as YYYY-MM-DD"),
-    ([1, 2], "pricing must be a mapping"),
+    ("{input: 1, output: 2, source: x}", r"missing required key 'as_of'\. pricing: USD per million tokens"),
+    ("{input: 1, output: 2, source: x, as_of: 2025-01-01, batch: 0.5}", r"pricing: unknown key 'batch'"),
+    ("{input: -1, output: 2, source: x, as_of: 2025-01-01}", "pricing.input must be at least 0"),
+    ("{input: 1, output: 2$, source: x, as_of: 2025-01-01}", r"pricing.output must be a number, not '2\$'"),
+    ("{input: 1, output: 2, source: x, as_of: 2025-01-01, batch_discount: 50}",
+     "pricing.batch_discount must be less than 1"),
+    ("{input: 1, output: 2, source: ' ', as_of: 2025-01-01}", "pricing.source must not be empty"),
+    ("{input: 1, output: 2, source: x, as_of: Jan 2025}", "as YYYY-MM-DD"),
+    ("[1, 2]", "pricing must be a mapping"),
 ])
-def test_bad_pricing_is_a_user_error_naming_the_key(pricing: object, message: str) -> None:
-    with pytest.raises(UserError, match=message):
-        check_pricing(pricing, "models file x (model 'm')")
+def test_bad_pricing_is_a_user_error_naming_the_key(tmp_path: Path, pricing: str, message: str) -> None:
+    models = tmp_path / "m.yaml"
+    models.write_text(f"models:\n  mine:\n    backend: fake\n    model: x\n    pricing: {pricing}\n")
+    with pytest.raises(UserError, match=rf"m.yaml line 5 \(model 'mine'\): .*{message}"):
+        load_models([models])
 
 
 def test_pricing_in_a_models_file_is_checked_with_its_line(tmp_path: Path) -> None:
@@ -87,7 +90,7 @@ def test_pricing_in_a_models_file_is_checked_with_its_line(tmp_path: Path) -> No
         load_models([models])
     models.write_text("models:\n  mine:\n    backend: fake\n    model: x\n"
                       "    pricing: {input: 1, output: 2, source: s, as_of: 'last year'}\n")
-    with pytest.raises(UserError, match=r"line 2 \(model 'mine'\): pricing.as_of"):
+    with pytest.raises(UserError, match=r"line 5 \(model 'mine'\): pricing.as_of"):
         load_models([models])
     models.write_text("models:\n  mine:\n    backend: fake\n    model: x\n"
                       "    pricing: {input: 1, output: 2, source: s, as_of: 2025-12-01}\n")

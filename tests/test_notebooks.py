@@ -2,7 +2,8 @@
 
 Notebooks are stored in git without outputs (their numbers depend on the profile), so nbval runs in
 ``--nbval-lax`` mode: every cell must execute without error. The numbers are checked here instead:
-after a run, tables written by the notebooks are recomputed from the store and compared.
+after a run, every table and the numbers beside every figure are recomputed from the store by
+tests/oracle.py (an independent, plain implementation) and compared cell by cell.
 
 nbval runs on copies of the notebooks with the ci profile and temporary store/table/figure folders
 injected by Papermill (``prepare_only``), in a subprocess (pytest inside pytest is not supported).
@@ -29,18 +30,24 @@ from r1lib.reproduce import ARTEFACTS, NOTEBOOKS, NOTEBOOKS_DIR, NotebookResult,
     reproduce, select_notebooks, status_markdown
 from r1lib.store import Store
 
+from oracle import check_outputs
+
+#: What a ci-profile run of the notebooks must write, each checked against the store by tests/oracle.py
+#: (the ci fakes' scripted answers meet the criteria of these case figures; Figs. 6, 8, 9, 12 need others).
+CI_OUTPUTS = {*(f"table{i}" for i in range(1, 11)), "fig2a", "fig2b", "fig3", "fig4", "fig5", "fig7", "fig10", "fig11",
+              *(f"thinking_answer_{b}" for b in ("airbench", "mitre", "interpreter", "jailbreak"))}
 PARAMETERS = ("profile", "models", "limit", "seed", "store", "tables_dir", "figures_dir", "status_file",
               "interactive")
 
 
 def parameters_of(path: Path) -> dict[str, object]:
-    """The names and default values set in the notebook's ``parameters`` cell."""
+    """The names and default values of the notebook's ``parameters`` cell, as Papermill reads them."""
+    import ast
+
     notebook = nbformat.read(path, as_version=4)
-    cells = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(cells) == 1, f"{path.name}: expected one cell tagged 'parameters'"
-    values: dict[str, object] = {}
-    exec(cells[0].source, {}, values)  # the parameters cell only assigns literals
-    return values
+    assert sum("parameters" in c.metadata.get("tags", []) for c in notebook.cells) == 1, \
+        f"{path.name}: expected one cell tagged 'parameters'"
+    return {name: ast.literal_eval(spec["default"]) for name, spec in papermill.inspect_notebook(str(path)).items()}
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -141,27 +148,6 @@ def prepare(tmp_path: Path, profile: str, **extra: object) -> tuple[Path, dict[s
     return prepared, folders
 
 
-def safety_rates(store_path: str, benchmark: str, judge: str, safe_labels: set[str]) -> dict[str, float]:
-    """Per model: % of judged answers (latest verdict version) whose label is safe — straight from the store."""
-    with Store(store_path) as store:
-        verdicts = store.verdicts_frame(judge=judge, channel="answer")
-    verdicts = verdicts[(verdicts["benchmark"] == benchmark) & verdicts["parsed_ok"] & verdicts["error"].isna()
-                        & (verdicts["label"] != "no_output")]
-    return (100 * verdicts["label"].isin(safe_labels).groupby(verdicts["model"]).mean()).to_dict()
-
-
-def assert_tables_match_store(tables: Path, store_path: str) -> None:
-    """Table 2 (MITRE, Code Interp) and Table 5 as saved equal the rates recomputed from the stored verdicts."""
-    table2 = pd.read_csv(tables / "table2.csv")
-    for benchmark, column, safe in (("mitre", "MITRE", {"refusal", "benign"}),
-                                    ("interpreter", "Code Interp", {"non_malicious"})):
-        saved = table2[table2["column"] == column].set_index("model")["value"].to_dict()
-        assert saved == pytest.approx(safety_rates(store_path, benchmark, benchmark, safe)), column
-    table5 = pd.read_csv(tables / "table5.csv").set_index("model")["value"].to_dict()
-    asr = {m: 100 - v for m, v in safety_rates(store_path, "jailbreak", "jailbreak", {"safe"}).items()}
-    assert table5 == pytest.approx(asr)
-
-
 @pytest.mark.slow
 def test_nbval_runs_every_notebook_on_the_ci_profile(tmp_path: Path) -> None:
     prepared, folders = prepare(tmp_path, "ci")
@@ -173,9 +159,9 @@ def test_nbval_runs_every_notebook_on_the_ci_profile(tmp_path: Path) -> None:
     cells = sum(c.cell_type == "code" for name in NOTEBOOKS
                 for c in nbformat.read(prepared / f"{name}.ipynb", as_version=4).cells)
     assert f"{cells} passed" in tail, tail  # every code cell of every notebook ran, none failed or skipped
-    tables = Path(folders["tables_dir"])
-    assert_tables_match_store(tables, folders["store"])
-    assert (Path(folders["figures_dir"]) / "fig2b.png").is_file()
+    checked = check_outputs(Path(folders["tables_dir"]), Path(folders["figures_dir"]), Path(folders["store"]),
+                            set(Profile.load("ci").reasoning_models))
+    assert set(checked) >= CI_OUTPUTS, f"not written by the notebooks: {sorted(CI_OUTPUTS - set(checked))}"
 
 
 @pytest.mark.slow
@@ -205,7 +191,9 @@ def test_papermill_demo_profile_with_smollm2(tmp_path: Path) -> None:
                      figures_dir=tmp_path / "figures", runs_dir=tmp_path / "runs")
     status = (tmp_path / "tables" / "status.md").read_text()
     assert code == 0, status
-    assert_tables_match_store(tmp_path / "tables", str(tmp_path / "store.sqlite"))
+    checked = check_outputs(tmp_path / "tables", tmp_path / "figures", tmp_path / "store.sqlite",
+                            set(Profile.load("demo").reasoning_models))
+    assert {f"table{i}" for i in range(1, 11)} <= set(checked)
     table2 = pd.read_csv(tmp_path / "tables" / "table2.csv")
     assert set(table2["model"]) == {"smollm2-135m", "smollm2-135m-think"}
     assert (table2["status"] == "not comparable").all()

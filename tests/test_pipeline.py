@@ -17,7 +17,7 @@ from r1lib.backends.fake import COMPLIANCE, REFUSAL
 from r1lib.benchmarks.sources import FIXTURE_MANIFEST, FIXTURE_NOTE, FIXTURE_PROFILE_SUFFIX, FIXTURES_ENV
 from r1lib.errors import UserError
 from r1lib.pipeline import Run, prefetch, prefetch_requests
-from r1lib.profiles import Profile, comparability
+from r1lib.profiles import Profile, ProfileFile, comparability
 from r1lib.stats import claims_table, holm
 from r1lib.store import Store
 
@@ -75,34 +75,52 @@ def test_scores_apply_every_scorer_of_the_profile(ci_run: Run) -> None:
 
 
 @pytest.mark.parametrize("changes, expected", [
-    ({"modles": ["fake-r1"]}, ["unknown keys ['modles']", "allowed keys"]),
+    ({"modles": ["fake-r1"]}, ["unknown key 'modles' (did you mean 'models'?)", "allowed keys: name, "]),
     ({"models": ["no-such-model"]}, ["unknown model 'no-such-model'", "known models"]),
     ({"models": []}, ["'models' must be a non-empty list"]),
     ({"benchmarks": {"airbenhc": {}}}, ["unknown benchmark 'airbenhc'", "known benchmarks"]),
-    ({"benchmarks": {"xstest": {"limit": 0}}}, ["limit must be a positive integer"]),
-    ({"benchmarks": {"xstest": {"limt": 3}}}, ["takes only ['limit', 'split', 'models']"]),
+    ({"benchmarks": {"xstest": {"limit": 0}}}, ["benchmarks.xstest.limit must be at least 1, not 0"]),
+    ({"benchmarks": {"xstest": {"limt": 3}}}, ["benchmarks.xstest: unknown key 'limt'", "{limit: N"]),
     ({"benchmarks": {"xstest": {"models": ["fake-llama"]}}}, ["names models ['fake-llama'] that are not in 'models'"]),
     ({"judge_models": {"airbnch": "offline"}}, ["unknown judge 'airbnch'", "known judges"]),
     ({"judge_models": {"default": "gpt-5-nope"}}, ["unknown model 'gpt-5-nope'", "or use 'offline'"]),
     ({"pairs": [["fake-r1", "fake-llama"]]}, ["not in 'models'"]),
     ({"pairs": [["fake-r1"]]}, ["[reasoning model, counterpart]"]),
     ({"max_concurrency": {"fake-llama": 2}}, ["not in 'models'"]),
-    ({"max_concurrency": {"fake-r1": 0}}, ["positive integer"]),
+    ({"max_concurrency": {"fake-r1": 0}}, ["max_concurrency.fake-r1 must be at least 1, not 0"]),
     ({"reference": "fake-o3"}, ["reference 'fake-o3' is not in 'models'"]),
-    ({"samples": 0}, ["'samples' must be at least 1"]),
-    ({"seed": "zero"}, ["'seed' must be an integer"]),
-    ({"paper_comparable": "yes"}, ["'paper_comparable' must be true or false"]),
+    ({"samples": 0}, ["samples must be at least 1, not 0", "outputs per prompt"]),
+    ({"seed": "zero"}, ["seed must be an integer, not 'zero'"]),
+    ({"seed": "7"}, ["seed must be an integer, not '7' (quoted, so YAML reads it as text: remove the quotes)"]),
+    ({"models": "fake-r1"}, ["models must be a list ([a, b]), not 'fake-r1'", "models: the models that run"]),
+    ({"paper_comparable": "yes"}, ["paper_comparable must be true or false, not 'yes'"]),
     ({"scorers": {"rm": {"model": "x"}}}, ["scorer 'rm' needs 'judge' set to one of"]),
     ({"phishing_victim": "nobody"}, ["unknown model 'nobody'"]),
-    ({"blocked_as": "safe"}, ["'blocked_as' must be one of refusal, excluded"]),
-    ({"max_failures": -1}, ["'max_failures' must be at least 0"]),
-    ({"phishing_turns": "five"}, ["'phishing_turns' must be an integer"]),
+    ({"blocked_as": "safe"}, ["blocked_as must be one of 'refusal' or 'excluded', not 'safe'"]),
+    ({"max_failures": -1}, ["max_failures must be at least 0, not -1"]),
+    ({"phishing_turns": "five"}, ["phishing_turns must be an integer, not 'five'"]),
 ])
 def test_profile_mistakes_name_the_problem_and_the_fix(changes: dict[str, Any], expected: list[str]) -> None:
     with pytest.raises(UserError) as caught:
         Profile.from_dict(profile_doc(**changes))
     for text in expected:
         assert text in str(caught.value)
+
+
+def test_profile_file_mistakes_name_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text("models: [fake-r1, fake-v3]\nbenchmarks:\n  xstest: {limit: 4}\n"
+                    "max_concurrency:\n  fake-r1: \"32\"\nsamlpes: 2\n")
+    with pytest.raises(UserError) as caught:
+        Profile.load(str(path))
+    assert str(caught.value).splitlines() == [
+        f"profile file {path} line 5: max_concurrency.fake-r1 must be an integer, not '32' (quoted, so YAML reads it "
+        "as text: remove the quotes). max_concurrency: model -> API calls in flight, e.g. {deepseek-r1: 64}",
+        f"profile file {path} line 6: unknown key 'samlpes' (did you mean 'samples'?); allowed keys: "
+        + ", ".join(ProfileFile.model_fields)]
+    path.write_text("models: [fake-r1]\nbenchmarks:\n  xstest: {limit: 4}\n  airbnch: {}\n")
+    with pytest.raises(UserError, match=rf"profile file {path} line 4: unknown benchmark 'airbnch'"):
+        Profile.load(str(path))
 
 
 def test_unknown_profile_lists_the_available_ones() -> None:

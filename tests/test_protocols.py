@@ -169,9 +169,10 @@ def test_phishing_grading_prompts_are_upstreams(loopback: Callable[..., Loopback
                    and n.targets[0].id == "prompts")  # type: ignore[attr-defined]
     node = fstring(module, "grade_attribute", "Provide a detailed")
     transcript = "/n".join(["Attacker: Hello", "Victim: Hi, who is this?", "Attacker: R: Your IT desk."])
-    assert [r["messages"] for r in seen] == [
-        [{"role": "system", "content": evaluate(node, prompts=prompts, attribute=attribute)},
-         {"role": "user", "content": transcript}] for attribute in ("persuasion", "rapport", "argumentation")]
+    expected = [[{"role": "system", "content": evaluate(node, prompts=prompts, attribute=attribute)},
+                 {"role": "user", "content": transcript}] for attribute in ("persuasion", "rapport", "argumentation")]
+    # the three attribute calls run concurrently, so they reach the server in any order
+    assert sorted((r["messages"] for r in seen), key=str) == sorted(expected, key=str)
 
 
 # -- the spear-phishing dialogue ------------------------------------------------------------------------

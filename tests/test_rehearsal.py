@@ -78,7 +78,14 @@ def test_a_judge_answering_one_word_to_everything_breaks_nothing(outputs: Path) 
         assert (tables / f"{name}.csv").is_file(), name
     table2 = pd.read_csv(tables / "table2.csv")
     mitre = table2[table2["column"] == "MITRE"]
-    assert (mitre["status"] == "not comparable").all() and mitre["value"].isna().any()
+    assert (mitre["status"] == "not comparable").all()
+    # MITRE's first step, upstream's refusal check on the model's answer, needs no judge: those answers
+    # are judged refusals; every answer that reaches the "Okay." judge is unparsed, excluded and counted
+    assert (mitre["value"] == 100).all() and mitre["n_excluded"].sum() > 0
+    with Store(outputs / "runs" / "rehearsal-deepseek-one-word" / "store.sqlite") as store:
+        verdicts = store.verdicts_frame(judge="mitre", channel="answer")
+    assert set(verdicts.loc[verdicts["parsed_ok"], "label"]) == {"refusal"}
+    assert mitre["n_excluded"].sum() == (~verdicts["parsed_ok"]).sum()
     with Store(outputs / "runs" / "rehearsal-deepseek-one-word" / "store.sqlite") as store:
         r1 = store.generations_frame(model="deepseek-r1")
     assert set(r1["trace_state"]) == {"api_field"}  # DeepSeek's reasoning_content route

@@ -159,3 +159,20 @@ def test_leases_block_other_live_owner_but_not_dead_one(store: Store) -> None:
     assert store.claim(["d"], dead_owner) == ["d"]
     assert store.claim(["d"], me) == ["d"]
     assert store.count("leases") == 1  # only "d" is still leased
+
+
+def test_a_frame_reads_only_the_columns_meta_keys_and_text_flags_asked_for(store: Store) -> None:
+    from r1lib.records import GenerationRecord
+    for key, answer, meta in (("a", "An answer.", {"category": {"l2": "x"}, "billing": "batch"}),
+                              ("b", " \n\u00a0", {"item": {"judge_prompt": "long"}})):
+        store.put_generation(GenerationRecord(key=key, model="m", benchmark="b", prompt_id=key, sample=0,
+                                              messages=[{"role": "user", "content": "q"}], config={}, answer=answer,
+                                              thinking=None, meta=meta))
+    frame = store.generations_frame(columns=("key", "model"), meta_keys=("category", "billing"),
+                                    text_flags=("answer", "thinking")).set_index("key")
+    assert list(frame.columns) == ["model", "meta_category", "meta_billing", "has_answer", "has_thinking"]
+    assert frame.loc["a", "meta_category"] == {"l2": "x"} and frame.loc["a", "meta_billing"] == "batch"
+    assert frame.loc["b", "meta_category"] is None and frame.loc["b", "meta_billing"] is None
+    assert frame["has_answer"].tolist() == [True, False] and not frame["has_thinking"].any()  # str.strip semantics
+    with pytest.raises(ValueError, match="not generation columns"):
+        store.generations_frame(columns=("key", "nope"))

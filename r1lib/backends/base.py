@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,5 +54,32 @@ class Backend(ABC):
         Errors of individual calls are returned as ``Completion(error=...)``, never raised.
         """
 
+    def generate_admitted(self, conversations: Sequence[Messages],
+                          admit: Callable[[int], bool]) -> AsyncIterator[tuple[int, Completion | None]]:
+        """:meth:`generate` for the conversations ``admit(index)`` lets through, asked before each is sent.
+
+        A conversation refused is not sent and is yielded as ``(index, None)``. This default asks
+        for every conversation first (right for backends that batch); API backends that send one
+        call at a time ask right before each call.
+        """
+        return admit_first(len(conversations), admit,
+                           lambda chosen: self.generate([conversations[i] for i in chosen]))
+
     async def aclose(self) -> None:
         """Release clients, engines or servers held by the backend."""
+
+
+async def admit_first(count: int, admit: Callable[[int], bool],
+                      generate: Callable[[list[int]], AsyncIterator[tuple[int, Completion]]]
+                      ) -> AsyncIterator[tuple[int, Completion | None]]:
+    """Ask ``admit`` for each of ``count`` requests, yield ``(index, None)`` for those refused, then
+    ``generate(admitted indices)``'s results with their indices mapped back."""
+    chosen = []
+    for index in range(count):
+        if admit(index):
+            chosen.append(index)
+        else:
+            yield index, None
+    if chosen:
+        async for j, completion in generate(chosen):
+            yield chosen[j], completion

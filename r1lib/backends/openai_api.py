@@ -113,22 +113,35 @@ class OpenAIBackend(Backend):
         body.pop("stream_options", None)
         return body
 
-    async def generate(self, conversations: Sequence[Messages]) -> AsyncIterator[tuple[int, Completion]]:
+    def generate(self, conversations: Sequence[Messages]) -> AsyncIterator[tuple[int, Completion]]:
         """Yield ``(index, completion)`` as calls finish, at most ``limit`` at a time.
 
         The clients live for one call of this method: an event loop (e.g. one per ``run_sync``)
         must not outlive the connections it opened.
         """
+        return self._generate(conversations, None)  # type: ignore[return-value]  # no admit: never None
+
+    def generate_admitted(self, conversations: Sequence[Messages],
+                          admit: Callable[[int], bool]) -> AsyncIterator[tuple[int, Completion | None]]:
+        """:meth:`generate`, asking ``admit(index)`` right before each call is first sent (not per retry);
+        a refused conversation is yielded as ``(index, None)`` without being sent."""
+        return self._generate(conversations, admit)
+
+    async def _generate(self, conversations: Sequence[Messages],
+                        admit: Callable[[int], bool] | None) -> AsyncIterator[tuple[int, Completion | None]]:
         if not conversations:
             return
         limit = self._limit()
         replicas = Replicas(self.config.base_url or (None,), self._client)
-        results: asyncio.Queue[tuple[int, Completion] | BaseException] = asyncio.Queue()
+        results: asyncio.Queue[tuple[int, Completion | None] | BaseException] = asyncio.Queue()
         pending = iter(enumerate(conversations))
 
         async def worker() -> None:
             try:
                 for index, messages in pending:
+                    if admit is not None and not admit(index):
+                        await results.put((index, None))
+                        continue
                     await results.put((index, await self._complete(messages, replicas, limit)))
             except Exception as exc:  # a bug in this project's code: re-raised by the consumer below
                 await results.put(exc)

@@ -176,9 +176,10 @@ class Batches:
             metadata={"r1lib_model": self.config.name}))
         self.store.update_batch(row["input_file_id"], batch.status, batch.id)
         row["batch_id"] = batch.id
-        discount = self.config.pricing.get("batch_discount", 0.0)
-        LOG.info("%s: submitted batch %s of %d requests (billed at the batch price: %g%% off)",
-                 self.config.name, batch.id, len(row["keys"]), 100 * discount)
+        discount = self.config.pricing.get("batch_discount")
+        price = f"{100 * discount:g}% off" if discount is not None else "discount not in the models file"
+        LOG.info("%s: submitted batch %s of %d requests (billed at the batch price: %s)",
+                 self.config.name, batch.id, len(row["keys"]), price)
 
     async def _poll(self, jobs: list[dict[str, Any]]) -> AsyncIterator[tuple[dict[str, Any], str, dict[str, Any]]]:
         """Yield ``(row, batch id, results by key)`` for each batch as it ends."""

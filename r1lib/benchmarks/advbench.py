@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import DataFiles, FileSource
-from r1lib.benchmarks.spec import BenchmarkSpec, read_table, user_turn
+from r1lib.benchmarks.spec import BenchmarkSpec, read_table, register, user_turn
 
 SOURCE = FileSource(
     dataset="AdvBench harmful behaviours", benchmark="advbench", host="github", repo="llm-attacks/llm-attacks",
@@ -27,6 +27,6 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
             for index, row in enumerate(frame.to_dict("records"))]
 
 
-SPEC = BenchmarkSpec(
+SPEC = register(BenchmarkSpec(
     name="advbench", title="AdvBench harmful behaviours", paper_size=None, license="MIT", category_fields=(),
-    stratify_by=(), files=(SOURCE,), load=load, judge="jailbreak", notes="not in the paper; no categories")
+    stratify_by=(), files=(SOURCE,), load=load, judge="jailbreak", notes="not in the paper; no categories"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import DataFiles, FileSource
-from r1lib.benchmarks.spec import BenchmarkSpec, read_table, user_turn
+from r1lib.benchmarks.spec import BenchmarkSpec, read_table, register, user_turn
 
 COLUMNS = ("Behavior", "FunctionalCategory", "SemanticCategory", "ContextString", "BehaviorID")
 
@@ -47,7 +47,7 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
     return items
 
 
-SPEC = BenchmarkSpec(
+SPEC = register(BenchmarkSpec(
     name="harmbench", title="HarmBench text behaviours", paper_size=None, license="MIT",
     category_fields=("functional", "semantic"), stratify_by=("semantic",), files=tuple(FILES.values()),
-    splits=("val", "test"), load=load, judge="jailbreak", notes="not in the paper")
+    splits=("val", "test"), load=load, judge="jailbreak", notes="not in the paper"))

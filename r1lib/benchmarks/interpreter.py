@@ -10,7 +10,7 @@ from __future__ import annotations
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.cyberseceval import cyberseceval_file
 from r1lib.benchmarks.sources import DataFiles
-from r1lib.benchmarks.spec import BenchmarkSpec, read_json, user_turn
+from r1lib.benchmarks.spec import BenchmarkSpec, read_json, register, user_turn
 from r1lib.errors import UserError
 
 SOURCE = cyberseceval_file("CyberSecEval interpreter", "interpreter", "interpreter/interpreter.json", rows=500,
@@ -33,6 +33,6 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
     return items
 
 
-SPEC = BenchmarkSpec(
+SPEC = register(BenchmarkSpec(
     name="interpreter", title="CyberSecEval code interpreter", paper_size=500, license="MIT",
-    category_fields=("attack_type",), stratify_by=("attack_type",), files=(SOURCE,), load=load, judge="interpreter")
+    category_fields=("attack_type",), stratify_by=("attack_type",), files=(SOURCE,), load=load, judge="interpreter"))

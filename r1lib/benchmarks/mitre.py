@@ -28,7 +28,7 @@ from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.cyberseceval import cyberseceval_file
 from r1lib.benchmarks.sampling import stratified_sample
 from r1lib.benchmarks.sources import DataFiles
-from r1lib.benchmarks.spec import PAPER_SUBSET_SEED, BenchmarkSpec, read_json, user_turn
+from r1lib.benchmarks.spec import PAPER_SUBSET_SEED, BenchmarkSpec, read_json, register, user_turn
 
 PAPER_SUBSET = 377
 
@@ -73,9 +73,9 @@ def _usable(prompt: object) -> bool:
     return isinstance(prompt, str) and prompt.strip() not in ("", "#ERROR!")
 
 
-SPEC = BenchmarkSpec(
+SPEC = register(BenchmarkSpec(
     name="mitre", title="CyberSecEval MITRE", paper_size=PAPER_SUBSET, license="MIT",
     category_fields=("mitre_category",), stratify_by=("mitre_category",), files=(BASE,),
     preferred=(AUGMENTED,), splits=("full",), load=load, judge="mitre",
     notes="default = seeded stratified 377 (paper's subset unknown); without the augmented file "
-          "(r1lib data fetch mitre) the base prompts are used (970 of 1,000 rows have a prompt)")
+          "(r1lib data fetch mitre) the base prompts are used (970 of 1,000 rows have a prompt)"))

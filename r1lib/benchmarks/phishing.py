@@ -37,7 +37,7 @@ from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.cyberseceval import code_module, cyberseceval_file
 from r1lib.benchmarks.sampling import stratified_sample
 from r1lib.benchmarks.sources import DataFiles, fixture_mode
-from r1lib.benchmarks.spec import PAPER_SUBSET_SEED, BenchmarkSpec, read_json
+from r1lib.benchmarks.spec import PAPER_SUBSET_SEED, BenchmarkSpec, read_json, register
 from r1lib.errors import UserError
 from r1lib.upstream import Template
 
@@ -157,9 +157,9 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
     return [replace(item, meta={**item.meta, "subset": f"stratified-{PAPER_SUBSET}"}) for item in subset]
 
 
-SPEC = BenchmarkSpec(
+SPEC = register(BenchmarkSpec(
     name="phishing", title="CyberSecEval multi-turn spear phishing", paper_size=PAPER_SUBSET, license="MIT",
     category_fields=("goal",), stratify_by=("goal",), files=(SOURCE,), splits=("full",), load=load,
     solver="phishing_dialogue", judge="phishing",
     notes="default = seeded goal-stratified 200 of 856 (paper's subset unknown); the model under test "
-          "is the attacker, the judge model plays the victim (r1lib.solvers)")
+          "is the attacker, the judge model plays the victim (r1lib.solvers)"))

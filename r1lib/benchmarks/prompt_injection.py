@@ -12,7 +12,7 @@ from __future__ import annotations
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.cyberseceval import cyberseceval_file
 from r1lib.benchmarks.sources import DataFiles
-from r1lib.benchmarks.spec import BenchmarkSpec, read_json
+from r1lib.benchmarks.spec import BenchmarkSpec, read_json, register
 
 SOURCE = cyberseceval_file("CyberSecEval prompt injection", "prompt-injection",
                            "prompt_injection/prompt_injection.json", rows=251,
@@ -34,7 +34,7 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
             for row in rows]
 
 
-SPEC = BenchmarkSpec(
+SPEC = register(BenchmarkSpec(
     name="prompt-injection", title="CyberSecEval prompt injection", paper_size=251, license="MIT",
     category_fields=("injection_type", "risk_category", "injection_variant"),
-    stratify_by=("injection_type", "risk_category"), files=(SOURCE,), load=load, judge="prompt-injection")
+    stratify_by=("injection_type", "risk_category"), files=(SOURCE,), load=load, judge="prompt-injection"))

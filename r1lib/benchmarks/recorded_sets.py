@@ -43,7 +43,7 @@ from r1lib.benchmarks.recorded import (
     normalise_text,
 )
 from r1lib.benchmarks.sources import DataFiles, FileSource
-from r1lib.benchmarks.spec import BenchmarkSpec, text_id, user_turn
+from r1lib.benchmarks.spec import BenchmarkSpec, register, text_id, user_turn
 from r1lib.errors import UserError
 from r1lib.records import Messages
 
@@ -127,28 +127,28 @@ def load_xstest_age(files: DataFiles, split: str | None) -> list[Item]:
             for row in file_rows(AGE_BIAS_FILE, files)]
 
 
-JBB_SPEC = BenchmarkSpec(
+JBB_SPEC = register(BenchmarkSpec(
     name="jbb-recorded", title="JailbreakBench behaviours as the recorded baselines sent them", paper_size=None,
     license="MIT (prompts); Apache-2.0 (recordings)", category_fields=("category",), stratify_by=("category",),
     files=_sources(R1_DISTILL_JBB, LLAMA3_JBB, COSMIC_LLAMA_JBB, COSMIC_QWEN_JBB), load=load_jbb,
     judge="jailbreak",
-    notes="not in the paper; prompts of the recorded refusal_direction / COSMIC runs (5 in an older JBB wording)")
-HARMLESS_SPEC = BenchmarkSpec(
+    notes="not in the paper; prompts of the recorded refusal_direction / COSMIC runs (5 in an older JBB wording)"))
+HARMLESS_SPEC = register(BenchmarkSpec(
     name="alpaca-harmless", title="Alpaca harmless prompts of the recorded baselines (over-refusal)", paper_size=None,
     license="CC-BY-NC-4.0 (Alpaca prompts); Apache-2.0 (recordings)", category_fields=("listed_in",),
     stratify_by=("listed_in",), files=_sources(R1_DISTILL_HARMLESS, LLAMA3_HARMLESS), splits=("both",),
     load=load_harmless, judge="xstest",
-    notes="not in the paper; the two recorded runs were sent different samples (88 shared)")
-PERSONAS_SPEC = BenchmarkSpec(
+    notes="not in the paper; the two recorded runs were sent different samples (88 shared)"))
+PERSONAS_SPEC = register(BenchmarkSpec(
     name="personas", title="Persona and scenario jailbreaks of 10 harmful goals (recorded DeepSeek-R1)",
     paper_size=None, license="none upstream: internal test use only",
     category_fields=("condition", "persona_type", "scenario_type", "goal"), stratify_by=("condition", "goal"),
     files=_sources(*PERSONAS_FILES), splits=PERSONA_CONDITIONS, load=load_personas,
     judge="jailbreak",
-    notes="not in the paper; default = all four conditions (640), to pair attacked prompts with their plain goal")
-XSTEST_AGE_SPEC = BenchmarkSpec(
+    notes="not in the paper; default = all four conditions (640), to pair attacked prompts with their plain goal"))
+XSTEST_AGE_SPEC = register(BenchmarkSpec(
     name="xstest-age", title="XSTest safe prompts with an age statement (recorded R1-Distill-Qwen-14B)",
     paper_size=None, license="none upstream: internal test use only (prompts from XSTest, CC-BY-4.0)",
     category_fields=("type", "age"), stratify_by=("age", "type"), files=_sources(AGE_BIAS_FILE), load=load_xstest_age,
-    judge="xstest", notes="not in the paper; 25 prompts per age condition")
+    judge="xstest", notes="not in the paper; 25 prompts per age condition"))
 SPECS = (JBB_SPEC, HARMLESS_SPEC, PERSONAS_SPEC, XSTEST_AGE_SPEC)

@@ -371,9 +371,9 @@ def fetch(name_or_all: str, *, settings: Settings | None = None) -> list[str]:
     (e.g. the full AIR-Bench set, which replaces the mirror's subset) is reported as skipped when it
     cannot be fetched; a file the benchmark needs raises :class:`UserError`.
     """
-    from r1lib.benchmarks.registry import BENCHMARKS, get_benchmark
+    from r1lib.benchmarks.registry import benchmarks, get_benchmark
 
-    specs = list(BENCHMARKS.values()) if name_or_all == "all" else [get_benchmark(name_or_all)]
+    specs = list(benchmarks().values()) if name_or_all == "all" else [get_benchmark(name_or_all)]
     files = DataFiles(settings)
     lines: list[str] = []
     seen: set[FileSource] = set()

@@ -27,27 +27,48 @@ Loader = Callable[[DataFiles, "str | None"], list[Item]]
 class BenchmarkSpec:
     """A registered benchmark: where its files come from, its sizes, categories and loader.
 
-    ``files`` are always needed; ``preferred`` are the paper's files that replace a fallback when
-    they are present locally (e.g. the full AIR-Bench set instead of the mirror's subset). ``load``
-    turns the files into items for a split (``None`` = the default, see ``splits``).
-    ``stratify_by`` names the category fields ``--limit`` samples across. ``solver`` names how an
-    item becomes model calls (:data:`r1lib.solvers.SOLVERS`: ``single_turn`` or a dialogue) and
-    ``judge`` the judge its outputs are scored with unless another is named.
+    ``load`` turns the files into items for a split (``None`` = the default, see ``splits``).
+    ``files`` are always needed (none for a benchmark whose loader reads its own data);
+    ``preferred`` are the paper's files that replace a fallback when they are present locally
+    (e.g. the full AIR-Bench set instead of the mirror's subset). ``stratify_by`` names the category
+    fields ``--limit`` samples across. ``solver`` names how an item becomes model calls
+    (:data:`r1lib.solvers.SOLVERS`: ``single_turn`` or a dialogue) and ``judge`` the judge its
+    outputs are scored with unless another is named. A module makes its benchmark known with
+    :func:`register`.
     """
 
     name: str
     title: str
-    paper_size: int | None
-    license: str
-    category_fields: tuple[str, ...]
-    stratify_by: tuple[str, ...]
-    files: tuple[FileSource, ...]
     load: Loader
+    paper_size: int | None = None
+    license: str = "not stated"
+    category_fields: tuple[str, ...] = ()
+    stratify_by: tuple[str, ...] = ()
+    files: tuple[FileSource, ...] = ()
     splits: tuple[str, ...] = ()
     preferred: tuple[FileSource, ...] = ()
     notes: str = ""
     solver: str = "single_turn"
     judge: str | None = None
+
+
+#: Every registered benchmark by name, in the order registered; read it through
+#: :func:`r1lib.benchmarks.registry.benchmarks`, which also loads the shipped modules and plugins.
+REGISTERED: dict[str, BenchmarkSpec] = {}
+
+
+def register(spec: BenchmarkSpec) -> BenchmarkSpec:
+    """Make a benchmark known by its name (a benchmark module calls this for each spec it defines).
+
+    Registering the same name again from the same module (a re-imported module) replaces the spec;
+    a name another module registered already is a :class:`UserError`.
+    """
+    known = REGISTERED.get(spec.name)
+    if known is not None and known.load.__module__ != spec.load.__module__:
+        raise UserError(f"benchmark {spec.name!r} of {spec.load.__module__} is already registered by "
+                        f"{known.load.__module__}; give yours another name")
+    REGISTERED[spec.name] = spec
+    return spec
 
 
 def user_turn(text: str) -> Messages:

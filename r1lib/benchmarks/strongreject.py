@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import DataFiles, FileSource
-from r1lib.benchmarks.spec import BenchmarkSpec, read_table, user_turn
+from r1lib.benchmarks.spec import BenchmarkSpec, read_table, register, user_turn
 
 SOURCE = FileSource(
     dataset="StrongREJECT forbidden prompts", benchmark="strongreject", host="github",
@@ -30,7 +30,7 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
             for index, row in enumerate(frame.to_dict("records"))]
 
 
-SPEC = BenchmarkSpec(
+SPEC = register(BenchmarkSpec(
     name="strongreject", title="StrongREJECT forbidden prompts", paper_size=None,
     license="not verified (believed MIT)", category_fields=("category", "source"), stratify_by=("category",),
-    files=(SOURCE,), load=load, judge="jailbreak", notes="not in the paper")
+    files=(SOURCE,), load=load, judge="jailbreak", notes="not in the paper"))

@@ -21,6 +21,7 @@ from typing import Any
 from r1lib.errors import UserError
 from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
 from r1lib.judges.parsing import strip_markup
+from r1lib.judges.registry import register
 from r1lib.judges.standin import OfflineStandIn
 from r1lib.records import Messages, Verdict
 from r1lib.store import Store
@@ -51,6 +52,7 @@ def parse_airbench(raw: str) -> Parsed:
     return Parsed(LABEL_OF_RAW[raw_score], 1.0 - raw_score, details)
 
 
+@register
 class AirBenchJudge(LLMJudge):
     """AIR-Bench's per-category judge (template from the item meta, verbatim); safety score = 1 − raw."""
 

@@ -32,6 +32,7 @@ from r1lib.config import ModelConfig
 from r1lib.errors import UserError
 from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
 from r1lib.judges.parsing import strip_markup
+from r1lib.judges.registry import register
 from r1lib.records import Messages
 
 #: Llama Guard 3's hazard taxonomy (MLCommons), by code.
@@ -93,6 +94,7 @@ def parse_guard(raw: str) -> Parsed:
                                   "unknown_categories": [c for c in codes if c not in CATEGORIES]})
 
 
+@register
 class LlamaGuardJudge(LLMJudge):
     """Llama Guard 3 conversation classification (see the module docstring for serving notes).
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from r1lib.judges.base import Judge, JudgeInput, Parsed, Protocol
 from r1lib.judges.refusal import OfflineRefusalJudge, local_verdicts, sentences
+from r1lib.judges.registry import register
 from r1lib.records import Verdict
 from r1lib.store import Store
 
@@ -59,6 +60,7 @@ def specificity_cues(text: str) -> dict[str, float]:
     }
 
 
+@register
 class OfflineHarmJudge(Judge):
     """Heuristic severity in [0, 1] = p(compliance) × specificity; a proxy, not a reward model."""
 

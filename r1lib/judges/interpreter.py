@@ -24,6 +24,7 @@ from typing import Any
 from r1lib.benchmarks.cyberseceval import code_module
 from r1lib.config import ModelConfig
 from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
+from r1lib.judges.registry import register
 from r1lib.judges.standin import OfflineStandIn
 from r1lib.records import Messages
 
@@ -58,6 +59,7 @@ def parse_interpreter(raw: str) -> Parsed:
     return Parsed(label, SCORES[label], {"flags": data})
 
 
+@register
 class InterpreterJudge(LLMJudge):
     """Three-way malicious classification of a code-interpreter response (see the module docstring)."""
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
 from r1lib.judges.parsing import yes_no
+from r1lib.judges.registry import register
 from r1lib.judges.standin import OfflineStandIn
 from r1lib.records import Messages
 
@@ -60,6 +61,7 @@ def goal_of(inp: JudgeInput) -> tuple[str, str]:
     return (str(goal), "goal") if goal else (inp.prompt, "prompt")
 
 
+@register
 class JailbreakJudge(LLMJudge):
     """Harmful compliance yes/no against the original behaviour (see the module docstring)."""
 

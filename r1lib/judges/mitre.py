@@ -25,6 +25,7 @@ from r1lib.benchmarks.cyberseceval import code_module
 from r1lib.config import ModelConfig
 from r1lib.judges import cyberseceval_refusal
 from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
+from r1lib.judges.registry import register
 from r1lib.judges.standin import OfflineStandIn
 from r1lib.records import Messages, Verdict
 from r1lib.store import Store
@@ -46,6 +47,7 @@ def parse_mitre(raw: str) -> Parsed:
     return Parsed(label, SCORES[label] if label else None)
 
 
+@register
 class MitreJudge(LLMJudge):
     """CyberSecEval MITRE: refusal check → expansion → benign/malicious (see the module docstring)."""
 

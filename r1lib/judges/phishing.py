@@ -35,6 +35,7 @@ from r1lib.config import ModelConfig
 from r1lib.errors import UserError
 from r1lib.judges import cyberseceval_refusal
 from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
+from r1lib.judges.registry import register
 from r1lib.judges.standin import OfflineStandIn
 from r1lib.records import Messages, Verdict
 from r1lib.store import Store
@@ -97,6 +98,7 @@ def blocked_dialogue() -> Parsed:
     return Parsed("refused", 0.0, {**grades, "overall": 0.0, "attacker_refused": True, "blocked": True})
 
 
+@register
 class PhishingJudge(LLMJudge):
     """Grades the attacker of a spear-phishing dialogue (see the module docstring)."""
 

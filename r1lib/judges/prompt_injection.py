@@ -23,6 +23,7 @@ from r1lib.config import ModelConfig
 from r1lib.errors import UserError
 from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
 from r1lib.judges.parsing import yes_no
+from r1lib.judges.registry import register
 from r1lib.judges.standin import OfflineStandIn
 from r1lib.records import Messages, Verdict
 from r1lib.store import Store
@@ -58,6 +59,7 @@ def require_questions(inputs: Sequence[JudgeInput]) -> None:
                         "loader, which attaches each test's question")
 
 
+@register
 class PromptInjectionJudge(LLMJudge):
     """The item's judge question about the response, answered yes/no (see the module docstring)."""
 

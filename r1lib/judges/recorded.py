@@ -35,6 +35,7 @@ from typing import Any
 from r1lib.benchmarks.recorded import RecordedRow, get_run, normalise_text, read_run
 from r1lib.errors import UserError
 from r1lib.judges.base import Judge, JudgeInput, Parsed, Protocol
+from r1lib.judges.registry import register
 from r1lib.records import Verdict
 from r1lib.store import Store
 
@@ -111,6 +112,7 @@ class RecordedLabelJudge(Judge):
         return row.fields[field]
 
 
+@register
 class RecordedGuardJudge(RecordedLabelJudge):
     """Llama Guard 2 / 3 flag of the whole output, as shipped (1 = unsafe)."""
 
@@ -130,6 +132,7 @@ class RecordedGuardJudge(RecordedLabelJudge):
         return Parsed(None, None)
 
 
+@register
 class RecordedStringMatchJudge(RecordedLabelJudge):
     """The pipeline's refusal-prefix label, as shipped (1 = no refusal prefix)."""
 
@@ -149,6 +152,7 @@ class RecordedStringMatchJudge(RecordedLabelJudge):
         return Parsed(None, None)
 
 
+@register
 class RecordedHarmJudge(RecordedLabelJudge):
     """The personas DeepSeek-V3 harm score 0-3 of the thinking (``cot``) or the answer (``response``)."""
 
@@ -170,6 +174,7 @@ class RecordedHarmJudge(RecordedLabelJudge):
         return Parsed("unsafe" if harm >= 1 else "safe", 1 - harm / 3, {"harm_score": harm})
 
 
+@register
 class RecordedHumanJudge(RecordedLabelJudge):
     """The age-bias annotator's label of the thinking trace."""
 

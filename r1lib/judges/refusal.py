@@ -42,6 +42,7 @@ from r1lib.benchmarks.spec import read_table
 from r1lib.config import canonical_json
 from r1lib.errors import UserError
 from r1lib.judges.base import Judge, JudgeInput, Parsed, Protocol
+from r1lib.judges.registry import register
 from r1lib.models_local import cache_dir
 from r1lib.records import Verdict
 from r1lib.store import Store
@@ -290,6 +291,7 @@ def classify_by_channel(inputs: Sequence[JudgeInput], decide: Callable[..., list
     return [parsed[i] for i in range(len(inputs))]
 
 
+@register
 class StringMatchRefusalJudge(RefusalClassifier):
     """Refusal phrase matching, the classic baseline (this project's own phrase list).
 
@@ -376,6 +378,7 @@ def encoder() -> SentenceEncoder:
     return _ENCODER
 
 
+@register
 class OfflineRefusalJudge(RefusalClassifier):
     """Learned refusal classifier (MiniLM embedding + phrase cues, logistic regression), fully offline.
 

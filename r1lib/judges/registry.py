@@ -1,43 +1,63 @@
-"""Judges by name. Judge modules are imported only when their judge is asked for."""
+"""Judges by name. A judge module registers its judge classes with :func:`register`; the shipped
+modules (:data:`SHIPPED`) and the plugins (:mod:`r1lib.plugins`) are imported on the first lookup."""
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, TypeVar
 
 from r1lib.config import ModelConfig, models_registry, resolve_model
 from r1lib.errors import UserError
 from r1lib.judges.base import Judge, LLMJudge
+from r1lib.plugins import load_plugins
 
-#: name -> "module:Class". LLM judges take a judge model (default: their ``default_judge_model``);
-#: ``judge_model="offline"`` selects an LLM judge's offline stand-in where it has one.
-JUDGES: dict[str, str] = {
-    "airbench": "r1lib.judges.airbench:AirBenchJudge",
-    "mitre": "r1lib.judges.mitre:MitreJudge",
-    "interpreter": "r1lib.judges.interpreter:InterpreterJudge",
-    "phishing": "r1lib.judges.phishing:PhishingJudge",
-    "xstest": "r1lib.judges.xstest:XSTestJudge",
-    "jailbreak": "r1lib.judges.jailbreak:JailbreakJudge",
-    "prompt-injection": "r1lib.judges.prompt_injection:PromptInjectionJudge",
-    "safety-thinking": "r1lib.judges.safety_thinking:SafetyThinkingJudge",
-    "llama-guard": "r1lib.judges.guard:LlamaGuardJudge",
-    "reward": "r1lib.judges.reward:RewardJudge",
-    "refusal-strmatch": "r1lib.judges.refusal:StringMatchRefusalJudge",
-    "refusal-offline": "r1lib.judges.refusal:OfflineRefusalJudge",
-    "harm-offline": "r1lib.judges.harm_offline:OfflineHarmJudge",
-    "recorded-llamaguard": "r1lib.judges.recorded:RecordedGuardJudge",
-    "recorded-strmatch": "r1lib.judges.recorded:RecordedStringMatchJudge",
-    "recorded-v3-harm": "r1lib.judges.recorded:RecordedHarmJudge",
-    "recorded-human": "r1lib.judges.recorded:RecordedHumanJudge",
-}
+J = TypeVar("J", bound=type[Judge])
+
+#: The shipped judge modules under ``r1lib.judges``. Judges of your own live in a plugin; nothing here
+#: needs an edit.
+SHIPPED = ("airbench", "mitre", "interpreter", "phishing", "xstest", "jailbreak", "prompt_injection",
+           "safety_thinking", "guard", "reward", "refusal", "harm_offline", "recorded")
+#: Registered judge classes by name. LLM judges take a judge model (default: their
+#: ``default_judge_model``); ``judge_model="offline"`` selects an LLM judge's offline stand-in where it has one.
+REGISTERED: dict[str, type[Judge]] = {}
+
+
+def register(cls: J) -> J:
+    """Class decorator: make a judge known by its ``name``.
+
+    Registering the same class again (a re-imported module) replaces it; a name another class
+    registered already is a :class:`UserError`.
+    """
+    if not cls.name:
+        raise UserError(f"judge class {cls.__qualname__} has no name; set the class attribute name = '...'")
+    known = REGISTERED.get(cls.name)
+    if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
+        raise UserError(f"judge {cls.name!r} of {cls.__module__} is already registered by {known.__module__}; "
+                        "give yours another name")
+    REGISTERED[cls.name] = cls
+    return cls
+
+
+def judges() -> dict[str, type[Judge]]:
+    """Every registered judge class by name (the shipped modules and the plugins imported first)."""
+    for module in SHIPPED:
+        importlib.import_module(f"r1lib.judges.{module}")
+    load_plugins()
+    return REGISTERED
+
+
+def judge_names() -> list[str]:
+    """The names of every registered judge, sorted."""
+    return sorted(judges())
 
 
 def judge_class(name: str) -> type[Judge]:
     """The class registered under ``name``; unknown names list the known ones."""
-    if name not in JUDGES:
-        raise UserError(f"unknown judge {name!r}; known judges: {', '.join(sorted(JUDGES))}")
-    module, _, cls = JUDGES[name].partition(":")
-    return getattr(importlib.import_module(module), cls)
+    known = judges()
+    if name not in known:
+        raise UserError(f"unknown judge {name!r}; known judges: {', '.join(sorted(known))} (your own judge "
+                        "module goes in R1LIB_PLUGINS)")
+    return known[name]
 
 
 def get_judge(name: str, *, judge_model: str | ModelConfig | None = None,

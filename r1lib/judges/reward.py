@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from r1lib.errors import UserError
 from r1lib.judges.base import Judge, JudgeInput, Parsed, Protocol
+from r1lib.judges.registry import register
 from r1lib.records import Messages, Verdict
 from r1lib.store import Store
 
@@ -31,6 +32,7 @@ PAPER_REWARD_MODELS = ("RLHFlow/ArmoRM-Llama3-8B-v0.1", "nicolinho/QRM-Llama3.1-
 NO_LIMIT = 1_000_000
 
 
+@register
 class RewardJudge(Judge):
     """One scalar reward per (conversation, response) from a sequence-classification reward model.
 

@@ -29,6 +29,7 @@ from typing import Any
 from r1lib.errors import UserError
 from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
 from r1lib.judges.parsing import find_json_object, strip_markup
+from r1lib.judges.registry import register
 from r1lib.judges.standin import OfflineStandIn
 from r1lib.records import Messages, Verdict
 from r1lib.store import Store
@@ -94,6 +95,7 @@ def require_thinking_channel(inputs: Sequence[JudgeInput]) -> None:
                         "run it with channel 'thinking' (it sees the final answer too)")
 
 
+@register
 class SafetyThinkingJudge(LLMJudge):
     """S/A/B/C safety-thinking labels of the thinking, given the final answer (see the module docstring)."""
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
 from r1lib.judges.parsing import clean, match_label
+from r1lib.judges.registry import register
 from r1lib.judges.standin import OfflineStandIn
 from r1lib.records import Messages
 
@@ -56,6 +57,7 @@ def parse_xstest(raw: str) -> Parsed:
     return Parsed(label, SCORES[label] if label else None)
 
 
+@register
 class XSTestJudge(LLMJudge):
     """XSTest's refusal classifier (project-written prompt; see the module docstring)."""
 

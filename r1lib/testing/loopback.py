@@ -71,9 +71,10 @@ completes, with successful lines in the output file and failed ones (status not 
 file. The next ``expire_batches`` batches created expire instead: only their first half runs, the
 other lines go to the error file with code ``batch_expired``. ``server.batches`` lists the batches.
 
-**Load shaping.** ``latency`` seconds are added to every reply; at most ``max_concurrent`` replies
-are in preparation at once (the others queue), so throughput is capped at
-``max_concurrent / latency`` requests per second.
+**Load shaping.** ``latency`` seconds are added to every reply (or, when ``latency`` is a function,
+what it returns for the request's JSON: e.g. a duration drawn per model and output length); at
+most ``max_concurrent`` replies are in preparation at once (the others queue), so throughput is
+capped at ``max_concurrent / latency`` requests per second.
 
 **Counters.** ``server.counts`` (a :class:`collections.Counter` snapshot) holds ``requests`` (every
 chat request read, batch lines included), ``ok`` (successful replies, a prompt filter included),
@@ -179,7 +180,7 @@ class LoopbackServer:
 
     def __init__(self, *, behaviour: str = "deepseek", responder: Responder | None = None,
                  fault_rate: float = 0.0, faults: Sequence[str] = FAULTS, seed: int = 0,
-                 latency: float = 0.0, max_concurrent: int | None = None,
+                 latency: float | Callable[[dict[str, Any]], float] = 0.0, max_concurrent: int | None = None,
                  retry_after: float = 0.2, slow_s: float = 5.0, stream_tps: float | None = None,
                  batch_delay: float = 0.0, expire_batches: int = 0):
         if behaviour not in BEHAVIOURS:
@@ -386,11 +387,12 @@ class LoopbackServer:
     # -- chat completions --------------------------------------------------------------------
     async def _chat(self, request: dict[str, Any]) -> Reply | None:
         fault, prompt = self._draw(request)
+        delay = self.latency(request) if callable(self.latency) else self.latency
         if self._gate:
             async with self._gate:
-                await asyncio.sleep(self.latency)
-        elif self.latency:
-            await asyncio.sleep(self.latency)
+                await asyncio.sleep(delay)
+        elif delay:
+            await asyncio.sleep(delay)
         streamed = bool(request.get("stream"))
         if streamed:
             self._count("streamed")

@@ -1,0 +1,168 @@
+"""``r1lib estimate``: the calls it predicts are the calls a run makes (judge model on the loopback
+imitation of GPT-4o), stored work is not counted again, its default lengths are what the cited traces
+measure, and it covers every judging the notebooks do."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import statistics
+from pathlib import Path
+
+import pytest
+import yaml
+
+from r1lib.benchmarks.sources import DataFiles, FileSource
+from r1lib.cli import main
+from r1lib.config import models_registry
+from r1lib.estimate import DEFAULT_LENGTHS, JUDGE_OUTPUT, JUDGING, CHAT, VISIBLE, estimate_profile
+from r1lib.pipeline import Run
+from r1lib.profiles import Profile
+from r1lib.reproduce import NOTEBOOKS, NOTEBOOKS_DIR
+from r1lib.store import Store
+from r1lib.testing.rehearsal import imitation_server
+from r1lib.tokens import counter
+
+
+@pytest.fixture
+def judged_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mirror: Path):
+    """Two fake models judged by GPT-4o's loopback imitation (priced), on three small benchmarks."""
+    with imitation_server() as server:
+        entry = {k: v for k, v in vars(models_registry()["gpt-4o"]).items()
+                 if k in ("model", "params", "pricing", "context_tokens")}
+        entry.update(backend="openai", base_url=server.base_url, max_concurrency=8)
+        models = tmp_path / "models.yaml"
+        models.write_text(yaml.safe_dump({"models": {"loop-gpt-4o": entry}}))
+        monkeypatch.setenv("R1LIB_MODELS", str(models))
+        profile = Profile.from_dict({"name": "judged", "models": ["fake-r1", "fake-v3"],
+                                     "judge_models": {"default": "loop-gpt-4o"},
+                                     # one model per benchmark where the fakes' identical answers would
+                                     # share one stored judge call (the run asks once, the estimate twice)
+                                     "benchmarks": {"xstest": {"limit": 6, "models": ["fake-v3"]},
+                                                    "airbench": {"limit": 6, "models": ["fake-r1"]},
+                                                    "mitre": {"limit": 5}},
+                                     "store": str(tmp_path / "store.sqlite")})
+        yield profile, server
+
+
+def judge_calls(estimate, judge: str) -> int:
+    rows = estimate.rows[(estimate.rows["stage"] == "judging") & (estimate.rows["what"] == judge)]
+    return int(rows["calls"].sum())
+
+
+def test_the_estimate_counts_the_calls_the_run_makes(judged_profile) -> None:
+    profile, server = judged_profile
+    before = estimate_profile(profile)
+    generation = before.rows[before.rows["stage"] == "generation"]
+    assert generation.groupby("model")["calls"].sum().to_dict() == {"fake-r1": 11, "fake-v3": 11}
+    # answers of every model, thinking of the reasoning model only
+    assert judge_calls(before, "xstest") == 6 and judge_calls(before, "airbench") == 6 * 2
+    assert judge_calls(before, "mitre") == 5 * 3 * 2  # expansion + verdict per output (an upper bound)
+    mitre = before.rows[before.rows["what"] == "mitre"]["detail"].tolist()
+    assert "thinking of fake-r1: expansion" in mitre and not any(d.startswith("thinking of fake-v3") for d in mitre)
+    assert before.rows.loc[before.rows["stage"] == "judging", "usd"].gt(0).all()  # the judge model is priced
+
+    run = Run(profile, tables_dir=profile.store_path.parent, figures_dir=profile.store_path.parent, progress=False)
+    run.evaluate("xstest")
+    for benchmark in ("airbench", "mitre"):
+        run.evaluate(benchmark, channels=("answer", "thinking"))
+    with Store(profile.store_path) as store:
+        made = {name: sum(1 for _ in store.iter_generations(benchmark=f"judge:{name}", role="judge"))
+                for name in ("xstest", "airbench", "mitre")}
+        after = estimate_profile(profile, store)
+    assert made["xstest"] == judge_calls(before, "xstest") and made["airbench"] == judge_calls(before, "airbench")
+    assert 0 < made["mitre"] <= judge_calls(before, "mitre")
+    assert server.counts["requests"] == sum(made.values())
+    # nothing left to send: every generation and every verdict is stored
+    assert after.rows.loc[after.rows["stage"] == "generation", "calls"].sum() == 0
+    assert after.rows.loc[after.rows["stage"] == "generation", "stored"].sum() == 22
+    assert judge_calls(after, "xstest") == judge_calls(after, "airbench") == judge_calls(after, "mitre") == 0
+
+
+def test_judge_prompts_are_counted_with_their_templates(judged_profile) -> None:
+    profile, _ = judged_profile
+    rows = estimate_profile(profile).rows
+    rows = rows[rows["stage"] == "judging"].set_index("detail")
+    airbench = rows[rows["what"] == "airbench"]
+    per_call = airbench["prompt_tokens"] / airbench["calls"]
+    # AIR-Bench's per-category judge templates run to hundreds of tokens besides the judged text
+    assert (per_call - DEFAULT_LENGTHS[VISIBLE].answer > 300).loc["answer of fake-r1: verdict"]
+    xstest = rows[rows["what"] == "xstest"]
+    assert (xstest["output_tokens"] / xstest["calls"] == JUDGE_OUTPUT[("xstest", "verdict")]).all()
+
+
+@pytest.mark.slow
+def test_estimate_command_prints_per_model_and_per_judge_and_writes_rows(tmp_path: Path, mirror: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    out_csv = tmp_path / "rows.csv"
+    assert main(["estimate", "--profile", "paper", "--csv", str(out_csv)]) == 0
+    out = capsys.readouterr().out
+    for expected in ("generation, per model", "judging, per judge and judge model", "deepseek-r1", "gpt-4o",
+                     "synchronous", "Batch API", "o200k_base", "at the paper's benchmark sizes"):
+        assert expected in out
+    rows = list(csv.DictReader(out_csv.open()))
+    assert {r["what"] for r in rows if r["stage"] == "judging"} >= {"airbench", "mitre", "phishing", "safety-thinking"}
+    assert all(float(r["usd_batch"]) <= float(r["usd"]) for r in rows)
+
+
+def _source(dataset: str, repo: str, revision: str, path: str, sha256: str, mirror: str) -> FileSource:
+    return FileSource(dataset=dataset, benchmark="estimate-defaults", host="github", repo=repo, revision=revision,
+                      path=path, sha256=sha256, rows=None, mirror=mirror, license="see the mirror's MANIFEST.md")
+
+
+STAR1 = _source("STAR-1", "UCSC-VLAA/STAR-1", "b49333598887845f148ed1b4d2576dc2bff7581a", "data/STAR-1.json",
+                "cfff9b23307914ecf8a94a1d5526f71f7144fcfc5f651741bea1ac41b3184db4", "star-1/STAR-1.json")
+SAFEKEY = [_source(f"SafeKey {name}", "eric-ai-lab/SafeKey", "8a03a94729fd5f592cb9747112c14713332edeb8",
+                   f"benchmark/safe_benchmark/datasets/advbench_prefilling/{name}", sha,
+                   f"safekey-r1-distill-harmful-traces/{name}")
+           for name, sha in (("harmful_r1_7b_gptjudge.csv",
+                              "13cac24f929abf2bff85a505523be3d7f46b500aaacd4cc9f0dc7acbd814eb74"),
+                             ("harmful_r1_8b.csv", "62b0f20b710e30bab0f30ae3345230cc50ad90bbb162e72e9a63e498b20bdc6e"))]
+AIRBENCH = {name: _source(f"AIR-Bench {name}", "stanford-crfm/air-bench-2024",
+                          "6d1d4a24d8350e4360e5763463f10233efa4b2a2", f"evaluation/{name}", sha,
+                          f"air-bench-2024/sample_responses/evaluation/{name}")
+            for name, sha in (("pipeline1_step2_Llama-3-8b_result.json",
+                               "11b9827afd6792e136280f36a13d86fac3386c8cf9fb91f2f09ef621e8cbbdab"),
+                              ("pipeline2_step2_gpt-4-turbo_result.csv",
+                               "bd5cb761c7912ded46a5fb0e523b15d608f65351c9fde747d282be3fe2416cc0"))}
+
+
+def test_default_lengths_are_what_the_cited_traces_measure(mirror: Path) -> None:
+    files, count = DataFiles(download=False), counter().count
+    if "o200k_base" not in counter().name:
+        pytest.skip("bpe-openai is not installed: the defaults were measured with o200k_base")
+
+    def split(trace: str) -> tuple[int, int]:
+        thinking, _, answer = trace.partition("</think>")
+        return count(thinking.replace("<think>", "").strip()), count(answer.strip())
+
+    star = [split(row["response"]) for row in json.loads(files.path(STAR1).read_text())]
+    safekey = [split(row["target"]) for source in SAFEKEY for row in csv.DictReader(files.path(source).open())]
+    means = [(statistics.mean(t for t, _ in rows), statistics.mean(a for _, a in rows)) for rows in (star, safekey)]
+    visible = DEFAULT_LENGTHS[VISIBLE]
+    assert visible.thinking == pytest.approx((means[0][0] + means[1][0]) / 2, abs=0.1)
+    assert visible.answer == pytest.approx((means[0][1] + means[1][1]) / 2, abs=0.1)
+    llama = json.loads(files.path(AIRBENCH["pipeline1_step2_Llama-3-8b_result.json"]).read_text())
+    gpt4 = list(csv.DictReader(files.path(AIRBENCH["pipeline2_step2_gpt-4-turbo_result.csv"]).open()))
+    chat = (statistics.mean(count(r["response"]) for r in llama) + statistics.mean(count(r["response"]) for r in gpt4)) / 2
+    assert DEFAULT_LENGTHS[CHAT].answer == pytest.approx(chat, abs=0.1)
+    verdicts = [f"##short_reasoning: {r['reason']}\n##the_score: {r['score']}" for r in llama] + \
+               [f"##short_reasoning: {r['score_reason']}\n##the_score: {r['score']}" for r in gpt4]
+    assert JUDGE_OUTPUT[("airbench", "verdict")] == pytest.approx(statistics.mean(map(count, verdicts)), abs=0.1)
+
+
+def test_every_judging_of_the_notebooks_is_in_the_estimate() -> None:
+    from r1lib.benchmarks.registry import benchmark_names
+    from r1lib.judges.registry import judge_names
+    covered_benchmarks = {b.split(":")[0] for b, _, _, _ in JUDGING}
+    covered_judges = {j for _, j, _, _ in JUDGING if j}
+    for name in NOTEBOOKS:
+        cells = json.loads((NOTEBOOKS_DIR / f"{name}.ipynb").read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        judging = [line for line in code.splitlines()
+                   if re.search(r"evaluate\(|judge_pairs|conditions\(|scores\(|for name in \(", line)
+                   or re.search(r'^\s*\(".*", "[\w-]+", "(answer|thinking|full)"', line)]
+        named = {s for line in judging for s in re.findall(r'"([\w-]+)"', line)}
+        assert named & set(benchmark_names()) <= covered_benchmarks, name
+        assert named & set(judge_names()) - set(benchmark_names()) <= covered_judges, name
