@@ -100,13 +100,3 @@ def mirror() -> Path:
     if path is None:
         pytest.skip(MIRROR_REASON)
     return path
-
-
-@pytest.fixture
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

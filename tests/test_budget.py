@@ -170,6 +170,7 @@ def test_a_kernel_gets_its_budget_from_the_environment_and_reports_what_it_spent
 
 
 @pytest.mark.slow
+@pytest.mark.mirror
 def test_reproduce_shares_its_budget_with_the_notebook_kernels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                mirror: Path) -> None:
     """``r1lib reproduce --max-cost`` on the paper profile against the loopback imitation of its providers:

@@ -26,7 +26,7 @@ from r1lib.tokens import counter
 
 
 @pytest.fixture
-def judged_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mirror: Path):
+def judged_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Two fake models judged by GPT-4o's loopback imitation (priced), on three small benchmarks."""
     with imitation_server() as server:
         entry = {k: v for k, v in vars(models_registry()["gpt-4o"]).items()
@@ -80,6 +80,7 @@ def test_the_estimate_counts_the_calls_the_run_makes(judged_profile) -> None:
     assert judge_calls(after, "xstest") == judge_calls(after, "airbench") == judge_calls(after, "mitre") == 0
 
 
+@pytest.mark.mirror  # the real AIR-Bench judge templates (the fixtures' are short)
 def test_judge_prompts_are_counted_with_their_templates(judged_profile) -> None:
     profile, _ = judged_profile
     rows = estimate_profile(profile).rows
@@ -93,6 +94,7 @@ def test_judge_prompts_are_counted_with_their_templates(judged_profile) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.mirror
 def test_estimate_command_prints_per_model_and_per_judge_and_writes_rows(tmp_path: Path, mirror: Path,
                                                                          capsys: pytest.CaptureFixture[str]) -> None:
     out_csv = tmp_path / "rows.csv"
@@ -128,6 +130,7 @@ AIRBENCH = {name: _source(f"AIR-Bench {name}", "stanford-crfm/air-bench-2024",
                                "bd5cb761c7912ded46a5fb0e523b15d608f65351c9fde747d282be3fe2416cc0"))}
 
 
+@pytest.mark.mirror
 def test_default_lengths_are_what_the_cited_traces_measure(mirror: Path) -> None:
     files, count = DataFiles(download=False), counter().count
     if "o200k_base" not in counter().name:

@@ -24,19 +24,20 @@ import pytest
 
 from r1lib.pipeline import Run
 from r1lib.reproduce import NOTEBOOKS, NOTEBOOKS_DIR
+from r1lib.testing import free_port
 
 pytestmark = pytest.mark.slow
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
 @pytest.fixture
-def lab(free_port: int) -> Iterator[tuple[str, str]]:
+def lab() -> Iterator[tuple[str, str]]:
     """A JupyterLab server on the notebooks folder (as `make lab` starts it), headless, with a token."""
-    token = secrets.token_hex(16)
-    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={free_port}",
+    token, port = secrets.token_hex(16), free_port()
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
                "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", str(NOTEBOOKS_DIR)]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{free_port}"
+    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

@@ -70,7 +70,7 @@ def test_reasoning_parser_deepseek_r1_reads_an_output_without_close_tag_as_think
     it is thinking, not an answer, as vLLM's deepseek_r1 parser would have said."""
     cut = "Let me think about this request step by step and"
     server = loopback(responder=lambda request: {"content": cut, "finish_reason": "length"})
-    plain, parsed = api_config(server.base_url), api_config(server.base_url, reasoning_parser="deepseek_r1")
+    plain, parsed = loopback_model(server.base_url), loopback_model(server.base_url, reasoning_parser="deepseek_r1")
     guessed = run_requests(plain, "shapes", prompts(1), store, progress=False)[0][0]
     read = run_requests(parsed, "shapes", prompts(1), store, progress=False)[0][0]
     assert (guessed.trace_state, guessed.thinking, guessed.answer) == ("no_think", None, cut)
@@ -78,7 +78,7 @@ def test_reasoning_parser_deepseek_r1_reads_an_output_without_close_tag_as_think
     assert read.key != guessed.key  # the parser enters the key: the two readings are two records
     # When the server did split it (a reasoning field), the parser changes nothing.
     split = loopback(behaviour="vllm")
-    record = run_requests(api_config(split.base_url, reasoning_parser="deepseek_r1"), "shapes", prompts(1), store,
+    record = run_requests(loopback_model(split.base_url, reasoning_parser="deepseek_r1"), "shapes", prompts(1), store,
                           progress=False)[0][0]
     assert (record.trace_state, record.thinking) == ("api_field", scripted_thinking(record.prompt))
 
