@@ -220,7 +220,7 @@ def fig5(frames: Mapping[str, pd.DataFrame], labels: Labels) -> Figure:
             _grouped_bars(ax, data[data["label"] == label], group="scenario", hue="condition", colours=colours)
             ax.set(title=label, ylim=(0, 105), ylabel="share of thinking traces (%)" if ax is axes[0] else "")
         fig.supxlabel(SCENARIO_KEY, fontsize=7)
-        _legend(fig, axes[0], loc="outside upper center")
+        axes[-1].legend(loc="upper right", frameon=False)  # inside, above the low C bars: key under, caption above
     return with_data(fig, data)
 
 
@@ -336,10 +336,10 @@ def _grouped_bars(ax, data: pd.DataFrame, *, group: str, hue: str,
     ax.set_axisbelow(True)
 
 
-def _legend(fig: Figure, ax, loc: str = "outside lower center") -> None:
-    """One legend for the whole figure (by default under the plots), from ``ax``'s labelled artists."""
+def _legend(fig: Figure, ax) -> None:
+    """One legend for the whole figure, under the plots, from ``ax``'s labelled artists."""
     handles, names = ax.get_legend_handles_labels()
-    fig.legend(handles, names, loc=loc, ncols=min(len(names), 6), frameon=False)
+    fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 6), frameon=False)
 
 
 def _model_colours(labels: Sequence[str]) -> dict[str, object]:
