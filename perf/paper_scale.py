@@ -343,10 +343,10 @@ def run_and_report(workdir: Path, scale: float, compress: float, server: Any, es
           f"{failures['failed_generation']} generation, {failures['failed_judging']} judging")
     print(f"wall {wall:.0f} s with replies compressed {compress:g}x; client CPU {cpu:.0f} s = "
           f"{1000 * cpu / requests:.2f} ms per request; peak memory (RSS) {peak_run:,.0f} MB")
+    r1_family = estimate.rows["model"].isin(["deepseek-r1", "r1-distill-llama-70b"])
+    r1_tokens = estimate.rows.loc[r1_family, "output_tokens"].sum()
     print(f"client CPU ÷ the run's real-time duration ({real_wall / 3600:.1f} h): {100 * cpu / real_wall:.2f}% "
-          f"(streaming would add ~70 µs per output token: "
-          f"{0.07 * estimate.rows.loc[estimate.rows['model'].isin(['deepseek-r1', 'r1-distill-llama-70b']), 'output_tokens'].sum() / 1000:.0f} s "
-          "for the R1-family outputs)")
+          f"(streaming would add ~70 µs per output token: {0.07 * r1_tokens / 1000:.0f} s for the R1-family outputs)")
     print(f"store: {stats['records']:,} records {stats['roles']}, {stats['verdicts']:,} verdicts, "
           f"{stats['bytes'] / 1e6:,.0f} MB ({stats['bytes'] / max(stats['records'], 1):,.0f} bytes per record)",
           flush=True)

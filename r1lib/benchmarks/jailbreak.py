@@ -19,8 +19,9 @@ judge needs) and ``meta["artifact_label"]`` = ``{target model: the artifact's ja
 
 Splits: ``None`` (WildGuardTest when fetched, else the artifacts), ``wildguard``,
 ``wildguard-vanilla``, ``artifacts`` and ``plain``: the 100 JBB behaviours as direct requests, for
-the plain-vs-jailbreak comparison of safety thinking (Fig. 5), paired by behaviour. ``category`` = ``{"category": behaviour category, "method": attack
-method}`` (``plain`` for direct requests). The ``jbb-behaviors`` benchmark is the same 100
+the plain-vs-jailbreak comparison of safety thinking (Fig. 5), paired by behaviour.
+``category`` = ``{"category": behaviour category, "method": attack method}`` (``plain`` for
+direct requests). The ``jbb-behaviors`` benchmark is the same 100
 behaviours under their own name.
 """
 

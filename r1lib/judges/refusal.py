@@ -17,7 +17,8 @@ the record's answer, or its thinking when there is no answer (:func:`decisive_ch
   sentences (:data:`SEED_EXAMPLES`) that show refusal and compliance in other wordings than those
   models use. Trained classifiers are cached under ``~/.cache/r1lib/refusal-offline`` (keyed by the
   training data, the method and the scikit-learn version; ``R1LIB_CACHE`` moves the cache) and
-  embeddings under ``~/.cache/r1lib/embeddings``, so repeat use takes seconds. :mod:`r1lib.judges.validation` measures both judges on models held out of training.
+  embeddings under ``~/.cache/r1lib/embeddings``, so repeat use takes seconds.
+  :mod:`r1lib.judges.validation` measures both judges on models held out of training.
 """
 
 from __future__ import annotations
