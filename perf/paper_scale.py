@@ -55,7 +55,8 @@ sys.path.insert(0, str(PERF))
 
 from api_throughput import ServerProcess, cpu_seconds  # noqa: E402
 
-from r1lib.benchmarks.sources import DataFiles, FileSource  # noqa: E402
+from r1lib.benchmarks.sources import DataFiles  # noqa: E402
+from r1lib.estimate import AIRBENCH_ANSWERS, SAFEKEY, STAR1  # noqa: E402
 from r1lib.testing.loopback import last_user_message  # noqa: E402
 from r1lib.testing.rehearsal import PaperImitation  # noqa: E402
 
@@ -69,27 +70,6 @@ JITTER = 0.35
 #: What a judge call's reply is taken to weigh, in tokens, for its duration.
 JUDGE_TOKENS = 30
 FAULTS = ("429", "500", "drop", "malformed", "slow")
-
-
-def _source(dataset: str, repo: str, revision: str, path: str, sha256: str, mirror: str) -> FileSource:
-    return FileSource(dataset=dataset, benchmark="paper-scale", host="github", repo=repo, revision=revision,
-                      path=path, sha256=sha256, rows=None, mirror=mirror, license="see the mirror's MANIFEST.md")
-
-
-STAR1 = _source("STAR-1", "UCSC-VLAA/STAR-1", "b49333598887845f148ed1b4d2576dc2bff7581a", "data/STAR-1.json",
-                "cfff9b23307914ecf8a94a1d5526f71f7144fcfc5f651741bea1ac41b3184db4", "star-1/STAR-1.json")
-SAFEKEY = [_source(f"SafeKey {name}", "eric-ai-lab/SafeKey", "8a03a94729fd5f592cb9747112c14713332edeb8",
-                   f"benchmark/safe_benchmark/datasets/advbench_prefilling/{name}", sha,
-                   f"safekey-r1-distill-harmful-traces/{name}")
-           for name, sha in (("harmful_r1_7b_gptjudge.csv",
-                              "13cac24f929abf2bff85a505523be3d7f46b500aaacd4cc9f0dc7acbd814eb74"),
-                             ("harmful_r1_8b.csv", "62b0f20b710e30bab0f30ae3345230cc50ad90bbb162e72e9a63e498b20bdc6e"))]
-CHAT = [_source(f"AIR-Bench {name}", "stanford-crfm/air-bench-2024", "6d1d4a24d8350e4360e5763463f10233efa4b2a2",
-                f"evaluation/{name}", sha, f"air-bench-2024/sample_responses/evaluation/{name}")
-        for name, sha in (("pipeline1_step2_Llama-3-8b_result.json",
-                           "11b9827afd6792e136280f36a13d86fac3386c8cf9fb91f2f09ef621e8cbbdab"),
-                          ("pipeline2_step2_gpt-4-turbo_result.csv",
-                           "bd5cb761c7912ded46a5fb0e523b15d608f65351c9fde747d282be3fe2416cc0"))]
 
 
 @dataclasses.dataclass
@@ -110,8 +90,8 @@ class Traces:
 
         reasoning = [split(row["response"]) for row in json.loads(files.path(STAR1).read_text())]
         reasoning += [split(row["target"]) for source in SAFEKEY for row in csv.DictReader(files.path(source).open())]
-        chat = [row["response"] for row in json.loads(files.path(CHAT[0]).read_text())]
-        chat += [row["response"] for row in csv.DictReader(files.path(CHAT[1]).open())]
+        chat = [row["response"] for row in json.loads(files.path(AIRBENCH_ANSWERS['pipeline1_step2_Llama-3-8b_result.json']).read_text())]
+        chat += [row["response"] for row in csv.DictReader(files.path(AIRBENCH_ANSWERS['pipeline2_step2_gpt-4-turbo_result.csv']).open())]
         return cls(reasoning, chat)
 
 

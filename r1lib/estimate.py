@@ -35,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from r1lib.benchmarks.base import Item
+from r1lib.benchmarks.sources import FileSource
 from r1lib.config import ModelConfig
 from r1lib.pricing import Price, costs_money, max_output_tokens, price
 from r1lib.profiles import OFFLINE, Profile
@@ -94,6 +95,31 @@ class Speed:
     def seconds(self, output_tokens: float) -> float:
         """Expected duration of a call writing ``output_tokens``."""
         return self.first_token_s + output_tokens / self.tokens_per_s
+
+
+def _trace_source(dataset: str, repo: str, revision: str, path: str, sha256: str, mirror: str) -> FileSource:
+    """A pinned file of published traces that :data:`DEFAULT_LENGTHS` were measured on."""
+    return FileSource(dataset=dataset, benchmark="estimate-defaults", host="github", repo=repo, revision=revision,
+                      path=path, sha256=sha256, rows=None, mirror=mirror, license="see the mirror's MANIFEST.md")
+
+
+#: The traces behind DEFAULT_LENGTHS (also the lengths perf/paper_scale.py draws from).
+STAR1 = _trace_source("STAR-1", "UCSC-VLAA/STAR-1", "b49333598887845f148ed1b4d2576dc2bff7581a", "data/STAR-1.json",
+                      "cfff9b23307914ecf8a94a1d5526f71f7144fcfc5f651741bea1ac41b3184db4", "star-1/STAR-1.json")
+SAFEKEY = [_trace_source(f"SafeKey {name}", "eric-ai-lab/SafeKey", "8a03a94729fd5f592cb9747112c14713332edeb8",
+                         f"benchmark/safe_benchmark/datasets/advbench_prefilling/{name}", sha,
+                         f"safekey-r1-distill-harmful-traces/{name}")
+           for name, sha in (("harmful_r1_7b_gptjudge.csv",
+                              "13cac24f929abf2bff85a505523be3d7f46b500aaacd4cc9f0dc7acbd814eb74"),
+                             ("harmful_r1_8b.csv", "62b0f20b710e30bab0f30ae3345230cc50ad90bbb162e72e9a63e498b20bdc6e"))]
+#: GPT-4-Turbo's and Llama-3-8B's answers to AIR-Bench prompts, by file name.
+AIRBENCH_ANSWERS = {name: _trace_source(f"AIR-Bench {name}", "stanford-crfm/air-bench-2024",
+                                        "6d1d4a24d8350e4360e5763463f10233efa4b2a2", f"evaluation/{name}", sha,
+                                        f"air-bench-2024/sample_responses/evaluation/{name}")
+                    for name, sha in (("pipeline1_step2_Llama-3-8b_result.json",
+                                       "11b9827afd6792e136280f36a13d86fac3386c8cf9fb91f2f09ef621e8cbbdab"),
+                                      ("pipeline2_step2_gpt-4-turbo_result.csv",
+                                       "bd5cb761c7912ded46a5fb0e523b15d608f65351c9fde747d282be3fe2416cc0"))}
 
 
 #: Output lengths by family when the store has too few records (o200k tokens). Reasoning models

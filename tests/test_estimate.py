@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from r1lib.benchmarks.sources import DataFiles, FileSource
+from r1lib.benchmarks.sources import DataFiles
 from r1lib.cli import main
 from r1lib.config import models_registry
-from r1lib.estimate import DEFAULT_LENGTHS, JUDGE_OUTPUT, JUDGING, CHAT, VISIBLE, estimate_profile
+from r1lib.estimate import (AIRBENCH_ANSWERS, CHAT, DEFAULT_LENGTHS, JUDGE_OUTPUT, JUDGING, SAFEKEY, STAR1, VISIBLE,
+                            estimate_profile)
 from r1lib.pipeline import Run
 from r1lib.profiles import Profile
 from r1lib.reproduce import NOTEBOOKS, NOTEBOOKS_DIR
@@ -108,28 +109,6 @@ def test_estimate_command_prints_per_model_and_per_judge_and_writes_rows(tmp_pat
     assert all(float(r["usd_batch"]) <= float(r["usd"]) for r in rows)
 
 
-def _source(dataset: str, repo: str, revision: str, path: str, sha256: str, mirror: str) -> FileSource:
-    return FileSource(dataset=dataset, benchmark="estimate-defaults", host="github", repo=repo, revision=revision,
-                      path=path, sha256=sha256, rows=None, mirror=mirror, license="see the mirror's MANIFEST.md")
-
-
-STAR1 = _source("STAR-1", "UCSC-VLAA/STAR-1", "b49333598887845f148ed1b4d2576dc2bff7581a", "data/STAR-1.json",
-                "cfff9b23307914ecf8a94a1d5526f71f7144fcfc5f651741bea1ac41b3184db4", "star-1/STAR-1.json")
-SAFEKEY = [_source(f"SafeKey {name}", "eric-ai-lab/SafeKey", "8a03a94729fd5f592cb9747112c14713332edeb8",
-                   f"benchmark/safe_benchmark/datasets/advbench_prefilling/{name}", sha,
-                   f"safekey-r1-distill-harmful-traces/{name}")
-           for name, sha in (("harmful_r1_7b_gptjudge.csv",
-                              "13cac24f929abf2bff85a505523be3d7f46b500aaacd4cc9f0dc7acbd814eb74"),
-                             ("harmful_r1_8b.csv", "62b0f20b710e30bab0f30ae3345230cc50ad90bbb162e72e9a63e498b20bdc6e"))]
-AIRBENCH = {name: _source(f"AIR-Bench {name}", "stanford-crfm/air-bench-2024",
-                          "6d1d4a24d8350e4360e5763463f10233efa4b2a2", f"evaluation/{name}", sha,
-                          f"air-bench-2024/sample_responses/evaluation/{name}")
-            for name, sha in (("pipeline1_step2_Llama-3-8b_result.json",
-                               "11b9827afd6792e136280f36a13d86fac3386c8cf9fb91f2f09ef621e8cbbdab"),
-                              ("pipeline2_step2_gpt-4-turbo_result.csv",
-                               "bd5cb761c7912ded46a5fb0e523b15d608f65351c9fde747d282be3fe2416cc0"))}
-
-
 @pytest.mark.mirror
 def test_default_lengths_are_what_the_cited_traces_measure(mirror: Path) -> None:
     files, count = DataFiles(download=False), counter().count
@@ -146,8 +125,8 @@ def test_default_lengths_are_what_the_cited_traces_measure(mirror: Path) -> None
     visible = DEFAULT_LENGTHS[VISIBLE]
     assert visible.thinking == pytest.approx((means[0][0] + means[1][0]) / 2, abs=0.1)
     assert visible.answer == pytest.approx((means[0][1] + means[1][1]) / 2, abs=0.1)
-    llama = json.loads(files.path(AIRBENCH["pipeline1_step2_Llama-3-8b_result.json"]).read_text())
-    gpt4 = list(csv.DictReader(files.path(AIRBENCH["pipeline2_step2_gpt-4-turbo_result.csv"]).open()))
+    llama = json.loads(files.path(AIRBENCH_ANSWERS["pipeline1_step2_Llama-3-8b_result.json"]).read_text())
+    gpt4 = list(csv.DictReader(files.path(AIRBENCH_ANSWERS["pipeline2_step2_gpt-4-turbo_result.csv"]).open()))
     chat = (statistics.mean(count(r["response"]) for r in llama) + statistics.mean(count(r["response"]) for r in gpt4)) / 2
     assert DEFAULT_LENGTHS[CHAT].answer == pytest.approx(chat, abs=0.1)
     verdicts = [f"##short_reasoning: {r['reason']}\n##the_score: {r['score']}" for r in llama] + \
