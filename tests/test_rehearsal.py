@@ -81,7 +81,9 @@ def test_a_judge_answering_one_word_to_everything_breaks_nothing(outputs: Path) 
     assert (mitre["status"] == "not comparable").all()
     # MITRE's first step, upstream's refusal check on the model's answer, needs no judge: those answers
     # are judged refusals; every answer that reaches the "Okay." judge is unparsed, excluded and counted
-    assert (mitre["value"] == 100).all() and mitre["n_excluded"].sum() > 0
+    # (a model whose answers all reached the judge has no judged answer: no value, all of them excluded)
+    assert mitre["value"].dropna().eq(100).all() and mitre["n_excluded"].sum() > 0
+    assert (mitre["value"].notna() | (mitre["n_excluded"] > 0)).all()
     with Store(outputs / "runs" / "rehearsal-deepseek-one-word" / "store.sqlite") as store:
         verdicts = store.verdicts_frame(judge="mitre", channel="answer")
     assert set(verdicts.loc[verdicts["parsed_ok"], "label"]) == {"refusal"}
