@@ -247,8 +247,11 @@ def artefact_status(tables_dir: Path, figures_dir: Path, *, since: float,
             continue
         path = (tables_dir / f"{stem}.csv") if kind == "table" else (figures_dir / f"{stem}.png")
         if not path.is_file() or path.stat().st_mtime < since:
+            recorded = path.with_name(f"{path.stem}_recorded{path.suffix}")
             why = (f"notebook failed ({ran[notebook].error})" if ran[notebook].error
                    else "not written (e.g. no record of this run met the case criterion)")
+            if not ran[notebook].error and recorded.is_file() and recorded.stat().st_mtime >= since:
+                why += f"; drawn from recorded outputs as {recorded.name}"
             rows.append([artefact, notebook, "not built", why])
             continue
         status, detail = (_table_status(path) if kind == "table" else ("built", str(path.name)))

@@ -131,6 +131,9 @@ def test_status_lists_what_was_written_beyond_the_paper_and_the_recorded_sources
     text = status_markdown(status, "recorded", ran, beyond=beyond, sources=sources)
     assert "## Also written (beyond the paper's artefacts)\n\n- tables/recorded_jbb_asr.csv\n" in text
     assert "| Fig 6 | 05_thinking_vs_answer | built | fig6.png |" in text
+    (figures / "fig6.png").unlink()  # no live record met the criterion: the status points at the recorded version
+    status = artefact_status(tables, figures, since=since, ran={r.name: r for r in ran})
+    assert status.set_index("artefact").loc["Fig 6", "detail"].endswith("drawn from recorded outputs as fig6_recorded.png")
     (line,) = [x for x in text.splitlines() if x.startswith("Recorded outputs of the named models")]
     assert "@" in line and "smollm2" not in line.lower()
 
