@@ -24,6 +24,7 @@ from r1lib.errors import UserError
 
 UNPRICED = "no pricing in the models registry"
 UNKNOWN_MODEL = "model not in the models registry"
+NO_CHARGE = "no charge: the model runs here, replays recorded outputs or is a fake"
 BILLINGS = ("standard", "batch")
 #: Tokens a chat template may add per message (role markers, separators); generous on purpose.
 MESSAGE_OVERHEAD_TOKENS = 16
@@ -45,13 +46,16 @@ class Price(NamedTuple):
 
 
 def price(config: ModelConfig | None, billing: str = "standard") -> Price:
-    """A model's standard or batch price; NaN prices when it has no pricing (or, for ``batch``, when its
+    """A model's standard or batch price; zero for an unpriced model that costs nothing
+    (:data:`FREE_BACKENDS`); NaN prices when an API model has no pricing (or, for ``batch``, when its
     entry gives no ``batch_discount``), with the reason in ``source``."""
     if billing not in BILLINGS:
         raise UserError(f"billing must be one of {', '.join(BILLINGS)}, not {billing!r}")
     if config is None:
         return Price(float("nan"), float("nan"), UNKNOWN_MODEL, None)
     pricing = config.pricing
+    if not pricing and config.backend in FREE_BACKENDS:
+        return Price(0.0, 0.0, NO_CHARGE, None)
     if not pricing:
         return Price(float("nan"), float("nan"), UNPRICED, None)
     source = str(pricing.get("source") or "not stated")

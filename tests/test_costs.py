@@ -12,7 +12,7 @@ import pytest
 from r1lib.cli import main
 from r1lib.config import load_models, models_registry
 from r1lib.costs import costs_table
-from r1lib.pricing import UNKNOWN_MODEL, UNPRICED
+from r1lib.pricing import NO_CHARGE, UNKNOWN_MODEL, UNPRICED
 from r1lib.errors import UserError
 from r1lib.runner import Request, run_requests
 from r1lib.store import Store
@@ -28,6 +28,7 @@ def test_tokens_split_by_stage_and_kind_and_priced(store: Store, tmp_path: Path)
     records, _ = run_requests(priced, "demo", requests, store, progress=False)
     run_requests(models["fake-v3"], "phishing", requests[:1], store, role="victim", progress=False)
     run_requests(models["fake-judge"], "judge:x", requests[:2], store, role="judge", progress=False)
+    models["fake-judge"] = replace(models["fake-judge"], backend="openai")  # as if an API model without prices
     table = costs_table(store, models, output_dir=tmp_path / "tables")
     assert list(zip(table["stage"], table["model"])) == [("generation", "fake-r1"), ("generation", "fake-v3"),
                                                          ("judging", "fake-judge")]
@@ -40,6 +41,8 @@ def test_tokens_split_by_stage_and_kind_and_priced(store: Store, tmp_path: Path)
     assert math.isclose(gen.reasoning_usd, gen.reasoning_tokens * 2.0 / 1e6)
     assert math.isclose(gen.total_usd, (gen.prompt_tokens + 2 * (gen.reasoning_tokens + gen.answer_tokens)) / 1e6)
     assert (gen.pricing_source, gen.pricing_as_of) == ("test price", "2026-01-02")
+    free = table.iloc[1]  # a model that runs here costs nothing, and says why
+    assert free.total_usd == 0.0 and free.pricing_source == NO_CHARGE
     judge = table.iloc[2]
     assert judge.records == 2 and math.isnan(judge.total_usd) and judge.pricing_source == UNPRICED
     written = pd.read_csv(tmp_path / "tables" / "costs.csv")
