@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from r1lib.config import ModelConfig
-from r1lib.pricing import price
+from r1lib.pricing import NO_CHARGE, price
 from r1lib.store import Store
 
 TOKEN_COLUMNS = ["prompt_tokens", "reasoning_tokens", "answer_tokens"]
@@ -85,7 +85,7 @@ def format_costs(table: pd.DataFrame) -> str:
              f"total: ${total:,.4f}" + (f" (without unpriced: {', '.join(unpriced)})" if unpriced else ""),
              "", "pricing (USD per 1M input / output tokens; standard price, no batch discount applied):"]
     for row in table.drop_duplicates("model").itertuples(index=False):
-        if pd.isna(row.input_usd_per_mtok):
+        if pd.isna(row.input_usd_per_mtok) or row.pricing_source == NO_CHARGE:
             lines.append(f"  {row.model}: {row.pricing_source}")
         else:
             lines.append(f"  {row.model}: {row.input_usd_per_mtok:g} / {row.output_usd_per_mtok:g}, "
