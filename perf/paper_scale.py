@@ -90,8 +90,10 @@ class Traces:
 
         reasoning = [split(row["response"]) for row in json.loads(files.path(STAR1).read_text())]
         reasoning += [split(row["target"]) for source in SAFEKEY for row in csv.DictReader(files.path(source).open())]
-        chat = [row["response"] for row in json.loads(files.path(AIRBENCH_ANSWERS['pipeline1_step2_Llama-3-8b_result.json']).read_text())]
-        chat += [row["response"] for row in csv.DictReader(files.path(AIRBENCH_ANSWERS['pipeline2_step2_gpt-4-turbo_result.csv']).open())]
+        llama = files.path(AIRBENCH_ANSWERS["pipeline1_step2_Llama-3-8b_result.json"])
+        gpt4 = files.path(AIRBENCH_ANSWERS["pipeline2_step2_gpt-4-turbo_result.csv"])
+        chat = [row["response"] for row in json.loads(llama.read_text())]
+        chat += [row["response"] for row in csv.DictReader(gpt4.open())]
         return cls(reasoning, chat)
 
 
