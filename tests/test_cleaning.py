@@ -28,7 +28,9 @@ OUTPUTS = ["tables/demo/table2.csv", "tables/demo/table2.md", "tables/demo/table
 KEPT = ["tables/README.md", "figures/README.md", "runs/demo/results.parquet", "runs/notes.txt"]
 PRICED = ("models:\n  fake-r1:\n    backend: fake\n    model: fake-r1\n    reasoning: true\n"
           "    options: {style: api_field}\n"
-          "    pricing: {input: 3.0, output: 7.0, source: 'a test price', as_of: 2026-01-02}\n")
+          "    pricing: {input: 3.0, output: 7.0, source: 'a test price', as_of: 2026-01-02}\n"
+          # the judge's calls as if an API model without prices (a fake costs nothing)
+          "  fake-judge:\n    backend: openai\n    model: fake-judge\n")
 
 
 def fill_store(path: Path, n: int = 4) -> None:
