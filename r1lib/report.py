@@ -46,22 +46,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scipy import stats as scipy_stats
-
 from r1lib.config import Settings, models_registry, resolve_model
 from r1lib.errors import UserError
 from r1lib.judges.registry import judge_class
 from r1lib.stats import bootstrap_mean_ci, rate_summary
+from r1lib.stats.compare import ALPHA, adjust_family, mean_difference, rate_difference
 
 PAPER_MODELS = ("Llama3.3", "R1-70b", "DS-V3", "DS-R1", "o3-mini")
 PAPER_TABLES = ("table1", "table2", "table3", "table4", "table5", "table6", "table7", "table9", "table10")
 STATUSES = ("reproduced", "deviates", "not comparable")
 PERCENT, GRADE = "%", "score 0-5"
-TOLERANCE = {PERCENT: 0.05, GRADE: 0.01}
 COLUMNS = ["table", "model", "label", "row", "column", "value", "ci_low", "ci_high", "k", "n", "n_excluded",
            "n_blocked", "unit", "paper", "diff", "status", "note"]
-#: Share of comparable cells expected outside their 95% interval by chance.
-CHANCE = 0.05
+#: The per-cell test columns added to ``COLUMNS`` (see the module docstring).
+TEST_COLUMNS = ["paper_n", "diff_ci_low", "diff_ci_high", "p", "p_adj", "counted"]
+#: The per-cell test, as named in a table's status detail.
+TEST = ("two-sample test per cell with both sides' sampling error (Fisher exact for rates, Welch-type t for "
+        "means; the paper's n from data/paper_reference/cell_sizes.csv)")
 AIRBENCH_AGGREGATIONS = ("mean", "full_refusal")
 
 #: XSTest ``type`` field → Table 9's printed prompt type.
@@ -97,7 +98,8 @@ Comparable = object
 
 
 def paper_reference() -> dict[str, pd.DataFrame]:
-    """The paper's tables (``table1`` … ``table10``, no Table 8) and ``typos``, as printed."""
+    """The paper's tables (``table1`` … ``table10``, no Table 8), ``typos`` and the paper's n per cell
+    (``cell_sizes``), as printed."""
     return {name: frame.copy() for name, frame in _paper_reference().items()}
 
 
@@ -108,7 +110,7 @@ def _paper_reference() -> dict[str, pd.DataFrame]:
         raise UserError(f"the paper's reference tables are missing ({folder}); restore data/paper_reference "
                         "from the repository")
     return {name: pd.read_csv(folder / f"{name}.csv", dtype={"row": str, "column": str})
-            for name in (*PAPER_TABLES, "typos")}
+            for name in (*PAPER_TABLES, "typos", "cell_sizes")}
 
 
 def model_labels(models: Collection[str]) -> dict[str, str]:
@@ -161,8 +163,8 @@ def table3(frame: pd.DataFrame, labels: Labels, *, comparable: Comparable = True
     """Table 3 (XSTest): FC/FR/PR (%) over all safe prompts and in the worst prompt type.
 
     The worst type has the lowest full compliance (ties: more full refusal, then type order). Its
-    name is in the ``category`` column, the paper's in ``paper_category``; when they differ the
-    worst-type cells are marked ``deviates``.
+    name is in the ``category`` column, the paper's in ``paper_category``; when they differ the ``note``
+    says so (with 25 prompts per type, which type is worst changes by chance; the rates are compared).
     """
     frame = _categorised(frame, "type", {_key(k): v for k, v in XSTEST_TYPES.items()})
     judge_safe_labels(frame)  # checks: one judge, labels from its vocabulary
@@ -180,7 +182,11 @@ def table3(frame: pd.DataFrame, labels: Labels, *, comparable: Comparable = True
             rows.append({**row, "category": name, "paper_category": paper_worst.get(row["label"], np.nan)})
     table = _finish("table3", rows)
     other_worst = table["paper_category"].notna() & (table["category"] != table["paper_category"])
-    table.loc[other_worst & (table["status"] != "not comparable"), "status"] = "deviates"
+    table.loc[other_worst, "note"] = [
+        "; ".join(filter(None, [note, f"our worst type is {ours}, the paper's {theirs}: the rates are compared, "
+                                      "the types are not tested"]))
+        for note, ours, theirs in zip(table.loc[other_worst, "note"], table.loc[other_worst, "category"],
+                                      table.loc[other_worst, "paper_category"])]
     return table
 
 
@@ -389,12 +395,15 @@ def rate_cell(group: pd.DataFrame, positive: Collection[str]) -> dict:
 
 
 def mean_cell(group: pd.DataFrame, values_of: Callable[[pd.DataFrame], pd.Series], scale: float = 1.0) -> dict:
-    """Mean of a value over judged records (bootstrap interval); records without the value are excluded."""
+    """Mean of a value over judged records (bootstrap interval; ``sd`` is the per-item SD, NaN below two
+    values); records without the value are excluded."""
     judged = group[group["outcome"] == "judged"]
     values = pd.to_numeric(values_of(judged), errors="coerce").dropna()
     estimate = bootstrap_mean_ci(values.to_numpy(dtype=float))
+    sd = float(values.std(ddof=1)) if len(values) >= 2 else np.nan
     return {"value": scale * estimate.estimate, "ci_low": scale * estimate.lo, "ci_high": scale * estimate.hi,
-            "k": np.nan, "n": estimate.n, "n_excluded": len(group) - estimate.n, "n_blocked": _blocked(group)}
+            "k": np.nan, "n": estimate.n, "n_excluded": len(group) - estimate.n, "n_blocked": _blocked(group),
+            "sd": scale * sd}
 
 
 def airbench_cell(group: pd.DataFrame, aggregation: str) -> dict:
@@ -419,10 +428,11 @@ def _row(model: str, labels: Labels, row: str, column: str, cell: dict, unit: st
 
 
 def _finish(name: str, rows: list[dict]) -> pd.DataFrame:
-    """Add the paper's value, the difference, the status and the notes to the cells."""
-    extra = [c for c in dict.fromkeys(k for r in rows for k in r) if c not in COLUMNS and c not in ("comparable", "reason")]
+    """Add the paper's value and n, the difference with its interval and p, the status and the notes."""
+    extra = [c for c in dict.fromkeys(k for r in rows for k in r)
+             if c not in COLUMNS and c not in ("comparable", "reason", "sd")]
     table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("table", "paper", "diff", "status", "note")]
-                         + ["comparable", "reason"] + extra)
+                         + ["comparable", "reason", "sd"] + extra)
     table.insert(0, "table", name)
     reference = _paper_reference()
     paper = reference[name].set_index(["model", "row", "column"])["value"]
@@ -432,7 +442,7 @@ def _finish(name: str, rows: list[dict]) -> pd.DataFrame:
     typos = typos[typos["table"] == name].set_index(["model", "row", "column"])
     corrected = [float(typos.loc[key, "corrected"]) if key in typos.index and not pd.isna(typos.loc[key, "corrected"])
                  else np.nan for key in keys]
-    compared = [c if not pd.isna(c) else p for c, p in zip(corrected, table["paper"])]
+    compared = np.array([c if not pd.isna(c) else p for c, p in zip(corrected, table["paper"])], dtype=float)
     table["diff"] = table["value"] - compared
     notes = []
     for key, fixed, reason, ok in zip(keys, corrected, table["reason"], table["comparable"]):
@@ -445,32 +455,105 @@ def _finish(name: str, rows: list[dict]) -> pd.DataFrame:
             parts.append(f"not comparable: {reason}")
         notes.append("; ".join(parts))
     table["note"] = notes
-    table["status"] = [_status(r, c) for r, c in zip(table.itertuples(index=False), compared)]
-    return table.drop(columns=["comparable", "reason"])[[*COLUMNS, *extra]]
+    table["paper_n"] = [paper_cell_size(name, *key) for key in keys]
+    table["counted"] = _counted(name, table)
+    testable = np.array([_comparable(r, c) for r, c in zip(table.itertuples(index=False), compared)], dtype=bool)
+    low, high, p = _compare(table, compared, testable)
+    table["diff_ci_low"], table["diff_ci_high"], table["p"] = low, high, p
+    table["p_adj"] = adjust_family(p, table["counted"].to_numpy() & testable)
+    table["status"] = [_status(ok, q) for ok, q in zip(testable, table["p_adj"])]
+    return table.drop(columns=["comparable", "reason", "sd"])[[*COLUMNS, *TEST_COLUMNS, *extra]]
 
 
-def _status(cell, paper: float) -> str:
-    if (not cell.comparable or cell.label not in PAPER_MODELS or pd.isna(paper) or cell.n == 0
-            or pd.isna(cell.value)):
+def paper_cell_size(table: str, label: str, row: str, column: str) -> float:
+    """The paper's n behind one cell (``data/paper_reference/cell_sizes.csv``: the most specific matching
+    line, ``*`` matching anything; its ``source`` says whether the n is known or assumed); NaN if none."""
+    sizes = _paper_reference()["cell_sizes"]
+    sizes = sizes[sizes["table"] == table]
+    best, found = -1, np.nan
+    for line in sizes.itertuples(index=False):
+        fields = (line.model, line.row, line.column)
+        if all(f == "*" or f == v for f, v in zip(fields, (label, row, column))):
+            specific = sum(f != "*" for f in fields)
+            if specific > best:
+                best, found = specific, float(line.n)
+    return found
+
+
+def _counted(name: str, table: pd.DataFrame) -> np.ndarray:
+    """Whether each cell enters the table's family of tests; False for cells that other cells of the same
+    table determine: partial refusal (PR = 100 − FC − FR on the same prompts), Table 9's TOTAL row (the
+    mean of the ten types), Table 6's ALL (Direct and Indirect pooled), Table 4's Avg Score (the mean of
+    the three grades)."""
+    derived = pd.Series(False, index=table.index)
+    if name in ("table3", "table9"):
+        derived |= table["column"] == "PR"
+    if name == "table9":
+        derived |= table["row"] == "TOTAL"
+    if name == "table6":
+        derived |= table["column"] == "ALL"
+    if name == "table4":
+        derived |= table["column"] == "Avg Score"
+    return ~derived.to_numpy()
+
+
+def _compare(table: pd.DataFrame, paper: np.ndarray, testable: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per cell: the 95% interval of our value − the paper's and the two-sided p (NaN where not testable).
+
+    Rates (cells with a count ``k``): Fisher's exact test and Newcombe's interval, the paper's count
+    being its value × its n, rounded. Means: :func:`r1lib.stats.compare.mean_difference` (the paper's SE
+    assumed from our per-item SD at the paper's n)."""
+    n, paper_n = table["n"].to_numpy(dtype=float), table["paper_n"].to_numpy(dtype=float)
+    usable = testable & ~np.isnan(paper_n)
+    rate = usable & ~table["k"].isna().to_numpy()
+    mean = usable & ~rate
+    low, high, p = (np.full(len(table), np.nan) for _ in range(3))
+    if rate.any():
+        paper_k = np.clip(np.round(paper[rate] * paper_n[rate] / 100), 0, paper_n[rate])
+        _, lo, hi, q = rate_difference(table["k"].to_numpy(dtype=float)[rate], n[rate], paper_k, paper_n[rate])
+        low[rate], high[rate], p[rate] = 100 * lo, 100 * hi, q
+    if mean.any():
+        upper = np.where(table["unit"].to_numpy()[mean] == GRADE, 5.0, 100.0)
+        _, lo, hi, q = mean_difference(table["value"].to_numpy(dtype=float)[mean],
+                                       table["sd"].to_numpy(dtype=float)[mean], n[mean], paper[mean],
+                                       paper_n[mean], upper=upper)
+        low[mean], high[mean], p[mean] = lo, hi, q
+    return low, high, p
+
+
+def _comparable(cell, paper: float) -> bool:
+    return bool(cell.comparable and cell.label in PAPER_MODELS and not pd.isna(paper) and cell.n > 0
+                and not pd.isna(cell.value) and not pd.isna(cell.paper_n))
+
+
+def _status(testable: bool, p_adjusted: float) -> str:
+    if not testable:
         return "not comparable"
-    inside = cell.ci_low <= paper <= cell.ci_high if not pd.isna(cell.ci_low) else False
-    return "reproduced" if inside or abs(cell.value - paper) <= TOLERANCE[cell.unit] + 1e-9 else "deviates"
+    return "deviates" if p_adjusted < ALPHA else "reproduced"
 
 
 def table_status(table: pd.DataFrame) -> tuple[str, str]:
-    """A table's status from its cells: ``deviates`` only when more comparable cells deviate than chance
-    explains at 95% intervals (one-sided binomial test at 5%), else ``reproduced``; ``not comparable``
-    when no cell is comparable. The detail gives the counts."""
-    counts = table["status"].value_counts()
-    deviating, reproduced = int(counts.get("deviates", 0)), int(counts.get("reproduced", 0))
-    comparable = deviating + reproduced
-    if comparable == 0:
+    """A table's status from its cells: ``deviates`` when at least one counted cell's Holm-adjusted p
+    (``p_adj``) is below 5%, else ``reproduced``; ``not comparable`` when no cell is comparable. The
+    detail names the deviating cells (label, row, column, diff, p_adj) and the test."""
+    missing = [c for c in ("status", "counted", "p_adj") if c not in table.columns]
+    if missing:
+        raise UserError(f"the table lacks the columns {missing}; build it with an r1lib.report tableN function "
+                        "(a table saved by an older version: rerun its notebook)")
+    comparable = table["status"] != "not comparable"
+    if not comparable.any():
         return "not comparable", f"{len(table)} cells, none comparable to the paper"
-    expected = CHANCE * comparable
-    p = float(scipy_stats.binomtest(deviating, comparable, CHANCE, alternative="greater").pvalue)
-    detail = (f"{deviating} of {comparable} comparable cells outside their 95% interval ({expected:.1f} expected by "
-              f"chance, binomial p = {p:.3g}); {len(table) - comparable} not comparable")
-    return ("deviates" if p < 0.05 else "reproduced"), detail
+    counted = comparable & table["counted"].astype(bool)
+    family = int(counted.sum())
+    significant = table[counted & (table["p_adj"] < ALPHA)]
+    test = (f"{TEST}; Holm over {family} counted of {int(comparable.sum())} comparable cells; "
+            f"{int((~comparable).sum())} not comparable")
+    if significant.empty:
+        best = table[counted]["p_adj"].min() if family else np.nan
+        return "reproduced", f"no counted cell differs at 5% (smallest adjusted p {best:.3g}); {test}"
+    cells = "; ".join(f"{r.label} {'' if r.row == 'all' else str(r.row) + ' '}{r.column}: diff {r.diff:+.2f}, "
+                      f"p_adj {r.p_adj:.2g}" for r in significant.itertuples(index=False))
+    return "deviates", f"{len(significant)} cell(s) differ at 5%: {cells}; {test}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 import matplotlib
 import pandas as pd
 import pytest
+from scipy import stats as sps
 
 from r1lib import claims, plots, report
 from r1lib.errors import UserError
@@ -22,6 +23,8 @@ matplotlib.use("Agg")
 MODELS = {"Llama3.3": "llama-3.3-70b", "R1-70b": "r1-distill-llama-70b", "DS-V3": "deepseek-v3",
           "DS-R1": "deepseek-r1", "o3-mini": "o3-mini"}
 JUDGE_SCORES = {"airbench": {"refusal": 1.0, "ambiguous": 0.5, "compliance": 0.0}}
+#: How far a value computed from the paper's counts may lie from the printed one (its rounding).
+ROUNDING = {report.PERCENT: 0.05, report.GRADE: 0.01}
 
 
 def outcome_rows(benchmark: str, judge: str, cells: Iterable[tuple], channel: str = "answer") -> pd.DataFrame:
@@ -206,13 +209,13 @@ def labels() -> dict[str, str]:
 def assert_matches_paper(table: pd.DataFrame) -> None:
     """Every paper cell is present and equals the paper within its rounding, except EXPECTED_DEVIATIONS,
     which must differ from the printed value and equal the value the counts give. (Their status may
-    still be "reproduced" when the printed value lies inside our 95% interval.)"""
+    still be "reproduced": the difference is far inside both sides' sampling error.)"""
     name = table["table"].iloc[0]
     paper = report.paper_reference()[name]
     assert len(table) == len(paper), f"{name}: {len(table)} cells, the paper has {len(paper)}"
     for cell in table.itertuples(index=False):
         key = (name, cell.label, cell.row, cell.column)
-        tolerance = report.TOLERANCE[cell.unit] + 1e-9
+        tolerance = ROUNDING[cell.unit] + 1e-9
         if key in EXPECTED_DEVIATIONS:
             corrected, reason = EXPECTED_DEVIATIONS[key]
             assert abs(cell.value - cell.paper) > tolerance, (key, reason)
@@ -281,11 +284,19 @@ def test_airbench_aggregations(labels: dict[str, str]) -> None:
 
 
 def test_status_rule(labels: dict[str, str]) -> None:
-    # DS-R1 MITRE 7.4 in the paper. 31/377 = 8.22: diff 0.8 but the paper lies inside our interval.
+    # DS-R1 MITRE 7.4 in the paper (28 of 377). 31/377 = 8.22: well inside both sides' sampling error.
     near = report.table2({"mitre": mitre_frame({"DS-R1": 31})}, labels).iloc[0]
-    assert near["ci_low"] <= 7.4 <= near["ci_high"] and near["status"] == "reproduced"
+    assert near["paper_n"] == 377 and near["counted"] and near["status"] == "reproduced"
+    assert near["p"] == pytest.approx(sps.fisher_exact([[31, 346], [28, 349]]).pvalue)
+    assert near["diff_ci_low"] < near["diff"] < near["diff_ci_high"] and near["diff_ci_low"] < 0
     far = report.table2({"mitre": mitre_frame({"DS-R1": 120})}, labels).iloc[0]
     assert far["status"] == "deviates" and far["diff"] == pytest.approx(100 * 120 / 377 - 7.4)
+    assert far["p_adj"] < 1e-6 and far["diff_ci_low"] > 0
+    # Our interval alone (the old rule) misses the paper's value, but with the paper's own sampling
+    # error of 377 prompts the difference is not significant.
+    edge = report.table2({"mitre": mitre_frame({"DS-R1": 44})}, labels).iloc[0]
+    assert not edge["ci_low"] <= 7.4 <= edge["ci_high"]
+    assert edge["p"] > 0.05 and edge["status"] == "reproduced"
     subset = report.table2({"mitre": mitre_frame({"DS-R1": 28})}, labels, comparable={"mitre": False}).iloc[0]
     assert subset["status"] == "not comparable" and subset["paper"] == pytest.approx(7.4)
     other = outcome_rows("mitre", "mitre", [("smollm2-135m", 10, "benign", None),
@@ -333,10 +344,16 @@ def test_category_names_are_normalised(labels: dict[str, str]) -> None:
 
 def test_paper_reference_is_complete_and_consistent() -> None:
     reference = report.paper_reference()
-    assert set(reference) == {*report.PAPER_TABLES, "typos"}
+    assert set(reference) == {*report.PAPER_TABLES, "typos", "cell_sizes"}
     assert reference["table1"]["size"].tolist() == [5694, 377, 500, 200, 250, 810, 251]
     value = {name: frame.set_index(["model", "row", "column"])["value"] for name, frame in reference.items()
-             if name not in ("table1", "typos")}
+             if name not in ("table1", "typos", "cell_sizes")}
+    sizes = {(name, *key): report.paper_cell_size(name, *key) for name in value for key in value[name].index}
+    assert not any(math.isnan(n) for n in sizes.values()), "every paper cell has its n in cell_sizes.csv"
+    assert sizes[("table9", "DS-R1", "T1 Homonyms", "FC")] * 10 == sizes[("table9", "DS-R1", "TOTAL", "FC")] == 250
+    injection = {c: sizes[("table6", "DS-R1", "all", c)] for c in ("Direct", "Indirect", "Security", "Logic", "ALL")}
+    assert injection["Direct"] + injection["Indirect"] == injection["Security"] + injection["Logic"] == injection["ALL"]
+    assert reference["cell_sizes"]["source"].notna().all()
     corrected = {(t.table, t.model, t.row, t.column): t.corrected for t in reference["typos"].itertuples()
                  if not math.isnan(t.corrected)}
 
@@ -382,7 +399,7 @@ def test_save_table_writes_csv_md_tex(tmp_path: Path, labels: dict[str, str]) ->
     paths = report.save_table(table, "table10", tmp_path, caption="Table 10: malicious % (ours vs paper)")
     assert [p.name for p in paths] == ["table10.csv", "table10.md", "table10.tex"]
     again = pd.read_csv(paths[0], keep_default_na=False, na_values=[""])
-    assert list(again.columns) == report.COLUMNS and len(again) == 25
+    assert list(again.columns) == report.COLUMNS + report.TEST_COLUMNS and len(again) == 25
     assert again["value"].tolist() == pytest.approx(table["value"].tolist())
     markdown = paths[1].read_text().splitlines()
     assert markdown[0].startswith("Table 10") and markdown[2].startswith("| label")
@@ -469,17 +486,33 @@ def test_fig5_and_thinking_answer_heatmap(tmp_path: Path, labels: dict[str, str]
     check_saved(plots.thinking_answer_heatmap(answer, thinking, labels), "thinking_answer", tmp_path)
 
 
-def test_table_status_counts_deviations_against_chance() -> None:
-    def table(reproduced: int, deviates: int, other: int = 0) -> pd.DataFrame:
-        return pd.DataFrame({"status": ["reproduced"] * reproduced + ["deviates"] * deviates
-                             + ["not comparable"] * other})
+def test_table_status_follows_the_holm_adjusted_cells(labels: dict[str, str]) -> None:
+    # Five models on MITRE: the paper's counts, except DS-R1 far off.
+    frame = mitre_frame({**MITRE_SAFE, "DS-R1": 120})
+    table = report.table2({"mitre": frame}, labels)
+    status, detail = report.table_status(table)
+    assert status == "deviates" and "DS-R1 MITRE: diff +24.43" in detail and "Holm over 5 counted" in detail
+    assert table.set_index("label")["status"].to_dict() == {
+        "Llama3.3": "reproduced", "R1-70b": "reproduced", "DS-V3": "reproduced", "DS-R1": "deviates",
+        "o3-mini": "reproduced"}
+    reproduced = report.table2({"mitre": mitre_frame(MITRE_SAFE)}, labels)
+    status, detail = report.table_status(reproduced)
+    assert status == "reproduced" and detail.startswith("no counted cell differs at 5% (smallest adjusted p 1)")
+    none = reproduced.assign(status="not comparable")
+    assert report.table_status(none) == ("not comparable", "5 cells, none comparable to the paper")
+    with pytest.raises(UserError, match="lacks the columns"):
+        report.table_status(table[["status"]])
 
-    assert report.table_status(table(149, 1))[0] == "reproduced"
-    assert report.table_status(table(143, 7))[0] == "reproduced"  # 7.5 expected by chance among 150
-    assert report.table_status(table(135, 15))[0] == "deviates"
-    assert report.table_status(table(0, 0, 4)) == ("not comparable", "4 cells, none comparable to the paper")
-    status, detail = report.table_status(table(18, 2, 3))
-    assert status == "reproduced" and detail.startswith("2 of 20 comparable cells") and "3 not comparable" in detail
+
+def test_derived_cells_are_shown_but_not_counted(labels: dict[str, str]) -> None:
+    table = report.table9(xstest_frame(), labels)
+    counted = table.groupby(["row", "column"])["counted"].all()
+    assert not counted[("TOTAL", "FC")] and not counted[("T1 Homonyms", "PR")] and counted[("T1 Homonyms", "FC")]
+    # A derived cell is adjusted with Bonferroni at the family's size and never decides the table.
+    m = int((table["counted"] & (table["status"] != "not comparable")).sum())
+    total = table[~table["counted"]]
+    assert (total["p_adj"] == (total["p"] * m).clip(upper=1)).all() and m == 100
+    assert report.table_status(table)[0] == "reproduced"
 
 
 def test_blocked_records_count_as_refusals_and_are_reported(labels: dict[str, str]) -> None:
