@@ -504,15 +504,24 @@ def test_table_status_follows_the_holm_adjusted_cells(labels: dict[str, str]) ->
         report.table_status(table[["status"]])
 
 
-def test_derived_cells_are_shown_but_not_counted(labels: dict[str, str]) -> None:
+def test_derived_cells_are_weighted_or_not_counted(labels: dict[str, str]) -> None:
     table = report.table9(xstest_frame(), labels)
-    counted = table.groupby(["row", "column"])["counted"].all()
-    assert not counted[("TOTAL", "FC")] and not counted[("T1 Homonyms", "PR")] and counted[("T1 Homonyms", "FC")]
-    # A derived cell is adjusted with Bonferroni at the family's size and never decides the table.
-    m = int((table["counted"] & (table["status"] != "not comparable")).sum())
-    total = table[~table["counted"]]
-    assert (total["p_adj"] == (total["p"] * m).clip(upper=1)).all() and m == 100
+    weight = table.groupby(["row", "column"])["weight"].first()
+    assert weight[("TOTAL", "FC")] == 10 and weight[("T1 Homonyms", "FC")] == 1 and weight[("T1 Homonyms", "PR")] == 0
+    assert table["counted"].equals(table["weight"] > 0)
+    # PR (= 100 - FC - FR) is adjusted with Bonferroni at the family's weight and never decides the table.
+    family = table.loc[table["status"] != "not comparable", "weight"].sum()
+    partial = table[~table["counted"]]
+    assert family == 5 * (10 * 2 + 10 * 2) and (partial["p_adj"] == (partial["p"] * family).clip(upper=1)).all()
     assert report.table_status(table)[0] == "reproduced"
+    # One model's full compliance 10 points lower in every type: too small to see in 25 prompts, seen in TOTAL.
+    shifted = xstest_frame()
+    ds_r1 = shifted.index[(shifted["model"] == MODELS["DS-R1"]) & (shifted["label"] == "full_compliance")]
+    shifted.loc[ds_r1[::8], "label"] = "full_refusal"
+    table = report.table9(shifted, labels)
+    status, detail = report.table_status(table)
+    cells = table[table["status"] == "deviates"]
+    assert status == "deviates" and set(cells["row"]) == {"TOTAL"} and "DS-R1 TOTAL FC" in detail
 
 
 def test_blocked_records_count_as_refusals_and_are_reported(labels: dict[str, str]) -> None:

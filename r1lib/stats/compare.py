@@ -10,9 +10,9 @@ vectorised: pass arrays of any (broadcastable) shape, e.g. draws × cells in a s
   at 0 % / 100 % and at small n) and Newcombe's hybrid-score interval for the difference.
 - :func:`mean_difference`: a Welch-style test for means whose published SE is not known: the paper's
   SE is assumed to be our per-item SD over the paper's n; t reference with our n − 1 degrees of freedom.
-- :func:`adjust_family`: Holm over the counted cells of a table (valid under any dependence between
-  cells), Bonferroni with the family's size for cells shown but not counted; :func:`deviating` says
-  whether a family has a significant counted cell.
+- :func:`adjust_family`: (weighted) Holm over the counted cells of a table (valid under any dependence
+  between cells), Bonferroni at the family's weight for cells shown but not counted; :func:`deviating`
+  says whether a family has a significant counted cell.
 """
 
 from __future__ import annotations
@@ -86,9 +86,10 @@ def _fisher_one(k1: int, n1: int, k2: int, n2: int) -> float:
     logpmf = (special.gammaln(n1 + 1) - special.gammaln(support + 1) - special.gammaln(n1 - support + 1)
               + special.gammaln(n2 + 1) - special.gammaln(total - support + 1)
               - special.gammaln(n2 - total + support + 1))
-    logpmf -= special.logsumexp(logpmf)
+    logpmf -= logpmf.max()
     observed = logpmf[k1 - support[0]]
-    return float(min(1.0, np.exp(logpmf[logpmf <= observed + np.log1p(1e-7)]).sum()))
+    pmf = np.exp(logpmf)
+    return float(min(1.0, pmf[logpmf <= observed + np.log1p(1e-7)].sum() / pmf.sum()))
 
 
 def mean_difference(mean1: Any, sd1: Any, n1: Any, mean2: Any, n2: Any, *,
@@ -119,30 +120,59 @@ def mean_difference(mean1: Any, sd1: Any, n1: Any, mean2: Any, n2: Any, *,
     return diff, diff - half, diff + half, p
 
 
-def adjust_family(p: Any, counted: Any) -> np.ndarray:
-    """Adjusted p-values of one table (along the last axis): Holm over the counted cells; a cell shown
-    but not counted (a sum or copy of counted ones) gets Bonferroni with the family's size ``m`` (the
-    number of counted cells with a p-value), so it never changes the family's verdict. NaN stays NaN.
+def compare_cells(k: Any, value: Any, sd: Any, n: Any, paper: Any, paper_n: Any, *,
+                  upper: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Our cells against the paper's (arrays of one shape): the 95% interval of our value − the paper's
+    and the two-sided p. A cell with a count ``k`` is a rate in percent (``value`` = 100 k / n): the
+    paper's count is its value × its n, rounded, and :func:`rate_difference` tests it. A cell with
+    ``k`` NaN is a mean (per-item SD ``sd``, values in ``[0, upper]``) tested by :func:`mean_difference`.
+    NaN where an n is 0 or NaN.
+    """
+    k, value, sd, n, paper, paper_n, upper = np.broadcast_arrays(
+        *(np.asarray(a, dtype=float) for a in (k, value, sd, n, paper, paper_n, upper)))
+    rate = ~np.isnan(k)
+    paper_k = np.clip(np.round(paper * paper_n / 100), 0, paper_n)
+    _, rate_low, rate_high, rate_p = rate_difference(np.where(rate, k, 0), np.where(rate, n, np.nan),
+                                                     np.where(rate, paper_k, 0), paper_n)
+    _, mean_low, mean_high, mean_p = mean_difference(value, sd, np.where(rate, np.nan, n), paper, paper_n,
+                                                     upper=upper)
+    return (np.where(rate, 100 * rate_low, mean_low), np.where(rate, 100 * rate_high, mean_high),
+            np.where(rate, rate_p, mean_p))
+
+
+def adjust_family(p: Any, weights: Any) -> np.ndarray:
+    """Adjusted p-values of one table (along the last axis) by weighted Holm over the cells with a
+    positive weight (valid under any dependence between cells; equal weights give Holm's procedure).
+
+    With ``q = p / w`` sorted ascending, the j-th adjusted value is the running maximum of ``q`` times
+    the weight still in the family (of the j-th and later cells), capped at 1; a family of ``m`` cells
+    of weight 1 gives Holm's ``(m − j) · p``. A cell of weight 0 (shown, not counted: a copy of others)
+    gets Bonferroni at the family's total weight, as a cell of weight 1 would at the first step, so it
+    never changes the family's verdict. NaN stays NaN and leaves the family.
     """
     p = np.asarray(p, dtype=float)
-    counted = np.broadcast_to(np.asarray(counted, dtype=bool), p.shape)
-    if np.any(p[~np.isnan(p)] < 0) or np.any(p[~np.isnan(p)] > 1):
-        raise UserError("p-values must lie in [0, 1]")
-    family = np.where(counted, p, np.nan)
-    m = (~np.isnan(family)).sum(axis=-1, keepdims=True)
-    order = np.argsort(family, axis=-1, kind="stable")  # NaN sort last
-    ranked = np.take_along_axis(family, order, axis=-1)
-    steps = m - np.arange(p.shape[-1])
-    holm = np.where(np.isnan(ranked), np.nan, np.minimum(np.fmax.accumulate(steps * ranked, axis=-1), 1.0))
+    weights = np.broadcast_to(np.asarray(weights, dtype=float), p.shape)
+    present = p[~np.isnan(p)]
+    if np.any(present < 0) or np.any(present > 1) or np.any(weights < 0):
+        raise UserError("p-values must lie in [0, 1] and weights be non-negative")
+    counted = (weights > 0) & ~np.isnan(p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(counted, p / weights, np.nan)
+    order = np.argsort(q, axis=-1, kind="stable")  # NaN sort last
+    ranked = np.take_along_axis(q, order, axis=-1)
+    ranked_weights = np.take_along_axis(np.where(counted, weights, 0.0), order, axis=-1)
+    remaining = np.flip(np.cumsum(np.flip(ranked_weights, axis=-1), axis=-1), axis=-1)
+    steps = np.where(np.isnan(ranked), np.nan, np.minimum(np.fmax.accumulate(ranked * remaining, axis=-1), 1.0))
     adjusted = np.empty_like(p)
-    np.put_along_axis(adjusted, order, holm, axis=-1)
-    bonferroni = np.minimum(p * np.maximum(m, 1), 1.0)
-    return np.where(counted, adjusted, bonferroni)
+    np.put_along_axis(adjusted, order, steps, axis=-1)
+    total = np.where(counted, weights, 0.0).sum(axis=-1, keepdims=True)
+    bonferroni = np.minimum(p * np.maximum(total, 1.0), 1.0)
+    return np.where(weights > 0, adjusted, bonferroni)
 
 
-def deviating(p_adjusted: Any, counted: Any, alpha: float = ALPHA) -> np.ndarray:
-    """Whether a family (last axis) has a counted cell whose adjusted p is below ``alpha``."""
+def deviating(p_adjusted: Any, weights: Any, alpha: float = ALPHA) -> np.ndarray:
+    """Whether a family (last axis) has a counted cell (weight > 0) whose adjusted p is below ``alpha``."""
     p_adjusted = np.asarray(p_adjusted, dtype=float)
-    counted = np.broadcast_to(np.asarray(counted, dtype=bool), p_adjusted.shape)
+    counted = np.broadcast_to(np.asarray(weights, dtype=float) > 0, p_adjusted.shape)
     with np.errstate(invalid="ignore"):
         return np.any(counted & (p_adjusted < alpha), axis=-1)
