@@ -62,8 +62,8 @@ import pandas as pd
 from r1lib.config import Settings, models_registry, resolve_model
 from r1lib.errors import UserError
 from r1lib.judges.registry import judge_class
-from r1lib.stats import bootstrap_mean_ci, rate_summary
-from r1lib.stats.compare import ALPHA, adjust_family, compare_cells, deviating
+from r1lib.stats import adjust_family, bootstrap_mean_ci, compare_cells, deviating, rate_summary
+from r1lib.stats.compare import ALPHA
 
 PAPER_MODELS = ("Llama3.3", "R1-70b", "DS-V3", "DS-R1", "o3-mini")
 PAPER_TABLES = ("table1", "table2", "table3", "table4", "table5", "table6", "table7", "table9", "table10")
@@ -71,6 +71,10 @@ STATUSES = ("reproduced", "deviates", "not comparable")
 PERCENT, GRADE = "%", "score 0-5"
 COLUMNS = ["table", "model", "label", "row", "column", "value", "ci_low", "ci_high", "k", "n", "n_excluded",
            "n_blocked", "unit", "paper", "diff", "status", "note"]
+#: What a cell's and a table's status mean, in one sentence (status.md and the README say it).
+MEANING = ("A cell is *reproduced* when our value is consistent with the paper's given both sides' sampling error "
+           "(a two-sample test per cell with the paper's n, data/paper_reference/cell_sizes.csv); a table *deviates* "
+           "only when a (weighted) Holm-adjusted cell test is significant at 5%.")
 #: The per-cell test columns added to ``COLUMNS`` (see the module docstring).
 TEST_COLUMNS = ["paper_n", "diff_ci_low", "diff_ci_high", "p", "p_adj", "counted", "weight"]
 #: The per-cell test, as named in a table's status detail.

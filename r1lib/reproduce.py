@@ -285,12 +285,14 @@ def status_markdown(status: pd.DataFrame, profile: str, results: Sequence[Notebo
                     beyond: Sequence[str] = (), sources: str = "") -> str:
     """The status report as Markdown: the notebooks run (with times and errors), every artefact, the
     files written beyond the paper's artefacts and where recorded outputs come from."""
+    from r1lib.report import MEANING
     lines = [f"# Reproduction status — profile `{profile}`", "", "| notebook | seconds | result |",
              "|---|---:|---|"]
     lines += [f"| {r.name} | {r.seconds:.1f} | {r.state}{': ' + _cell(r.error or r.incomplete or '') if not r.ok else ''} |"
               for r in results]
     lines += ["", "| " + " | ".join(STATUS_COLUMNS) + " |", "|" + "---|" * len(STATUS_COLUMNS)]
     lines += ["| " + " | ".join(_cell(str(v)) for v in row) + " |" for row in status.itertuples(index=False)]
+    lines += ["", MEANING]
     if beyond:
         lines += ["", "## Also written (beyond the paper's artefacts)", "", *[f"- {name}" for name in beyond]]
     if sources:

@@ -28,6 +28,7 @@ from r1lib.pipeline import recorded_sources
 from r1lib.profiles import Profile
 from r1lib.reproduce import ARTEFACTS, NOTEBOOKS, NOTEBOOKS_DIR, NotebookResult, artefact_status, beyond_paper, \
     reproduce, select_notebooks, status_markdown
+from r1lib.report import MEANING
 from r1lib.store import Store
 
 from oracle import check_outputs
@@ -82,6 +83,13 @@ def test_select_notebooks_accepts_numbers_stems_and_file_names() -> None:
         select_notebooks(["07"])
 
 
+def cells(status: list[str], *, p_adj: list, counted: list[bool] | None = None) -> pd.DataFrame:
+    """A saved table's per-cell columns that the table status reads."""
+    return pd.DataFrame({"label": "DS-R1", "row": "all", "column": [f"MITRE {i}" for i in range(len(status))],
+                         "diff": 1.0, "status": status, "p_adj": p_adj,
+                         "counted": counted if counted is not None else [True] * len(status)})
+
+
 def test_artefact_status_reads_the_cells_and_ignores_stale_files(tmp_path: Path) -> None:
     tables, figures = tmp_path / "tables", tmp_path / "figures"
     tables.mkdir()
@@ -90,19 +98,19 @@ def test_artefact_status_reads_the_cells_and_ignores_stale_files(tmp_path: Path)
     pd.DataFrame({"status": ["reproduced"]}).to_csv(stale, index=False)
     os.utime(stale, (time.time() - 3600, time.time() - 3600))
     since = time.time() - 60
-    pd.DataFrame({"status": ["reproduced"] * 15 + ["deviates"] * 5 + ["not comparable"]}).to_csv(
+    cells(["reproduced"] * 19 + ["deviates"] + ["not comparable"], p_adj=[0.5] * 19 + [0.01, None]).to_csv(
         tables / "table2.csv", index=False)
-    pd.DataFrame({"status": ["reproduced"] * 19 + ["deviates"]}).to_csv(tables / "table9.csv", index=False)
-    pd.DataFrame({"status": ["not comparable"] * 3}).to_csv(tables / "table10.csv", index=False)
+    cells(["reproduced"] * 20, p_adj=[0.5] * 19 + [0.01], counted=[True] * 19 + [False]).to_csv(
+        tables / "table9.csv", index=False)  # the only small p is a cell shown but not counted
+    cells(["not comparable"] * 3, p_adj=[None] * 3).to_csv(tables / "table10.csv", index=False)
     pd.DataFrame({"benchmark": ["xstest"]}).to_csv(tables / "table1.csv", index=False)
     (figures / "fig2b.png").write_bytes(b"png")
     ran = {"01_safety_benchmarks": NotebookResult("01_safety_benchmarks", tmp_path / "x.ipynb", 1.0),
            "02_attacks": NotebookResult("02_attacks", tmp_path / "y.ipynb", 1.0, error="cell 4: UserError: boom")}
     status = artefact_status(tables, figures, since=since, ran=ran).set_index("artefact")
-    assert status.loc["Table 2", "status"] == "deviates"  # 5 of 20 deviate where about 1 would by chance
-    assert status.loc["Table 2", "detail"].startswith("5 of 20 comparable cells outside their 95% interval (1.0 "
-                                                      "expected by chance")
-    assert status.loc["Table 9", "status"] == "reproduced"  # 1 of 20 is what chance gives at 95%
+    assert status.loc["Table 2", "status"] == "deviates"  # one counted cell significant after Holm
+    assert status.loc["Table 2", "detail"].startswith("1 cell(s) differ at 5%: DS-R1 MITRE 19: diff +1.00, p_adj 0.01")
+    assert status.loc["Table 9", "status"] == "reproduced"
     assert status.loc["Table 10", "status"] == "not comparable"
     assert status.loc["Table 1", "status"] == "built"
     assert status.loc["Table 3", "status"] == "not built"  # written before this run
@@ -129,6 +137,7 @@ def test_status_lists_what_was_written_beyond_the_paper_and_the_recorded_sources
     status = artefact_status(tables, figures, since=since, ran={r.name: r for r in ran})
     sources = recorded_sources(Profile.load("recorded"), ["recorded-deepseek-r1-personas", "smollm2-135m"])
     text = status_markdown(status, "recorded", ran, beyond=beyond, sources=sources)
+    assert MEANING in text and "both sides' sampling error" in text
     assert "## Also written (beyond the paper's artefacts)\n\n- tables/recorded_jbb_asr.csv\n" in text
     assert "| Fig 6 | 05_thinking_vs_answer | built | fig6.png |" in text
     (figures / "fig6.png").unlink()  # no live record met the criterion: the status points at the recorded version

@@ -17,6 +17,8 @@ from r1lib.stats import (OUTCOMES, accuracy_by_length, agreement, align_pairs, b
                          mcnemar_exact, outcome_counts, paired_bootstrap_diff, rate_summary, rogan_gladen,
                          rogan_gladen_ci, safety_rate, safety_table, sensitivity_specificity, stratified_rate_ci,
                          thinking_answer_table, wilson_interval)
+from r1lib.stats import (adjust_family, compare_cells, deviating, fisher_exact_p, mean_difference,  # comparisons
+                         rate_difference)
 from r1lib.store import Store
 from r1lib.traces import parse_trace
 
@@ -665,3 +667,65 @@ def test_unpaired_claims_use_fisher_and_their_own_group_sizes():
     assert row["ci_low"] < -0.4 < row["ci_high"] < 0 and bool(row["holds"])
     empty = claims_table([{"claim": "x", "a": a[:0], "b": b, "direction": "less", "paired": False}]).iloc[0]
     assert empty["n"] == 0 and not empty["holds"]
+
+
+# -- comparing with a published value -----------------------------------------------------------
+
+@pytest.mark.parametrize("k1,n1,k2,n2,low,high", [(56, 70, 48, 80, 0.0524, 0.3339), (9, 10, 3, 10, 0.1705, 0.8090),
+                                                  (5, 56, 0, 29, -0.0381, 0.1926)])
+def test_rate_difference_matches_newcombes_worked_examples(k1, n1, k2, n2, low, high):
+    """Newcombe (1998), Statistics in Medicine 17:873, Table II, method 10 (hybrid score)."""
+    diff, lo, hi, p = rate_difference(k1, n1, k2, n2)
+    assert diff == pytest.approx(k1 / n1 - k2 / n2) and (lo, hi) == pytest.approx((low, high), abs=5e-5)
+    assert p == pytest.approx(sps.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue)
+
+
+def test_fisher_exact_p_matches_scipy_vectorised_with_edges():
+    rng = np.random.default_rng(7)
+    n1, n2 = rng.integers(1, 60, 200), rng.integers(1, 400, 200)
+    k1, k2 = rng.integers(0, n1 + 1), rng.integers(0, n2 + 1)
+    k1[:5], k2[:5] = 0, 0  # 0% on both sides
+    k1[5:10], k2[5:10] = n1[5:10], n2[5:10]  # 100% on both sides
+    expected = [sps.fisher_exact([[a, n - a], [b, m - b]]).pvalue for a, n, b, m in zip(k1, n1, k2, n2)]
+    assert fisher_exact_p(k1, n1, k2, n2) == pytest.approx(expected, abs=1e-12)
+    assert fisher_exact_p(k1[:10], n1[:10], k2[:10], n2[:10]) == pytest.approx(1.0)
+    assert np.isnan(fisher_exact_p(0, 0, 3, 10)) and fisher_exact_p([[1, 2]], 5, 0, 5).shape == (1, 2)
+    with pytest.raises(UserError, match="whole counts"):
+        fisher_exact_p(2.5, 10, 1, 10)
+
+
+def test_mean_difference_is_welch_with_the_papers_se_from_our_sd():
+    diff, lo, hi, p = mean_difference(2.0, 1.2, 40, 1.6, 200, upper=5.0)
+    se = 1.2 * math.sqrt(1 / 40 + 1 / 200)
+    assert diff == pytest.approx(0.4) and p == pytest.approx(2 * sps.t.sf(0.4 / se, 39))
+    assert (lo, hi) == pytest.approx((0.4 - sps.t.ppf(0.975, 39) * se, 0.4 + sps.t.ppf(0.975, 39) * se))
+    # No usable SD (one value, or all values equal): the largest SD values in [0, 100] with that mean can have.
+    pooled = (100 * 1 + 51.6 * 5694) / 5695
+    bound = math.sqrt(pooled * (100 - pooled))
+    assert mean_difference(100.0, float("nan"), 1, 51.6, 5694, upper=100.0)[3] == pytest.approx(
+        2 * sps.t.sf(48.4 / (bound * math.sqrt(1 + 1 / 5694)), 1))
+    assert mean_difference(100.0, 0.0, 3, 100.0, 5694, upper=100.0)[3] == pytest.approx(1.0)
+    assert np.isnan(mean_difference(1.0, 0.5, 0, 1.0, 200, upper=5.0)[3])
+
+
+def test_compare_cells_routes_rates_and_means():
+    k = np.array([28.0, np.nan])
+    low, high, p = compare_cells(k, [100 * 28 / 377, 2.0], [np.nan, 1.2], [377, 40], [7.4, 1.6], [377, 200],
+                                 upper=[100.0, 5.0])
+    assert p[0] == pytest.approx(1.0) and low[0] < 0 < high[0]  # 7.4% of 377 = 28: the same count
+    assert p[1] == pytest.approx(mean_difference(2.0, 1.2, 40, 1.6, 200, upper=5.0)[3])
+
+
+def test_adjust_family_is_weighted_holm():
+    p = np.array([0.01, 0.04, 0.03, 0.2, np.nan])
+    ones = np.array([1, 1, 1, 1, 1.0])
+    assert adjust_family(p, ones) == pytest.approx(holm(p), nan_ok=True)
+    # Weights 2, 1, 1: q = p / w sorted, times the weight left in the family, running maximum.
+    assert adjust_family([0.01, 0.02, 0.5], [2, 1, 1]) == pytest.approx([0.02, 0.04, 0.5])
+    # A cell of weight 0 is shown, not counted: Bonferroni at the family's weight, never the verdict.
+    shown = adjust_family([0.001, 0.3, 0.2], [0, 1, 1])
+    assert shown == pytest.approx([0.002, 0.4, 0.4]) and not deviating(shown, [0, 1, 1])
+    draws = adjust_family(np.array([[0.001, 0.5], [0.03, 0.04]]), [1, 1])
+    assert deviating(draws, [1, 1]).tolist() == [True, False]
+    with pytest.raises(UserError, match="p-values must lie"):
+        adjust_family([1.5], [1])
