@@ -334,7 +334,8 @@ def test_a_dialogue_blocked_at_its_opening_is_blocked(loopback: Callable[..., Lo
     assert (record.meta["stop_reason"], record.meta["stop_turn"]) == ("attacker_blocked", 0)
     _, frame = grade_dialogues(server, store, [record])
     assert script.calls("grader") == [] and frame.iloc[0]["outcome"] == "blocked"  # a block is never graded
-    assert outcome_counts(frame).iloc[0]["blocked"] == 1
+    counts = outcome_counts(frame).iloc[0]
+    assert (counts["blocked"], counts["attacker_blocked"]) == (1, 1)
 
 
 @on_both

@@ -108,8 +108,9 @@ def outcome_counts(frame: pd.DataFrame, by: Sequence[str] = ("model", "benchmark
     - ``hidden_reasoning``: successful records with no thinking text (``thinking`` empty or
       ``has_thinking`` False) but ``reasoning_tokens > 0`` — the model reasoned where we cannot
       read it, as o3-mini does;
-    - ``attacker_blocked`` / ``attacker_empty``: dialogues a later blocked or empty attacker turn
-      ended (``stop_reason``; the turns before it are graded, so their outcome is usually answered).
+    - ``attacker_blocked`` / ``attacker_empty``: spear-phishing dialogues that a blocked or empty
+      attacker turn ended (``stop_reason``). At the opening the dialogue is ``blocked`` /
+      ``no_answer`` too; later, the turns sent before it are graded (usually ``answered``).
 
     A flag whose source columns are absent from ``frame`` is ``<NA>`` (unknown), never 0. An empty
     frame gives an empty table.
