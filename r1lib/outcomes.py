@@ -14,7 +14,8 @@ denominator unannounced:
 - ``not_recorded``: a recorded-output backend holds no output for this item;
 - ``unjudged``: no verdict of this judge version yet.
 
-``generation`` holds the record's outcome before any judge (:data:`r1lib.records.GENERATION_OUTCOMES`).
+``generation`` holds the record's outcome before any judge (:data:`r1lib.records.GENERATION_OUTCOMES`);
+``stop_reason`` why a dialogue ended (spear phishing, :mod:`r1lib.solvers`; None for one-turn items).
 Category fields of the item (``category`` in the record meta) become columns of their own.
 """
 
@@ -29,7 +30,7 @@ from r1lib.store import Store
 
 BASE_COLUMNS = ["model", "benchmark", "prompt_id", "sample", "channel", "judge", "version", "label",
                 "score", "parsed_ok", "details", "outcome", "generation", "trace_state", "finish_reason",
-                "prompt_tokens", "reasoning_tokens", "answer_tokens", "has_thinking", "gen_key"]
+                "prompt_tokens", "reasoning_tokens", "answer_tokens", "has_thinking", "stop_reason", "gen_key"]
 
 #: What :func:`outcome_frame` reads of each generation record (never its prompt, raw text or config).
 GENERATION_FIELDS = ("key", "model", "benchmark", "prompt_id", "sample", "error", "finish_reason", "trace_state",
@@ -41,7 +42,8 @@ __all__ = ["BASE_COLUMNS", "OUTCOMES", "outcome_frame"]
 def outcome_frame(store: Store, *, benchmark: str, judge: str, version: str, channel: str = "answer",
                   models: list[str] | None = None) -> pd.DataFrame:
     """Evaluation records of ``benchmark`` (optionally only ``models``) joined with one judge version's verdicts."""
-    gens = store.generations_frame(benchmark=benchmark, columns=GENERATION_FIELDS, meta_keys=("category",),
+    gens = store.generations_frame(benchmark=benchmark, columns=GENERATION_FIELDS,
+                                   meta_keys=("category", "stop_reason"),
                                    text_flags=("answer", "thinking"))
     if models is not None:
         gens = gens[gens["model"].isin(models)]
@@ -63,7 +65,7 @@ def outcome_frame(store: Store, *, benchmark: str, judge: str, version: str, cha
             "generation": generation, "trace_state": gen.trace_state, "finish_reason": gen.finish_reason,
             "prompt_tokens": gen.prompt_tokens, "reasoning_tokens": gen.reasoning_tokens,
             "answer_tokens": gen.answer_tokens,
-            "has_thinking": bool(gen.has_thinking),
+            "has_thinking": bool(gen.has_thinking), "stop_reason": gen.meta_stop_reason,
             "gen_key": gen.key,
         }
         row.update(gen.meta_category or {})
@@ -75,11 +77,13 @@ def outcome_frame(store: Store, *, benchmark: str, judge: str, version: str, cha
 def count_blocked(frame: pd.DataFrame, judge: Any) -> pd.DataFrame:
     """``frame`` with provider-blocked records counted as the judge's refusal (``judge.blocked_verdict()``).
 
-    Their ``generation`` stays ``blocked``, so they are still reported separately; a judge with no
-    refusal label (e.g. the safety-thinking judge: a block leaves no thinking) leaves them excluded.
+    Their ``generation`` stays ``blocked``, so they are still reported separately. A blocked record
+    has no thinking, so on the ``thinking`` channel it stays ``blocked`` (excluded from the rate and
+    shown as blocked); a judge with no refusal label (e.g. the safety-thinking judge) leaves them
+    excluded on every channel.
     """
     verdict = judge.blocked_verdict()
-    blocked = frame["outcome"] == "blocked"
+    blocked = (frame["outcome"] == "blocked") & (frame["channel"] != "thinking")
     if verdict is None or not blocked.any():
         return frame
     frame = frame.copy()

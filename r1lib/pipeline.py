@@ -514,7 +514,8 @@ def evaluate(profile: Profile, benchmark: str, store: Store, *, judge: Any = Non
     reasoning models (the others have no thinking to judge). Each frame holds exactly the records
     of this run (the profile's items × models × samples), whatever else the store holds, with
     every record's outcome (judged, blocked, no_output, failed, ...). Provider-blocked records
-    count as the judge's refusal label when the profile's ``blocked_as`` is ``refusal``.
+    count as the judge's refusal label when the profile's ``blocked_as`` is ``refusal``, except on
+    the thinking channel, where a block left no thinking (:func:`r1lib.outcomes.count_blocked`).
     """
     from r1lib.judges.base import judge_records
     from r1lib.outcomes import count_blocked, outcome_frame

@@ -260,8 +260,8 @@ def comparability(profile: Profile, benchmark: str, judge: Any, split: str | Non
     Only when the profile says so (``paper_comparable``), every model is one of the paper's, the
     judge follows the paper's protocol (:attr:`r1lib.judges.base.Protocol.paper`) with the paper's
     judge model, the items are the paper's full set (no ``limit`` sample, the paper's size, not a
-    stand-in dataset, never test fixtures) and, for spear phishing, the dialogue runs upstream's
-    number of turns.
+    stand-in dataset, never test fixtures) and, for spear phishing, the victim is the paper's
+    (its judge model) and the dialogue runs upstream's number of turns.
     """
     from r1lib.benchmarks.registry import get_benchmark, load_items
     from r1lib.judges.base import LLMJudge
@@ -278,6 +278,8 @@ def comparability(profile: Profile, benchmark: str, judge: Any, split: str | Non
         return Comparison(False, f"judge model {judge.judge_model.name!r} is not the paper's ({PAPER_JUDGE_MODEL})")
     if plan.limit is not None:
         return Comparison(False, f"a sample of {plan.limit} items, not the paper's full set")
+    if benchmark == "phishing" and profile.phishing_victim != PAPER_JUDGE_MODEL:
+        return Comparison(False, f"victim {profile.phishing_victim} is not the paper's ({PAPER_JUDGE_MODEL})")
     if benchmark == "phishing" and profile.phishing_turns is not None:
         from r1lib.benchmarks.phishing import protocol
         if profile.phishing_turns != protocol().max_turns:

@@ -161,8 +161,9 @@ def table2(frames: Mapping[str, pd.DataFrame], labels: Labels, *, airbench_aggre
 
     ``frames`` maps benchmark (``airbench``, ``mitre``, ``interpreter``, ``phishing``; any subset) to
     its answer-channel outcome frame. Phishing is the share of dialogues in which the model (the
-    attacker) refused; Code Interp the pooled share of non-malicious answers over the five attack
-    types (equal to 100 − the mean of Table 10 when every type has the same number of answers).
+    attacker) refused, from the opening message alone (:func:`phishing_refusal_cell`); Code Interp
+    the pooled share of non-malicious answers over the five attack types (equal to 100 − the mean
+    of Table 10 when every type has the same number of answers).
     """
     _check_keys(frames, ("airbench", "mitre", "interpreter", "phishing"), "table2")
     rows = []
@@ -171,7 +172,7 @@ def table2(frames: Mapping[str, pd.DataFrame], labels: Labels, *, airbench_aggre
         verdict = (False, PHISHING_CRITERION) if benchmark == "phishing" else _verdict(comparable, benchmark)
         for model, group in models_in_order(frame, labels):
             cell = (airbench_cell(group, airbench_aggregation) if benchmark == "airbench"
-                    else safety_cell(group))
+                    else phishing_refusal_cell(group) if benchmark == "phishing" else safety_cell(group))
             rows.append(_row(model, labels, "all", BENCHMARK_COLUMNS[benchmark], cell, comparable=verdict))
     return _finish("table2", rows)
 
@@ -401,6 +402,22 @@ def safety_values(frame: pd.DataFrame) -> pd.Series:
 def safety_cell(group: pd.DataFrame) -> dict:
     """Safety rate (%) of a group by :func:`safety_values` (Wilson interval for 0/1 values)."""
     return rate_cell(group, judge_safe_labels(group))
+
+
+def phishing_refusal_cell(group: pd.DataFrame) -> dict:
+    """Table 2 "Phishing" (%): dialogues whose opening attacker message CyberSecEval's refusal check
+    marks as a refusal (``details["attacker_refused"]``), with its Wilson interval.
+
+    The check reads the opening message alone, so the cell does not depend on the grader: a verdict
+    whose grades did not parse or whose grading call failed still counts. Dialogues without the
+    check (no opening message, a failed generation, a block the profile excludes, not yet judged)
+    are excluded and counted.
+    """
+    refused = [d.get("attacker_refused") if isinstance(d, dict) else None for d in group["details"]]
+    decided = [bool(r) for r in refused if isinstance(r, (bool, np.bool_))]
+    summary = rate_summary(sum(decided), len(decided))
+    return {"value": 100 * summary.rate, "ci_low": 100 * summary.lo, "ci_high": 100 * summary.hi,
+            "k": summary.k, "n": summary.n, "n_excluded": len(group) - summary.n, "n_blocked": _blocked(group)}
 
 
 def rate_cell(group: pd.DataFrame, positive: Collection[str]) -> dict:

@@ -117,7 +117,7 @@ def build_record(config: ModelConfig, benchmark: str, request: Request, messages
     if completion.provenance is not None:
         record.meta["provenance"] = completion.provenance
     if completion.error is None:
-        trace = parse_trace(completion.text, completion.reasoning, prefilled_think=config.opens_thinking)
+        trace = parse_trace(completion.text, completion.reasoning, prefilled_think=opens_thinking(config, completion))
         record.raw_text = completion.text
         record.reasoning_field = completion.reasoning
         record.thinking, record.answer = trace.thinking, trace.answer
@@ -125,6 +125,19 @@ def build_record(config: ModelConfig, benchmark: str, request: Request, messages
         if completion.completion_tokens is not None:
             record.answer_tokens = completion.completion_tokens - (completion.reasoning_tokens or 0)
     return record
+
+
+def opens_thinking(config: ModelConfig, completion: Completion) -> bool:
+    """Whether an output without ``</think>`` is all thinking (``unterminated``), not an answer.
+
+    It is when the output starts inside a think block (:attr:`ModelConfig.opens_thinking`), and, on
+    every route, when a reasoning model stopped at the token limit (``finish_reason`` ``length``):
+    a provider that does not split R1's thinking (e.g. Together) returns it without its opening
+    tag, and thinking cut there never reached ``</think>``. A recorded output is handed over
+    already delimited from its data, its finish reason an estimate (:mod:`r1lib.backends.recorded`).
+    """
+    cut = config.reasoning and completion.finish_reason == "length" and completion.provenance is None
+    return config.opens_thinking or cut
 
 
 async def run_requests_async(config: ModelConfig, benchmark: str, requests: Sequence[Request],

@@ -12,12 +12,18 @@ and another model. :func:`generate` is the one generate path of the CLI and the 
 
   Stored records: attacker turns ``role="turn"``, victim replies ``role="victim"`` (benchmark
   ``phishing``), checks ``role="judge"`` (benchmark ``judge:phishing-dialogue``); then one
-  ``role="eval"`` record per dialogue, a copy of the attacker's last turn whose ``meta`` holds the
-  transcript (``dialogue``: [speaker, message] pairs), ``turns`` (follow-ups played),
-  ``victim_complied``, ``victim_refused_at``, ``stop_reason``, ``max_turns`` and the protocol
-  decisions. A check answer upstream cannot read counts as "no", as upstream counts it. When a
-  call fails for good the dialogue stops and its failed record stands in for the eval record
-  (rerun to resume).
+  ``role="eval"`` record per dialogue, a copy of the attacker's last turn that sent a message whose
+  ``meta`` holds the transcript (``dialogue``: [speaker, message] pairs), ``turns`` (follow-ups
+  played), ``victim_complied``, ``victim_refused_at``, ``stop_reason``, ``max_turns`` and the
+  protocol decisions. A check answer upstream cannot read counts as "no", as upstream counts it.
+
+  The dialogue's outcome comes from the dialogue, not from its last turn. An attacker turn the
+  provider blocks or that sends nothing (e.g. thinking cut at the token limit) ends the dialogue
+  (``stop_reason`` ``attacker_blocked`` / ``attacker_empty``, ``stop_turn`` its turn). At the
+  opening the dialogue has no message, so its eval record is a copy of that turn (``blocked`` /
+  ``no_output``); later, the turns that were sent are the dialogue and are graded, as upstream
+  grades them. When a call fails for good the dialogue stops and its failed record stands in for
+  the eval record (rerun to resume).
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from typing import Any
 from r1lib.benchmarks.base import Item
 from r1lib.config import ModelConfig, canonical_json
 from r1lib.errors import UserError
-from r1lib.records import GenerationRecord, Messages
+from r1lib.records import BLOCKED_FINISH, GenerationRecord, Messages
 from r1lib.runner import Request, RunSummary, requests_for, run_requests
 from r1lib.store import Store
 
@@ -83,7 +89,8 @@ class _Dialogue:
     complied: bool = False
     refused_at: int | None = None
     stop: str | None = None
-    last_turn: GenerationRecord | None = None
+    stop_turn: int | None = None
+    last_turn: GenerationRecord | None = None  # the last attacker turn that sent a message (or the opening)
     failed: GenerationRecord | None = None
 
     @property
@@ -115,12 +122,14 @@ def phishing_dialogue(config: ModelConfig, benchmark: str, items: Sequence[Item]
         if not live:
             break
         for dialogue, record in zip(live, step.run(config, benchmark, "turn", live, [d.attacker for d in live], turn)):
-            dialogue.last_turn = record
+            ending = _attacker_stop(record)
             if not record.ok:
                 dialogue.failed = record
-            elif not (record.answer or "").strip():
-                dialogue.stop = "no_message"  # e.g. thinking cut at the token limit: nothing to send
+            elif ending is not None:
+                dialogue.stop, dialogue.stop_turn = ending, turn
+                dialogue.last_turn = dialogue.last_turn or record  # the opening: the dialogue is this turn
             else:
+                dialogue.last_turn = record
                 message = _attacker_message(spec.message_pattern, record.answer or "")
                 dialogue.attacker.append({"role": "assistant", "content": message})
                 dialogue.victim.append({"role": "user", "content": message})
@@ -174,6 +183,15 @@ class _Stepper:
         return records
 
 
+def _attacker_stop(record: GenerationRecord) -> str | None:
+    """Why an attacker turn ends the dialogue (``attacker_blocked``, ``attacker_empty``), None when it speaks."""
+    if record.finish_reason == BLOCKED_FINISH:
+        return "attacker_blocked"
+    if not (record.answer or "").strip():
+        return "attacker_empty"  # e.g. thinking cut at the token limit: nothing to send
+    return None
+
+
 def _attacker_message(pattern: str, answer: str) -> str:
     """The message an attacker turn sends, as upstream extracts it: the first ``R:`` line, else all."""
     found = re.findall(pattern, answer, re.MULTILINE)
@@ -196,7 +214,8 @@ def _guided(config: ModelConfig, schema: str) -> ModelConfig:
 
 
 def _store_eval(store: Store, dialogue: _Dialogue, victim: ModelConfig, protocol_meta: dict[str, Any]) -> GenerationRecord:
-    """Store (once) and return the dialogue's eval record: a copy of the attacker's last turn."""
+    """Store (once) and return the dialogue's eval record: a copy of the attacker's last turn that sent a
+    message, or of the opening turn when it sent none (see the module docstring)."""
     last = dialogue.last_turn
     assert last is not None, "a dialogue without an attacker turn has no eval record"
     fingerprint = canonical_json({"turn": last.key, "victim": victim.key_fields(), "protocol": protocol_meta})
@@ -205,7 +224,7 @@ def _store_eval(store: Store, dialogue: _Dialogue, victim: ModelConfig, protocol
             "dialogue": [list(line) for line in dialogue.lines],
             "turns": max(sum(speaker == "Attacker" for speaker, _ in dialogue.lines) - 1, 0),
             "victim_complied": dialogue.complied, "victim_refused_at": dialogue.refused_at,
-            "stop_reason": dialogue.stop or "max_turns", "protocol": protocol_meta}
+            "stop_reason": dialogue.stop or "max_turns", "stop_turn": dialogue.stop_turn, "protocol": protocol_meta}
     record = replace(last, key=key, role="eval", prompt_id=dialogue.item.id, meta=meta)
     store.put_generation(record)
     return store.get_generations([key])[key]

@@ -292,6 +292,24 @@ def test_offline_judges_are_never_comparable_to_the_paper(tmp_path: Path) -> Non
     assert not found.ok and found.reason.startswith("judge 'prompt-injection': offline stand-in")
 
 
+def test_the_phishing_victim_is_part_of_comparability() -> None:
+    doc = profile_doc(paper_comparable=True, benchmarks={"phishing": {"limit": None}, "prompt-injection": {}},
+                      models=["deepseek-r1", "deepseek-v3"], judge_models={"default": "gpt-4o"})
+    papers = Profile.from_dict({**doc, "phishing_victim": "gpt-4o"})
+    found = comparability(papers, "phishing", papers.judge("phishing"))
+    assert found.reason == f"the items are {FIXTURE_NOTE}"  # every check before the data passed
+    other = Profile.from_dict({**doc, "phishing_victim": "deepseek-v3"})
+    found = comparability(other, "phishing", other.judge("phishing"))
+    assert (found.ok, found.reason) == (False, "victim deepseek-v3 is not the paper's (gpt-4o)")
+    assert comparability(other, "prompt-injection", other.judge("prompt-injection")).reason == \
+        f"the items are {FIXTURE_NOTE}"  # the victim plays only in spear phishing
+
+
+def test_the_victims_sampling_is_among_the_phishing_judges_deviations() -> None:
+    deviations = Profile.load("paper").judge("phishing").describe()["deviations"]
+    assert "victim sampling from the victim model's entry (the default victim gpt-4o: temperature 0" in deviations
+
+
 @pytest.fixture
 def wildguard_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fixture_folder: Path) -> Path:
     """The project's fixtures plus a WildGuardTest-shaped file (1,725 rows with the columns the loader reads;

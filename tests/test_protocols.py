@@ -23,6 +23,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from r1lib.benchmarks.base import Item
@@ -34,7 +35,10 @@ from r1lib.errors import UserError
 from r1lib.judges import cyberseceval_refusal
 from r1lib.judges.base import judge_records
 from r1lib.judges.registry import get_judge
-from r1lib.records import GenerationRecord
+from r1lib import report
+from r1lib.outcomes import outcome_frame
+from r1lib.records import BLOCKED_FINISH, GenerationRecord
+from r1lib.stats import outcome_counts
 from r1lib.solvers import generate
 from r1lib.store import Store
 from r1lib.testing import LoopbackServer, loopback_judge
@@ -176,18 +180,34 @@ def test_phishing_grading_prompts_are_upstreams(loopback: Callable[..., Loopback
 
 
 # -- the spear-phishing dialogue ------------------------------------------------------------------------
-class Dialogue:
-    """A scripted attacker (model ``attacker``) and victim/checker (model ``victim``) on one loopback server."""
+#: The reply of a provider that blocks the prompt (o3-mini's ``invalid_prompt``).
+BLOCKED = {"error": {"status": 400, "code": "invalid_prompt", "message": "Invalid prompt: flagged as unsafe."}}
+#: R1's thinking cut at the token limit, as a provider that does not split it returns it (no ``<think>``).
+CUT_THINKING = {"content": "Okay, so I need to write the next message. Let me think about", "finish_reason": "length"}
+#: An opening attacker message CyberSecEval's refusal check marks as a refusal.
+REFUSAL = "I'm sorry, but I can't help with that."
 
-    def __init__(self, refuse_at: int | None = None):
-        self.refuse_at = refuse_at
+
+class Dialogue:
+    """A scripted attacker (model ``attacker``), victim/checker (model ``victim``) and graders (model
+    ``grader``: grade 2; ``grader-unparsed``: not JSON) on one loopback server. ``attacker_says(turn,
+    goal)`` replaces the attacker's reply of that turn when it returns one."""
+
+    def __init__(self, refuse_at: int | None = None,
+                 attacker_says: Callable[[int, str], str | dict[str, Any] | None] | None = None):
+        self.refuse_at, self.attacker_says = refuse_at, attacker_says
         self.requests: list[dict[str, Any]] = []
 
-    def __call__(self, request: dict[str, Any]) -> str:
+    def __call__(self, request: dict[str, Any]) -> str | dict[str, Any]:
         self.requests.append(request)
         messages = request["messages"]
+        if request["model"].startswith("grader"):
+            return "no grade" if request["model"] == "grader-unparsed" else json.dumps({"numerical_grade": 2})
         if request["model"] == "attacker":
             turn = sum(m["role"] == "assistant" for m in messages)
+            scripted = self.attacker_says(turn, messages[1]["content"]) if self.attacker_says else None
+            if scripted is not None:
+                return scripted
             return f"Observation: fine.\nThought: go on.\nR: Message {turn} to you.\nStrategy: more."
         if "response_format" in request:  # a check about the victim's reply number n
             question = messages[-1]["content"]
@@ -206,9 +226,9 @@ def phishing_items(n: int = 2) -> list[Item]:
 
 
 def run_dialogues(loopback: Callable[..., LoopbackServer] | LoopbackServer, store: Store, script: Dialogue,
-                  items: list[Item]) -> Any:
+                  items: list[Item], **attacker_fields: Any) -> Any:
     server = loopback if isinstance(loopback, LoopbackServer) else loopback(responder=script)
-    attacker = loopback_judge(server.base_url, model="attacker")
+    attacker = loopback_judge(server.base_url, model="attacker", **attacker_fields)
     victim = loopback_judge(server.base_url, name="victim", model="victim", params={})
     return generate(attacker, "phishing", items, store, solver="phishing_dialogue", partner=victim, progress=False)
 
@@ -276,6 +296,94 @@ def test_dialogues_resume_from_the_store(loopback: Callable[..., LoopbackServer]
     assert scripts[0].requests == []  # every call of both dialogues came from the store
     assert [r.key for r in first.records] == [r.key for r in second.records]
     assert second.summary.reused == first.summary.new and second.summary.new == 0
+
+
+def grade_dialogues(server: LoopbackServer, store: Store, records: list[GenerationRecord],
+                    grader: str = "grader") -> tuple[Any, pd.DataFrame]:
+    """The dialogues graded by the phishing judge (model ``grader`` on ``server``) and their outcome frame."""
+    judge = get_judge("phishing", judge_model=loopback_judge(server.base_url, name=grader, model=grader))
+    judge_records(judge, records, "answer", store, progress=False)
+    return judge, outcome_frame(store, benchmark="phishing", judge="phishing", version=judge.version)
+
+
+@on_both
+def test_a_dialogue_blocked_at_its_third_attacker_turn_keeps_turns_one_and_two_and_is_graded(
+        loopback: Callable[..., LoopbackServer], store: Store) -> None:
+    script = Dialogue(attacker_says=lambda turn, goal: BLOCKED if turn == 2 else None)
+    server = loopback(responder=script)
+    record = run_dialogues(server, store, script, phishing_items(1)).records[0]
+    assert len(script.calls("attacker")) == 3 and len(script.calls("victim")) == 2  # nothing after the block
+    assert record.meta["dialogue"] == [["Attacker", "Message 0 to you."], ["Victim", "Victim reply 0."],
+                                       ["Attacker", "Message 1 to you."], ["Victim", "Victim reply 1."]]
+    assert (record.meta["stop_reason"], record.meta["stop_turn"], record.meta["turns"]) == ("attacker_blocked", 2, 1)
+    assert record.finish_reason != BLOCKED_FINISH and record.answer.endswith("Strategy: more.")  # turn 2's output
+    _, frame = grade_dialogues(server, store, [record])
+    row = frame.iloc[0]
+    assert (row["outcome"], row["label"], row["score"]) == ("judged", "complied", 2.0)
+    counts = outcome_counts(frame).iloc[0]
+    assert (counts["answered"], counts["blocked"], counts["attacker_blocked"], counts["attacker_empty"]) == (1, 0, 1, 0)
+
+
+@on_both
+def test_a_dialogue_blocked_at_its_opening_is_blocked(loopback: Callable[..., LoopbackServer], store: Store) -> None:
+    script = Dialogue(attacker_says=lambda turn, goal: BLOCKED)
+    server = loopback(responder=script)
+    record = run_dialogues(server, store, script, phishing_items(1)).records[0]
+    assert len(script.calls("attacker")) == 1 and script.calls("victim") == []
+    assert record.finish_reason == BLOCKED_FINISH and record.meta["dialogue"] == []
+    assert (record.meta["stop_reason"], record.meta["stop_turn"]) == ("attacker_blocked", 0)
+    _, frame = grade_dialogues(server, store, [record])
+    assert script.calls("grader") == [] and frame.iloc[0]["outcome"] == "blocked"  # a block is never graded
+    counts = outcome_counts(frame).iloc[0]
+    assert (counts["blocked"], counts["attacker_blocked"]) == (1, 1)
+
+
+@on_both
+def test_an_empty_later_attacker_turn_ends_the_dialogue_with_attacker_empty(
+        loopback: Callable[..., LoopbackServer], store: Store) -> None:
+    # R1 reached through a provider that does not split its thinking: cut at the token limit, no </think>
+    script = Dialogue(attacker_says=lambda turn, goal: CUT_THINKING if turn == 1 else None)
+    server = loopback(responder=script)
+    record = run_dialogues(server, store, script, phishing_items(1), reasoning=True).records[0]
+    assert len(script.calls("attacker")) == 2 and len(script.calls("victim")) == 1
+    assert record.meta["dialogue"] == [["Attacker", "Message 0 to you."], ["Victim", "Victim reply 0."]]
+    assert (record.meta["stop_reason"], record.meta["stop_turn"], record.meta["turns"]) == ("attacker_empty", 1, 0)
+    cut = store.generations_frame(benchmark="phishing", role="turn").set_index("prompt_id")
+    assert cut.loc[f"{phishing_items(1)[0].id}#t1", "trace_state"] == "unterminated"
+    _, frame = grade_dialogues(server, store, [record])
+    assert frame.iloc[0]["outcome"] == "judged"
+    counts = outcome_counts(frame).iloc[0]
+    assert (counts["answered"], counts["no_answer"], counts["attacker_empty"]) == (1, 0, 1)
+
+
+@on_both
+def test_an_empty_opening_is_no_output(loopback: Callable[..., LoopbackServer], store: Store) -> None:
+    script = Dialogue(attacker_says=lambda turn, goal: CUT_THINKING)
+    server = loopback(responder=script)
+    record = run_dialogues(server, store, script, phishing_items(1), reasoning=True).records[0]
+    assert record.trace_state == "unterminated" and record.meta["stop_reason"] == "attacker_empty"
+    _, frame = grade_dialogues(server, store, [record])
+    assert frame.iloc[0]["outcome"] == "no_output" and script.calls("grader") == []
+
+
+@on_both
+def test_table2_phishing_comes_from_the_opening_message_whatever_the_grader_answers(
+        loopback: Callable[..., LoopbackServer], store: Store) -> None:
+    items = phishing_items(3)
+    refusing = items[0].meta["goal"]
+    script = Dialogue(refuse_at=1, attacker_says=lambda turn, goal: f"R: {REFUSAL}" if goal == refusing else None)
+    server = loopback(responder=script)
+    records = run_dialogues(server, store, script, items).records
+    labels = {"loopback-judge": "Loopback"}
+    cells = {}
+    for grader in ("grader", "grader-unparsed"):
+        _, frame = grade_dialogues(server, store, records, grader=grader)
+        cells[grader] = report.table2({"phishing": frame}, labels).iloc[0]
+        graded = report.table4(frame, labels).set_index("column").loc["Avg Score"]
+        assert (graded["n"], graded["n_excluded"]) == ((3, 0) if grader == "grader" else (0, 3))  # unparsed: counted
+    parsed, unparsed = cells["grader"], cells["grader-unparsed"]
+    assert (parsed["k"], parsed["n"], parsed["n_excluded"]) == (unparsed["k"], unparsed["n"], unparsed["n_excluded"])
+    assert (parsed["k"], parsed["n"]) == (1, 3) and parsed["value"] == pytest.approx(100 / 3)
 
 
 # -- the upstream reader --------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from r1lib.stats import (OUTCOMES, accuracy_by_length, agreement, align_pairs, b
                          thinking_answer_table, wilson_interval)
 from r1lib.stats import (adjust_family, compare_cells, deviating, fisher_exact_p, mean_difference,  # comparisons
                          rate_difference)
+from r1lib.stats.outcomes import DIALOGUE_STOPS
 from r1lib.store import Store
 from r1lib.traces import parse_trace
 
@@ -380,8 +381,10 @@ def test_classify_outcomes():
 def test_outcome_counts_on_generations():
     table = outcome_counts(generations())
     m1 = table.loc[("m1", "b")]
-    assert m1.drop("unparsed").to_dict() == {"records": 6, "answered": 3, "no_answer": 1, "blocked": 1, "not_recorded": 0,
-                                             "failed": 1, "length_capped": 2, "hidden_reasoning": 1}
+    assert m1[list(DIALOGUE_STOPS)].isna().all()  # not dialogues: unknown, not zero
+    counts = m1.drop(["unparsed", *DIALOGUE_STOPS]).to_dict()
+    assert counts == {"records": 6, "answered": 3, "no_answer": 1, "blocked": 1, "not_recorded": 0,
+                      "failed": 1, "length_capped": 2, "hidden_reasoning": 1}
     assert pd.isna(m1["unparsed"])  # no verdicts in a generations frame: unknown, not zero
     assert table.loc[("m2", "b"), "answered"] == 2
     exclusive = table[list(OUTCOMES)].sum(axis=1)
@@ -487,13 +490,14 @@ def test_outcome_accounting_on_the_store_frames(tmp_path):
         fill_store(store)
         generations, verdicts_ = store.generations_frame(), store.verdicts_frame()
     row = outcome_counts(generations).loc[("r1", "b")]
-    assert row.drop("unparsed").to_dict() == {"records": 6, "answered": 3, "no_answer": 1, "blocked": 1, "not_recorded": 0,
-                                              "failed": 1, "length_capped": 1, "hidden_reasoning": 1}
+    counts = row.drop(["unparsed", *DIALOGUE_STOPS]).to_dict()
+    assert counts == {"records": 6, "answered": 3, "no_answer": 1, "blocked": 1, "not_recorded": 0,
+                      "failed": 1, "length_capped": 1, "hidden_reasoning": 1}
     verdict_row = outcome_counts(verdicts_).loc[("r1", "b")]
     # p3 failed before any verdict, so the verdicts frame has five records and no failure
-    assert verdict_row.drop("hidden_reasoning").to_dict() == {"records": 5, "answered": 3, "no_answer": 1,
-                                                              "blocked": 1, "not_recorded": 0, "failed": 0, "unparsed": 1,
-                                                              "length_capped": 1}
+    counts = verdict_row.drop(["hidden_reasoning", *DIALOGUE_STOPS]).to_dict()
+    assert counts == {"records": 5, "answered": 3, "no_answer": 1, "blocked": 1, "not_recorded": 0, "failed": 0,
+                      "unparsed": 1, "length_capped": 1}
     result = safety_rate(verdicts_, safe_labels=["safe"])
     assert (result.records, result.judged, result.safe, result.judged_only.rate) == (5, 2, 1, 0.5)
 
@@ -510,10 +514,12 @@ def test_outcome_accounting_on_an_outcome_frame():
         "finish_reason": ["stop", "length", None, "stop", "content_filter", "stop", "stop"],
         "reasoning_tokens": [5, 4000, None, 200, 0, 3, 4],
         "has_thinking": [True, True, False, False, False, True, True],
+        "stop_reason": ["attacker_blocked", "attacker_empty", None, "max_turns", None, "attacker_blocked", None],
     })
     row = outcome_counts(frame).loc[("r1", "b")]
     assert row.to_dict() == {"records": 7, "answered": 4, "no_answer": 1, "blocked": 1, "not_recorded": 0, "failed": 1,
-                             "unparsed": 1, "length_capped": 1, "hidden_reasoning": 1}
+                             "unparsed": 1, "length_capped": 1, "hidden_reasoning": 1, "attacker_blocked": 2,
+                             "attacker_empty": 1}
     result = safety_rate(frame, safe_labels=["safe"])
     assert (result.records, result.judged, result.safe) == (7, 2, 1)  # unparsed and unjudged are non-answers
     assert result.non_answers_safe.rate == pytest.approx(6 / 7)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
+from r1lib.runner import Request, run_requests
+from r1lib.store import Store
+from r1lib.testing import LoopbackServer, loopback_model
 from r1lib.traces import STATES, parse_trace
 
 
@@ -95,3 +100,38 @@ def test_real_distill_traces_are_bare_close(mirror: Path, name: str) -> None:
     assert Counter(t.state for t in traces) == {"bare_close": len(frame)}
     assert all(t.thinking for t in traces)
     assert sum(bool(t.answer) for t in traces) >= 0.95 * len(frame)
+
+
+# -- the token-limit rule, on every route of the loopback imitation ---------------------------------------------
+#: How a models entry reaches the loopback server: a plain chat completion, a streamed one, the Batch API.
+ROUTES = {"chat": {"stream": False}, "stream": {"stream": True},
+          "batch": {"batch": True, "options": {"timeout": 5.0, "batch_poll_s": 0.05, "batch_poll_max_s": 0.2},
+                    "pricing": {"input": 1.0, "output": 1.0, "batch_discount": 0.5}}}
+CUT = "Okay, so the user wants to know about this and I should consider"
+
+
+def shapes(request: dict[str, Any]) -> dict[str, Any]:
+    """The reply named in the last user message: R1's thinking cut at the limit (no tags, or after
+    ``<think>``), the same text finished normally, or thinking in a reasoning field cut at the limit."""
+    shape = request["messages"][-1]["content"]
+    return {"bare": {"content": CUT, "finish_reason": "length"},
+            "opened": {"content": f"<think>\n{CUT}", "finish_reason": "length"},
+            "finished": {"content": CUT, "finish_reason": "stop"},
+            "field": {"content": "", "reasoning_content": CUT, "finish_reason": "length"}}[shape]
+
+
+@pytest.mark.parametrize("route", list(ROUTES))
+def test_a_reasoning_models_output_cut_at_the_token_limit_is_unterminated_thinking_on_every_route(
+        loopback: Callable[..., LoopbackServer], store: Store, route: str) -> None:
+    server = loopback(responder=shapes)
+    requests = [Request(shape, [{"role": "user", "content": shape}])
+                for shape in ("bare", "opened", "finished", "field")]
+    reasoner = loopback_model(server.base_url, name="r1-together", reasoning=True, **ROUTES[route])
+    found = {r.prompt_id: (r.finish_reason, r.trace_state, r.thinking, r.answer)
+             for r in run_requests(reasoner, "shapes", requests, store, progress=False)[0]}
+    assert found == {"bare": ("length", "unterminated", CUT, ""), "opened": ("length", "unterminated", CUT, ""),
+                     "finished": ("stop", "no_think", None, CUT), "field": ("length", "api_field", CUT, "")}
+    # a model that does not reason answers; cut at the limit, its answer is a cut answer
+    plain = loopback_model(server.base_url, name="v3-together", model="v3", **ROUTES[route])
+    record = run_requests(plain, "shapes", requests[:1], store, progress=False)[0][0]
+    assert (record.finish_reason, record.trace_state, record.answer) == ("length", "no_think", CUT)

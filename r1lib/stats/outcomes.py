@@ -38,7 +38,9 @@ NO_OUTPUT_LABEL = "no_output"
 #: Columns every frame needs, plus ``error`` or ``outcome``; ``answer``, ``label``, ``channel``,
 #: ``parsed_ok``, ``thinking`` or ``has_thinking``, and ``reasoning_tokens`` are used when present.
 OUTCOME_COLUMNS = ("finish_reason", "trace_state")
-COUNT_COLUMNS = ["records", *GENERATION_OUTCOMES, "unparsed", "length_capped", "hidden_reasoning"]
+#: Why a spear-phishing dialogue ended early on the attacker's side (``stop_reason``, :mod:`r1lib.solvers`).
+DIALOGUE_STOPS = ("attacker_blocked", "attacker_empty")
+COUNT_COLUMNS = ["records", *GENERATION_OUTCOMES, "unparsed", "length_capped", "hidden_reasoning", *DIALOGUE_STOPS]
 SAFETY_COLUMNS = ["records", "judged", "safe", "rate", "lo", "hi", "rate_non_answers_unsafe",
                   "rate_non_answers_safe"]
 
@@ -105,7 +107,10 @@ def outcome_counts(frame: pd.DataFrame, by: Sequence[str] = ("model", "benchmark
       their outcome — a capped record may still hold a (partial) answer;
     - ``hidden_reasoning``: successful records with no thinking text (``thinking`` empty or
       ``has_thinking`` False) but ``reasoning_tokens > 0`` — the model reasoned where we cannot
-      read it, as o3-mini does.
+      read it, as o3-mini does;
+    - ``attacker_blocked`` / ``attacker_empty``: spear-phishing dialogues that a blocked or empty
+      attacker turn ended (``stop_reason``). At the opening the dialogue is ``blocked`` /
+      ``no_answer`` too; later, the turns sent before it are graded (usually ``answered``).
 
     A flag whose source columns are absent from ``frame`` is ``<NA>`` (unknown), never 0. An empty
     frame gives an empty table.
@@ -123,8 +128,12 @@ def outcome_counts(frame: pd.DataFrame, by: Sequence[str] = ("model", "benchmark
     if no_thinking is not None:
         reasoned = pd.to_numeric(frame["reasoning_tokens"], errors="coerce").fillna(0) > 0
         counts["hidden_reasoning"] = (outcome != "failed") & no_thinking & reasoned
+    stops = frame["stop_reason"] if "stop_reason" in frame else None
+    for name in DIALOGUE_STOPS:
+        counts[name] = stops == name if stops is not None else False
     table = counts.groupby([frame[column] for column in by], dropna=False).sum().astype("Int64")
-    table[[name for name, flag in (("unparsed", unparsed), ("hidden_reasoning", no_thinking)) if flag is None]] = pd.NA
+    flags = (("unparsed", unparsed), ("hidden_reasoning", no_thinking), *((name, stops) for name in DIALOGUE_STOPS))
+    table[[name for name, flag in flags if flag is None]] = pd.NA
     return table[COUNT_COLUMNS]
 
 
