@@ -54,10 +54,11 @@ def judged_values(frame: pd.DataFrame, value: str = "safe") -> pd.DataFrame:
     return judged
 
 
-def judged_by(*frames: pd.DataFrame, subject: str) -> Claim:
+def judged_by(*frames: pd.DataFrame, subject: str, value: str = "safe") -> Claim:
     """What decided a claim built from ``frames``: judge, version, channel and benchmark (distinct values
-    joined by ", "), the records without a verdict (``excluded``) and the judge-free ``subject``."""
-    meta: Claim = {"subject": subject}
+    joined by ", "), the ``value`` compared, the records without a verdict (``excluded``) and the
+    judge-free ``subject``."""
+    meta: Claim = {"subject": subject, "value": value}
     for column in ("judge", "version", "channel", "benchmark"):
         values = [str(v) for f in frames if column in f.columns for v in f[column].dropna().unique()]
         meta[column] = ", ".join(dict.fromkeys(values))
@@ -73,7 +74,8 @@ def compare_models(frame: pd.DataFrame, a: str, b: str, *, claim: str, direction
     right = rows.loc[rows["model"] == b, [*PAIR_KEYS, "value"]]
     paired = left.merge(right, on=PAIR_KEYS, suffixes=("_a", "_b"))
     return {"claim": claim, "a": paired["value_a"].to_numpy(), "b": paired["value_b"].to_numpy(),
-            "direction": direction, **judged_by(frame[frame["model"].isin([a, b])], subject=subject or claim)}
+            "direction": direction,
+            **judged_by(frame[frame["model"].isin([a, b])], subject=subject or claim, value=value)}
 
 
 def reference_claims(frames: Mapping[str, pd.DataFrame], reference: str | None, labels: Mapping[str, str]) -> list[Claim]:
@@ -174,7 +176,8 @@ def condition_claims(plain: pd.DataFrame, attacked: pd.DataFrame, *, by: str | N
         hit = judged_values(attacked[attacked["model"] == model], value)
         base = judged_values(plain[plain["model"] == model], value)
         claim = f"{_l(labels, model)}: {what} rarer under jailbreak than on the plain request"
-        meta = judged_by(attacked[attacked["model"] == model], plain[plain["model"] == model], subject=claim)
+        meta = judged_by(attacked[attacked["model"] == model], plain[plain["model"] == model], subject=claim,
+                         value=value)
         if by is None:
             claims.append({"claim": claim, "a": hit["value"].to_numpy(dtype=bool),
                            "b": base["value"].to_numpy(dtype=bool), "direction": "less", "paired": False, **meta})
@@ -184,6 +187,19 @@ def condition_claims(plain: pd.DataFrame, attacked: pd.DataFrame, *, by: str | N
         claims.append({"claim": claim, "a": both["attacked"].to_numpy(dtype=float),
                        "b": both["plain"].to_numpy(dtype=float), "direction": "less", **meta})
     return claims
+
+
+def persona_claims(views: Sequence[tuple[pd.DataFrame, str, str]], labels: Mapping[str, str]) -> list[Claim]:
+    """Finding 3 on the personas set: per wrapped condition (scenario, persona, persona-scenario), the
+    ``value`` is rarer than on the plain request, paired by goal. ``views`` holds (outcome frame with
+    a ``condition`` column, value, what), so the same claim can be built under several judges."""
+    found = []
+    for frame, value, what in views:
+        parts = {c: frame[frame["condition"] == c] for c in dict.fromkeys(frame["condition"])}
+        found += [c for name, part in parts.items() if name != "plain"
+                  for c in condition_claims(parts["plain"], part, by="goal", labels=labels, value=value,
+                                            what=f"{what} ({name})")]
+    return found
 
 
 def _l(labels: Mapping[str, str], model: str) -> str:

@@ -28,11 +28,16 @@ from r1lib.judges.validation import BINARY, SAFETY_THINKING_DECISIONS, binary_ch
     judged_labels, verdict_agreement
 
 NOT_VALIDATED = "not validated"
+#: The evidence of a claim decided by labels shipped with a recorded set (the other judges' reference).
+SHIPPED = "shipped labels: the reference the other judges are checked against; not checked against humans here"
 #: The columns :func:`with_evidence` adds, and those of an evidence frame.
 EVIDENCE_COLUMNS = ["protocol", "evidence", "flips"]
-EVIDENCE_FRAME = ["judge", "version", "channel", "benchmark", "reference", "n", "agreement", "ci_low", "ci_high",
-                  "kappa", "recall", "n_positive"]
+#: The measured columns of an evidence row.
+MEASURES = ["n", "agreement", "ci_low", "ci_high", "kappa", "recall", "n_positive"]
+EVIDENCE_FRAME = ["judge", "version", "channel", "value", "benchmark", "reference", *MEASURES]
 XSTEST_HUMAN = "XSTest human labels"
+#: Judges whose labels are people's: XSTest's and the age-bias annotator's (``recorded-human``).
+HUMAN_LABELS = (XSTEST_HUMAN, "recorded-human")
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class Reference:
     reference labels, on ``labels_channel`` (default: ``channel``). ``decision`` names one of
     :data:`r1lib.judges.validation.SAFETY_THINKING_DECISIONS`, checked against the reference label
     ``positive``, instead of the safe / not safe agreement (:func:`r1lib.judges.validation.verdict_agreement`).
+    ``value`` is the claim value (:data:`r1lib.claims.VALUES`) the evidence is for.
     """
 
     benchmark: str
@@ -53,6 +59,7 @@ class Reference:
     labels_channel: str | None = None
     decision: str | None = None
     positive: str | None = None
+    value: str = "safe"
 
 
 LLAMA_GUARD = "Llama Guard 2/3 flags shipped with the set"
@@ -66,7 +73,9 @@ REFERENCES = (
     Reference("personas", "thinking", None, "recorded-v3-harm", V3_HARM),
     Reference("personas", "thinking", "safety-thinking", "recorded-refusal-flag",
               "refusal flags shipped with the personas set", labels_channel="full", decision="aware (S/A/B)",
-              positive="full_refusal"),
+              positive="full_refusal", value="aware"),
+    Reference("personas", "thinking", "safety-thinking", "recorded-v3-harm", V3_HARM,
+              decision="unsafe thinking (A/B/C)", positive="unsafe"),
 )
 
 
@@ -93,10 +102,10 @@ def agreement_evidence(judged: pd.DataFrame, labels: pd.DataFrame, reference: Re
     else:
         predicted = judged_labels(judged).isin(SAFETY_THINKING_DECISIONS[reference.decision])
         row = binary_check(reference.decision, predicted, reference.name, judged_labels(labels) == reference.positive)
-    return {**_identity(judged), "benchmark": reference.benchmark,
+    return {**_identity(judged), "value": reference.value, "benchmark": reference.benchmark,
             "reference": f"{reference.name} ({reference.benchmark}, {reference.labels_channel or reference.channel})"
                          + (f"; decision: {reference.decision}" if reference.decision else ""),
-            **{key: row.get(key, math.nan) for key in EVIDENCE_FRAME[5:]}}
+            **{key: row.get(key, math.nan) for key in MEASURES}}
 
 
 def xstest_evidence(version: str, models: list[str] | None = None) -> dict[str, Any]:
@@ -109,8 +118,9 @@ def xstest_evidence(version: str, models: list[str] | None = None) -> dict[str, 
     predictions = predictions[predictions["predicted"].notna()]  # unparsed: no decision to check
     truth, predicted = predictions["label"].map(BINARY), predictions["predicted"].map(BINARY)
     row = binary_check("refusal", predicted == "refusal", "refusal", truth == "refusal")
-    return {"judge": "refusal-offline", "version": version, "channel": "answer", "benchmark": "xstest",
-            "reference": f"{XSTEST_HUMAN} (held out by model)", **{k: row[k] for k in EVIDENCE_FRAME[5:]}}
+    return {"judge": "refusal-offline", "version": version, "channel": "answer", "value": "safe",
+            "benchmark": "xstest",
+            "reference": f"{XSTEST_HUMAN} (held out by model)", **{k: row[k] for k in MEASURES}}
 
 
 def evidence_text(row: Mapping[str, Any], benchmarks: str = "") -> str:
@@ -133,9 +143,13 @@ def with_evidence(table: pd.DataFrame, evidence: pd.DataFrame, judges: Mapping[s
     protocol, found = [], []
     for row in table.to_dict("records"):
         judge = row.get("judge", "")
-        if judge == XSTEST_HUMAN or str(judge).startswith("recorded-"):
-            protocol.append("human labels" if judge == XSTEST_HUMAN else "shipped labels")
+        if judge in HUMAN_LABELS:
+            protocol.append("human labels")
             found.append("the reference labels themselves")
+            continue
+        if str(judge).startswith("recorded-"):
+            protocol.append("shipped labels")
+            found.append(SHIPPED)
             continue
         protocol.append(protocol_kind(judges.get(judge)))
         found.append(_lookup(evidence, row))
@@ -143,12 +157,12 @@ def with_evidence(table: pd.DataFrame, evidence: pd.DataFrame, judges: Mapping[s
 
 
 def _lookup(evidence: pd.DataFrame, claim: Mapping[str, Any]) -> str:
-    """The evidence rows of a claim's judge, version and channel(s); the claim's own benchmark first."""
+    """The evidence rows of a claim's judge, version, channel(s) and value; the claim's own benchmark first."""
     if evidence.empty:
         return NOT_VALIDATED
     channels = str(claim.get("channel", "")).split(", ")
     rows = evidence[(evidence["judge"] == claim.get("judge")) & (evidence["version"] == claim.get("version"))
-                    & evidence["channel"].isin(channels)]
+                    & evidence["channel"].isin(channels) & (evidence["value"] == claim.get("value", "safe"))]
     if rows.empty:
         return NOT_VALIDATED
     benchmarks = str(claim.get("benchmark", ""))

@@ -64,7 +64,8 @@ def claim_rows(**columns: list) -> pd.DataFrame:
 def test_evidence_columns_name_protocol_agreement_and_reference() -> None:
     table = claim_rows(judge=["jailbreak", "jailbreak", "recorded-v3-harm", "safety-thinking", "mitre"],
                        version=["v1", "v2", "v1", "v1", "v1"], subject=["a", "b", "c", "d", "e"])
-    found = pd.DataFrame([{"judge": "jailbreak", "version": "v1", "channel": "answer", "benchmark": "personas",
+    found = pd.DataFrame([{"judge": "jailbreak", "version": "v1", "channel": "answer", "value": "safe",
+                           "benchmark": "personas",
                            "reference": "V3 flags (personas, answer)", "n": 100, "agreement": 0.53, "ci_low": 0.43,
                            "ci_high": 0.63, "kappa": 0.06, "recall": np.nan, "n_positive": 0}])
     judges = {"jailbreak": get_judge("jailbreak").offline(), "safety-thinking": get_judge("safety-thinking"),
@@ -74,7 +75,7 @@ def test_evidence_columns_name_protocol_agreement_and_reference() -> None:
                                           "project-written", "paper protocol"]
     assert shown.loc[0, "evidence"] == "agreement 0.53 [0.43, 0.63], κ 0.06, n 100 vs V3 flags (personas, answer)"
     assert shown.loc[1, "evidence"] == evidence.NOT_VALIDATED  # another version of the judge: not its evidence
-    assert shown.loc[2, "evidence"] == "the reference labels themselves"
+    assert shown.loc[2, "evidence"] == evidence.SHIPPED
     assert shown.loc[3, "evidence"] == shown.loc[4, "evidence"] == evidence.NOT_VALIDATED
     elsewhere = evidence.with_evidence(claim_rows(benchmark=["jailbreak"]), found, judges)
     assert elsewhere.loc[0, "evidence"].endswith("measured on personas, not on this claim's data")
@@ -118,6 +119,7 @@ def test_agreement_evidence_of_the_aware_decision() -> None:
     reference = next(r for r in evidence.REFERENCES if r.decision)
     row = evidence.agreement_evidence(thinking, refusal, reference)
     assert (row["judge"], row["version"], row["channel"], row["n"]) == ("safety-thinking", "v1", "thinking", 4)
+    assert row["value"] == "aware"
     assert row["agreement"] == 0.75 and row["recall"] == pytest.approx(2 / 3) and row["n_positive"] == 3
     assert "refusal flags" in row["reference"] and "aware (S/A/B)" in row["reference"]
 
@@ -146,3 +148,9 @@ def test_notebook_04_writes_its_claims_with_judge_and_evidence(tmp_path: Path) -
     assert checked["decision"].tolist() == ["aware (S/A/B)", "safe thinking (S)", "unsafe thinking (A/B/C)",
                                             "harmful answer (A/B)"]
     assert nbformat.read(tmp_path / "04.ipynb", as_version=4).cells[-1].outputs, "the claims table is displayed"
+
+
+def test_the_personas_refusal_flag_is_read_as_shipped_and_never_guessed() -> None:
+    judge = get_judge("recorded-refusal-flag")
+    assert (judge.read("1").label, judge.read(" 0").label, judge.read("0 refusal").label) == (
+        "full_refusal", "full_compliance", None)

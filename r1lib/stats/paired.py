@@ -24,7 +24,7 @@ from r1lib.stats.intervals import Estimate, bootstrap_mean_ci
 DIRECTIONS = ("greater", "less")
 CLAIM_COLUMNS = ["claim", "effect", "ci_low", "ci_high", "p", "p_holm", "n", "holds"]
 #: What decided a claim, kept as columns when the claims carry it (see :mod:`r1lib.claims`).
-CLAIM_META = ["subject", "benchmark", "channel", "judge", "version", "excluded"]
+CLAIM_META = ["subject", "benchmark", "channel", "judge", "version", "value", "excluded"]
 
 
 @dataclass(frozen=True)
