@@ -139,9 +139,15 @@ def test_notebook_04_writes_its_claims_with_judge_and_evidence(tmp_path: Path) -
                                            "interactive": False}, progress_bar=False, kernel_name="python3")
     saved = pd.read_csv(tables / "claims_04_safety_thinking.csv")
     assert {"judge", "version", "channel", "protocol", "evidence", "flips", "excluded"} <= set(saved.columns)
-    assert set(saved["judge"]) == {"safety-thinking"} and set(saved["protocol"]) == {"offline stand-in"}
-    personas = saved[saved["claim"].str.contains("persona")]
-    assert len(personas) and personas["evidence"].str.contains("refusal flags shipped with the personas set").all()
+    protocols = dict(zip(saved["judge"], saved["protocol"]))
+    assert protocols == {"safety-thinking": "offline stand-in", "recorded-v3-harm": "shipped labels"}
+    personas = saved[saved["benchmark"] == "personas"].set_index(["judge", "value"])
+    aware, safe = personas.loc[("safety-thinking", "aware")], personas.loc[("safety-thinking", "safe")]
+    assert len(aware) == len(safe) == 3  # scenario, persona and persona-scenario vs plain
+    assert aware["evidence"].str.contains("vs refusal flags shipped with the personas set").all()
+    assert safe["evidence"].str.contains("vs DeepSeek-V3 harm flags shipped with the personas set").all()
+    assert (personas.loc[("recorded-v3-harm", "safe"), "evidence"] == evidence.SHIPPED).all()
+    assert saved.loc[saved["benchmark"] == "jailbreak", "evidence"].str.contains("measured on personas").all()
     markdown = (tables / "claims_04_safety_thinking.md").read_text()
     assert "| judge" in markdown.replace("  ", " ") and "evidence" in markdown
     checked = pd.read_csv(tables / "recorded_safety_thinking_validation.csv")
