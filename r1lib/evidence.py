@@ -28,12 +28,14 @@ from r1lib.judges.validation import BINARY, SAFETY_THINKING_DECISIONS, binary_ch
     judged_labels, verdict_agreement
 
 NOT_VALIDATED = "not validated"
+#: The evidence of a claim decided by people's labels.
+HUMAN = "human labels: the reference the judges are checked against"
 #: The evidence of a claim decided by labels shipped with a recorded set (the other judges' reference).
 SHIPPED = "shipped labels: the reference the other judges are checked against; not checked against humans here"
 #: The columns :func:`with_evidence` adds, and those of an evidence frame.
 EVIDENCE_COLUMNS = ["protocol", "evidence", "flips"]
 #: The measured columns of an evidence row.
-MEASURES = ["n", "agreement", "ci_low", "ci_high", "kappa", "recall", "n_positive"]
+MEASURES = ["n", "agreement", "ci_low", "ci_high", "kappa", "positive", "recall", "n_positive"]
 EVIDENCE_FRAME = ["judge", "version", "channel", "value", "benchmark", "reference", *MEASURES]
 XSTEST_HUMAN = "XSTest human labels"
 #: Judges whose labels are people's: XSTest's and the age-bias annotator's (``recorded-human``).
@@ -124,12 +126,15 @@ def xstest_evidence(version: str, models: list[str] | None = None) -> dict[str, 
 
 
 def evidence_text(row: Mapping[str, Any], benchmarks: str = "") -> str:
-    """``agreement 0.87 [0.84, 0.90], κ 0.74, n 529 vs <reference>`` (+ recall), naming another benchmark."""
+    """``agreement 0.87 [0.84, 0.90], κ 0.74, n 529 vs <reference>`` (+ the decision's share of yes and its
+    recall), naming the benchmark when it is not the claim's."""
     if not row.get("n"):
         return f"no record judged by both (vs {row['reference']})"
     text = (f"agreement {row['agreement']:.2f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}]"
             + ("" if pd.isna(row["kappa"]) else f", κ {row['kappa']:.2f}") + f", n {int(row['n'])}"
             + f" vs {row['reference']}")
+    if not pd.isna(row.get("positive", math.nan)):
+        text += f"; the decision is yes on {row['positive']:.0%} of records"
     if not pd.isna(row.get("recall", math.nan)):
         text += f"; recall {row['recall']:.2f} of {int(row['n_positive'])}"
     if benchmarks and row["benchmark"] not in benchmarks.split(", "):
@@ -145,7 +150,7 @@ def with_evidence(table: pd.DataFrame, evidence: pd.DataFrame, judges: Mapping[s
         judge = row.get("judge", "")
         if judge in HUMAN_LABELS:
             protocol.append("human labels")
-            found.append("the reference labels themselves")
+            found.append(HUMAN)
             continue
         if str(judge).startswith("recorded-"):
             protocol.append("shipped labels")

@@ -67,7 +67,7 @@ def test_evidence_columns_name_protocol_agreement_and_reference() -> None:
     found = pd.DataFrame([{"judge": "jailbreak", "version": "v1", "channel": "answer", "value": "safe",
                            "benchmark": "personas",
                            "reference": "V3 flags (personas, answer)", "n": 100, "agreement": 0.53, "ci_low": 0.43,
-                           "ci_high": 0.63, "kappa": 0.06, "recall": np.nan, "n_positive": 0}])
+                           "ci_high": 0.63, "kappa": 0.06, "positive": np.nan, "recall": np.nan, "n_positive": 0}])
     judges = {"jailbreak": get_judge("jailbreak").offline(), "safety-thinking": get_judge("safety-thinking"),
               "mitre": get_judge("mitre")}
     shown = evidence.with_evidence(table, found, judges)
@@ -122,6 +122,17 @@ def test_agreement_evidence_of_the_aware_decision() -> None:
     assert row["value"] == "aware"
     assert row["agreement"] == 0.75 and row["recall"] == pytest.approx(2 / 3) and row["n_positive"] == 3
     assert "refusal flags" in row["reference"] and "aware (S/A/B)" in row["reference"]
+    assert evidence.evidence_text(row).endswith("the decision is yes on 50% of records; recall 0.67 of 3")
+
+
+def test_xstest_evidence_is_the_held_out_agreement_with_the_human_labels() -> None:
+    from r1lib.judges.validation import BINARY, held_out_predictions
+    row = evidence.xstest_evidence("v1")
+    predictions = held_out_predictions(("refusal-offline",))
+    parsed = predictions[predictions["predicted"].notna()]
+    agree = parsed["label"].map(BINARY) == parsed["predicted"].map(BINARY)
+    assert row["n"] == len(parsed) > 0 and row["agreement"] == pytest.approx(agree.mean())
+    assert row["reference"].startswith(evidence.XSTEST_HUMAN) and row["judge"] == "refusal-offline"
 
 
 @pytest.mark.slow
