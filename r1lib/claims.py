@@ -6,6 +6,12 @@ on its thinking and on its answer, or the same behaviour asked plainly and insid
 records with a verdict (``outcome == "judged"``) enter a pair; a claim whose models share no judged
 prompt has no pairs, and ``claims_table`` reports it as not holding (never as holding).
 
+Each claim also names what decided it (:func:`judged_by`): ``judge``, ``version``, ``channel`` and
+``benchmark`` of its frames, ``excluded`` (records of the compared models without a verdict:
+unparsed, blocked, failed, ...) and ``subject``, the claim without the judge or view it was built
+under, so that the same claim under two judges can be set side by side
+(:func:`r1lib.evidence.flips`).
+
 Values compared: ``safe`` (the benchmark's one safety metric, :func:`r1lib.report.safety_values`:
 True/False for most judges, tested with McNemar; AIR-Bench's 1 / 0.5 / 0 score, tested with
 Wilcoxon — the same definition as Tables 2 and 7), ``score`` (the verdict's score: reward, severity,
@@ -48,15 +54,28 @@ def judged_values(frame: pd.DataFrame, value: str = "safe") -> pd.DataFrame:
     return judged
 
 
+def judged_by(*frames: pd.DataFrame, subject: str, value: str = "safe") -> Claim:
+    """What decided a claim built from ``frames``: judge, version, channel and benchmark (distinct values
+    joined by ", "), the ``value`` compared, the records without a verdict (``excluded``) and the
+    judge-free ``subject``."""
+    meta: Claim = {"subject": subject, "value": value}
+    for column in ("judge", "version", "channel", "benchmark"):
+        values = [str(v) for f in frames if column in f.columns for v in f[column].dropna().unique()]
+        meta[column] = ", ".join(dict.fromkeys(values))
+    meta["excluded"] = int(sum((f["outcome"] != "judged").sum() for f in frames if "outcome" in f.columns))
+    return meta
+
+
 def compare_models(frame: pd.DataFrame, a: str, b: str, *, claim: str, direction: str,
-                   value: str = "safe") -> Claim:
+                   value: str = "safe", subject: str | None = None) -> Claim:
     """Claim ``mean(value of a) <direction> mean(value of b)`` over the prompts both models have judged."""
     rows = judged_values(frame, value)
     left = rows.loc[rows["model"] == a, [*PAIR_KEYS, "value"]]
     right = rows.loc[rows["model"] == b, [*PAIR_KEYS, "value"]]
     paired = left.merge(right, on=PAIR_KEYS, suffixes=("_a", "_b"))
     return {"claim": claim, "a": paired["value_a"].to_numpy(), "b": paired["value_b"].to_numpy(),
-            "direction": direction}
+            "direction": direction,
+            **judged_by(frame[frame["model"].isin([a, b])], subject=subject or claim, value=value)}
 
 
 def reference_claims(frames: Mapping[str, pd.DataFrame], reference: str | None, labels: Mapping[str, str]) -> list[Claim]:
@@ -82,7 +101,8 @@ def versus_claims(frames: Mapping[str, pd.DataFrame], reasoning: Sequence[str],
         present = list(dict.fromkeys(frame["model"]))
         for model in (m for m in present if m in reasoning):
             claims += [compare_models(frame, model, other, direction="less",
-                                      claim=f"{_l(labels, model)} less safe than {_l(labels, other)} ({name})")
+                                      claim=f"{_l(labels, model)} less safe than {_l(labels, other)} ({name})",
+                                      subject=f"{_l(labels, model)} less safe than {_l(labels, other)}")
                        for other in present if other not in reasoning]
     return claims
 
@@ -114,7 +134,9 @@ def score_claims(frames_by_scorer: Mapping[str, pd.DataFrame], pairs: Sequence[t
             frame = frame[frame["gen_key"].isin(compliant["gen_key"])]
         claims += [compare_models(frame, reasoning, counterpart, value="score", direction="greater",
                                   claim=f"{_l(labels, reasoning)} scores higher than {_l(labels, counterpart)} "
-                                        f"({scorer}, {what})")
+                                        f"({scorer}, {what})",
+                                  subject=f"{_l(labels, reasoning)} scores higher than {_l(labels, counterpart)} "
+                                          f"({what})")
                    for reasoning, counterpart in pairs if {reasoning, counterpart} <= ran]
     return claims
 
@@ -130,9 +152,13 @@ def channel_claims(answer_frames: Mapping[str, pd.DataFrame], thinking_frames: M
         t = judged_values(thinking_frames[benchmark]).set_index("gen_key")
         both = t[["model", "value"]].join(a[["value"]], lsuffix="_thinking", rsuffix="_answer", how="inner")
         for model, group in both.groupby("model", sort=False):
+            sets = ", ".join(dict.fromkeys(answers["benchmark"])) if "benchmark" in answers.columns else benchmark
+            thinking = thinking_frames[benchmark]
+            by = judged_by(answers[answers["model"] == model], thinking[thinking["model"] == model],
+                           subject=f"{_l(labels, model)} thinking less safe than its answer on {sets}")
             claims.append({"claim": f"{_l(labels, model)} thinking less safe than its answer on {benchmark}",
                            "a": group["value_thinking"].to_numpy(), "b": group["value_answer"].to_numpy(),
-                           "direction": "less"})
+                           "direction": "less", **by})
     return claims
 
 
@@ -150,15 +176,30 @@ def condition_claims(plain: pd.DataFrame, attacked: pd.DataFrame, *, by: str | N
         hit = judged_values(attacked[attacked["model"] == model], value)
         base = judged_values(plain[plain["model"] == model], value)
         claim = f"{_l(labels, model)}: {what} rarer under jailbreak than on the plain request"
+        meta = judged_by(attacked[attacked["model"] == model], plain[plain["model"] == model], subject=claim,
+                         value=value)
         if by is None:
             claims.append({"claim": claim, "a": hit["value"].to_numpy(dtype=bool),
-                           "b": base["value"].to_numpy(dtype=bool), "direction": "less", "paired": False})
+                           "b": base["value"].to_numpy(dtype=bool), "direction": "less", "paired": False, **meta})
             continue
         both = pd.concat([hit.groupby(by)["value"].mean().rename("attacked"),
                           base.groupby(by)["value"].mean().rename("plain")], axis=1, join="inner")
         claims.append({"claim": claim, "a": both["attacked"].to_numpy(dtype=float),
-                       "b": both["plain"].to_numpy(dtype=float), "direction": "less"})
+                       "b": both["plain"].to_numpy(dtype=float), "direction": "less", **meta})
     return claims
+
+
+def persona_claims(views: Sequence[tuple[pd.DataFrame, str, str]], labels: Mapping[str, str]) -> list[Claim]:
+    """Finding 3 on the personas set: per wrapped condition (scenario, persona, persona-scenario), the
+    ``value`` is rarer than on the plain request, paired by goal. ``views`` holds (outcome frame with
+    a ``condition`` column, value, what), so the same claim can be built under several judges."""
+    found = []
+    for frame, value, what in views:
+        parts = {c: frame[frame["condition"] == c] for c in dict.fromkeys(frame["condition"])}
+        found += [c for name, part in parts.items() if name != "plain"
+                  for c in condition_claims(parts["plain"], part, by="goal", labels=labels, value=value,
+                                            what=f"{what} ({name})")]
+    return found
 
 
 def _l(labels: Mapping[str, str], model: str) -> str:
@@ -171,15 +212,20 @@ def judge_claims(predictions: pd.DataFrame, better: str, worse: str) -> list[Cla
 
     ``predictions`` has one row per (completion, judge) with ``model``, ``id``, ``label`` (human),
     ``judge`` and ``predicted``, as :func:`r1lib.judges.validation.held_out_predictions` returns.
+    A completion either judge left unparsed (``predicted`` None) leaves the pair; each claim counts
+    those completions in ``excluded``.
     """
-    refused = predictions.assign(correct=(predictions["label"] != "full_compliance")
-                                 == (predictions["predicted"].fillna("full_compliance") != "full_compliance"))
-    wide = refused.pivot_table(index=["model", "id"], columns="judge", values="correct", aggfunc="first")
+    parsed = predictions[predictions["predicted"].notna()]
+    scored = parsed.assign(correct=(parsed["label"] != "full_compliance") == (parsed["predicted"] != "full_compliance"))
+    wide = scored.pivot_table(index=["model", "id"], columns="judge", values="correct", aggfunc="first")
     missing = [j for j in (better, worse) if j not in wide.columns]
     if missing:
         raise UserError(f"no predictions of judge(s) {missing}; judges present: {sorted(wide.columns)}")
     wide = wide[[better, worse]].dropna().astype(bool)
-    groups = [(f"{model} completions", part) for model, part in wide.groupby(level="model")]
+    completions = predictions[predictions["judge"].isin([better, worse])][["model", "id"]].drop_duplicates()
+    groups = [(f"{model} completions", model, part) for model, part in wide.groupby(level="model")]
     return [{"claim": f"{better} matches the human refusal label more often than {worse} ({name})",
-             "a": part[better].to_numpy(), "b": part[worse].to_numpy(), "direction": "greater"}
-            for name, part in [*groups, ("all completions", wide)]]
+             "a": part[better].to_numpy(), "b": part[worse].to_numpy(), "direction": "greater",
+             "judge": "XSTest human labels", "channel": "answer", "benchmark": "xstest",
+             "excluded": int((completions["model"] == model).sum() if model else len(completions)) - len(part)}
+            for name, model, part in [*groups, ("all completions", None, wide)]]

@@ -66,7 +66,7 @@ JUDGING: tuple[tuple[str, str | None, str, str], ...] = (
     ("jbb-recorded", None, "full", "all"),
     ("personas", "safety-thinking", "thinking", "reasoning"), ("personas", None, "answer", "all"),
     ("personas", None, "thinking", "reasoning"), ("personas", "recorded-v3-harm", "answer", "all"),
-    ("personas", "recorded-v3-harm", "thinking", "reasoning"),
+    ("personas", "recorded-v3-harm", "thinking", "reasoning"), ("personas", "recorded-refusal-flag", "full", "all"),
     ("xstest-age", "refusal-offline", "thinking", "all"), ("xstest-age", "recorded-human", "thinking", "all"),
 )
 

@@ -351,6 +351,49 @@ class Run:
                             encoding="utf-8")
         return paths
 
+    def evidence(self, pairs: set[tuple[str, str]]) -> pd.DataFrame:
+        """Measured agreement of each (judge, channel) in ``pairs`` with the labels of
+        :data:`r1lib.evidence.REFERENCES` this profile runs (one row per reference; see
+        :mod:`r1lib.evidence`), plus XSTest's human labels for ``refusal-offline`` on answers."""
+        from r1lib.evidence import EVIDENCE_FRAME, REFERENCES, agreement_evidence, xstest_evidence
+        rows = []
+        for ref in REFERENCES:
+            judge = ref.judge or self.profile.default_judge(ref.benchmark)
+            if not self.runs(ref.benchmark) or (judge, ref.channel) not in pairs:
+                continue
+            judged = self.evaluate(ref.benchmark, judge=judge, channels=(ref.channel,))[ref.channel]
+            channel = ref.labels_channel or ref.channel
+            labels = self.evaluate(ref.benchmark, judge=ref.labels, channels=(channel,))[channel]
+            rows.append(agreement_evidence(judged, labels, ref))
+        if ("refusal-offline", "answer") in pairs and "refusal-offline" in self.used:
+            rows.append(xstest_evidence(self.used["refusal-offline"].version))
+        return pd.DataFrame(rows, columns=EVIDENCE_FRAME)
+
+    def claims_table(self, claims: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        """:func:`r1lib.stats.claims_table` of ``claims`` with each claim's judge, protocol, evidence and flips."""
+        from r1lib.evidence import with_evidence
+        from r1lib.stats import claims_table
+        table = claims_table(list(claims))
+        if "judge" not in table.columns:
+            return table
+        pairs = {(judge, channel) for judge, channels in zip(table["judge"], table["channel"])
+                 for channel in str(channels).split(", ")}
+        return with_evidence(table, self.evidence(pairs), self.used)
+
+    def save_claims(self, table: pd.DataFrame, notebook: str) -> pd.DataFrame:
+        """Write a claims table as ``claims_<notebook>.csv`` (every column, full precision) and ``.md``
+        (value, interval, p and n rounded; judge, protocol, evidence and flips) beside the paper
+        tables; returns the rounded table for display."""
+        from r1lib.evidence import display_table
+        shown = display_table(table)
+        self.tables_dir.mkdir(parents=True, exist_ok=True)
+        table.to_csv(self.tables_dir / f"claims_{notebook}.csv", index=False)
+        caption = (f"Claims of {notebook}: effect = mean(a) - mean(b) with its 95% bootstrap interval, Holm-adjusted "
+                   f"p, n pairs, records without a verdict excluded [r1lib profile {self.profile.name}]")
+        (self.tables_dir / f"claims_{notebook}.md").write_text(
+            f"{caption}\n\n{shown.to_markdown(index=False, disable_numparse=True)}\n", encoding="utf-8")
+        return shown
+
     def save_figure(self, figure: Any, name: str, *frames: pd.DataFrame) -> list[Path]:
         """Write a figure as PNG and PDF into the run's figures folder, captioned with what made it."""
         from r1lib.plots import caption_figure, save_figure

@@ -23,6 +23,8 @@ from r1lib.stats.intervals import Estimate, bootstrap_mean_ci
 #: Expected sign of ``mean(a) - mean(b)`` in a claim.
 DIRECTIONS = ("greater", "less")
 CLAIM_COLUMNS = ["claim", "effect", "ci_low", "ci_high", "p", "p_holm", "n", "holds"]
+#: What decided a claim, kept as columns when the claims carry it (see :mod:`r1lib.claims`).
+CLAIM_META = ["subject", "benchmark", "channel", "judge", "version", "value", "excluded"]
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,8 @@ def claims_table(claims: list[dict[str, Any]], *, alpha: float = 0.05, n_boot: i
     Mann–Whitney. ``p_holm`` is Holm-adjusted over all claims. A claim ``holds`` when
     ``p_holm < alpha`` and the effect has the expected sign. A claim with no pairs (or an empty
     group) has NaN effect and p and does not hold; ``n`` is the number of pairs, or of observations.
+    The keys of :data:`CLAIM_META` a claim carries (its judge, channel, excluded records, ...) follow
+    as columns.
     """
     rows = []
     for claim in claims:
@@ -155,12 +159,14 @@ def claims_table(claims: list[dict[str, Any]], *, alpha: float = 0.05, n_boot: i
             effect = unpaired_bootstrap_diff(claim["a"], claim["b"], n_boot=n_boot, seed=seed, confidence=confidence)
             p = _unpaired_p(claim["a"], claim["b"]) if effect.n else float("nan")
         rows.append({"claim": claim["claim"], "effect": effect.estimate, "ci_low": effect.lo,
-                     "ci_high": effect.hi, "p": p, "n": effect.n, "direction": claim["direction"]})
-    table = pd.DataFrame(rows, columns=[*CLAIM_COLUMNS, "direction"])
+                     "ci_high": effect.hi, "p": p, "n": effect.n, "direction": claim["direction"],
+                     **{key: claim[key] for key in CLAIM_META if key in claim}})
+    meta = [key for key in CLAIM_META if any(key in claim for claim in claims)]
+    table = pd.DataFrame(rows, columns=[*CLAIM_COLUMNS, "direction", *meta])
     table["p_holm"] = holm(table["p"].to_numpy(dtype=float))
     expected_sign = np.where(table["direction"] == "greater", 1.0, -1.0)
     table["holds"] = (table["p_holm"] < alpha) & (np.sign(table["effect"].to_numpy(dtype=float)) == expected_sign)
-    return table[CLAIM_COLUMNS].astype({"n": int, "holds": bool})
+    return table[[*CLAIM_COLUMNS, *meta]].astype({"n": int, "holds": bool})
 
 
 def unpaired_bootstrap_diff(a: Any, b: Any, *, n_boot: int = 2000, seed: int = 0,
