@@ -334,22 +334,13 @@ class Run:
     def save_table(self, table: pd.DataFrame, name: str, *, caption: str = "") -> list[Path]:
         """Write a table as CSV, Markdown and LaTeX into the run's tables folder (the caption names the profile).
 
-        Paper tables with cells (a ``status`` column) go through :func:`r1lib.report.save_table`;
-        plain tables (Tables 1 and 8) are written as they are.
+        See :func:`r1lib.report.save_table`: the CSV keeps every cell at full precision; the Markdown
+        and LaTeX show the paper's layout (paper tables) or value [95% CI] n, rounded (other tables).
         """
         from r1lib.report import save_table
         sources = self.sources(table["model"]) if "model" in table.columns else ""
         caption = f"{caption} [r1lib profile {self.profile.name}{'; ' + sources if sources else ''}]".strip()
-        if "status" in table.columns:
-            return save_table(table, name, self.tables_dir, caption=caption)
-        self.tables_dir.mkdir(parents=True, exist_ok=True)
-        paths = [self.tables_dir / f"{name}.{ext}" for ext in ("csv", "md", "tex")]
-        table.to_csv(paths[0], index=False)
-        paths[1].write_text((f"{caption}\n\n" if caption else "") + table.to_markdown(index=False) + "\n",
-                            encoding="utf-8")
-        paths[2].write_text(table.to_latex(index=False, caption=caption or None, label=f"tab:{name}"),
-                            encoding="utf-8")
-        return paths
+        return save_table(table, name, self.tables_dir, caption=caption)
 
     def save_figure(self, figure: Any, name: str, *frames: pd.DataFrame) -> list[Path]:
         """Write a figure as PNG and PDF into the run's figures folder, captioned with what made it."""
