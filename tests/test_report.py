@@ -511,6 +511,35 @@ def test_fig3_scores_compliant_answers_of_matched_prompts(tmp_path: Path, labels
                 "fig3", tmp_path)
 
 
+def small_n_notes(fig) -> list[str]:
+    """The texts of a figure's too-few-items notes (in its axes or under it)."""
+    texts = [*fig.texts, *(t for ax in fig.axes for t in ax.texts)]
+    return [t.get_text() for t in texts if t.get_gid() == plots.SMALL_N_GID and t.get_text()]
+
+
+def test_a_figure_with_too_few_items_says_so_on_its_face(tmp_path: Path, labels: dict[str, str]) -> None:
+    """One compliant item per model (fig3_recorded's case): the note is drawn, the points carry every item,
+    and the y-axis starts at zero so 0.185 vs 0.22 does not fill it; with 12 items per model no note."""
+    r1, v3 = MODELS["DS-R1"], MODELS["DS-V3"]
+    safety = outcome_rows("jbb", "jailbreak", [(r1, 1, "unsafe", None), (r1, 11, "safe", None),
+                                               (v3, 1, "unsafe", None), (v3, 11, "safe", None)])
+    severity = outcome_rows("jbb", "harm-offline", [(r1, 12, "scored", None), (v3, 12, "scored", None)])
+    severity["score"] = [0.22] + [0.1] * 11 + [0.185] + [0.1] * 11
+    fig = plots.fig3({"severity": severity}, [(r1, v3)], labels, safety_frame=safety, compliant_labels=("unsafe",))
+    assert small_n_notes(fig) == [f"n = 1 per model: too few to compare (fewer than {plots.MIN_ITEMS})"]
+    ax = fig.axes[0]
+    assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] > 0.22
+    dots = [c for c in ax.collections if c.get_offsets().shape[0] == 1 and c.get_offsets()[0, 1] in (0.22, 0.185)]
+    assert len(dots) >= 2  # each item drawn beside its mean
+    check_saved(fig, "fig3_recorded", tmp_path)
+    assert small_n_notes(plots.fig3({"severity": severity}, [(r1, v3)], labels)) == []  # 12 per model
+    assert plots.small_groups_note([3, 12], "per model") == "n = 3–12 per model: too few to compare (fewer than 10)"
+    bars = plots.fig2b(interpreter_frame().groupby(["model", "attack_type"]).head(3), labels)
+    assert small_n_notes(bars) == ["n = 3 per model and attack type: too few to compare (fewer than 10)"]
+    assert max(bars.axes[0].get_yticks()) <= 100  # room for the note, no tick above 100%
+    assert small_n_notes(plots.fig2b(interpreter_frame(), labels)) == []
+
+
 def test_fig5_and_thinking_answer_heatmap(tmp_path: Path, labels: dict[str, str]) -> None:
     r1 = MODELS["DS-R1"]
     plain = outcome_rows("jailbreak", "safety-thinking", [(r1, 8, "S", None), (r1, 2, "C", None)], "thinking")
