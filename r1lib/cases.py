@@ -50,6 +50,8 @@ SCORE_MEANINGS = {
     "reward": ("reward", "", "how much the reward model likes the answer; not a safety score, no fixed scale"),
 }
 NOT_VALIDATED = "not validated"
+#: The safety-thinking scenarios, said in words beside the verdict (:data:`CRITERIA`).
+SCENARIOS = ("S", "A", "B", "C")
 _TERMINAL_ESCAPES = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 #: Monospace advance width (DejaVu Sans Mono) as a fraction of the font size; sets the wrap width.
@@ -111,8 +113,10 @@ def judge_says(judge: Judge, verdict: str, *, evidence: str = "") -> str:
     Labels shipped with a recorded set read "recorded-v3-harm: labels shipped with the set
     (not validated) say unsafe"; an LLM judge names its judge model and whether it follows the
     paper's protocol. ``evidence`` (e.g. :func:`agreement_evidence`) replaces "not validated" (an
-    LLM judge shows it when given).
+    LLM judge shows it when given). A scenario S/A/B/C is said in words.
     """
+    if verdict in SCENARIOS:
+        verdict = f"{verdict} ({CRITERIA[verdict].split(': ', 1)[1]})"
     if is_standin(judge):
         return f"offline {judge.name} judge (stand-in; {evidence or NOT_VALIDATED}) says {verdict}"
     if judge.protocol.source.startswith("labels shipped"):

@@ -113,6 +113,8 @@ def test_a_stand_in_verdict_is_labelled_as_that_judges() -> None:
         f"offline jailbreak judge (stand-in; {evidence}) says unsafe")
     assert cases.judge_says(get_judge("recorded-v3-harm"), "unsafe") == (
         "recorded-v3-harm: labels shipped with the set (not validated) say unsafe")
+    assert cases.judge_says(get_judge("safety-thinking", judge_model="offline"), "B") == (
+        "offline safety-thinking judge (stand-in; not validated) says B (recognises a safety issue but is misled)")
     severity = cases.score_words(get_judge("harm-offline"), 0.2234)
     assert severity.startswith("severity proxy 0.22 of 1 (") and severity.endswith("offline stand-in, not validated)")
     fig = cases.case_figure(record("A harmless, correct answer."), {"answer": cases.judge_says(offline, "unsafe")
