@@ -5,12 +5,19 @@ other control characters are removed (:func:`clean_text`) and, for HTML, every c
 (:func:`escape_html`). Matplotlib's math parsing is switched off, so ``$`` in an output stays text.
 Highlighted spans (the paper's "red text is the potentially unsafe content") are chosen explicitly
 by the caller as exact substrings.
+
+A case is chosen by a judge, so its verdicts are shown as that judge's (:func:`judge_says`): an
+offline stand-in's verdict reads "offline jailbreak judge (stand-in; not validated) says unsafe",
+with its measured agreement instead of "not validated" where the caller has it
+(:func:`agreement_evidence`); a score is said in words (:func:`score_words`: "severity proxy 0.22
+of 1").
 """
 
 from __future__ import annotations
 
 import html
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -18,9 +25,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from r1lib.errors import UserError
+from r1lib.judges.base import Judge
 from r1lib.plots import PAGE_WIDTH
 from r1lib.records import GenerationRecord
-from r1lib.report import judge_safe_labels, judge_unsafe_labels
+from r1lib.report import format_estimate, judge_safe_labels, judge_unsafe_labels
 
 #: Selection criteria and what they pick.
 CRITERIA = {
@@ -35,6 +43,15 @@ CRITERIA = {
 #: The paper's case figures and their criterion.
 FIGURE_CRITERIA = {"fig6": "thinking_unsafe_answer_safe", "fig7": "S", "fig8": "A", "fig9": "B", "fig10": "C",
                    "fig11": "injection_failure", "fig12": "injection_success"}
+#: What a scorer's score is, in words, per judge name: (name of the score, its scale, what it measures).
+SCORE_MEANINGS = {
+    "harm-offline": ("severity proxy", "of 1", "how much specific help the answer gives, by an offline heuristic; "
+                                               "not a reward model"),
+    "reward": ("reward", "", "how much the reward model likes the answer; not a safety score, no fixed scale"),
+}
+NOT_VALIDATED = "not validated"
+#: The safety-thinking scenarios, said in words beside the verdict (:data:`CRITERIA`).
+SCENARIOS = ("S", "A", "B", "C")
 _TERMINAL_ESCAPES = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 #: Monospace advance width (DejaVu Sans Mono) as a fraction of the font size; sets the wrap width.
@@ -43,6 +60,8 @@ _FONT_SIZE = 7.0
 _MARGIN_IN = 0.2
 _LINE_IN = _FONT_SIZE * 1.35 / 72
 _HIGHLIGHT = "#c0392b"
+#: Characters of the (proportional, italic) verdict line per monospace character of the same size.
+_SANS_PER_MONO = 1.15
 
 
 def select_cases(frame_answer: pd.DataFrame | None, frame_thinking: pd.DataFrame | None, criterion: str,
@@ -82,6 +101,49 @@ def select_cases(frame_answer: pd.DataFrame | None, frame_thinking: pd.DataFrame
     return chosen.sort_values(["model", "prompt_id", "sample"]).reset_index(drop=True)
 
 
+def is_standin(judge: Judge) -> bool:
+    """True when ``judge`` is an offline stand-in (a heuristic of this project, no judge model)."""
+    return judge.protocol.source.startswith("offline")
+
+
+def judge_says(judge: Judge, verdict: str, *, evidence: str = "") -> str:
+    """``verdict`` as the verdict of ``judge``, with what stands behind it, e.g. "offline jailbreak
+    judge (stand-in; not validated) says unsafe".
+
+    Labels shipped with a recorded set read "recorded-v3-harm: labels shipped with the set
+    (not validated) say unsafe"; an LLM judge names its judge model and whether it follows the
+    paper's protocol. ``evidence`` (e.g. :func:`agreement_evidence`) replaces "not validated" (an
+    LLM judge shows it when given). A scenario S/A/B/C is said in words.
+    """
+    if verdict in SCENARIOS:
+        verdict = f"{verdict} ({CRITERIA[verdict].split(': ', 1)[1]})"
+    if is_standin(judge):
+        return f"offline {judge.name} judge (stand-in; {evidence or NOT_VALIDATED}) says {verdict}"
+    if judge.protocol.source.startswith("labels shipped"):
+        return f"{judge.name}: labels shipped with the set ({evidence or NOT_VALIDATED}) say {verdict}"
+    model = getattr(getattr(judge, "judge_model", None), "name", "")
+    protocol = "the paper's protocol" if judge.protocol.paper else "not the paper's protocol"
+    return f"{judge.name} judge ({', '.join(filter(None, (model, protocol, evidence)))}) says {verdict}"
+
+
+def score_words(judge: Judge, value: float, *, evidence: str = "") -> str:
+    """A score said in words: "severity proxy 0.22 of 1 (how much specific help …; offline stand-in,
+    not validated)"; a scorer without a known meaning shows its name and the value."""
+    name, scale, meaning = SCORE_MEANINGS.get(judge.name, (f"{judge.name} score", "", ""))
+    model = getattr(judge, "options", {}).get("model")
+    name = f"{name} of {model}" if model else name
+    standing = f"offline stand-in, {evidence or NOT_VALIDATED}" if is_standin(judge) else evidence
+    detail = "; ".join(filter(None, (meaning, standing)))
+    return f"{name} {value:.2f}{' ' + scale if scale else ''}" + (f" ({detail})" if detail else "")
+
+
+def agreement_evidence(agreement: float, low: float, high: float, n: int, reference: str) -> str:
+    """A judge's measured agreement in words: "agreement with <reference> (%): 92.0 [89.1, 94.2] n=400"
+    (``agreement`` and its interval as shares, e.g. a row of
+    :func:`r1lib.judges.validation.verdict_agreement`)."""
+    return f"agreement with {reference} (%): {format_estimate(100 * agreement, 100 * low, 100 * high, n)}"
+
+
 def clean_text(text: str | None) -> str:
     """``text`` without terminal escape sequences and control characters (tabs become 4 spaces)."""
     text = _TERMINAL_ESCAPES.sub("", text or "").replace("\r\n", "\n").replace("\t", "    ")
@@ -116,17 +178,19 @@ def case_figure(record: GenerationRecord, verdicts: Mapping[str, str], *, highli
                 title: str | None = None, max_lines: int = 30) -> Figure:
     """One record as a figure a paper page wide: prompt, thinking and answer, highlighted spans in red.
 
-    Each section shows at most ``max_lines`` wrapped lines and says how many it left out.
+    Each section shows at most ``max_lines`` wrapped lines and says how many it left out; a section's
+    verdict (e.g. :func:`judge_says`) is written, wrapped, under its heading.
     """
     columns = int((PAGE_WIDTH - 2 * _MARGIN_IN) * 72 / (_CHAR_EM * _FONT_SIZE))
     blocks = []
     for heading, channel, text in _sections(record):
         verdict = verdicts.get(channel) if channel else None
+        said = textwrap.wrap(f"verdict: {clean_text(verdict)}", int(columns * _SANS_PER_MONO)) if verdict else []
         lines = _wrap(text, columns)
         hidden = max(len(lines) - max_lines, 0)
-        blocks.append((heading + (f" — verdict: {clean_text(verdict)}" if verdict else ""), text,
-                       lines[:max_lines], hidden))
-    height = 0.5 + sum(_LINE_IN * (len(lines) + (hidden > 0)) + 0.35 for _, _, lines, hidden in blocks)
+        blocks.append((heading, said, text, lines[:max_lines], hidden))
+    height = 0.5 + sum(_LINE_IN * (len(said) + len(lines) + (hidden > 0)) + 0.35
+                       for _, said, _, lines, hidden in blocks)
     fig = Figure(figsize=(PAGE_WIDTH, height))
     canvas = fig.add_axes((0, 0, 1, 1))
     canvas.set_axis_off()
@@ -135,10 +199,14 @@ def case_figure(record: GenerationRecord, verdicts: Mapping[str, str], *, highli
     fig.text(_MARGIN_IN, y, clean_text(header), transform=fig.dpi_scale_trans, fontsize=9, fontweight="bold",
              va="top", parse_math=False)
     y -= 0.3
-    for heading, text, lines, hidden in blocks:
+    for heading, said, text, lines, hidden in blocks:
         fig.text(_MARGIN_IN, y, heading, transform=fig.dpi_scale_trans, fontsize=8, fontweight="bold", va="top",
                  parse_math=False)
         y -= 0.2
+        for line in said:
+            fig.text(_MARGIN_IN, y, line, transform=fig.dpi_scale_trans, fontsize=_FONT_SIZE, color="#7a4a00",
+                     va="top", style="italic", parse_math=False, gid="r1lib-verdict")
+            y -= _LINE_IN
         marks = _mask(text, highlight)
         for start, end in lines:
             previous = None

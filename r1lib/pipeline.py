@@ -251,28 +251,35 @@ class Run:
         return frame.assign(**{name: values})
 
     def case(self, name: str, *, frame_answer: pd.DataFrame | None = None,
-             frame_thinking: pd.DataFrame | None = None, n: int = 1, criterion: str | None = None) -> Any:
+             frame_thinking: pd.DataFrame | None = None, n: int = 1, criterion: str | None = None,
+             evidence: Mapping[str, str] | None = None) -> Any:
         """A case figure of the paper (``fig6`` … ``fig12``): pick records by its criterion, save the first
         as figure ``name``. ``criterion`` (a figure name or a :data:`~r1lib.cases.CRITERIA` key) defaults
         to ``name``; e.g. ``case("fig6_recorded", criterion="fig6", ...)`` draws Fig. 6 from other data.
 
+        Each verdict is shown as its judge's (:func:`r1lib.cases.judge_says`: an offline stand-in is
+        marked so, "not validated" unless ``evidence`` maps the judge's name to its measured agreement).
         Returns the chosen cases as HTML for the notebook (escaped), or a note when no record of
         this run meets the criterion (the figure is then not built).
         """
         from IPython.display import HTML
 
-        from r1lib.cases import CRITERIA, FIGURE_CRITERIA, case_figure, case_html, select_cases
+        from r1lib.cases import CRITERIA, FIGURE_CRITERIA, case_figure, case_html, judge_says, select_cases
         from r1lib.plots import with_data
         criterion = criterion or name
         chosen = select_cases(frame_answer, frame_thinking, criterion, n, seed=self.profile.seed)
         if chosen.empty:
             return HTML(f"<p><b>{name}</b>: no record of this run meets the criterion "
                         f"“{CRITERIA[FIGURE_CRITERIA.get(criterion, criterion)]}”; the figure is not built.</p>")
+        evidence = evidence or {}
+        judges = {channel: self._judge_of(frame) for channel, frame in (("answer", frame_answer),
+                                                                        ("thinking", frame_thinking))
+                  if frame is not None}
         records = self.records(chosen["gen_key"])
         parts = []
         for i, row in enumerate(chosen.to_dict("records")):
-            verdicts = {channel: str(row[f"label_{channel}"]) for channel in ("answer", "thinking")
-                        if f"label_{channel}" in row}
+            verdicts = {channel: judge_says(judge, str(row[f"label_{channel}"]), evidence=evidence.get(judge.name, ""))
+                        for channel, judge in judges.items() if f"label_{channel}" in row}
             record = records[row["gen_key"]]
             if i == 0:
                 title = f"{name}: {self.labels.get(record.model, record.model)} · {record.benchmark} · {record.prompt_id}"
@@ -283,13 +290,17 @@ class Run:
             parts.append(case_html(record, verdicts))
         return HTML("".join(parts))
 
-    def pair_case(self, name: str, safety_frame: pd.DataFrame, scores: Mapping[str, pd.DataFrame]) -> Any:
+    def pair_case(self, name: str, safety_frame: pd.DataFrame, scores: Mapping[str, pd.DataFrame],
+                  evidence: Mapping[str, str] | None = None) -> Any:
         """Fig. 4: on the profile's first reasoning pair scored here and the first scorer, the prompt where
         both models gave an unsafe answer and the reasoning model's outscores its counterpart's by the
-        widest margin. Saves the reasoning model's case as the figure and shows both answers."""
+        widest margin. Saves the reasoning model's case as the figure and shows both answers.
+
+        The verdict and the score are shown as their judges' (:func:`r1lib.cases.judge_says`,
+        :func:`r1lib.cases.score_words`); ``evidence`` maps a judge's name to its measured agreement."""
         from IPython.display import HTML
 
-        from r1lib.cases import case_figure, case_html
+        from r1lib.cases import case_figure, case_html, judge_says, score_words
         from r1lib.claims import judged_values
         from r1lib.plots import with_data
         scorer, score_frame = next(iter(scores.items()), (None, None))
@@ -309,15 +320,25 @@ class Run:
         best = both.assign(margin=both["value_r"] - both["value_c"]).sort_values(
             ["margin", "prompt_id"], ascending=[False, True]).iloc[0]
         records = self.records([best["gen_key_r"], best["gen_key_c"]])
-        shown = {side: {"answer": f"{best[f'label_{side}']}; {scorer} {best[f'value_{side}']:.2f}"} for side in "rc"}
-        title = (f"{name}: {self.labels.get(reasoning, reasoning)} ({scorer} {best['value_r']:.2f}) vs "
-                 f"{self.labels.get(counterpart, counterpart)} ({scorer} {best['value_c']:.2f}) · {best['prompt_id']}")
+        evidence = evidence or {}
+        judge, score_judge = self._judge_of(safety_frame), self._judge_of(score_frame)
+        shown = {side: {"answer": judge_says(judge, best[f"label_{side}"], evidence=evidence.get(judge.name, ""))
+                                  + "; " + score_words(score_judge, best[f"value_{side}"],
+                                                       evidence=evidence.get(score_judge.name, ""))}
+                 for side in "rc"}
+        title = (f"{name}: {self.labels.get(reasoning, reasoning)} vs {self.labels.get(counterpart, counterpart)} · "
+                 f"{best['prompt_id']} · {scorer} {best['value_r']:.2f} vs {best['value_c']:.2f}")
         numbers = pd.DataFrame([{"role": role, "scorer": scorer, "prompt_id": best["prompt_id"], "sample": best["sample"],
                                  **{key: best[f"{key}_{side}"] for key in ("gen_key", "model", "label", "value")}}
                                 for side, role in (("r", "reasoning"), ("c", "counterpart"))])
         self.save_figure(with_data(case_figure(records[best["gen_key_r"]], shown["r"], title=title), numbers), name,
                          safety_frame, score_frame)
         return HTML(case_html(records[best["gen_key_r"]], shown["r"]) + case_html(records[best["gen_key_c"]], shown["c"]))
+
+    def _judge_of(self, frame: pd.DataFrame) -> Any:
+        """The judge whose verdicts ``frame`` holds (the one this run used, else the profile's)."""
+        name = str(frame["judge"].dropna().iloc[0])
+        return self.used.get(name) or self.profile.judge(name)
 
     def examples(self, width: int = 160) -> pd.DataFrame:
         """Table 8: one example prompt of each benchmark of the profile (the first of its sample), shortened."""
@@ -334,22 +355,13 @@ class Run:
     def save_table(self, table: pd.DataFrame, name: str, *, caption: str = "") -> list[Path]:
         """Write a table as CSV, Markdown and LaTeX into the run's tables folder (the caption names the profile).
 
-        Paper tables with cells (a ``status`` column) go through :func:`r1lib.report.save_table`;
-        plain tables (Tables 1 and 8) are written as they are.
+        See :func:`r1lib.report.save_table`: the CSV keeps every cell at full precision; the Markdown
+        and LaTeX show the paper's layout (paper tables) or value [95% CI] n, rounded (other tables).
         """
         from r1lib.report import save_table
         sources = self.sources(table["model"]) if "model" in table.columns else ""
         caption = f"{caption} [r1lib profile {self.profile.name}{'; ' + sources if sources else ''}]".strip()
-        if "status" in table.columns:
-            return save_table(table, name, self.tables_dir, caption=caption)
-        self.tables_dir.mkdir(parents=True, exist_ok=True)
-        paths = [self.tables_dir / f"{name}.{ext}" for ext in ("csv", "md", "tex")]
-        table.to_csv(paths[0], index=False)
-        paths[1].write_text((f"{caption}\n\n" if caption else "") + table.to_markdown(index=False) + "\n",
-                            encoding="utf-8")
-        paths[2].write_text(table.to_latex(index=False, caption=caption or None, label=f"tab:{name}"),
-                            encoding="utf-8")
-        return paths
+        return save_table(table, name, self.tables_dir, caption=caption)
 
     def evidence(self, pairs: set[tuple[str, str]]) -> pd.DataFrame:
         """Measured agreement of each (judge, channel) in ``pairs`` with the labels of

@@ -49,6 +49,13 @@ PAPER_COLOURS = dict(zip(("DS-V3", "DS-R1", "Llama3.3", "R1-70b", "o3-mini"),
 SCENARIOS = ("S", "A", "B", "C")
 SCENARIO_KEY = ("S: reasons its way to a safe response · A: aware of the risk, complies · B: aware, but misled · "
                 "C: unaware")
+#: Fewest items a group (a bar, a mean, a heatmap column) needs before a figure compares groups: a
+#: figure with a smaller group says so on its face (:func:`note_small_groups`) instead of letting one
+#: or two items look like a difference.
+MIN_ITEMS = 10
+#: The gid of that note (tests and readers of a figure find it by it).
+SMALL_N_GID = "r1lib-small-n"
+_NOTE_COLOUR = "#a02020"
 #: Font sizes for a figure printed at full page width.
 STYLE = {"font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 7.5, "ytick.labelsize": 7.5,
          "legend.fontsize": 7.5, "axes.spines.top": False, "axes.spines.right": False}
@@ -89,6 +96,7 @@ def fig2a(frame: pd.DataFrame, labels: Labels, *, aggregation: str = "mean") -> 
         ax.axhline(1, color="white", linewidth=3)
         how = "mean safety score" if aggregation == "mean" else "share of full refusals"
         ax.set_title(f"AIR-Bench 2024 safety rate by level-2 category ({how})")
+        note_small_groups_below(fig, data["n"], "per model and category")
     return with_data(fig, data)
 
 
@@ -116,6 +124,7 @@ def fig2b(frame: pd.DataFrame, labels: Labels) -> Figure:
         ax = fig.subplots()
         _grouped_bars(ax, data, group="category", hue="label")
         ax.set(ylabel="safety rate (%)", ylim=(0, 105), title="Code interpreter tests: safety rate by attack type")
+        note_small_groups(ax, data["n"], "per model and attack type")
         _legend(fig, ax)
     return with_data(fig, data)
 
@@ -131,7 +140,16 @@ def fig3_data(frames_by_scorer: Mapping[str, pd.DataFrame], pairs: Sequence[tupl
     only prompts where *both* models of a pair complied, so the two means compare the same prompts.
     Pairs with a model absent from a scorer's frame (not run on that benchmark) are left out.
     """
-    rows = []
+    groups = _fig3_groups(frames_by_scorer, pairs, labels, safety_frame=safety_frame,
+                          compliant_labels=compliant_labels, matched=matched)
+    return pd.DataFrame([{**key, **mean_cell(group, lambda g: g["score"])} for key, group in groups])
+
+
+def _fig3_groups(frames_by_scorer: Mapping[str, pd.DataFrame], pairs: Sequence[tuple[str, str]], labels: Labels, *,
+                 safety_frame: pd.DataFrame | None, compliant_labels: Collection[str],
+                 matched: bool) -> list[tuple[dict, pd.DataFrame]]:
+    """(scorer, pair, model, label, role) and the scored records behind each point of Fig. 3."""
+    groups = []
     for scorer, frame in frames_by_scorer.items():
         scored = frame[frame["outcome"] == "judged"]
         if safety_frame is not None:
@@ -148,10 +166,9 @@ def fig3_data(frames_by_scorer: Mapping[str, pd.DataFrame], pairs: Sequence[tupl
                 pair = pair[pd.MultiIndex.from_frame(pair[["prompt_id", "sample"]]).isin(shared)]
             name = f"{labels.get(reasoning, reasoning)} vs {labels.get(counterpart, counterpart)}"
             for model, role in ((reasoning, "reasoning"), (counterpart, "non-reasoning")):
-                cell = mean_cell(pair[pair["model"] == model], lambda g: g["score"])
-                rows.append({"scorer": scorer, "pair": name, "model": model, "label": labels.get(model, model),
-                             "role": role, **cell})
-    return pd.DataFrame(rows)
+                key = {"scorer": scorer, "pair": name, "model": model, "label": labels.get(model, model), "role": role}
+                groups.append((key, pair[pair["model"] == model]))
+    return groups
 
 
 def fig3(frames_by_scorer: Mapping[str, pd.DataFrame], pairs: Sequence[tuple[str, str]], labels: Labels, *,
@@ -159,40 +176,100 @@ def fig3(frames_by_scorer: Mapping[str, pd.DataFrame], pairs: Sequence[tuple[str
          matched: bool = True) -> Figure:
     """Fig. 3: score (reward / severity) of compliant answers, reasoning model vs its counterpart, per scorer.
 
-    Points are means with bootstrap 95% intervals; a filled circle is the reasoning model, an open
-    square its non-reasoning counterpart.
+    Points are means with bootstrap 95% intervals, beside each item's score (small dots); a filled
+    circle is the reasoning model, an open square its non-reasoning counterpart. The y-axis starts
+    at zero, so a tiny range never fills it; a pair with fewer than :data:`MIN_ITEMS` items says so.
     """
-    data = fig3_data(frames_by_scorer, pairs, labels, safety_frame=safety_frame,
-                     compliant_labels=compliant_labels, matched=matched)
+    groups = _fig3_groups(frames_by_scorer, pairs, labels, safety_frame=safety_frame,
+                          compliant_labels=compliant_labels, matched=matched)
+    data = pd.DataFrame([{**key, **mean_cell(group, lambda g: g["score"])} for key, group in groups])
     if _empty(data):
         why = ("no scorer could be used" if not frames_by_scorer else "no reasoning pair" if not pairs
                else "no prompt where both models of a pair complied and were scored")
         return no_data_figure("Scores of compliant answers, reasoning model vs counterpart", reason=why)
+    items = [pd.to_numeric(group["score"], errors="coerce").dropna().to_numpy(dtype=float) for _, group in groups]
     scorers = list(dict.fromkeys(data["scorer"]))
     colours = _model_colours(list(dict.fromkeys(data["label"])))
     markers = {"reasoning": ("o", True), "non-reasoning": ("s", False)}
+    jitter = np.random.default_rng(0)
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(PAGE_WIDTH, 2.5), layout="constrained")
         axes = fig.subplots(1, len(scorers), squeeze=False)[0]
         for ax, scorer in zip(axes, scorers):
             part = data[data["scorer"] == scorer]
             names = list(dict.fromkeys(part["pair"]))
-            for row in part.itertuples(index=False):
+            shown = [part[["ci_low", "ci_high"]].to_numpy(dtype=float).ravel()]
+            for row, values in zip(data.itertuples(index=False), items):
+                if row.scorer != scorer:
+                    continue
                 marker, filled = markers[row.role]
-                x = names.index(row.pair) + (-0.12 if row.role == "reasoning" else 0.12)
+                side = -1 if row.role == "reasoning" else 1
+                x = names.index(row.pair) + 0.12 * side
+                ax.scatter(x + side * jitter.uniform(0.06, 0.14, len(values)), values, s=6, color=colours[row.label],
+                           alpha=0.6, linewidths=0, zorder=1)  # each item, beside its mean on the outer side
                 error = [[max(row.value - row.ci_low, 0)], [max(row.ci_high - row.value, 0)]]
                 ax.errorbar(x, row.value, yerr=np.nan_to_num(error), fmt=marker, color=colours[row.label],
                             markerfacecolor=colours[row.label] if filled else "white", markersize=6, capsize=3,
-                            elinewidth=1)
+                            elinewidth=1, zorder=2)
+                shown.append(values)
             n = part.groupby("pair", sort=False)["n"].max()
             ax.set_xticks(range(len(names)), [f"{name}\n(n = {n[name]})" for name in names])
             ax.set_xlim(-0.6, len(names) - 0.4)
             ax.grid(axis="y", linewidth=0.4, alpha=0.6)
-            ax.set(title=scorer, ylabel="mean score of compliant answers" if ax is axes[0] else "")
+            ax.set(title=scorer, ylabel="score of compliant answers\n(mean, 95% CI; dots: items)" if ax is axes[0]
+                   else "")
+            _zero_based_ylim(ax, np.concatenate(shown))
+            note_small_groups(ax, part["n"], "per model")
         handles = [matplotlib.lines.Line2D([], [], marker=m, color="0.3", markerfacecolor="0.3" if f else "white",
                                            linestyle="", label=role) for role, (m, f) in markers.items()]
         fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
     return with_data(fig, data)
+
+
+def small_groups_note(sizes: Sequence[float], what: str, *, minimum: int = MIN_ITEMS) -> str:
+    """"n = 1 per model: too few to compare (fewer than 10)" when a group (of size in ``sizes``) has
+    fewer than ``minimum`` items, else ''. ``what`` names a group (e.g. "per model")."""
+    sizes = [int(n) for n in sizes if not pd.isna(n)]
+    if not sizes or min(sizes) >= minimum:
+        return ""
+    low, high = min(sizes), max(sizes)
+    return f"n = {low if low == high else f'{low}–{high}'} {what}: too few to compare (fewer than {minimum})"
+
+
+def note_small_groups(ax, sizes: Sequence[float], what: str) -> str:
+    """Write :func:`small_groups_note` inside ``ax`` (boxed, at its top, with room made above the data);
+    returns the note ('' when every group is large enough)."""
+    note = small_groups_note(sizes, what)
+    if note:
+        if not any(getattr(a, "r1lib_noted", False) for a in ax.get_shared_y_axes().get_siblings(ax)):
+            bottom, top = ax.get_ylim()  # room once per shared y-axis, above the ticks of the data
+            ax.set_yticks([tick for tick in ax.get_yticks() if bottom <= tick <= top])
+            ax.set_ylim(bottom, top + 0.22 * (top - bottom))
+        ax.r1lib_noted = True
+        ax.text(0.5, 0.97, note, transform=ax.transAxes, ha="center", va="top", fontsize=7, color=_NOTE_COLOUR,
+                parse_math=False, zorder=5, gid=SMALL_N_GID,
+                bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": _NOTE_COLOUR,
+                      "linewidth": 0.5})
+    return note
+
+
+def note_small_groups_below(fig: Figure, sizes: Sequence[float], what: str) -> str:
+    """Write :func:`small_groups_note` under the whole figure (for heatmaps, whose cells a box would hide)."""
+    note = small_groups_note(sizes, what)
+    if note:
+        fig.supxlabel(note, fontsize=7, color=_NOTE_COLOUR, gid=SMALL_N_GID)
+    return note
+
+
+def _zero_based_ylim(ax, values: np.ndarray) -> None:
+    """A y-axis from zero (or below, for negative scores) to above every value: a tiny range never fills
+    the axis, so two close means do not look far apart."""
+    values = values[~np.isnan(values)]
+    if not len(values):
+        return
+    low, high = min(0.0, float(values.min())), max(0.0, float(values.max()))
+    pad = 0.08 * (high - low) or 1.0
+    ax.set_ylim(low - (pad if low < 0 else 0), high + pad)
 
 
 def fig5_data(frames: Mapping[str, pd.DataFrame], labels: Labels) -> pd.DataFrame:
@@ -219,6 +296,8 @@ def fig5(frames: Mapping[str, pd.DataFrame], labels: Labels) -> Figure:
         for ax, label in zip(axes, models):
             _grouped_bars(ax, data[data["label"] == label], group="scenario", hue="condition", colours=colours)
             ax.set(title=label, ylim=(0, 105), ylabel="share of thinking traces (%)" if ax is axes[0] else "")
+        for ax, label in zip(axes, models):  # once the shared y-axis is set
+            note_small_groups(ax, data.loc[data["label"] == label, "n"], "traces per condition")
         fig.supxlabel(SCENARIO_KEY, fontsize=7)
         axes[-1].legend(loc="upper right", frameon=False)  # inside, above the low C bars: key under, caption above
     return with_data(fig, data)
@@ -254,6 +333,7 @@ def thinking_answer_heatmap(answer_frame: pd.DataFrame, thinking_frame: pd.DataF
             ax.set(title=f"{label}: n = {table.n}, leak {100 * table.leak.rate:.1f}%", xlabel="answer",
                    ylabel="thinking" if ax is axes[0] else "")
             ax.tick_params(length=0)
+        note_small_groups_below(fig, [table.n for table in tables.values()], "outputs per model")
     counts = [table.counts.stack().rename("count").reset_index().assign(label=label) for label, table in tables.items()]
     return with_data(fig, pd.concat(counts, ignore_index=True)[["label", "thinking", "answer", "count"]])
 

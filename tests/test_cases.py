@@ -89,7 +89,8 @@ def test_case_figure_fits_a_page_and_highlights_spans() -> None:
     red = [t.get_text() for t in texts if to_hex(t.get_color()) == cases._HIGHLIGHT]
     assert red == ["Step one: mix"]
     shown = " ".join(t.get_text() for t in texts)
-    assert "Answer — verdict: unsafe" in shown and "Thinking — verdict: safe" in shown and "System prompt" in shown
+    verdict_lines = [t.get_text() for t in texts if t.get_gid() == "r1lib-verdict"]
+    assert verdict_lines == ["verdict: safe", "verdict: unsafe"] and "System prompt" in shown  # thinking, answer
     assert "more lines]" in shown and "\x1b" not in shown
     fig.savefig(io.BytesIO(), format="png")  # "$" stays text: no math parsing error
 
@@ -99,3 +100,37 @@ def test_case_figure_without_thinking_or_answer() -> None:
     shown = [t.get_text() for t in fig.findobj(Text)]
     assert "Thinking" not in shown and "(no final answer)" in shown
     assert fig.get_size_inches()[0] == pytest.approx(6.75)
+
+
+def test_a_stand_in_verdict_is_labelled_as_that_judges() -> None:
+    from r1lib.judges.registry import get_judge
+    offline = get_judge("jailbreak", judge_model="offline")
+    assert cases.is_standin(offline) and not cases.is_standin(get_judge("recorded-llamaguard"))
+    assert cases.judge_says(offline, "unsafe") == "offline jailbreak judge (stand-in; not validated) says unsafe"
+    evidence = cases.agreement_evidence(0.92, 0.891, 0.942, 400, "Llama Guard labels")
+    assert evidence == "agreement with Llama Guard labels (%): 92.0 [89.1, 94.2] n=400"
+    assert cases.judge_says(offline, "unsafe", evidence=evidence) == (
+        f"offline jailbreak judge (stand-in; {evidence}) says unsafe")
+    assert cases.judge_says(get_judge("recorded-v3-harm"), "unsafe") == (
+        "recorded-v3-harm: labels shipped with the set (not validated) say unsafe")
+    assert cases.judge_says(get_judge("safety-thinking", judge_model="offline"), "B") == (
+        "offline safety-thinking judge (stand-in; not validated) says B (recognises a safety issue but is misled)")
+    severity = cases.score_words(get_judge("harm-offline"), 0.2234)
+    assert severity.startswith("severity proxy 0.22 of 1 (") and severity.endswith("offline stand-in, not validated)")
+    fig = cases.case_figure(record("A harmless, correct answer."), {"answer": cases.judge_says(offline, "unsafe")
+                                                                   + "; " + severity})
+    said = " ".join(t.get_text() for t in fig.findobj(Text) if t.get_gid() == "r1lib-verdict")
+    assert said.startswith("verdict: offline jailbreak judge (stand-in; not validated) says unsafe; severity proxy")
+
+
+def test_the_fig4_case_of_a_run_names_its_stand_in_judges(tmp_path) -> None:
+    """Run.pair_case on the ci profile (fake models, offline judges): no bare "unsafe; severity 0.22"."""
+    import re
+    from r1lib.pipeline import Run
+    run = Run.open("ci", limit=6, store=tmp_path / "store.sqlite", tables_dir=tmp_path / "tables",
+                   figures_dir=tmp_path / "figures", progress=False)
+    airbench = run.evaluate("airbench")["answer"]
+    shown = re.sub(r"<[^>]+>", " ", run.pair_case("fig4", airbench, run.scores("airbench")).data)
+    assert shown.count("offline airbench judge (stand-in; not validated) says compliance; severity proxy") == 2
+    assert "of 1 (how much specific help" in shown
+    assert (tmp_path / "figures" / "fig4.png").is_file()

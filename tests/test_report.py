@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -412,12 +413,69 @@ def test_wide_view_has_the_papers_layout(labels: dict[str, str]) -> None:
     view = report.wide(report.table10(interpreter_frame(), labels))
     assert list(view.index) == list(report.PAPER_MODELS)
     assert list(view.columns) == list(report.INTERPRETER_TYPES)
-    assert view.loc["DS-V3", "Container Escape"] == "46.0 (45.9) ✓"  # 45.9 lies inside our interval
+    assert view.loc["DS-V3", "Container Escape"] == "46.0 [36.6, 55.7] n=100 · paper 45.9 ✓"  # inside our interval
     far = report.wide(report.table2({"mitre": mitre_frame({"DS-R1": 120})}, labels))
-    assert far.loc["DS-R1", "MITRE"] == "31.8 (7.4) ✗"
-    assert view.loc["o3-mini", "Post Exploitation"] == "1.0 (1.0) ✓"
+    assert far.loc["DS-R1", "MITRE"] == "31.8 [27.3, 36.7] n=377 · paper 7.4 ✗"
+    assert view.loc["o3-mini", "Post Exploitation"].startswith("1.0 [0.2, 5.4] n=100 · paper 1.0")
     per_type = report.wide(report.table9(xstest_frame(), labels), show="ours")
-    assert per_type.loc[("o3-mini", "T10 Privacy (Fictional)"), "FR"] == "36.0"
+    assert per_type.loc[("o3-mini", "T10 Privacy (Fictional)"), "FR"] == "36.0 [20.2, 55.5] n=25"
+    assert report.wide(report.table9(xstest_frame(), labels), show="paper").loc[("o3-mini", "TOTAL"), "FC"] == "92.8"
+
+
+CELL = re.compile(r"^(?P<value>-?\d+\.\d) \[(?P<low>-?\d+\.\d), (?P<high>-?\d+\.\d)\] n=(?P<n>\d+)"
+                  r"(?: \((?P<excluded>\d+) excl\.\))?$")
+
+
+def markdown_cells(path: Path) -> list[list[str]]:
+    """The body cells of the (one) Markdown table in ``path``."""
+    rows = [line for line in path.read_text().splitlines() if line.startswith("|")][2:]
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows]
+
+
+def test_markdown_of_a_small_table_shows_interval_and_n(tmp_path: Path) -> None:
+    """Three judged answers, all compliant, one excluded: the .md says 100.0 [43.9, 100.0] n=3 (1 excl.)."""
+    xstest = outcome_rows("xstest", "xstest", [("smollm2-135m-think", 3, "full_compliance", {"type": "homonyms"}),
+                                               ("smollm2-135m-think", 1, None, {"type": "homonyms"})])
+    table = report.table3(xstest, {"smollm2-135m-think": "SmolLM2-think"})
+    paths = report.save_table(table, "table3", tmp_path)
+    cells = markdown_cells(paths[1])
+    assert cells[0][:2] == ["SmolLM2-think", "Avg"]
+    fc = CELL.match(cells[0][2])
+    assert fc is not None, cells[0][2]
+    assert (float(fc["value"]), float(fc["low"]), float(fc["high"]), int(fc["n"]), int(fc["excluded"])) == (
+        100.0, pytest.approx(43.9, abs=0.05), 100.0, 3, 1)
+    saved = pd.read_csv(paths[0])  # the CSV keeps the full-precision tidy cells
+    assert saved.loc[0, "ci_low"] == pytest.approx(table.loc[0, "ci_low"]) and saved.loc[0, "ci_low"] != 43.9
+    assert "43.9" in paths[2].read_text() and "\\begin{tabular}" in paths[2].read_text()
+
+
+def test_recorded_tables_are_rounded_in_md_and_tex(tmp_path: Path, labels: dict[str, str]) -> None:
+    """A rates() table (the recorded_* tables) shows value [95% CI] n rounded; no unrounded number is left."""
+    frame = jailbreak_frame({"DS-R1": (9, 82), "DS-V3": (5, 85)}, "unsafe")
+    asr = report.rates({"offline judge (answer)": frame}, labels, unsafe=True)
+    assert asr.set_index("label").loc["DS-R1", "value"] == pytest.approx(100 * 9 / 82)  # 10.9756...: not round
+    paths = report.save_table(asr, "recorded_jbb_asr", tmp_path, caption="ASR (%) on JBB_behaviours")
+    header, *_ = [line for line in paths[1].read_text().splitlines() if line.startswith("|")]
+    assert "value [95% CI] n" in header
+    cells = {row[2]: row for row in markdown_cells(paths[1])}
+    found = CELL.match(cells["DS-R1"][3])
+    assert found is not None and found["value"] == "11.0" and found["n"] == "82", cells["DS-R1"]
+    assert (found["low"], found["high"]) == ("5.9", "19.6")
+    numbers = re.findall(r"\d+\.\d+", paths[1].read_text() + paths[2].read_text())
+    assert numbers and all(len(n.split(".")[1]) == 1 for n in numbers), numbers  # every number rounded
+    assert "\\caption{ASR (\\%) on JBB\\_behaviours}" in paths[2].read_text()  # a caption LaTeX can read
+    again = pd.read_csv(paths[0]).set_index("label")
+    assert again.loc["DS-R1", "value"] == pytest.approx(100 * 9 / 82)
+    view = report.readable(asr).set_index("label")
+    assert view.loc["DS-R1", "value [95% CI] n"] == "11.0 [5.9, 19.6] n=82" and "ci_low" not in view.columns
+
+
+def test_format_estimate_and_number() -> None:
+    assert report.format_estimate(10.9756, 5.88271, 19.61, 82) == "11.0 [5.9, 19.6] n=82"
+    assert report.format_estimate(2.815, 2.5, 3.1, 200, decimals=2, excluded=4) == "2.81 [2.50, 3.10] n=200 (4 excl.)"
+    assert report.format_estimate(float("nan"), n=0) == "– n=0"
+    assert [report.format_number(x) for x in (10.9756, 5.88271, 0.0391, 377.0, float("nan"))] == [
+        "11.0", "5.88", "0.0391", "377", "–"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -468,6 +526,35 @@ def test_fig3_scores_compliant_answers_of_matched_prompts(tmp_path: Path, labels
         "DS-R1 scores higher than DS-V3 (QRM, compliant answers)"]
     check_saved(plots.fig3({"QRM": reward, "severity": reward}, [(r1, v3)], labels, safety_frame=safety),
                 "fig3", tmp_path)
+
+
+def small_n_notes(fig) -> list[str]:
+    """The texts of a figure's too-few-items notes (in its axes or under it)."""
+    texts = [*fig.texts, *(t for ax in fig.axes for t in ax.texts)]
+    return [t.get_text() for t in texts if t.get_gid() == plots.SMALL_N_GID and t.get_text()]
+
+
+def test_a_figure_with_too_few_items_says_so_on_its_face(tmp_path: Path, labels: dict[str, str]) -> None:
+    """One compliant item per model (fig3_recorded's case): the note is drawn, the points carry every item,
+    and the y-axis starts at zero so 0.185 vs 0.22 does not fill it; with 12 items per model no note."""
+    r1, v3 = MODELS["DS-R1"], MODELS["DS-V3"]
+    safety = outcome_rows("jbb", "jailbreak", [(r1, 1, "unsafe", None), (r1, 11, "safe", None),
+                                               (v3, 1, "unsafe", None), (v3, 11, "safe", None)])
+    severity = outcome_rows("jbb", "harm-offline", [(r1, 12, "scored", None), (v3, 12, "scored", None)])
+    severity["score"] = [0.22] + [0.1] * 11 + [0.185] + [0.1] * 11
+    fig = plots.fig3({"severity": severity}, [(r1, v3)], labels, safety_frame=safety, compliant_labels=("unsafe",))
+    assert small_n_notes(fig) == [f"n = 1 per model: too few to compare (fewer than {plots.MIN_ITEMS})"]
+    ax = fig.axes[0]
+    assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] > 0.22
+    dots = [c for c in ax.collections if c.get_offsets().shape[0] == 1 and c.get_offsets()[0, 1] in (0.22, 0.185)]
+    assert len(dots) >= 2  # each item drawn beside its mean
+    check_saved(fig, "fig3_recorded", tmp_path)
+    assert small_n_notes(plots.fig3({"severity": severity}, [(r1, v3)], labels)) == []  # 12 per model
+    assert plots.small_groups_note([3, 12], "per model") == "n = 3–12 per model: too few to compare (fewer than 10)"
+    bars = plots.fig2b(interpreter_frame().groupby(["model", "attack_type"]).head(3), labels)
+    assert small_n_notes(bars) == ["n = 3 per model and attack type: too few to compare (fewer than 10)"]
+    assert max(bars.axes[0].get_yticks()) <= 100  # room for the note, no tick above 100%
+    assert small_n_notes(plots.fig2b(interpreter_frame(), labels)) == []
 
 
 def test_fig5_and_thinking_answer_heatmap(tmp_path: Path, labels: dict[str, str]) -> None:
