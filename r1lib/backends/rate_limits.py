@@ -13,8 +13,9 @@ of it (providers may enforce a minute's budget over shorter periods, e.g. 3,000 
 second), so a run approaches the allowed rate without bursts of 429s; every response's
 ``remaining`` lowers the bucket's level to the server's count when that is the stricter view by
 more than the header's rounding down to a whole number (another client on the same key, a limit
-lowered mid-run), and a changed ``limit`` changes the rate at once. A call's tokens are estimated before it is sent (prompt characters / 4 plus its
-``max_tokens``, as providers count them) and the estimate is corrected by the usage returned.
+lowered mid-run), and a changed ``limit`` changes the rate at once. A call's tokens are estimated
+before it is sent (prompt characters / 4 plus its ``max_tokens``, as providers count them) and the
+estimate is corrected by the usage returned.
 
 Limits come from the headers, or from ``rate_limits: {rpm: N, tpm: N}`` in the models entry for a
 provider that sends none (the headers, when present, win). Until the first response says whether
