@@ -24,12 +24,24 @@ its own) and the fraction of the limit reached with start-up included; then, aga
 server, ``inspect eval`` on the same prompts, timed the same way (process start to exit), and the
 ratio. ``--repeat N`` runs it N times and prints the median.
 
+``--rpm N`` / ``--tpm N`` measure the regime paid providers impose instead: the server enforces
+requests- and tokens-per-minute token buckets (1 s of burst, OpenAI's 429 body, ``Retry-After``
+and ``x-ratelimit-*`` headers, see :class:`r1lib.testing.LoopbackServer`) and no concurrency cap;
+``r1lib generate`` and ``inspect eval`` (with its own retries) run against it one after the other,
+start-up included for both, and each line gives the fraction of the allowed rate reached (requests
+per second ÷ RPM / 60; for a TPM limit, tokens used per second ÷ TPM / 60) and the 429s per 100
+requests. ``--output-tokens N`` makes every reply N tokens long (thinking), with ``max_tokens``
+``--max-tokens`` in the request, as a long R1 trace would be.
+
 Usage (from the repository root)::
 
     python3 -m venv .venv-perf && .venv-perf/bin/pip install "inspect-ai==0.3.285" openai
     .venv/bin/python perf/api_throughput.py                      # 1,000 prompts, 0.5 s, cap 64
     .venv/bin/python perf/api_throughput.py --latency 0.1 0.5 1.0 --prompts 10000
     .venv/bin/python perf/api_throughput.py --startup --repeat 3       # the CLI, start-up included
+    .venv/bin/python perf/api_throughput.py --rpm 3000 --latency 0.2 --prompts 600 --concurrency 256
+    .venv/bin/python perf/api_throughput.py --tpm 600000 --output-tokens 2000 --max-tokens 4096 \
+        --latency 0.2 --prompts 600 --concurrency 256
     (``--inspect PATH`` names another inspect executable than .venv-perf/bin/inspect)
 """
 
@@ -160,8 +172,10 @@ def run_bare(base_url: str, texts: list[str], concurrency: int) -> float:
     return asyncio.run(main())
 
 
-def run_inspect(base_url: str, texts: list[str], concurrency: int, workdir: Path) -> tuple[float, float]:
-    """(eval seconds from the log, process wall seconds) for ``inspect eval`` on the same prompts."""
+def run_inspect(base_url: str, texts: list[str], concurrency: int, workdir: Path,
+                options: tuple[str, ...] = ("--max-retries", "0")) -> tuple[float, float]:
+    """(eval seconds from the log, process wall seconds) for ``inspect eval`` on the same prompts
+    (``options``: more ``inspect eval`` options; by default no retries)."""
     dataset = workdir / "prompts.jsonl"
     dataset.write_text("".join(json.dumps({"id": f"p{i}", "input": t}) + "\n" for i, t in enumerate(texts)))
     (workdir / "loopback_task.py").write_text(INSPECT_TASK)
@@ -171,7 +185,7 @@ def run_inspect(base_url: str, texts: list[str], concurrency: int, workdir: Path
     command = [str(INSPECT), "eval", "loopback_task.py", "-T", f"path={dataset}",
                "--model", "openai-api/loopback/loopback", "--max-connections", str(concurrency),
                "--display", "none", "--no-log-realtime", "--log-format", "json", "--log-dir", str(logs),
-               "--max-retries", "0"]
+               *options]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=workdir)
     wall = time.perf_counter() - started
@@ -277,6 +291,68 @@ def measure_startup(n: int, latency: float, cap: int, concurrency: int, with_ins
     return result
 
 
+def long_reply(request: dict[str, Any]) -> dict[str, Any]:
+    """The loopback responder of ``--output-tokens``: a reply whose thinking is that many tokens long."""
+    words = int(os.environ["API_THROUGHPUT_OUTPUT_TOKENS"])
+    return {"reasoning_content": "step " * words, "content": "Done.", "reasoning_tokens": words}
+
+
+def measure_rate_limited(n: int, latency: float, concurrency: int, rpm: float | None, tpm: float | None,
+                         max_tokens: int | None, with_inspect: bool) -> None:
+    """Print what ``r1lib generate`` and ``inspect eval`` reach of an RPM / TPM limit, start-up included."""
+    limits = ", ".join(f"{name} {value:,.0f}" for name, value in (("RPM", rpm), ("TPM", tpm)) if value)
+    long_outputs = "API_THROUGHPUT_OUTPUT_TOKENS" in os.environ
+    print(f"\n## {n:,} prompts, latency {latency:g} s, {limits} (1 s burst), no server concurrency cap, "
+          f"client concurrency {concurrency}"
+          + (f", replies of {os.environ['API_THROUGHPUT_OUTPUT_TOKENS']} tokens, max_tokens {max_tokens}"
+             if long_outputs else ""), flush=True)
+    print(f"{'client':8s} {'first req':>9s} {'seconds':>8s} {'req/s':>7s} {'of allowed':>10s} {'429s/100':>8s}")
+    options: dict[str, Any] = {"latency": latency, "rpm": rpm, "tpm": tpm}
+    if long_outputs:
+        options["responder"] = long_reply
+    with ServerProcess(**options) as server, tempfile.TemporaryDirectory() as tmp:
+        clients = {"r1lib": lambda: run_generate(server, n, concurrency, max_tokens, Path(tmp))}
+        if with_inspect:
+            extra = ("--max-tokens", str(max_tokens)) if max_tokens else ()
+            clients["inspect"] = lambda: (None, run_inspect(server.base_url, prompts(n), concurrency, Path(tmp),
+                                                            extra)[1])
+        for name, run in clients.items():
+            server.reset()
+            first, seconds = run()
+            ok, limited, used = server.ok(), server.count("rate_limited"), server.count("tokens_used")
+            if ok != n:
+                raise RuntimeError(f"{name}: the server answered {ok} of {n} requests")
+            allowed = (used / seconds) / (tpm / 60) if tpm else (n / seconds) / (rpm / 60)  # type: ignore[operator]
+            print(f"{name:8s} {f'{first:.2f} s' if first is not None else '-':>9s} {seconds:8.2f} {n / seconds:7.1f} "
+                  f"{allowed:10.2f} {100 * limited / server.count('requests'):8.1f}", flush=True)
+
+
+def run_generate(server: ServerProcess, n: int, concurrency: int, max_tokens: int | None,
+                 tmp: Path) -> tuple[float | None, float]:
+    """(seconds to the first request, seconds to exit) of ``r1lib generate`` on ``n`` prompts, from process start."""
+    benchmark, models = tmp / "prompts.jsonl", tmp / "models.yaml"
+    benchmark.write_text("".join(json.dumps({"id": f"p{i}", "prompt": t}) + "\n" for i, t in enumerate(prompts(n))))
+    entry: dict[str, Any] = {"backend": "openai", "model": "loopback", "base_url": server.base_url,
+                             "max_concurrency": concurrency, "stream": False}
+    if max_tokens:
+        entry["params"] = {"max_tokens": max_tokens}
+    models.write_text(yaml.safe_dump({"models": {"loopback": entry}}))
+    command = [sys.executable, "-m", "r1lib", "generate", "--model", "loopback", "--benchmark", f"jsonl:{benchmark}",
+               "--models-file", str(models), "--store", str(tmp / "rate-store.sqlite"), "--no-progress"]
+    first = None
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+    while process.poll() is None:
+        if first is None and server.count("requests"):
+            first = time.perf_counter() - started
+        time.sleep(0.005)
+    total = time.perf_counter() - started
+    if process.returncode != 0:
+        raise RuntimeError(f"r1lib generate failed ({process.returncode}): {process.stderr.read()[-3000:]}")
+    return first, total
+
+
 def top_level_imports(report: str) -> dict[str, float]:
     """Seconds per top-level import from a ``-X importtime`` report (nested imports are inside)."""
     seconds: dict[str, float] = {}
@@ -303,12 +379,24 @@ def main() -> None:
                         help="the real CLI in a subprocess, start-up included, then inspect the same way")
     parser.add_argument("--repeat", type=int, default=1, help="--startup: runs per latency (the median is printed)")
     parser.add_argument("--inspect", type=Path, default=INSPECT, help="the inspect executable (inspect_ai 0.3.285)")
+    parser.add_argument("--rpm", type=float, help="rate-limited server: requests per minute (see the docstring)")
+    parser.add_argument("--tpm", type=float, help="rate-limited server: tokens per minute")
+    parser.add_argument("--output-tokens", type=int, help="--rpm/--tpm: tokens per reply (default: short replies)")
+    parser.add_argument("--max-tokens", type=int, help="--rpm/--tpm: max_tokens sent with every request")
     args = parser.parse_args()
     concurrency = args.concurrency or args.cap
     with_inspect = not args.no_inspect
     if with_inspect and not args.inspect.exists():
         parser.error(f"{args.inspect} not found; create it (see the module docstring) or pass --no-inspect")
     INSPECT = args.inspect
+    if args.rpm or args.tpm:
+        if args.output_tokens:
+            os.environ["API_THROUGHPUT_OUTPUT_TOKENS"] = str(args.output_tokens)  # read by the server process
+        print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+        for latency in args.latency:
+            measure_rate_limited(args.prompts, latency, concurrency, args.rpm, args.tpm, args.max_tokens, with_inspect)
+        print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        return
     if args.startup:
         for latency in args.latency:
             runs = []

@@ -134,6 +134,15 @@ class Pricing(TypedDict):
 
 
 @with_config(ConfigDict(extra="forbid"))
+class RateLimits(TypedDict):
+    """A models-file ``rate_limits`` entry: the provider's requests and tokens per minute, for a provider
+    that does not state them in ``x-ratelimit-*`` headers (see :mod:`r1lib.backends.rate_limits`)."""
+
+    rpm: NotRequired[Annotated[Number, Field(gt=0)]]
+    tpm: NotRequired[Annotated[Number, Field(gt=0)]]
+
+
+@with_config(ConfigDict(extra="forbid"))
 @dataclass(frozen=True)
 class ModelConfig:
     """One model deployment: how to reach it and how to sample from it.
@@ -144,8 +153,8 @@ class ModelConfig:
     listed in :data:`OUTPUT_OPTIONS` change the output and enter the record key. ``pricing`` is empty
     or a checked :class:`Pricing` mapping with every one of its keys (``batch_discount`` None when not given).
 
-    How requests travel (OpenAI-compatible backend only; neither changes the output, so neither
-    enters the record key):
+    How requests travel (OpenAI-compatible backend only; none changes the output, so none enters
+    the record key):
 
     - ``stream``: ``true``, ``false`` or ``"auto"`` (default). Streamed calls read the answer as it
       is generated and give up only after ``options.idle_timeout`` seconds without a byte, so a
@@ -155,6 +164,9 @@ class ModelConfig:
     - ``batch``: send the pending requests through the provider's Batch API (one upload, results
       within 24 h, billed at the batch price) instead of one call each; see
       :mod:`r1lib.backends.openai_batch`.
+    - ``rate_limits``: ``{rpm: N, tpm: N}``, the provider's requests and tokens per minute when it
+      does not state them in ``x-ratelimit-*`` headers; calls are paced to them (see
+      :mod:`r1lib.backends.rate_limits`).
 
     The annotations are the models-file schema: :func:`load_models` checks every entry against them
     (pydantic, strict types) and each ``description`` is the fix its error message suggests.
@@ -207,6 +219,9 @@ class ModelConfig:
     stream: Annotated[bool | str, BeforeValidator(_stream_choice), Field(
         description='true, false or "auto" (stream reasoning models and long outputs)')] = "auto"
     batch: Annotated[Bool, Field(description="true to send requests through the provider's Batch API")] = False
+    rate_limits: Annotated[RateLimits | None, Field(
+        description="requests and tokens per minute for a provider that sends no x-ratelimit headers, "
+                    "e.g. {rpm: 3000, tpm: 600000}")] = None
 
     @property
     def opens_thinking(self) -> bool:

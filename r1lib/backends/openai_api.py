@@ -3,10 +3,15 @@
 Calls go through the official ``openai.AsyncOpenAI`` client with its own retries switched off:
 this module retries itself so that it can count attempts and adapt its concurrency.
 
-- **Concurrency**: at most ``max_concurrency`` calls in flight per model. A 429 halves the limit
-  (at most once per second) and the call waits for the server's ``Retry-After`` (capped at
-  ``options.retry_after_max_s``, default 120 s; the wait is logged); every ``limit`` successes in
-  a row raise it by one again, up to ``max_concurrency`` (AIMD).
+- **Rate limits** (requests and tokens per minute): calls are paced to the budget the provider
+  states in its ``x-ratelimit-*`` headers on every response, or to ``rate_limits: {rpm, tpm}`` in
+  the models entry, by client-side token buckets (:mod:`r1lib.backends.rate_limits`). A 429 that
+  states the limits holds every call for its ``Retry-After`` (else until the exhausted budget
+  resets), capped at ``options.retry_after_max_s`` (default 120 s; the wait is logged).
+- **Concurrency**: at most ``max_concurrency`` calls in flight per model, a separate cap. A 429
+  that states no limits halves the cap (at most once per second) and the call waits for the
+  server's ``Retry-After`` (capped as above) or its backoff; every ``limit`` successes in a row
+  raise it by one again, up to ``max_concurrency`` (AIMD).
 - **Retries**: 429, 5xx, timeouts, connection errors, bodies the server sent malformed and
   streams cut before they finished are retried with exponential backoff and full jitter, up to
   ``options.max_attempts`` (default 6) attempts; other 4xx answers (bad request, bad key, unknown
@@ -49,6 +54,8 @@ carry ``max_completion_tokens`` and no temperature; server-specific ones such as
 through). The body is posted with the client's documented ``client.post`` and read as plain JSON
 (``cast_to=object``), so the client neither re-walks the messages through its type annotations
 (a third of its CPU per call) nor builds response models; streamed chunks are read the same way.
+The reply comes back as the client's raw response (what ``with_raw_response`` returns), for its
+headers.
 The reasoning is read from ``reasoning_content``, ``reasoning`` or ``reasoning_details`` (the first
 non-empty). ``latency_s`` is the duration of the successful attempt.
 """
@@ -71,6 +78,7 @@ import openai
 from openai import AsyncOpenAI, AsyncStream
 
 from r1lib.backends.base import Backend, Completion
+from r1lib.backends.rate_limits import RateLimiter, estimate_tokens, has_limits, reset_seconds
 from r1lib.config import ModelConfig
 from r1lib.records import INTERRUPTED_FINISH, Messages
 
@@ -81,6 +89,8 @@ CALLS_PER_CLIENT = 8
 BLOCK_CODES = frozenset({"invalid_prompt", "content_filter", "content_policy_violation"})
 #: Phrases of a 400 error message that mean the same where the provider sends no such code.
 BLOCK_MESSAGES = ("content exists risk", "flagged as potentially violating", "content management policy")
+#: The request header that makes the client return its raw response, as ``with_raw_response`` does.
+RAW_RESPONSE = {"X-Stainless-Raw-Response": "true"}
 #: Body fields a streamed reasoning delta may arrive in (``reasoning_details`` is a list, handled apart).
 REASONING_FIELDS = ("reasoning_content", "reasoning")
 LOG = logging.getLogger(__name__)
@@ -103,7 +113,7 @@ class OpenAIBackend(Backend):
         self.body: dict[str, Any] = {"model": config.model, **config.params, **config.extra_body}
         if self.streaming:
             self.body.update(stream=True, stream_options={"include_usage": True})
-        self._limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AdaptiveLimit] = (
+        self._limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[AdaptiveLimit, RateLimiter]] = (
             weakref.WeakKeyDictionary())
 
     def request_body(self, messages: Messages) -> dict[str, Any]:
@@ -131,7 +141,7 @@ class OpenAIBackend(Backend):
                         admit: Callable[[int], bool] | None) -> AsyncIterator[tuple[int, Completion | None]]:
         if not conversations:
             return
-        limit = self._limit()
+        limit, pacer = self._limit()
         replicas = Replicas(self.config.base_url or (None,), self._client)
         results: asyncio.Queue[tuple[int, Completion | None] | BaseException] = asyncio.Queue()
         pending = iter(enumerate(conversations))
@@ -142,7 +152,7 @@ class OpenAIBackend(Backend):
                     if admit is not None and not admit(index):
                         await results.put((index, None))
                         continue
-                    await results.put((index, await self._complete(messages, replicas, limit)))
+                    await results.put((index, await self._complete(messages, replicas, limit, pacer)))
             except Exception as exc:  # a bug in this project's code: re-raised by the consumer below
                 await results.put(exc)
 
@@ -166,14 +176,18 @@ class OpenAIBackend(Backend):
                            timeout=self.idle_timeout if self.streaming else self.timeout,
                            http_client=http_client)
 
-    def _limit(self) -> "AdaptiveLimit":
-        """The concurrency limit shared by every ``generate`` call in the running event loop."""
+    def _limit(self) -> tuple["AdaptiveLimit", RateLimiter]:
+        """The concurrency limit and the rate limiter shared by every ``generate`` call in the running
+        event loop."""
         loop = asyncio.get_running_loop()
         if loop not in self._limits:
-            self._limits[loop] = AdaptiveLimit(self.config.max_concurrency)
+            rates = self.config.rate_limits or {}
+            self._limits[loop] = (AdaptiveLimit(self.config.max_concurrency),
+                                  RateLimiter(rates.get("rpm"), rates.get("tpm")))
         return self._limits[loop]
 
-    async def _complete(self, messages: Messages, replicas: "Replicas", limit: "AdaptiveLimit") -> Completion:
+    async def _complete(self, messages: Messages, replicas: "Replicas", limit: "AdaptiveLimit",
+                        pacer: RateLimiter) -> Completion:
         """One conversation, retried until it succeeds or ``max_attempts`` is reached.
 
         Provider faults become ``Completion(error=...)``; an exception from this project's own
@@ -181,16 +195,21 @@ class OpenAIBackend(Backend):
         """
         error = ""
         interrupted: list[dict[str, Any]] = []  # what arrived of each cut stream
+        estimate = estimate_tokens({**self.body, "messages": messages})
         for attempt in range(1, self.max_attempts + 1):
             wait: float | None = None
             cut = False
             async with limit:
+                await pacer.acquire(estimate)
                 started = time.perf_counter()
+                headers = None
                 try:
                     replica = replicas.pick()
                     async with replica:
-                        body = await (self._stream(replica.client, messages) if self.streaming
-                                      else self._post(replica.client, messages))
+                        if self.streaming:
+                            body = await self._stream(replica.client, messages, pacer)
+                        else:
+                            body, headers = await self._post(replica.client, messages)
                 except Interrupted as exc:
                     if exc.arrived:
                         interrupted.append(exc.entry(attempt))
@@ -199,8 +218,7 @@ class OpenAIBackend(Backend):
                                           latency_s=time.perf_counter() - started)
                     error, cut = f"interrupted: {exc.reason}", True
                 except openai.RateLimitError as exc:
-                    limit.rate_limited()
-                    wait = self._retry_wait(exc.response.headers)
+                    wait = self._rate_limited(exc.response.headers, estimate, limit, pacer, attempt)
                     error = f"rate limited (429): {_message(exc)}"
                 except openai.APITimeoutError:
                     error = (f"no reply for {self.idle_timeout:g} s (options.idle_timeout)" if self.streaming
@@ -209,6 +227,7 @@ class OpenAIBackend(Backend):
                     error = (f"cannot connect to {replica.client.base_url} ({_cause(exc)}); check "
                              "base_url and that the server is running")
                 except openai.APIStatusError as exc:
+                    pacer.observe(exc.response.headers)
                     final = status_outcome(exc.status_code, exc.code, _message(exc), self.config)
                     if final is not None:
                         final.attempts, final.meta = attempt, _cuts(interrupted)
@@ -223,6 +242,9 @@ class OpenAIBackend(Backend):
                         error = "malformed response body (no choices)"
                     else:
                         completion = parse_response(body)
+                        pacer.correct(estimate, _used_tokens(completion))
+                        if not self.streaming:  # a stream's headers were read when it started
+                            pacer.observe(headers)
                         completion.latency_s = time.perf_counter() - started
                         completion.attempts = attempt
                         completion.meta = _cuts(interrupted)
@@ -234,22 +256,26 @@ class OpenAIBackend(Backend):
                           finish_reason=INTERRUPTED_FINISH if cut else None,
                           attempts=self.max_attempts, meta=_cuts(interrupted))
 
-    async def _post(self, client: AsyncOpenAI, messages: Messages) -> Any:
-        """One non-streamed call: the reply body as plain JSON."""
+    async def _post(self, client: AsyncOpenAI, messages: Messages) -> tuple[Any, Any]:
+        """One non-streamed call: the reply body as plain JSON, and the reply's headers."""
+        response = await client.post("/chat/completions", cast_to=object, body={**self.body, "messages": messages},
+                                     options={"headers": RAW_RESPONSE})
         try:
-            return await client.post("/chat/completions", cast_to=object, body={**self.body, "messages": messages})
+            return response.parse(), response.headers
         except (openai.APIResponseValidationError, ValueError) as exc:  # body decoding, inside the client
             raise MalformedBody(f"malformed response body ({type(exc).__name__}: {exc})") from None
 
-    async def _stream(self, client: AsyncOpenAI, messages: Messages) -> dict[str, Any]:
+    async def _stream(self, client: AsyncOpenAI, messages: Messages, pacer: RateLimiter) -> dict[str, Any]:
         """One streamed call, joined into the body a non-streamed call returns.
 
-        Faults before the reply starts raise the client's exceptions, as a non-streamed call does;
-        once chunks flow, any fault raises :class:`Interrupted` with what arrived. Only the client's
-        reading of the next chunk is guarded, so a bug in :class:`StreamedReply` still raises.
+        The reply's headers go to ``pacer`` as soon as the stream starts. Faults before the reply
+        starts raise the client's exceptions, as a non-streamed call does; once chunks flow, any
+        fault raises :class:`Interrupted` with what arrived. Only the client's reading of the next
+        chunk is guarded, so a bug in :class:`StreamedReply` still raises.
         """
         stream = await client.post("/chat/completions", cast_to=object, body={**self.body, "messages": messages},
                                    stream=True, stream_cls=AsyncStream[object])
+        pacer.observe(stream.response.headers)
         reply = StreamedReply()
         chunks = stream.__aiter__()
         try:
@@ -283,9 +309,28 @@ class OpenAIBackend(Backend):
             raise Interrupted("the stream ended before a finish reason", reply)
         return reply.body()
 
-    def _retry_wait(self, headers: Any) -> float | None:
-        """The server's Retry-After, capped at ``retry_after_max_s``; the wait is logged."""
+    def _rate_limited(self, headers: Any, estimate: float, limit: "AdaptiveLimit", pacer: RateLimiter,
+                      attempt: int) -> float | None:
+        """After a 429: what this call waits before its next attempt (None: its backoff).
+
+        A 429 that states the limits holds every call (the pacer) for its Retry-After, else until
+        the exhausted budget resets, else for the backoff; one that states none halves the
+        concurrency cap and the call waits for its Retry-After or backoff.
+        """
+        pacer.correct(estimate, 0)  # a rejected call used no tokens; the headers below say what remains
+        pacer.observe(headers)
+        if not has_limits(headers):
+            limit.rate_limited()
+            return self._retry_wait(headers)
+        wait = self._retry_wait(headers, reset_seconds(headers))
+        pacer.hold(wait if wait is not None else self._backoff(attempt))
+        return 0.0
+
+    def _retry_wait(self, headers: Any, fallback: float | None = None) -> float | None:
+        """The server's Retry-After (else ``fallback``), capped at ``retry_after_max_s``; the wait is logged."""
         asked = retry_after(headers)
+        if asked is None:
+            asked = fallback
         if asked is None:
             return None
         wait = min(asked, self.retry_after_max_s)
@@ -370,6 +415,13 @@ class Interrupted(Exception):
         """What a record keeps of this attempt in ``meta["interrupted"]``."""
         return {"attempt": attempt, "reason": self.reason, "text": self.message["content"] or "",
                 "reasoning": reasoning_text(self.message)}
+
+
+def _used_tokens(completion: Completion) -> int | None:
+    """Prompt plus output tokens of a completion, as its usage reported them (None when it did not)."""
+    if completion.prompt_tokens is None or completion.completion_tokens is None:
+        return None
+    return completion.prompt_tokens + completion.completion_tokens
 
 
 def _cuts(interrupted: list[dict[str, Any]]) -> dict[str, Any]:

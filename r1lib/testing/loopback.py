@@ -76,12 +76,27 @@ what it returns for the request's JSON: e.g. a duration drawn per model and outp
 most ``max_concurrent`` replies are in preparation at once (the others queue), so throughput is
 capped at ``max_concurrent / latency`` requests per second.
 
+**Rate limits.** ``rpm`` and ``tpm`` set requests- and tokens-per-minute limits, enforced as
+OpenAI does: token buckets refilled at ``limit / 60`` per second holding ``burst_s`` seconds of it
+(default 1 s: 3,000 RPM is 50 requests at once, then 50 per second). A request reserves one
+request and its tokens (prompt words plus its ``max_tokens`` or ``max_completion_tokens``) when it
+arrives; the reply settles the reservation to the tokens it used (prompt plus completion, as its
+``usage`` says; a fault gives it all back). A request over the budget gets OpenAI's 429 body
+(``code: rate_limit_exceeded``, ``type: requests`` or ``tokens``) with ``Retry-After`` (seconds
+until it would fit). Every chat reply, success or 429, carries
+``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` (reset as OpenAI writes it, e.g.
+``20ms``, ``1.5s``) for each limit set; ``limit_headers=False`` sends none of these headers and no
+``Retry-After`` (a provider that states nothing). :meth:`LoopbackServer.set_limits` changes the
+limits mid-run; rejected requests are counted as ``rate_limited``.
+
 **Counters.** ``server.counts`` (a :class:`collections.Counter` snapshot) holds ``requests`` (every
 chat request read, batch lines included), ``ok`` (successful replies, a prompt filter included),
 ``behaviour:NAME`` per successful reply (``behaviour:custom`` for the responder), ``fault:KIND``
 per fault (``fault:responder`` when the responder raised), ``streamed`` per streamed request, and
 ``files:upload``, ``files:content``, ``batches:create``, ``batches:retrieve``, ``batches:list``
-per Batch API call. ``server.answered`` counts successful replies per last user message.
+per Batch API call, ``rate_limited`` per request rejected by ``rpm`` / ``tpm`` and, with a limit set,
+``tokens_used`` (the prompt and completion tokens of the replies, as the tokens bucket counts them).
+``server.answered`` counts successful replies per last user message.
 """
 
 from __future__ import annotations
@@ -153,6 +168,40 @@ def tokens(text: str) -> list[str]:
 
 
 @dataclass
+class RateBucket:
+    """A server-side per-minute limit: ``per_minute`` units refilled continuously, ``burst_s`` seconds held."""
+
+    per_minute: float
+    burst_s: float
+    level: float = -1.0  # -1: full
+    at: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        if self.level < 0:
+            self.level = self.capacity
+
+    @property
+    def capacity(self) -> float:
+        return max(1.0, self.per_minute / 60.0 * self.burst_s)
+
+    def refill(self, now: float) -> None:
+        self.level = min(self.capacity, self.level + (now - self.at) * self.per_minute / 60.0)
+        self.at = now
+
+    def seconds_until(self, amount: float) -> float:
+        """Seconds until ``amount`` fits (an amount above the capacity: until the bucket is full)."""
+        return max(0.0, min(amount, self.capacity) - self.level) * 60.0 / self.per_minute
+
+
+def reset_text(seconds: float) -> str:
+    """A duration as OpenAI's ``x-ratelimit-reset-*`` headers write it: ``20ms``, ``1.5s``, ``2m3s``."""
+    if seconds < 1:
+        return f"{max(0, round(seconds * 1000))}ms"
+    minutes, rest = divmod(seconds, 60)
+    return (f"{int(minutes)}m" if minutes else "") + f"{rest:.3g}s"
+
+
+@dataclass
 class Reply:
     """One HTTP reply: status, headers and body parts.
 
@@ -182,7 +231,8 @@ class LoopbackServer:
                  fault_rate: float = 0.0, faults: Sequence[str] = FAULTS, seed: int = 0,
                  latency: float | Callable[[dict[str, Any]], float] = 0.0, max_concurrent: int | None = None,
                  retry_after: float = 0.2, slow_s: float = 5.0, stream_tps: float | None = None,
-                 batch_delay: float = 0.0, expire_batches: int = 0):
+                 batch_delay: float = 0.0, expire_batches: int = 0, rpm: float | None = None,
+                 tpm: float | None = None, burst_s: float = 1.0, limit_headers: bool = True):
         if behaviour not in BEHAVIOURS:
             raise UserError(f"unknown loopback behaviour {behaviour!r}; choose one of {', '.join(BEHAVIOURS)}")
         unknown = set(faults) - set(FAULTS + STREAM_FAULTS)
@@ -201,6 +251,9 @@ class LoopbackServer:
         self.stream_tps = stream_tps
         self.batch_delay = batch_delay
         self.expire_batches = expire_batches
+        self.burst_s = burst_s
+        self.limit_headers = limit_headers
+        self._buckets: dict[str, RateBucket] = {}
         self.port: int | None = None
         self._counts: Counter[str] = Counter()
         self._answered: Counter[str] = Counter()
@@ -208,6 +261,7 @@ class LoopbackServer:
         self._files: dict[str, bytes] = {}
         self._batches: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self.set_limits(rpm=rpm, tpm=tpm)
         self._gate: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -278,6 +332,63 @@ class LoopbackServer:
             self._counts.clear()
             self._answered.clear()
             self._seen.clear()
+
+    def set_limits(self, *, rpm: float | None = None, tpm: float | None = None) -> None:
+        """Set (or, with None, remove) the requests- and tokens-per-minute limits; safe to call while serving.
+
+        A bucket that stays keeps its level, within the new capacity."""
+        with self._lock:
+            now = time.monotonic()
+            for name, per_minute in (("requests", rpm), ("tokens", tpm)):
+                bucket = self._buckets.get(name)
+                if not per_minute:
+                    self._buckets.pop(name, None)
+                elif bucket is None:
+                    self._buckets[name] = RateBucket(per_minute, self.burst_s)
+                else:
+                    bucket.refill(now)
+                    bucket.per_minute = per_minute
+                    bucket.level = min(bucket.level, bucket.capacity)
+
+    def _reserve(self, tokens: float) -> tuple[str | None, float, dict[str, str]]:
+        """Take one request and ``tokens`` from the buckets, or name the one that is short.
+
+        Returns (the exhausted bucket or None, seconds until the request would fit, rate-limit headers)."""
+        with self._lock:
+            now = time.monotonic()
+            costs = {"requests": 1.0, "tokens": tokens}
+            for bucket in self._buckets.values():
+                bucket.refill(now)
+            short = [(name, b.seconds_until(costs[name])) for name, b in self._buckets.items()
+                     if b.level < min(costs[name], b.capacity)]
+            if not short:
+                for name, bucket in self._buckets.items():
+                    bucket.level -= costs[name]
+            headers = self._limit_headers()
+        if short:
+            name, wait = max(short, key=lambda item: item[1])
+            return name, wait, headers
+        return None, 0.0, headers
+
+    def _settle(self, reserved: float, used: float) -> None:
+        """Give back the reserved tokens a reply did not use."""
+        with self._lock:
+            bucket = self._buckets.get("tokens")
+            if bucket is not None:
+                bucket.refill(time.monotonic())
+                bucket.level = min(bucket.capacity, bucket.level + reserved - used)
+            self._counts["tokens_used"] += int(used)
+
+    def _limit_headers(self) -> dict[str, str]:
+        """OpenAI's ``x-ratelimit-*`` headers for the buckets as they are (call with the lock held)."""
+        if not self.limit_headers:
+            return {}
+        headers: dict[str, str] = {}
+        for name, bucket in self._buckets.items():
+            headers[f"x-ratelimit-limit-{name}"] = f"{bucket.per_minute:g}"
+            headers[f"x-ratelimit-remaining-{name}"] = str(max(0, int(bucket.level)))
+            headers[f"x-ratelimit-reset-{name}"] = reset_text(bucket.seconds_until(bucket.capacity))
+        return headers
 
     def _count(self, *keys: str) -> None:
         with self._lock:
@@ -386,6 +497,25 @@ class LoopbackServer:
 
     # -- chat completions --------------------------------------------------------------------
     async def _chat(self, request: dict[str, Any]) -> Reply | None:
+        reserved = _reservation(request) if self._buckets else 0.0
+        exhausted, wait, limit_headers = self._reserve(reserved) if self._buckets else (None, 0.0, {})
+        if exhausted:
+            self._count("requests", "rate_limited")
+            if self.limit_headers:
+                limit_headers["Retry-After"] = f"{max(wait, 0.001):.3f}"
+            bucket = self._buckets.get(exhausted)
+            message = (f"Rate limit reached for {exhausted} per min (RPM/TPM): Limit "
+                       f"{bucket.per_minute if bucket else 0:g}. Please try again in {reset_text(wait)}.")
+            return _json(429, {"error": {"message": message, "type": exhausted, "param": None,
+                                         "code": "rate_limit_exceeded"}}, headers=limit_headers)
+        reply = await self._answer(request)
+        if self._buckets:
+            self._settle(reserved, _used(reply) if reply is not None and reply.status == 200 else 0.0)
+            if reply is not None:
+                reply.headers.update(self._limit_headers())
+        return reply
+
+    async def _answer(self, request: dict[str, Any]) -> Reply | None:
         fault, prompt = self._draw(request)
         delay = self.latency(request) if callable(self.latency) else self.latency
         if self._gate:
@@ -635,6 +765,25 @@ class LoopbackServer:
             batch["request_counts"] = {"total": len(lines), "completed": len(output), "failed": len(errors)}
             batch["status"] = "expired" if batch["_expires"] else "completed"
             batch["expired_at" if batch["_expires"] else "completed_at"] = now
+
+
+def _reservation(request: dict[str, Any]) -> float:
+    """The tokens a request reserves on arrival: its prompt's words plus its output budget."""
+    prompt = sum(_words(str(m.get("content") or "")) for m in request.get("messages") or [])
+    return prompt + max(int(request.get("max_tokens") or 0), int(request.get("max_completion_tokens") or 0))
+
+
+def _used(reply: Reply) -> float:
+    """Prompt plus completion tokens of a successful reply, from its usage (the last usage chunk of a stream)."""
+    for part in reversed(reply.parts[-3:]):  # a stream ends with its usage chunk and [DONE]
+        text = part[len(b"data: "):] if part.startswith(b"data: ") else part
+        try:
+            usage = json.loads(text).get("usage")
+        except ValueError:
+            continue
+        if usage:
+            return float(usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0))
+    return 0.0
 
 
 def _text(messages: Sequence[dict[str, Any]]) -> str:
