@@ -68,13 +68,18 @@ def judged_by(*frames: pd.DataFrame, subject: str, value: str = "safe") -> Claim
 
 def compare_models(frame: pd.DataFrame, a: str, b: str, *, claim: str, direction: str,
                    value: str = "safe", subject: str | None = None) -> Claim:
-    """Claim ``mean(value of a) <direction> mean(value of b)`` over the prompts both models have judged."""
+    """Claim ``mean(value of a) <direction> mean(value of b)`` over the prompts both models have judged.
+
+    A ``cluster`` column in ``frame`` (one label per prompt, e.g. the goal a jailbreak rewrites) makes
+    the claim's interval resample whole clusters."""
     rows = judged_values(frame, value)
-    left = rows.loc[rows["model"] == a, [*PAIR_KEYS, "value"]]
-    right = rows.loc[rows["model"] == b, [*PAIR_KEYS, "value"]]
-    paired = left.merge(right, on=PAIR_KEYS, suffixes=("_a", "_b"))
+    keys = [*PAIR_KEYS, *(["cluster"] if "cluster" in rows.columns else [])]
+    left = rows.loc[rows["model"] == a, [*keys, "value"]]
+    right = rows.loc[rows["model"] == b, [*keys, "value"]]
+    paired = left.merge(right, on=keys, suffixes=("_a", "_b"))
+    clusters = {"clusters": paired["cluster"].to_numpy()} if "cluster" in paired.columns else {}
     return {"claim": claim, "a": paired["value_a"].to_numpy(), "b": paired["value_b"].to_numpy(),
-            "direction": direction,
+            "direction": direction, **clusters,
             **judged_by(frame[frame["model"].isin([a, b])], subject=subject or claim, value=value)}
 
 

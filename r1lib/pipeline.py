@@ -128,9 +128,12 @@ class Run:
         step = f"{benchmark}{':' + split if split else ''} × {judge_obj.name}"
         self.failures.add(step, result.failed_generations, result.failed_judgements, result.first_error)
         self._write_status()
-        for channel, frame in result.frames.items():
-            self.frames[(shown or (benchmark if split is None else f"{benchmark}:{split}"), shown or judge_name,
-                         judge_name, channel)] = frame
+        for channel, frame in result.frames.items():  # one view per (benchmark, judge, channel), over calls
+            key = (shown or (benchmark if split is None else f"{benchmark}:{split}"), shown or judge_name,
+                   judge_name, channel)
+            earlier = self.frames.get(key)
+            self.frames[key] = frame if earlier is None else pd.concat(
+                [earlier[~earlier["gen_key"].isin(frame["gen_key"])], frame], ignore_index=True)
         if split is None and keep is None and limit is None:
             self.comparable[benchmark] = comparability(self.profile, benchmark, judge_obj)
         return result.frames
@@ -171,8 +174,10 @@ class Run:
                        self.evaluate(benchmark, judge=b, channels=(channel,))[channel])
                 for name, benchmark, channel, a, b in specs if self.runs(benchmark)}
 
-    def scores(self, benchmark: str = "airbench") -> dict[str, pd.DataFrame]:
-        """Fig. 3: every answer of ``benchmark`` scored by each scorer of the profile, ``{scorer: frame}``.
+    def scores(self, benchmark: str = "airbench", *, models: Sequence[str] | None = None,
+               keep: Callable[[Item], bool] | None = None) -> dict[str, pd.DataFrame]:
+        """Fig. 3: every answer of ``benchmark`` scored by each scorer of the profile, ``{scorer: frame}``
+        (``models`` and ``keep`` select as in :meth:`evaluate`).
 
         A scorer that cannot be built here (e.g. a reward model that is not available offline) is
         left out with its message in :attr:`unavailable`; the rest of the run goes on.
@@ -182,8 +187,8 @@ class Run:
         for name, spec in self.profile.scorers.items():
             options = {k: v for k, v in spec.items() if k != "judge"}
             try:
-                frames[name] = self.evaluate(benchmark, judge=spec["judge"], judge_options=options,
-                                             shown=f"{name} ({spec['judge']})")["answer"]
+                frames[name] = self.evaluate(benchmark, judge=spec["judge"], judge_options=options, models=models,
+                                             keep=keep, shown=f"{name} ({spec['judge']})")["answer"]
             except UserError as exc:
                 self.unavailable[name] = str(exc)
         return frames
@@ -291,8 +296,9 @@ class Run:
         return HTML("".join(parts))
 
     def pair_case(self, name: str, safety_frame: pd.DataFrame, scores: Mapping[str, pd.DataFrame],
-                  evidence: Mapping[str, str] | None = None) -> Any:
-        """Fig. 4: on the profile's first reasoning pair scored here and the first scorer, the prompt where
+                  evidence: Mapping[str, str] | None = None,
+                  pairs: Sequence[tuple[str, str]] | None = None) -> Any:
+        """Fig. 4: on the first reasoning pair scored here (of ``pairs``, default the profile's) and the first scorer, the prompt where
         both models gave an unsafe answer and the reasoning model's outscores its counterpart's by the
         widest margin. Saves the reasoning model's case as the figure and shows both answers.
 
@@ -304,7 +310,8 @@ class Run:
         from r1lib.claims import judged_values
         from r1lib.plots import with_data
         scorer, score_frame = next(iter(scores.items()), (None, None))
-        pairs = [p for p in self.profile.pairs if score_frame is not None and set(p) <= set(score_frame["model"])]
+        pairs = [p for p in (self.profile.pairs if pairs is None else pairs)
+                 if score_frame is not None and set(p) <= set(score_frame["model"])]
         if not pairs:
             return HTML(f"<p><b>{name}</b>: no reasoning pair of the profile was scored on this benchmark; "
                         "the figure is not built.</p>")

@@ -2,9 +2,10 @@
 
 A model entry ``backend: recorded``, ``model: <source>/<run>`` names one run of
 :data:`r1lib.benchmarks.recorded.RUNS` (e.g. ``refusal-direction/DeepSeek-R1-Distill-Llama-8B``).
-A conversation is matched by the whitespace-normalised text of its system prompt (if any) and its
-one user message. A conversation the recording does not hold (another prompt, another system
-prompt, several turns) comes back as ``Completion(finish_reason=NOT_RECORDED_FINISH, text="")``:
+A conversation is matched as a whole: every message's role and whitespace-normalised text (the
+system prompt if any, the earlier turns of a multi-turn attack, the final user message). A
+conversation the recording does not hold (another prompt, another system prompt, other turns)
+comes back as ``Completion(finish_reason=NOT_RECORDED_FINISH, text="")``:
 never a generation, never an error, never counted as safe. Every completion carries
 ``provenance``: repository, commit, file, row and how the thinking was delimited.
 
@@ -27,6 +28,9 @@ recorded; only tags the source removed or the chat template supplied are put bac
 - ``thinking_only`` (R1-Distill-Qwen-14B, age-bias): the file keeps only the text inside
   ``<think>``; it is wrapped in the tags again with nothing after them, so the thinking is the
   thinking and the answer is empty (``closed``; ``empty_think`` for the empty traces).
+- ``answer_only`` (DeepSeek-R1 through cloud APIs, deepseek-api-jailbreak): the providers returned
+  the final answer without the thinking; as recorded (``no_think``), and the thinking channel has
+  nothing to judge.
 - ``no_thinking`` (the instruct models): as recorded (``no_think``).
 
 **Finish reason and tokens.** No tokenizer of these models is available offline, so whether an
@@ -65,6 +69,7 @@ DELIMITING = {
     "direct_answer": "no thinking: a direct answer without </think>",
     "think_tags": "<think> ... </think> in the raw output",
     "thinking_only": "thinking only: the source kept the text inside <think> and no answer; tags put back",
+    "answer_only": "final answer only: the provider returned the reasoning model's answer without its thinking",
     "no_thinking": "no thinking: a non-reasoning model",
 }
 
@@ -74,13 +79,14 @@ def approx_tokens(text: str) -> int:
     return len(_PIECE.findall(text))
 
 
-def conversation_key(messages: Messages) -> tuple[str, str] | None:
-    """(normalised system prompt or "", normalised user prompt), or None for anything but one user turn."""
-    roles = [m.get("role") for m in messages]
-    if roles not in (["user"], ["system", "user"]):
+ConversationKey = tuple[tuple[str, str], ...]
+
+
+def conversation_key(messages: Messages) -> ConversationKey | None:
+    """Every message's (role, normalised text), or None when the conversation does not end in a user turn."""
+    if not messages or messages[-1].get("role") != "user":
         return None
-    system = str(messages[0]["content"]) if roles[0] == "system" else ""
-    return normalise_text(system), normalise_text(str(messages[-1]["content"]))
+    return tuple((str(m.get("role")), normalise_text(str(m.get("content", "")))) for m in messages)
 
 
 def hand_over(run: RecordedRun, row: RecordedRow) -> tuple[str, str]:
@@ -89,8 +95,8 @@ def hand_over(run: RecordedRun, row: RecordedRow) -> tuple[str, str]:
         return row.output, "think_tags"
     if run.shape == "thinking_only":
         return f"{OPEN_TAG}\n{row.output}\n{CLOSE_TAG}", "thinking_only"
-    if run.shape == "no_thinking":
-        return row.output, "no_thinking"
+    if run.shape in ("no_thinking", "answer_only"):
+        return row.output, run.shape
     if parse_trace(row.output).state != "no_think":
         return row.output, "bare_close"
     if THINKING_OPENING.match(row.output.lstrip()):
@@ -126,12 +132,13 @@ class RecordedBackend(Backend):
         super().__init__(config)
         self.run = get_run(config.model)
         self.files = DataFiles()
-        self.rows: dict[tuple[str, str], RecordedRow] = {}
+        self.rows: dict[ConversationKey, RecordedRow] = {}
         for row in read_run(self.run.name, self.files):
-            key = (normalise_text(row.system or ""), normalise_text(row.prompt))
+            key = conversation_key(row.messages)
+            assert key is not None, "a recorded row always ends in its user prompt"
             if key in self.rows:
                 raise UserError(f"recorded run {self.run.name}: rows {self.rows[key].index} and {row.index} hold "
-                                "the same prompt; matching by prompt would be ambiguous")
+                                "the same conversation; matching by conversation would be ambiguous")
             self.rows[key] = row
 
     async def generate(self, conversations: Sequence[Messages]) -> AsyncIterator[tuple[int, Completion]]:
@@ -144,7 +151,8 @@ class RecordedBackend(Backend):
         key = conversation_key(messages)
         row = self.rows.get(key) if key is not None else None
         if row is None:
-            why = "not a single user turn" if key is None else "the recording holds no output for this prompt"
+            why = ("the conversation does not end in a user turn" if key is None
+                   else "the recording holds no output for this conversation")
             source = self.run.files[0].outputs
             return Completion(text="", finish_reason=NOT_RECORDED_FINISH, provenance={
                 "run": self.run.name, "model": self.run.model, "repo": source.repo, "commit": source.revision,

@@ -32,6 +32,12 @@ Sources (repo@commit; license):
   prompts, with one annotator's label of each trace (``sentiment``) and an LLM label of the final
   answer (``final_label``; the answer text itself is not in the file). **No license file**:
   internal test use only (prompts from XSTest, CC-BY-4.0).
+- ``deepseek-api-jailbreak``: ``LC1332/deepseek-api-jailbreak`` at ``1af05a5``: DeepSeek-R1 and
+  DeepSeek-V3 as three Chinese cloud providers served them in February 2025 (Volcano Engine,
+  Alibaba Cloud, Tencent Cloud), each answering its own multi-turn "paper outline" jailbreak
+  conversation of the same JailbreakBench goals; final answers only (no thinking), with one LLM
+  judge's ``Jailbroken`` flag. Files 1 and 2 (the R1/V3 pairs); GLM-4-Air and the V3-only file 3
+  are left out. A run is one (model, provider): the row's ``Model`` field. MIT.
 """
 
 from __future__ import annotations
@@ -54,6 +60,8 @@ PERSONAS = "VictorQian03/Jailbreaking-LLMs-with-Personas"
 PERSONAS_COMMIT = "71f83526ebb1c5daef2d4eee73d702e1fca0e572"
 AGE_BIAS = "sem-huits/NLP-xstest"
 AGE_BIAS_COMMIT = "dfca3e3f167b5a0ea8bb62cf7a53ccc8e54bc6e4"
+DEEPSEEK_JAILBREAK = "LC1332/deepseek-api-jailbreak"
+DEEPSEEK_JAILBREAK_COMMIT = "1af05a55b02fcceb46ee56661d50a78fa652b7d9"
 
 NO_LICENSE = "none (no license file upstream): internal test use only, do not redistribute"
 REASSEMBLED = "reassembled from index text; sha256 of the mirror's copy"
@@ -67,8 +75,9 @@ class RecordedFile:
     ``outputs`` holds the prompts and outputs; ``labels`` the shipped labels when they live in a
     separate file (the refusal_direction pipeline's evaluations, row for row), else None.
     ``format``: ``pipeline`` (refusal_direction completions + evaluations), ``personas`` (the merged
-    JSON) or ``age-bias`` (the annotation CSV). ``condition`` names the prompt set
-    (``jailbreakbench``, ``harmless``, ``plain``, ``scenario``, ``persona``, ``persona-scenario``, ``xstest-age``).
+    JSON), ``age-bias`` (the annotation CSV) or ``deepseek-jailbreak`` (the jailbroken-results JSON). ``condition`` names the prompt set
+    (``jailbreakbench``, ``harmless``, ``plain``, ``scenario``, ``persona``, ``persona-scenario``, ``xstest-age``,
+    ``paper-outline``).
     """
 
     outputs: FileSource
@@ -83,8 +92,11 @@ class RecordedRun:
 
     ``shape`` says how its outputs show the thinking: ``prefilled_think`` (start inside it, end it
     at a bare ``</think>``), ``think_tags`` (``<think>`` … ``</think>``), ``thinking_only`` (the text
-    inside ``<think>``, no answer) or ``no_thinking``; :mod:`r1lib.backends.recorded` hands each shape
-    to the trace parser. ``max_new_tokens`` is the source's generation limit (None: not known).
+    inside ``<think>``, no answer), ``answer_only`` (a reasoning model whose provider returned its
+    final answer without the thinking) or ``no_thinking``; :mod:`r1lib.backends.recorded` hands each
+    shape to the trace parser. ``max_new_tokens`` is the source's generation limit (None: not known).
+    ``select``: the value of the rows' ``model`` field that belongs to this run, when its files hold
+    several models' rows (None: every row is the run's).
     """
 
     name: str
@@ -92,6 +104,7 @@ class RecordedRun:
     shape: str
     max_new_tokens: int | None
     files: tuple[RecordedFile, ...]
+    select: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +114,8 @@ class RecordedRow:
     ``output`` is the model's text exactly as the file stores it (for ``age-bias`` the thinking
     trace). ``fields`` holds the file's other text columns (``category``, ``cot``, ``response``,
     ``persona_type``, ``type``, ...); ``labels`` the shipped labels, raw (numbers or strings as stored).
+    ``history`` holds the turns between the system prompt and the final user ``prompt`` of a
+    multi-turn conversation (empty for single-turn rows).
     """
 
     file: RecordedFile
@@ -110,6 +125,13 @@ class RecordedRow:
     output: str
     fields: dict[str, str] = field(default_factory=dict)
     labels: dict[str, Any] = field(default_factory=dict)
+    history: tuple[dict[str, str], ...] = ()
+
+    @property
+    def messages(self) -> list[dict[str, str]]:
+        """The conversation the recorded output answers: system prompt (if any), history, final user turn."""
+        system = [{"role": "system", "content": self.system}] if self.system else []
+        return [*system, *self.history, {"role": "user", "content": self.prompt}]
 
 
 def normalise_text(text: str) -> str:
@@ -190,6 +212,42 @@ AGE_BIAS_FILE = RecordedFile(outputs=_github(
     f"{NO_LICENSE}; prompts from XSTest (CC-BY-4.0)", "think_annotations_Jelle.csv"),
     labels=None, format="age-bias", condition="xstest-age")
 
+#: The deepseek-api-jailbreak result files with R1/V3 pairs: (file, rows, sha256).
+_DEEPSEEK_FILES = (
+    ("jailbroken_results1.json", 70, "26f2d4d1b1b03b9065b5f640f7a2febe0b7c7d66ef0ab777ad5e1e5906c686bf"),
+    ("jailbroken_results2.json", 150, "ea5603ae1f5af17b674a065436343d13b4018e036539b3fe8991aeddc7547f56"),
+)
+DEEPSEEK_JAILBREAK_FILES = tuple(
+    RecordedFile(outputs=_github(
+        f"deepseek-api-jailbreak {name}", "deepseek-jailbreak", DEEPSEEK_JAILBREAK, DEEPSEEK_JAILBREAK_COMMIT,
+        f"jailbreak_result/{name}", f"deepseek-api-jailbreak/jailbreak_result/{name}", sha, rows, "MIT", name),
+        labels=None, format="deepseek-jailbreak", condition="paper-outline")
+    for name, rows, sha in _DEEPSEEK_FILES)
+#: The JailbreakBench behaviours file the set's goals come from (for their JBB index and category).
+DEEPSEEK_JAILBREAK_GOALS = _github(
+    "deepseek-api-jailbreak JailbreakBench behaviours", "deepseek-jailbreak", DEEPSEEK_JAILBREAK,
+    DEEPSEEK_JAILBREAK_COMMIT, "input/harmful_behaviors_jailbreakbench.csv",
+    "deepseek-api-jailbreak/input/harmful_behaviors_jailbreakbench.csv",
+    "05a6aaa9637a410683ebee5ebbf6eeb17e2ca19282467a26881ed6959c32f63e", 100, "MIT",
+    "harmful_behaviors_jailbreakbench.csv")
+#: Provider as the set names it -> the short name in model and item names.
+DEEPSEEK_PROVIDERS = {"火山方舟": "volcengine", "阿里云": "alibaba", "腾讯云": "tencent"}
+#: The set's model names without the provider prefix -> the short name in model and item names.
+DEEPSEEK_MODELS = {"DeepSeek-R1": "r1", "DeepSeek-V3": "v3"}
+
+
+def _deepseek_runs() -> list[RecordedRun]:
+    """One run per (model, provider) of the deepseek-api-jailbreak set."""
+    runs = []
+    for model, short in DEEPSEEK_MODELS.items():
+        for provider, where in DEEPSEEK_PROVIDERS.items():
+            runs.append(RecordedRun(
+                f"deepseek-api-jailbreak/{model}@{where}", f"deepseek-ai/{model} (served by {where}, Feb 2025)",
+                "answer_only" if short == "r1" else "no_thinking", None, DEEPSEEK_JAILBREAK_FILES,
+                select=f"{provider}{model}"))
+    return runs
+
+
 #: Every recorded run, by the name a model entry gives as ``model:`` with ``backend: recorded``.
 RUNS: dict[str, RecordedRun] = {run.name: run for run in (
     RecordedRun("refusal-direction/DeepSeek-R1-Distill-Llama-8B", "deepseek-ai/DeepSeek-R1-Distill-Llama-8B",
@@ -202,6 +260,7 @@ RUNS: dict[str, RecordedRun] = {run.name: run for run in (
     RecordedRun("personas/DeepSeek-R1", "deepseek-ai/DeepSeek-R1", "think_tags", 1000, PERSONAS_FILES),
     RecordedRun("age-bias/DeepSeek-R1-Distill-Qwen-14B", "deepseek-r1:14b (Ollama; DeepSeek-R1-Distill-Qwen-14B)",
                 "thinking_only", None, (AGE_BIAS_FILE,)),
+    *_deepseek_runs(),
 )}
 #: Every recorded file (outputs and separate label files), each once.
 SOURCES: tuple[FileSource, ...] = tuple(dict.fromkeys(
@@ -221,7 +280,8 @@ def read_run(name: str, files: DataFiles | None = None) -> list[RecordedRow]:
     """Every row of a recorded run, file by file in declaration order (checksums and row counts checked)."""
     run = get_run(name)
     files = files or DataFiles()
-    return [row for file in run.files for row in file_rows(file, files)]
+    return [row for file in run.files for row in file_rows(file, files)
+            if run.select is None or row.fields.get("model") == run.select]
 
 
 def file_rows(file: RecordedFile, files: DataFiles) -> list[RecordedRow]:
@@ -230,6 +290,8 @@ def file_rows(file: RecordedFile, files: DataFiles) -> list[RecordedRow]:
         return _pipeline_rows(file, files)
     if file.format == "personas":
         return _personas_rows(file, files)
+    if file.format == "deepseek-jailbreak":
+        return _deepseek_rows(file, files)
     return _age_bias_rows(file, files)
 
 
@@ -286,3 +348,22 @@ def _age_bias_rows(file: RecordedFile, files: DataFiles) -> list[RecordedRow]:
                         output=row["reasoning_trace"], fields={k: row[k] for k in _AGE_FIELDS},
                         labels={k: row[k] for k in _AGE_LABELS})
             for index, row in enumerate(frame.to_dict("records"))]
+
+
+def _deepseek_rows(file: RecordedFile, files: DataFiles) -> list[RecordedRow]:
+    """Rows of a jailbroken-results file: the attack conversation, the final answer, the ``Jailbroken`` flag."""
+    records, path = _json_rows(file.outputs, files)
+    rows = []
+    for index, row in enumerate(records):
+        conversation = row["Reformulated Prompt"]
+        roles = [m.get("role") for m in conversation]
+        if not conversation or roles[-1] != "user" or "system" in roles[1:]:
+            raise UserError(f"{file.outputs.dataset}: row {index} of {path} is not a conversation ending in a user "
+                            "turn; it is not the pinned file")
+        system = conversation[0]["content"] if roles[0] == "system" else None
+        history = tuple({"role": m["role"], "content": m["content"]} for m in conversation[1 if system else 0:-1])
+        rows.append(RecordedRow(
+            file=file, index=index, system=system, prompt=conversation[-1]["content"], output=row["Response"],
+            fields={"goal": row["Prompt"], "provider": row["API provider"], "model": row["Model"]},
+            labels={"Jailbroken": row["Jailbroken"]}, history=history))
+    return rows

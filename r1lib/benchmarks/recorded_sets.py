@@ -24,6 +24,17 @@ show that these are not the paper's data.
 - ``xstest-age``: 100 XSTest safe prompts prefixed with an age statement (``neutral``, ``child`` =
   10, ``adult`` = 35, ``elderly`` = 75; 25 per age, 26 distinct XSTest prompts). Category: XSTest
   ``type`` and ``age``.
+- ``deepseek-jailbreak``: the 180 "paper outline" jailbreak conversations that DeepSeek-R1 and
+  DeepSeek-V3 answered through three cloud providers (deepseek-api-jailbreak files 1-2): 37
+  JailbreakBench goals, each sent once per (model, provider) with its own conversation (the
+  attack's assistant turn was written for each by the set's pipeline). Every item is one recorded
+  conversation, so each of the six recorded runs answers its own items (30 per provider and model,
+  10 for Tencent) and holds none of the others. The two files are two batches (3 goals are in
+  both). Item id ``<batch>/<provider>/<model>/jbb<index>``; category ``batch`` (``1``/``2``),
+  ``provider``, ``family`` (``r1``/``v3``), ``goal`` (``jbb<index>``, the JBB behaviour index) and the
+  JBB ``category``; ``meta["pair"]`` is ``<batch>/<provider>/jbb<index>``, which pairs an R1 item with
+  the V3 item of the same batch, goal and provider, and ``meta["goal"]`` the goal the jailbreak judge
+  judges against.
 """
 
 from __future__ import annotations
@@ -31,6 +42,10 @@ from __future__ import annotations
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.recorded import (
     AGE_BIAS_FILE,
+    DEEPSEEK_JAILBREAK_FILES,
+    DEEPSEEK_JAILBREAK_GOALS,
+    DEEPSEEK_MODELS,
+    DEEPSEEK_PROVIDERS,
     COSMIC_LLAMA_JBB,
     COSMIC_QWEN_JBB,
     LLAMA3_HARMLESS,
@@ -43,7 +58,7 @@ from r1lib.benchmarks.recorded import (
     normalise_text,
 )
 from r1lib.benchmarks.sources import DataFiles, FileSource
-from r1lib.benchmarks.spec import BenchmarkSpec, register, text_id, user_turn
+from r1lib.benchmarks.spec import BenchmarkSpec, read_table, register, text_id, user_turn
 from r1lib.errors import UserError
 from r1lib.records import Messages
 
@@ -127,6 +142,38 @@ def load_xstest_age(files: DataFiles, split: str | None) -> list[Item]:
             for row in file_rows(AGE_BIAS_FILE, files)]
 
 
+def load_deepseek_jailbreak(files: DataFiles, split: str | None) -> list[Item]:
+    """The R1 and V3 conversations of the deepseek-api-jailbreak set (GLM-4-Air rows left out)."""
+    path = files.path(DEEPSEEK_JAILBREAK_GOALS)
+    behaviours = read_table(DEEPSEEK_JAILBREAK_GOALS, path, ("Index", "Goal", "Category"))
+    files.expect_rows(DEEPSEEK_JAILBREAK_GOALS, path, len(behaviours))
+    jbb = {normalise_text(row["Goal"]): row for row in behaviours.to_dict("records")}
+    models = {f"{provider}{model}": (where, short) for provider, where in DEEPSEEK_PROVIDERS.items()
+              for model, short in DEEPSEEK_MODELS.items()}
+    items = []
+    for batch, file in enumerate(DEEPSEEK_JAILBREAK_FILES, start=1):
+        for row in file_rows(file, files):
+            if row.fields["model"] not in models:
+                continue  # GLM-4-Air: no counterpart in the set
+            behaviour = jbb.get(normalise_text(row.fields["goal"]))
+            if behaviour is None:
+                raise UserError(f"{file.outputs.dataset}: row {row.index} has a goal that is not a JailbreakBench "
+                                "behaviour of the set's input file; the files are not the pinned set")
+            provider, model = models[row.fields["model"]]
+            goal = f"jbb{behaviour['Index']}"
+            items.append(Item(
+                benchmark="deepseek-jailbreak", id=f"{batch}/{provider}/{model}/{goal}", messages=row.messages,
+                category={"batch": str(batch), "provider": provider, "family": model, "goal": goal,
+                          "category": behaviour["Category"]},
+                meta={"source": "recorded-deepseek-api-jailbreak", "goal": row.fields["goal"],
+                      "pair": f"{batch}/{provider}/{goal}"}))
+    ids = [item.id for item in items]
+    if len(set(ids)) != len(ids):
+        raise UserError("deepseek-jailbreak: two rows of a file share a (provider, model, goal); "
+                        "the files are not the pinned set")
+    return items
+
+
 JBB_SPEC = register(BenchmarkSpec(
     name="jbb-recorded", title="JailbreakBench behaviours as the recorded baselines sent them", paper_size=None,
     license="MIT (prompts); Apache-2.0 (recordings)", category_fields=("category",), stratify_by=("category",),
@@ -151,4 +198,10 @@ XSTEST_AGE_SPEC = register(BenchmarkSpec(
     paper_size=None, license="none upstream: internal test use only (prompts from XSTest, CC-BY-4.0)",
     category_fields=("type", "age"), stratify_by=("age", "type"), files=_sources(AGE_BIAS_FILE), load=load_xstest_age,
     judge="xstest", notes="not in the paper; 25 prompts per age condition"))
-SPECS = (JBB_SPEC, HARMLESS_SPEC, PERSONAS_SPEC, XSTEST_AGE_SPEC)
+DEEPSEEK_JAILBREAK_SPEC = register(BenchmarkSpec(
+    name="deepseek-jailbreak", title="DeepSeek-R1 vs DeepSeek-V3 (cloud APIs) under one multi-turn jailbreak",
+    paper_size=None, license="MIT", category_fields=("batch", "provider", "family", "goal", "category"),
+    stratify_by=("provider", "family"), files=(*_sources(*DEEPSEEK_JAILBREAK_FILES), DEEPSEEK_JAILBREAK_GOALS),
+    load=load_deepseek_jailbreak, judge="jailbreak",
+    notes="not in the paper; 90 R1/V3 pairs (37 JBB goals x provider); each item is answered by one recorded run"))
+SPECS = (JBB_SPEC, HARMLESS_SPEC, PERSONAS_SPEC, XSTEST_AGE_SPEC, DEEPSEEK_JAILBREAK_SPEC)

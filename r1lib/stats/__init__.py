@@ -12,12 +12,13 @@ from r1lib.stats.intervals import (Estimate, RateSummary, bootstrap_mean_ci, con
                                    stratified_rate_ci, wilson_interval)
 from r1lib.stats.outcomes import (OUTCOMES, SafetyRate, classify_outcomes, outcome_counts, safety_rate,
                                   safety_table)
-from r1lib.stats.paired import McNemarResult, align_pairs, claims_table, holm, mcnemar_exact, paired_bootstrap_diff
+from r1lib.stats.paired import (McNemarResult, align_pairs, claims_table, cluster_sign_flip_p, holm, mcnemar_exact,
+                                paired_bootstrap_diff)
 
 __all__ = [
     "Agreement", "Estimate", "McNemarResult", "OUTCOMES", "RateSummary", "SafetyRate", "ThinkingAnswerTable",
     "accuracy_by_length", "adjust_family", "agreement", "align_pairs", "bootstrap_mean_ci", "claims_table",
-    "classify_outcomes", "compare_cells", "conditional_mean", "deviating", "fisher_exact_p", "fleiss_kappa", "holm",
+    "classify_outcomes", "cluster_sign_flip_p", "compare_cells", "conditional_mean", "deviating", "fisher_exact_p", "fleiss_kappa", "holm",
     "krippendorff_alpha_nominal", "mcnemar_exact", "mean_difference", "outcome_counts", "paired_bootstrap_diff",
     "rate_difference", "rate_summary", "rogan_gladen", "rogan_gladen_ci", "safety_rate", "safety_table",
     "sensitivity_specificity", "stratified_rate_ci", "thinking_answer_table", "wilson_interval",
