@@ -71,6 +71,8 @@ REFERENCES = (
               "human labels of R1-Distill-Qwen-14B's thinking (age-bias set)"),
     Reference("jbb-recorded", "answer", None, "recorded-llamaguard", LLAMA_GUARD, labels_channel="full"),
     Reference("jbb-recorded", "full", None, "recorded-llamaguard", LLAMA_GUARD),
+    Reference("deepseek-jailbreak", "answer", None, "recorded-jbb-llm-judge",
+              "LLM-judge (JailbreakBench prompt) flags shipped with the deepseek-api-jailbreak set"),
     Reference("personas", "answer", None, "recorded-v3-harm", V3_HARM),
     Reference("personas", "thinking", None, "recorded-v3-harm", V3_HARM),
     Reference("personas", "thinking", "safety-thinking", "recorded-refusal-flag",

@@ -174,10 +174,9 @@ class Run:
                        self.evaluate(benchmark, judge=b, channels=(channel,))[channel])
                 for name, benchmark, channel, a, b in specs if self.runs(benchmark)}
 
-    def scores(self, benchmark: str = "airbench", *, models: Sequence[str] | None = None,
-               keep: Callable[[Item], bool] | None = None) -> dict[str, pd.DataFrame]:
-        """Fig. 3: every answer of ``benchmark`` scored by each scorer of the profile, ``{scorer: frame}``
-        (``models`` and ``keep`` select as in :meth:`evaluate`).
+    def scores(self, benchmark: str = "airbench", *, models: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
+        """Fig. 3: every answer of ``benchmark`` (of ``models``, default all) scored by each scorer of the
+        profile, ``{scorer: frame}``.
 
         A scorer that cannot be built here (e.g. a reward model that is not available offline) is
         left out with its message in :attr:`unavailable`; the rest of the run goes on.
@@ -188,7 +187,7 @@ class Run:
             options = {k: v for k, v in spec.items() if k != "judge"}
             try:
                 frames[name] = self.evaluate(benchmark, judge=spec["judge"], judge_options=options, models=models,
-                                             keep=keep, shown=f"{name} ({spec['judge']})")["answer"]
+                                             shown=f"{name} ({spec['judge']})")["answer"]
             except UserError as exc:
                 self.unavailable[name] = str(exc)
         return frames
@@ -512,10 +511,15 @@ def prefetch_requests(profile: Profile, model: str) -> list[Any]:
     from r1lib.benchmarks.registry import get_benchmark
     from r1lib.runner import requests_for
 
-    return [dataclasses.replace(request, benchmark=benchmark)
-            for benchmark, plan in profile.benchmarks.items()
-            if get_benchmark(benchmark).solver == "single_turn" and (plan.models is None or model in plan.models)
-            for request in requests_for(select_items(profile, benchmark), profile.samples)]
+    config = profile.config(model)
+    requests = []
+    for benchmark, plan in profile.benchmarks.items():
+        spec = get_benchmark(benchmark)
+        if spec.solver != "single_turn" or (plan.models is not None and model not in plan.models):
+            continue
+        items = [item for item in select_items(profile, benchmark) if spec.runs_item is None or spec.runs_item(config, item)]
+        requests += [dataclasses.replace(request, benchmark=benchmark) for request in requests_for(items, profile.samples)]
+    return requests
 
 
 def prefetch(profile: Profile, store: Store, *, progress: bool = True) -> list[Any]:
@@ -542,6 +546,7 @@ def generate(profile: Profile, benchmark: str, store: Store, *, models: Sequence
              progress: bool = True) -> dict[str, Any]:
     """Generate (or reuse from ``store``) ``benchmark``'s outputs for each model through its solver.
 
+    Each model gets the items its benchmark's ``runs_item`` gives it (every item by default).
     Returns ``{model: r1lib.solvers.Outcome}`` (records in item order and the run summary). Spear
     phishing is a dialogue: the model under test attacks the profile's victim model, and the record
     of each dialogue is its final attacker turn.
@@ -559,7 +564,11 @@ def generate(profile: Profile, benchmark: str, store: Store, *, models: Sequence
     for model in _select(profile, models, benchmark):
         config = profile.config(model)
         config.api_key()  # fail before any request when a key is missing
-        outcomes[model] = solve(config, items[0].benchmark, items, store, solver=spec.solver,
+        own = items if spec.runs_item is None else [item for item in items if spec.runs_item(config, item)]
+        if not own:
+            raise UserError(f"{model} runs none of the {len(items)} {benchmark} items selected (each is answered by "
+                            "one recorded run); drop the model from the benchmark's models in the profile")
+        outcomes[model] = solve(config, items[0].benchmark, own, store, solver=spec.solver,
                                 samples=profile.samples, partner=partner,
                                 max_turns=profile.phishing_turns if partner else None, progress=progress)
     return outcomes

@@ -3,7 +3,7 @@
 The ``deepseek-jailbreak`` benchmark (:mod:`r1lib.benchmarks.recorded_sets`) holds one recorded
 conversation per (batch, provider, model, goal): R1 and V3 were each sent their own rewrite of the
 same JailbreakBench goal through the same cloud provider. Each recorded run answers only its own
-conversations, so :func:`evaluate` runs every model on its own items and re-keys the outcome frame
+conversations (the benchmark's ``runs_item`` sends each only those); :func:`evaluate` re-keys the outcome frame
 by the *pair* (``prompt_id`` = ``<batch>/<provider>/<goal>``, the item id kept in ``item_id``), with
 the goal as ``cluster``. With that key the library's paired machinery applies unchanged: claims
 (:mod:`r1lib.claims`, whose intervals then resample whole goals), Fig. 3 and the Fig. 4 case.
@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from r1lib.benchmarks.recorded import DEEPSEEK_MODELS, get_run
+from r1lib.benchmarks.recorded import deepseek_run
 from r1lib.claims import judged_values
 from r1lib.errors import UserError
 from r1lib.stats import cluster_sign_flip_p, mcnemar_exact, paired_bootstrap_diff, wilson_interval
@@ -34,18 +34,8 @@ POOLED = {"r1": "DS-R1 (recorded, 3 providers)", "v3": "DS-V3 (recorded, 3 provi
 POOLED_PAIR = (POOLED["r1"], POOLED["v3"])
 
 
-def run_of(model: str) -> tuple[str, str]:
-    """(``r1``/``v3``, provider) of a recorded deepseek-api-jailbreak run (``model:`` of its entry)."""
-    name = model.split("/", 1)[-1]
-    family, _, provider = name.partition("@")
-    if not model.startswith("deepseek-api-jailbreak/") or family not in DEEPSEEK_MODELS or not provider:
-        raise UserError(f"{model!r} is not a recorded deepseek-api-jailbreak run; give a model entry with "
-                        "`backend: recorded` and `model: deepseek-api-jailbreak/DeepSeek-R1@<provider>`")
-    return DEEPSEEK_MODELS[family], provider
-
-
 def model_pairs(run: Any) -> list[tuple[str, str]]:
-    """(R1 model, its V3 counterpart) for every R1 run of the profile that runs the benchmark."""
+    """(R1 model, its V3 counterpart) for every recorded R1 run of the profile that runs the benchmark."""
     if not run.runs(BENCHMARK):
         return []
     plan = run.profile.plan(BENCHMARK)
@@ -53,8 +43,7 @@ def model_pairs(run: Any) -> list[tuple[str, str]]:
     pairs = []
     for model in models:
         config = run.profile.config(model)
-        if config.backend == "recorded" and config.model.startswith("deepseek-api-jailbreak/") \
-                and run_of(config.model)[0] == "r1":
+        if config.backend == "recorded" and (deepseek_run(config.model) or ("",))[0] == "r1":
             if config.counterpart not in models:
                 raise UserError(f"{model}: its counterpart {config.counterpart!r} does not run {BENCHMARK}; "
                                 "add it to the benchmark's models in the profile")
@@ -62,30 +51,19 @@ def model_pairs(run: Any) -> list[tuple[str, str]]:
     return pairs
 
 
-def _models(run: Any) -> list[tuple[str, tuple[str, str]]]:
-    return [(m, run_of(run.profile.config(m).model)) for pair in model_pairs(run) for m in pair]
-
-
-def evaluate(run: Any, judge: str | None = None, channel: str = "answer") -> pd.DataFrame:
-    """Every model on its own conversations, judged (default: the benchmark's judge), keyed by pair."""
-    frames = []
-    for model, (family, provider) in _models(run):
-        keep = _own(family, provider)
-        frames.append(run.evaluate(BENCHMARK, judge=judge, channels=(channel,), models=[model], keep=keep)[channel])
-    return by_pair(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame()
+def evaluate(run: Any, judge: str | None = None) -> pd.DataFrame:
+    """The answers of the recorded pairs (each model on its own conversations), judged (default: the
+    benchmark's judge) and keyed by pair (:func:`by_pair`)."""
+    models = [m for pair in model_pairs(run) for m in pair]
+    if not models:
+        return pd.DataFrame()
+    return by_pair(run.evaluate(BENCHMARK, judge=judge, models=models)["answer"])
 
 
 def scores(run: Any) -> dict[str, pd.DataFrame]:
-    """Every answer scored by each scorer of the profile (:meth:`r1lib.pipeline.Run.scores`), keyed by pair."""
-    parts: dict[str, list[pd.DataFrame]] = {}
-    for model, (family, provider) in _models(run):
-        for scorer, frame in run.scores(BENCHMARK, models=[model], keep=_own(family, provider)).items():
-            parts.setdefault(scorer, []).append(frame)
-    return {scorer: by_pair(pd.concat(frames, ignore_index=True)) for scorer, frames in parts.items()}
-
-
-def _own(family: str, provider: str) -> Any:
-    return lambda item: item.category["family"] == family and item.category["provider"] == provider
+    """Those answers scored by each scorer of the profile (:meth:`r1lib.pipeline.Run.scores`), keyed by pair."""
+    models = [m for pair in model_pairs(run) for m in pair]
+    return {scorer: by_pair(frame) for scorer, frame in run.scores(BENCHMARK, models=models).items()} if models else {}
 
 
 def by_pair(frame: pd.DataFrame) -> pd.DataFrame:

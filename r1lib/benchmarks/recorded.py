@@ -236,6 +236,15 @@ DEEPSEEK_PROVIDERS = {"火山方舟": "volcengine", "阿里云": "alibaba", "腾
 DEEPSEEK_MODELS = {"DeepSeek-R1": "r1", "DeepSeek-V3": "v3"}
 
 
+def deepseek_run(name: str) -> tuple[str, str] | None:
+    """(``r1``/``v3``, provider) of a deepseek-api-jailbreak run name, None for any other name."""
+    source, _, run = name.partition("/")
+    family, _, provider = run.partition("@")
+    if source != "deepseek-api-jailbreak" or family not in DEEPSEEK_MODELS or provider not in DEEPSEEK_PROVIDERS.values():
+        return None
+    return DEEPSEEK_MODELS[family], provider
+
+
 def _deepseek_runs() -> list[RecordedRun]:
     """One run per (model, provider) of the deepseek-api-jailbreak set."""
     runs = []

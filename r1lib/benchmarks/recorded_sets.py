@@ -28,8 +28,8 @@ show that these are not the paper's data.
   DeepSeek-V3 answered through three cloud providers (deepseek-api-jailbreak files 1-2): 37
   JailbreakBench goals, each sent once per (model, provider) with its own conversation (the
   attack's assistant turn was written for each by the set's pipeline). Every item is one recorded
-  conversation, so each of the six recorded runs answers its own items (30 per provider and model,
-  10 for Tencent) and holds none of the others. The two files are two batches (3 goals are in
+  conversation, so each of the six recorded runs answers its own items (40 per provider and model,
+  10 for Tencent) and is sent only those (``runs_item``); a live model is sent all 180. The two files are two batches (3 goals are in
   both). Item id ``<batch>/<provider>/<model>/jbb<index>``; category ``batch`` (``1``/``2``),
   ``provider``, ``family`` (``r1``/``v3``), ``goal`` (``jbb<index>``, the JBB behaviour index) and the
   JBB ``category``; ``meta["pair"]`` is ``<batch>/<provider>/jbb<index>``, which pairs an R1 item with
@@ -39,6 +39,8 @@ show that these are not the paper's data.
 
 from __future__ import annotations
 
+from typing import Any
+
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.recorded import (
     AGE_BIAS_FILE,
@@ -46,6 +48,7 @@ from r1lib.benchmarks.recorded import (
     DEEPSEEK_JAILBREAK_GOALS,
     DEEPSEEK_MODELS,
     DEEPSEEK_PROVIDERS,
+    deepseek_run,
     COSMIC_LLAMA_JBB,
     COSMIC_QWEN_JBB,
     LLAMA3_HARMLESS,
@@ -174,6 +177,13 @@ def load_deepseek_jailbreak(files: DataFiles, split: str | None) -> list[Item]:
     return items
 
 
+def answered_by(config: Any, item: Item) -> bool:
+    """Whether a model is sent a deepseek-jailbreak item: a recorded R1/V3 run only its own
+    conversations (it holds no other), any other model every item."""
+    run = deepseek_run(config.model) if config.backend == "recorded" else None
+    return run is None or run == (item.category["family"], item.category["provider"])
+
+
 JBB_SPEC = register(BenchmarkSpec(
     name="jbb-recorded", title="JailbreakBench behaviours as the recorded baselines sent them", paper_size=None,
     license="MIT (prompts); Apache-2.0 (recordings)", category_fields=("category",), stratify_by=("category",),
@@ -202,6 +212,6 @@ DEEPSEEK_JAILBREAK_SPEC = register(BenchmarkSpec(
     name="deepseek-jailbreak", title="DeepSeek-R1 vs DeepSeek-V3 (cloud APIs) under one multi-turn jailbreak",
     paper_size=None, license="MIT", category_fields=("batch", "provider", "family", "goal", "category"),
     stratify_by=("provider", "family"), files=(*_sources(*DEEPSEEK_JAILBREAK_FILES), DEEPSEEK_JAILBREAK_GOALS),
-    load=load_deepseek_jailbreak, judge="jailbreak",
+    load=load_deepseek_jailbreak, judge="jailbreak", runs_item=answered_by,
     notes="not in the paper; 90 R1/V3 pairs (37 JBB goals x provider); each item is answered by one recorded run"))
 SPECS = (JBB_SPEC, HARMLESS_SPEC, PERSONAS_SPEC, XSTEST_AGE_SPEC, DEEPSEEK_JAILBREAK_SPEC)

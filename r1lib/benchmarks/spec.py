@@ -33,8 +33,9 @@ class BenchmarkSpec:
     (e.g. the full AIR-Bench set instead of the mirror's subset). ``stratify_by`` names the category
     fields ``--limit`` samples across. ``solver`` names how an item becomes model calls
     (:data:`r1lib.solvers.SOLVERS`: ``single_turn`` or a dialogue) and ``judge`` the judge its
-    outputs are scored with unless another is named. A module makes its benchmark known with
-    :func:`register`.
+    outputs are scored with unless another is named. ``runs_item(model config, item)`` says which
+    items a model is sent, for a set whose items belong to one recorded run each (None: every item
+    to every model). A module makes its benchmark known with :func:`register`.
     """
 
     name: str
@@ -50,6 +51,7 @@ class BenchmarkSpec:
     notes: str = ""
     solver: str = "single_turn"
     judge: str | None = None
+    runs_item: Callable[[Any, Item], bool] | None = None
 
 
 #: Every registered benchmark by name, in the order registered; read it through
