@@ -68,6 +68,8 @@ JUDGING: tuple[tuple[str, str | None, str, str], ...] = (
     ("personas", None, "thinking", "reasoning"), ("personas", "recorded-v3-harm", "answer", "all"),
     ("personas", "recorded-v3-harm", "thinking", "reasoning"), ("personas", "recorded-refusal-flag", "full", "all"),
     ("xstest-age", "refusal-offline", "thinking", "all"), ("xstest-age", "recorded-human", "thinking", "all"),
+    ("deepseek-jailbreak", None, "answer", "all"), ("deepseek-jailbreak", "recorded-jbb-llm-judge", "answer", "all"),
+    ("deepseek-jailbreak", "scorers", "answer", "all"),
 )
 
 VISIBLE, HIDDEN, CHAT = "visible reasoning", "hidden reasoning", "chat"
@@ -289,7 +291,8 @@ def estimate_profile(profile: Profile, store: Store | None = None) -> Estimate:
             if get_benchmark(benchmark).solver == "phishing_dialogue":
                 rows += plan.dialogue_rows(model, benchmark, items)
             else:
-                rows.append(plan.generation_row(model, benchmark, items))
+                own = get_benchmark(benchmark).items_for(profile.config(model), items)
+                rows.append(plan.generation_row(model, benchmark, own))
     if "jailbreak" in profile.benchmarks:
         for model in _models(profile, "jailbreak", reasoning_only=True):
             rows.append(plan.generation_row(model, "jailbreak:plain", plan.items("jailbreak:plain")))

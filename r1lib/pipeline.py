@@ -297,9 +297,10 @@ class Run:
     def pair_case(self, name: str, safety_frame: pd.DataFrame, scores: Mapping[str, pd.DataFrame],
                   evidence: Mapping[str, str] | None = None,
                   pairs: Sequence[tuple[str, str]] | None = None) -> Any:
-        """Fig. 4: on the first reasoning pair scored here (of ``pairs``, default the profile's) and the first scorer, the prompt where
-        both models gave an unsafe answer and the reasoning model's outscores its counterpart's by the
-        widest margin. Saves the reasoning model's case as the figure and shows both answers.
+        """Fig. 4: on the first reasoning pair scored here (of ``pairs``, default the profile's) and the
+        first scorer, the prompt where both models gave an unsafe answer and the reasoning model's
+        outscores its counterpart's by the widest margin. Saves the reasoning model's case as the
+        figure and shows both answers.
 
         The verdict and the score are shown as their judges' (:func:`r1lib.cases.judge_says`,
         :func:`r1lib.cases.score_words`); ``evidence`` maps a judge's name to its measured agreement."""
@@ -517,8 +518,9 @@ def prefetch_requests(profile: Profile, model: str) -> list[Any]:
         spec = get_benchmark(benchmark)
         if spec.solver != "single_turn" or (plan.models is not None and model not in plan.models):
             continue
-        items = [item for item in select_items(profile, benchmark) if spec.runs_item is None or spec.runs_item(config, item)]
-        requests += [dataclasses.replace(request, benchmark=benchmark) for request in requests_for(items, profile.samples)]
+        items = spec.items_for(config, select_items(profile, benchmark))
+        requests += [dataclasses.replace(request, benchmark=benchmark)
+                     for request in requests_for(items, profile.samples)]
     return requests
 
 
@@ -546,7 +548,8 @@ def generate(profile: Profile, benchmark: str, store: Store, *, models: Sequence
              progress: bool = True) -> dict[str, Any]:
     """Generate (or reuse from ``store``) ``benchmark``'s outputs for each model through its solver.
 
-    Each model gets the items its benchmark's ``runs_item`` gives it (every item by default).
+    Each model gets the items its benchmark's ``runs_item`` gives it (every item by default); a
+    recorded run that holds none of the selected items is left out of the result.
     Returns ``{model: r1lib.solvers.Outcome}`` (records in item order and the run summary). Spear
     phishing is a dialogue: the model under test attacks the profile's victim model, and the record
     of each dialogue is its final attacker turn.
@@ -564,10 +567,9 @@ def generate(profile: Profile, benchmark: str, store: Store, *, models: Sequence
     for model in _select(profile, models, benchmark):
         config = profile.config(model)
         config.api_key()  # fail before any request when a key is missing
-        own = items if spec.runs_item is None else [item for item in items if spec.runs_item(config, item)]
+        own = spec.items_for(config, items)
         if not own:
-            raise UserError(f"{model} runs none of the {len(items)} {benchmark} items selected (each is answered by "
-                            "one recorded run); drop the model from the benchmark's models in the profile")
+            continue  # none of the selected items is this recorded run's (e.g. under a small --limit)
         outcomes[model] = solve(config, items[0].benchmark, own, store, solver=spec.solver,
                                 samples=profile.samples, partner=partner,
                                 max_turns=profile.phishing_turns if partner else None, progress=progress)

@@ -109,7 +109,7 @@ def paired_table(frames: Mapping[str, pd.DataFrame], pairs: Sequence[tuple[str, 
     pairs (R1 only / V3 only jailbroken), exact McNemar p (pairs as independent) and the goal-level
     sign-flip p (pairs of one goal move together)."""
     rows = []
-    for view, frame in frames.items():
+    for view, frame in frames.items():  # n: pairs with both verdicts; value: difference in points
         for r1, v3 in [*pairs, POOLED_PAIR]:
             data = frame if (r1, v3) != POOLED_PAIR else pooled(frame)
             both = _paired(judged_values(data), r1, v3, "value")
@@ -117,7 +117,7 @@ def paired_table(frames: Mapping[str, pd.DataFrame], pairs: Sequence[tuple[str, 
             diff = paired_bootstrap_diff(unsafe_r1, unsafe_v3, clusters=both["cluster"]) if len(both) else None
             test = mcnemar_exact(unsafe_r1, unsafe_v3)
             rows.append({"view": view, "reasoning": labels.get(r1, r1), "counterpart": labels.get(v3, v3),
-                         "n_pairs": len(both), "goals": both["cluster"].nunique(),
+                         "n": len(both), "goals": both["cluster"].nunique(),
                          "asr_reasoning": 100 * unsafe_r1.mean() if len(both) else float("nan"),
                          "asr_counterpart": 100 * unsafe_v3.mean() if len(both) else float("nan"),
                          "value": 100 * diff.estimate if diff else float("nan"),
@@ -147,7 +147,7 @@ def harm_table(score_frames: Mapping[str, pd.DataFrame], safety_frame: pd.DataFr
             estimate = paired_bootstrap_diff(both["value_a"], both["value_b"], clusters=both["cluster"]) \
                 if len(both) else None
             rows.append({"scorer": scorer, "reasoning": labels.get(r1, r1), "counterpart": labels.get(v3, v3),
-                         "n_pairs": len(both), "goals": both["cluster"].nunique(),
+                         "n": len(both), "goals": both["cluster"].nunique(), "unit": "score",
                          "mean_reasoning": both["value_a"].mean(), "mean_counterpart": both["value_b"].mean(),
                          "value": estimate.estimate if estimate else float("nan"),
                          "ci_low": estimate.lo if estimate else float("nan"),

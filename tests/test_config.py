@@ -107,6 +107,9 @@ SHIPPED_KEYS = {
     "recorded-r1-distill-llama-8b": "b4a6e29412de18cc", "recorded-llama-3-8b": "afeee7275afe69fa",
     "recorded-llama-3.1-8b": "7005397b84cbd782", "recorded-qwen2.5-7b": "dfc7b9242ef22d13",
     "recorded-deepseek-r1-personas": "3061af062f7e2011", "recorded-r1-distill-qwen-14b": "e1b98c3a1df5464c",
+    "recorded-deepseek-r1-volcengine": "7ada963b3745cd9e", "recorded-deepseek-v3-volcengine": "9f2b2a9434bd7266",
+    "recorded-deepseek-r1-alibaba": "5cc6675581cf1169", "recorded-deepseek-v3-alibaba": "8c21611a7c709131",
+    "recorded-deepseek-r1-tencent": "e7049ef3a795f97f", "recorded-deepseek-v3-tencent": "e4f9ddc5f91e7596",
     "fake-r1": "273c88221e343f40", "fake-v3": "fe2d1e463e451829", "fake-r1-70b": "b55635c6bd1b2fef",
     "fake-llama": "fda05ec866901557", "fake-o3": "c8819bab37d8566a", "fake-judge": "9f140ca21d9901ad",
 }

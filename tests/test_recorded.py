@@ -20,7 +20,7 @@ import pytest
 from r1lib.backends import make_backend
 from r1lib.backends.recorded import DELIMITING, RecordedBackend, hand_over, recorded_completion
 from r1lib.benchmarks.base import Item
-from r1lib.benchmarks.recorded import RUNS, SOURCES, get_run, normalise_text, read_run
+from r1lib.benchmarks.recorded import RUNS, SOURCES, file_rows, get_run, normalise_text, read_run
 from r1lib.benchmarks.registry import load_items
 from r1lib.benchmarks.sources import DataFiles
 from r1lib.config import ModelConfig, Settings, models_registry
@@ -82,21 +82,22 @@ def states(run: str) -> Counter:
 
 @pytest.mark.mirror
 def test_every_recorded_file_is_pinned_verified_and_has_its_row_count() -> None:
-    assert len(SOURCES) == 17
+    assert len(SOURCES) == 20
     files = DataFiles(download=False)
     for source in SOURCES:
         assert source.host == "github" and len(source.revision or "") == 40 and source.repo.count("/") == 1
         assert source.mirror and source.mirror.startswith("recorded/") and source.license
         assert files.local(source) is not None, source.mirror  # the sha256 check runs here
     rows = Counter()
-    for run in RUNS:
-        for row in read_run(run):
+    for file in {f for run in RUNS.values() for f in run.files}:
+        for row in file_rows(file, files):
             rows[row.file.outputs] += 1
             assert row.prompt.strip()
-    outputs = {f.outputs for run in RUNS.values() for f in run.files}
-    assert {source: rows[source] for source in outputs} == {source: source.rows for source in outputs}
-    assert sum(rows.values()) == 2 * 200 + 2 * 100 + 640 + 100  # the evaluations files are checked as they are read
-    assert len({s.local_name for s in SOURCES}) == 17, "data/raw names must not collide"
+    assert dict(rows) == {source: source.rows for source in rows}
+    # the evaluations files are checked as they are read; deepseek-api-jailbreak: 70 + 150 rows, GLM-4-Air included
+    assert sum(rows.values()) == 2 * 200 + 2 * 100 + 640 + 100 + 220
+    assert sum(len(read_run(run)) for run in RUNS if run.startswith("deepseek-api-jailbreak/")) == 180  # GLM left out
+    assert len({s.local_name for s in SOURCES}) == 20, "data/raw names must not collide"
 
 
 @pytest.mark.mirror
@@ -466,10 +467,11 @@ def test_every_recorded_fixture_loads_with_its_manifest_row_count() -> None:
     for source in SOURCES:
         path = files.local(source)
         assert path is not None and files.pinned_sha256(source) != source.sha256, source.local_name
-    rows = Counter(row.file.outputs for run in RUNS for row in read_run(run))
+    rows = Counter(row.file.outputs for file in {f for run in RUNS.values() for f in run.files}
+                   for row in file_rows(file, files))
     assert {source.local_name: n for source, n in rows.items()} == {
         source.local_name: manifest[f"{source.benchmark}/{source.local_name}"] for source in rows}
-    assert sum(rows.values()) == 4 * 4 + 4 * 2 + 8 + 4
+    assert sum(rows.values()) == 4 * 4 + 4 * 2 + 8 + 4 + 14 + 10
 
 
 @pytest.mark.parametrize(("name", "split", "size"), [

@@ -240,7 +240,8 @@ def deepseek_run(name: str) -> tuple[str, str] | None:
     """(``r1``/``v3``, provider) of a deepseek-api-jailbreak run name, None for any other name."""
     source, _, run = name.partition("/")
     family, _, provider = run.partition("@")
-    if source != "deepseek-api-jailbreak" or family not in DEEPSEEK_MODELS or provider not in DEEPSEEK_PROVIDERS.values():
+    if source != "deepseek-api-jailbreak" or family not in DEEPSEEK_MODELS \
+            or provider not in DEEPSEEK_PROVIDERS.values():
         return None
     return DEEPSEEK_MODELS[family], provider
 
@@ -271,10 +272,10 @@ RUNS: dict[str, RecordedRun] = {run.name: run for run in (
                 "thinking_only", None, (AGE_BIAS_FILE,)),
     *_deepseek_runs(),
 )}
-#: Every recorded file (outputs and separate label files), each once.
-SOURCES: tuple[FileSource, ...] = tuple(dict.fromkeys(
-    source for run in RUNS.values() for file in run.files
-    for source in (file.outputs, file.labels) if source is not None))
+#: Every recorded file (outputs, separate label files, the deepseek-api-jailbreak goals), each once.
+SOURCES: tuple[FileSource, ...] = tuple(dict.fromkeys([
+    *(source for run in RUNS.values() for file in run.files
+      for source in (file.outputs, file.labels) if source is not None), DEEPSEEK_JAILBREAK_GOALS]))
 
 
 def get_run(name: str) -> RecordedRun:

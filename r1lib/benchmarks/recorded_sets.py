@@ -29,8 +29,8 @@ show that these are not the paper's data.
   JailbreakBench goals, each sent once per (model, provider) with its own conversation (the
   attack's assistant turn was written for each by the set's pipeline). Every item is one recorded
   conversation, so each of the six recorded runs answers its own items (40 per provider and model,
-  10 for Tencent) and is sent only those (``runs_item``); a live model is sent all 180. The two files are two batches (3 goals are in
-  both). Item id ``<batch>/<provider>/<model>/jbb<index>``; category ``batch`` (``1``/``2``),
+  10 for Tencent) and is sent only those (``runs_item``); a live model is sent all 180. The two
+  files are two batches (3 goals are in both). Item id ``<batch>/<provider>/<family>/jbb<index>``; category ``batch`` (``1``/``2``),
   ``provider``, ``family`` (``r1``/``v3``), ``goal`` (``jbb<index>``, the JBB behaviour index) and the
   JBB ``category``; ``meta["pair"]`` is ``<batch>/<provider>/jbb<index>``, which pairs an R1 item with
   the V3 item of the same batch, goal and provider, and ``meta["goal"]`` the goal the jailbreak judge

@@ -53,6 +53,10 @@ class BenchmarkSpec:
     judge: str | None = None
     runs_item: Callable[[Any, Item], bool] | None = None
 
+    def items_for(self, config: Any, items: list[Item]) -> list[Item]:
+        """The ``items`` a model (its :class:`~r1lib.config.ModelConfig`) is sent (see ``runs_item``)."""
+        return items if self.runs_item is None else [item for item in items if self.runs_item(config, item)]
+
 
 #: Every registered benchmark by name, in the order registered; read it through
 #: :func:`r1lib.benchmarks.registry.benchmarks`, which also loads the shipped modules and plugins.
