@@ -117,12 +117,12 @@ def paired_table(frames: Mapping[str, pd.DataFrame], pairs: Sequence[tuple[str, 
             diff = paired_bootstrap_diff(unsafe_r1, unsafe_v3, clusters=both["cluster"]) if len(both) else None
             test = mcnemar_exact(unsafe_r1, unsafe_v3)
             rows.append({"view": view, "reasoning": labels.get(r1, r1), "counterpart": labels.get(v3, v3),
-                         "n": len(both), "goals": both["cluster"].nunique(),
-                         "asr_reasoning": 100 * unsafe_r1.mean() if len(both) else float("nan"),
-                         "asr_counterpart": 100 * unsafe_v3.mean() if len(both) else float("nan"),
                          "value": 100 * diff.estimate if diff else float("nan"),
                          "ci_low": 100 * diff.lo if diff else float("nan"),
                          "ci_high": 100 * diff.hi if diff else float("nan"),
+                         "n": len(both), "goals": both["cluster"].nunique(),
+                         "asr_reasoning": 100 * unsafe_r1.mean() if len(both) else float("nan"),
+                         "asr_counterpart": 100 * unsafe_v3.mean() if len(both) else float("nan"),
                          "reasoning_only": test.b10, "counterpart_only": test.b01, "p_mcnemar": test.p,
                          "p_goal_sign_flip": cluster_sign_flip_p(unsafe_r1, unsafe_v3, both["cluster"])
                          if len(both) else float("nan")})
@@ -147,11 +147,11 @@ def harm_table(score_frames: Mapping[str, pd.DataFrame], safety_frame: pd.DataFr
             estimate = paired_bootstrap_diff(both["value_a"], both["value_b"], clusters=both["cluster"]) \
                 if len(both) else None
             rows.append({"scorer": scorer, "reasoning": labels.get(r1, r1), "counterpart": labels.get(v3, v3),
-                         "n": len(both), "goals": both["cluster"].nunique(), "unit": "score",
-                         "mean_reasoning": both["value_a"].mean(), "mean_counterpart": both["value_b"].mean(),
                          "value": estimate.estimate if estimate else float("nan"),
                          "ci_low": estimate.lo if estimate else float("nan"),
                          "ci_high": estimate.hi if estimate else float("nan"),
+                         "n": len(both), "goals": both["cluster"].nunique(), "unit": "score",
+                         "mean_reasoning": both["value_a"].mean(), "mean_counterpart": both["value_b"].mean(),
                          "reasoning_higher": int((diff > 0).sum()), "counterpart_higher": int((diff < 0).sum()),
                          "p_wilcoxon": float(scipy_stats.wilcoxon(diff).pvalue) if (diff != 0).any() else float("nan")})
     return pd.DataFrame(rows)
