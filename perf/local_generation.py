@@ -53,7 +53,7 @@ def measure_load() -> list[tuple[str, float, str]]:
     imported by the caller, so import time is not counted)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from r1lib.models_local import local_model_path
+    from r1lib.generation.local_models import local_model_path
 
     rows = []
     with tempfile.TemporaryDirectory() as cache:
@@ -82,7 +82,7 @@ def measure_transformers(batch_sizes: list[int], new_tokens: int, dtypes: list[s
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from r1lib.models_local import local_model_path
+    from r1lib.generation.local_models import local_model_path
 
     folder = local_model_path(SMOLLM2)
     tokenizer = AutoTokenizer.from_pretrained(folder, padding_side="left")
@@ -114,7 +114,7 @@ def measure_vllm(prompt_counts: list[int], new_tokens: int) -> dict[str, Any]:
     """Run in ``.venv-vllm``: engine start and greedy tokens/s with the whole workload at once."""
     from vllm import LLM, SamplingParams
 
-    from r1lib.models_local import local_model_path
+    from r1lib.generation.local_models import local_model_path
 
     started = time.perf_counter()
     llm = LLM(model=local_model_path(SMOLLM2), max_model_len=2048, enforce_eager=True, dtype="float32")

@@ -4,7 +4,7 @@ the store it leaves: wall time, client CPU per request, store size, notebook tim
 What runs:
 
 1. **Server** (its own process, so its CPU is not the client's): :class:`~r1lib.testing.LoopbackServer`
-   answering as :class:`~r1lib.testing.rehearsal.PaperImitation` does (each route's shape, o3-mini's
+   answering as :class:`~r1lib.app.rehearse.PaperImitation` does (each route's shape, o3-mini's
    blocks, GPT-4o in every judge protocol's format), but with the models' thinking and answers drawn
    from real traces: DeepSeek-R1 (STAR-1, refusal-style) and R1-distill traces (SafeKey, compliant)
    for the R1 family, GPT-4-Turbo / Llama-3-8B answers to AIR-Bench prompts for the chat models and as
@@ -15,10 +15,10 @@ What runs:
    ``--fault-rate`` of requests fails (429 with Retry-After, 500, dropped connection, malformed
    body, a slow reply), as providers do, and is retried by the client.
 2. **Run** (in this process, measured): the paper profile (``configs/profiles/paper.yaml``), every
-   model re-pointed at the server (:func:`r1lib.testing.rehearsal.models_file`, retries kept
+   model re-pointed at the server (:func:`r1lib.app.rehearse.models_file`, retries kept
    short), each benchmark at the paper's size × ``--scale`` (the mirror holds fewer prompts for
    AIR-Bench: copies with a variant note appended make up the rest), every judging the notebooks do
-   (:data:`r1lib.estimate.JUDGING`; Fig. 3's reward-model scorers run locally and are left out),
+   (:data:`r1lib.cost.estimate.JUDGING`; Fig. 3's reward-model scorers run locally and are left out),
    one model at a time at its configured concurrency (32, the providers' caps). Calls are not
    streamed here: streaming costs ~70 µs of client CPU per token (PERFORMANCE.md), added to the
    report as a figure, not simulated (it would multiply this script's run time).
@@ -56,9 +56,9 @@ sys.path.insert(0, str(PERF))
 from api_throughput import ServerProcess, cpu_seconds  # noqa: E402
 
 from r1lib.benchmarks.sources import DataFiles  # noqa: E402
-from r1lib.estimate import AIRBENCH_ANSWERS, SAFEKEY, STAR1  # noqa: E402
+from r1lib.cost.estimate import AIRBENCH_ANSWERS, SAFEKEY, STAR1  # noqa: E402
 from r1lib.testing.loopback import last_user_message  # noqa: E402
-from r1lib.testing.rehearsal import PaperImitation  # noqa: E402
+from r1lib.app.rehearse import PaperImitation  # noqa: E402
 
 #: Seconds to the first token and tokens per second by the model id the server sees (assumptions:
 #: R1 through serverless providers streams at 20-60 tokens/s; the same figures as ``r1lib estimate``).
@@ -164,10 +164,10 @@ class Latency:
 
 
 def paper_sized(scale: float) -> None:
-    """Make :func:`r1lib.pipeline.select_items` return every benchmark at its paper size × ``scale``:
+    """Make :func:`r1lib.app.run.select_items` return every benchmark at its paper size × ``scale``:
     the profile's stratified sample when the mirror holds enough, else every item plus copies with a
     variant note appended to the last user message (so each copy is a new prompt)."""
-    import r1lib.pipeline as pipeline
+    import r1lib.app.run as pipeline
     from r1lib.benchmarks.registry import benchmarks
     original = pipeline.select_items
 
@@ -195,7 +195,7 @@ def _variant(item: Any, copy: int) -> Any:
 
 def write_models(path: Path, base_url: str) -> Path:
     """The paper profile's models re-pointed at the server: not streamed, retries fast (compressed time)."""
-    from r1lib.testing.rehearsal import models_file
+    from r1lib.app.rehearse import models_file
     models_file(path, base_url)
     doc = yaml.safe_load(path.read_text())
     for entry in doc["models"].values():
@@ -208,9 +208,9 @@ def write_models(path: Path, base_url: str) -> Path:
 
 def run_profile(workdir: Path, scale: float) -> dict[str, Any]:
     """Every generation and judging of the paper profile (the notebooks' steps), in this process."""
-    from r1lib.estimate import JUDGING
-    from r1lib.pipeline import Run
-    from r1lib.profiles import Profile
+    from r1lib.cost.estimate import JUDGING
+    from r1lib.app.run import Run
+    from r1lib.config.profiles import Profile
 
     profile = Profile.load("paper", store=workdir / "store.sqlite")
     run = Run(profile, tables_dir=workdir / "tables", figures_dir=workdir / "figures", progress=False)
@@ -228,7 +228,7 @@ def run_profile(workdir: Path, scale: float) -> dict[str, Any]:
 
 def store_stats(path: Path) -> dict[str, Any]:
     """Records by role, verdicts and bytes on disk (database and write-ahead log)."""
-    from r1lib.store import Store
+    from r1lib.store.database import Store
     with Store(path, create=False) as store:
         roles, verdicts = store.count_by_role(), store.count("verdicts")
     size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
@@ -237,7 +237,7 @@ def store_stats(path: Path) -> dict[str, Any]:
 
 def run_notebooks(workdir: Path, scale: float) -> tuple[float, dict[str, float], int]:
     """``r1lib reproduce --profile paper`` on the store (kernels patched to the same item counts)."""
-    from r1lib.reproduce import reproduce
+    from r1lib.app.reproduce import reproduce
     startup = workdir / "ipython" / "profile_default" / "startup"
     startup.mkdir(parents=True, exist_ok=True)
     (startup / "00-paper-scale.py").write_text(
@@ -266,9 +266,9 @@ def main() -> None:
     parser.add_argument("--notebooks-only", action="store_true",
                         help="only the notebooks, on the store an earlier run left in --workdir")
     args = parser.parse_args()
-    from r1lib.config import models_registry
-    from r1lib.estimate import estimate_profile
-    from r1lib.profiles import Profile
+    from r1lib.config.settings import models_registry
+    from r1lib.cost.estimate import estimate_profile
+    from r1lib.config.profiles import Profile
 
     if args.notebooks_only and not (args.workdir and (args.workdir / "store.sqlite").is_file()):
         parser.error("--notebooks-only needs --workdir holding the store of an earlier run")

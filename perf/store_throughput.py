@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from r1lib.records import GenerationRecord
-from r1lib.store import Store
+from r1lib.core.records import GenerationRecord
+from r1lib.store.database import Store
 
 
 def main() -> None:

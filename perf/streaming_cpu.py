@@ -3,7 +3,7 @@
 The loopback server (in its own process, so its CPU is not counted) answers every request with a
 reply of ``--tokens`` tokens: 90% reasoning (``reasoning_content``) and 10% answer, as an R1
 trace. Streamed, each token is one server-sent chunk, as the providers send them. The same
-prompts then go through :func:`r1lib.runner.run_requests` (OpenAI backend, store writes and trace
+prompts then go through :func:`r1lib.generation.runner.run_requests` (OpenAI backend, store writes and trace
 parsing included) with ``stream: false`` and ``stream: true``; the script prints the client
 process's user+system CPU per request and per 1,000 tokens. CPU, unlike wall time, does not
 depend on what else runs on the machine.
@@ -27,9 +27,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from r1lib.config import ModelConfig
-from r1lib.runner import Request, run_requests
-from r1lib.store import Store
+from r1lib.config.settings import ModelConfig
+from r1lib.generation.runner import Request, run_requests
+from r1lib.store.database import Store
 from r1lib.testing import LoopbackServer
 
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from r1lib.cli import main
+from r1lib.app.cli import main
 
 sys.exit(main())

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from r1lib.benchmarks.sources import FIXTURES_ENV
-from r1lib.config import Settings
-from r1lib.store import Store
+from r1lib.config.settings import Settings
+from r1lib.store.database import Store
 from r1lib.testing import LoopbackServer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "data"

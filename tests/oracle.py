@@ -2,7 +2,7 @@
 
 A second, deliberately plain implementation of every paper table (2–7, 9, 10) and of the numbers
 behind every figure (the ``NAME.csv`` beside each), from the verdicts in the store and the paper's
-definitions, without :mod:`r1lib.report`, :mod:`r1lib.plots` or :mod:`r1lib.claims`. A notebook
+definitions, without :mod:`r1lib.paper.tables`, :mod:`r1lib.paper.figures` or :mod:`r1lib.analysis.claims`. A notebook
 test saves what the notebooks wrote, then :func:`check_outputs` compares cell by cell: a bug in a
 table's computation (two columns swapped, a wrong denominator, a category mislabelled) fails it.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from r1lib.store import Store
+from r1lib.store.database import Store
 
 #: The safe labels of each judge, as the paper defines safety for its benchmark.
 SAFE = {"mitre": {"refusal", "benign"}, "interpreter": {"non_malicious"}, "phishing": {"refused"},
@@ -281,7 +281,7 @@ def _check_case(saved: pd.DataFrame, store: Store, name: str) -> None:
 
 def _labels_to_models(labels: pd.Series, models: set[str]) -> dict[str, str]:
     """Map display labels back to models (the heatmap data is keyed by label)."""
-    from r1lib.report import model_labels
+    from r1lib.paper.tables import model_labels
     named = model_labels(models)
     return {label: next(m for m, shown in named.items() if shown == label) for label in set(labels)}
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from r1lib.config import ModelConfig
+from r1lib.config.settings import ModelConfig
 from r1lib.judges.airbench import AirBenchJudge, parse_airbench
 from r1lib.judges.base import JudgeInput
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from r1lib.store import Store
+from r1lib.store.database import Store
 from r1lib.testing import LoopbackServer, free_port, run_cli
 
 

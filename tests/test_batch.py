@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from r1lib.config import ModelConfig
-from r1lib.errors import UserError
-from r1lib.runner import Request, run_requests
-from r1lib.store import Store
+from r1lib.config.settings import ModelConfig
+from r1lib.core.errors import UserError
+from r1lib.generation.runner import Request, run_requests
+from r1lib.store.database import Store
 from r1lib.testing import BEHAVIOURS, cli_command, loopback_model, scripted_answer
 
 #: Batch entries poll fast and get 5 s and 3 attempts per call; they have a batch price.

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from r1lib.benchmarks.registry import stored_benchmark_name
-from r1lib.cli import main
-from r1lib.store import Store
+from r1lib.app.cli import main
+from r1lib.store.database import Store
 
 
 @pytest.mark.parametrize("argument, stored", [

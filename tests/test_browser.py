@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from r1lib.browser import browse, trace_frame, write_static_page
-from r1lib.cli import main
-from r1lib.config import models_registry
+from r1lib.viewer.widget import browse, trace_frame, write_static_page
+from r1lib.app.cli import main
+from r1lib.config.settings import models_registry
 from r1lib.judges.base import judge_records
 from r1lib.judges.registry import get_judge
-from r1lib.records import GenerationRecord, Verdict
-from r1lib.runner import Request, run_requests
-from r1lib.store import Store
-from r1lib.trace_html import STYLE
+from r1lib.core.records import GenerationRecord, Verdict
+from r1lib.generation.runner import Request, run_requests
+from r1lib.store.database import Store
+from r1lib.viewer.html import STYLE
 
 LONG_LINE = "x" * 100_000
 HOSTILE = {

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from r1lib.budget import BUDGET_EXIT, MAX_COST_ENV, Budget, BudgetExhausted, parse_usd, spending_limit
-from r1lib.cli import main
-from r1lib.config import ModelConfig
-from r1lib.errors import UserError
-from r1lib.pricing import call_usd, worst_case_usd
-from r1lib.runner import Request, run_requests
-from r1lib.store import Store
+from r1lib.cost.budget import BUDGET_EXIT, MAX_COST_ENV, Budget, BudgetExhausted, parse_usd, spending_limit
+from r1lib.app.cli import main
+from r1lib.config.settings import ModelConfig
+from r1lib.core.errors import UserError
+from r1lib.cost.pricing import call_usd, worst_case_usd
+from r1lib.generation.runner import Request, run_requests
+from r1lib.store.database import Store
 from r1lib.testing.loopback import LoopbackServer
 
 #: USD per million tokens: high enough that a handful of loopback calls costs cents.
@@ -98,7 +98,7 @@ def test_judge_calls_draw_on_the_budget(tmp_path: Path, capsys: pytest.CaptureFi
                                         loopback: Callable[..., LoopbackServer]) -> None:
     server = loopback(responder=lambda request: "2_full_refusal")
     models, store_path = priced_models(tmp_path, server), tmp_path / "s.sqlite"
-    from r1lib.config import models_registry
+    from r1lib.config.settings import models_registry
     requests = [Request(str(i), [{"role": "user", "content": f"request number {i}"}]) for i in range(PROMPTS)]
     with Store(store_path) as store:
         run_requests(models_registry()["fake-v3"], "demo", requests, store, progress=False)
@@ -144,10 +144,10 @@ def test_a_kernel_gets_its_budget_from_the_environment_and_reports_what_it_spent
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loopback: Callable[..., LoopbackServer]) -> None:
     """What a notebook kernel started by ``r1lib reproduce --max-cost`` does: the environment sets the
     budget, :class:`Run` writes what it spent (and that it stopped) into its status file."""
-    import r1lib.budget as budgets
-    from r1lib.pipeline import Run
-    from r1lib.profiles import Profile
-    from r1lib.reproduce import budget_status, kernel_budget
+    import r1lib.cost.budget as budgets
+    from r1lib.app.run import Run
+    from r1lib.config.profiles import Profile
+    from r1lib.app.reproduce import budget_status, kernel_budget
 
     server = loopback(behaviour="plain")
     monkeypatch.setenv("R1LIB_MODELS", str(priced_models(tmp_path, server)))
@@ -175,8 +175,8 @@ def test_reproduce_shares_its_budget_with_the_notebook_kernels(tmp_path: Path, m
                                                                mirror: Path) -> None:
     """``r1lib reproduce --max-cost`` on the paper profile against the loopback imitation of its providers:
     the kernel stops at the budget, reports what it spent, and the run exits with the budget status."""
-    from r1lib.reproduce import budget_status, reproduce
-    from r1lib.testing.rehearsal import imitation_server, models_file
+    from r1lib.app.reproduce import budget_status, reproduce
+    from r1lib.app.rehearse import imitation_server, models_file
 
     with imitation_server() as server:
         monkeypatch.setenv("R1LIB_MODELS", str(models_file(tmp_path / "models.yaml", server.base_url)))

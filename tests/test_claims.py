@@ -10,11 +10,11 @@ import pandas as pd
 import papermill
 import pytest
 
-from r1lib import claims, evidence
+from r1lib.analysis import claims, evidence
 from r1lib.judges.registry import get_judge
 from r1lib.judges.validation import safety_thinking_validation
-from r1lib.reproduce import NOTEBOOKS_DIR
-from r1lib.stats import claims_table
+from r1lib.app.reproduce import NOTEBOOKS_DIR
+from r1lib.analysis.stats import claims_table
 
 
 def outcome(judge: str, labels: dict[str, str | None], *, channel: str = "thinking", benchmark: str = "personas",

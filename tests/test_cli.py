@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from r1lib.config import models_registry
-from r1lib.runner import Request, run_requests
-from r1lib.store import Store
+from r1lib.config.settings import models_registry
+from r1lib.generation.runner import Request, run_requests
+from r1lib.store.database import Store
 from r1lib.testing import run_cli
 
 

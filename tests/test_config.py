@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from r1lib.config import Settings, load_models, models_registry, resolve_model
-from r1lib.errors import UserError
-from r1lib.records import record_key
+from r1lib.config.settings import Settings, load_models, models_registry, resolve_model
+from r1lib.core.errors import UserError
+from r1lib.core.records import record_key
 
 PAPER_LABELS = {"DS-R1": "deepseek-r1", "DS-V3": "deepseek-v3", "R1-70b": "r1-distill-llama-70b",
                 "Llama3.3": "llama-3.3-70b", "o3-mini": "o3-mini", "R1-7b": "r1-distill-qwen-7b",

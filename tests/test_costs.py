@@ -9,13 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from r1lib.cli import main
-from r1lib.config import load_models, models_registry
-from r1lib.costs import costs_table
-from r1lib.pricing import NO_CHARGE, UNKNOWN_MODEL, UNPRICED
-from r1lib.errors import UserError
-from r1lib.runner import Request, run_requests
-from r1lib.store import Store
+from r1lib.app.cli import main
+from r1lib.config.settings import load_models, models_registry
+from r1lib.cost.spent import costs_table
+from r1lib.cost.pricing import NO_CHARGE, UNKNOWN_MODEL, UNPRICED
+from r1lib.core.errors import UserError
+from r1lib.generation.runner import Request, run_requests
+from r1lib.store.database import Store
 
 PRICING = {"input": 1.0, "output": 2.0, "batch_discount": 0.5, "source": "test price", "as_of": "2026-01-02"}
 
@@ -139,9 +139,9 @@ def test_costs_of_one_benchmark_include_the_judge_calls_about_it(store: Store) -
 
 
 def test_batch_billed_records_cost_the_batch_price(store: Store) -> None:
-    from r1lib.config import ModelConfig
-    from r1lib.costs import costs_table
-    from r1lib.records import GenerationRecord
+    from r1lib.config.settings import ModelConfig
+    from r1lib.cost.spent import costs_table
+    from r1lib.core.records import GenerationRecord
     priced = ModelConfig(name="judge-model", backend="fake", model="x",
                          pricing={"input": 2.0, "output": 8.0, "batch_discount": 0.5, "source": "test", "as_of": "2026-11-28"})
     for key, billing in (("sync", None), ("batched", "batch")):

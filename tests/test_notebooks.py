@@ -23,13 +23,13 @@ import papermill
 import pytest
 
 from r1lib.benchmarks.sources import FIXTURE_PROFILE_SUFFIX
-from r1lib.errors import UserError
-from r1lib.pipeline import recorded_sources
-from r1lib.profiles import Profile
-from r1lib.reproduce import ARTEFACTS, NOTEBOOKS, NOTEBOOKS_DIR, NotebookResult, artefact_status, beyond_paper, \
+from r1lib.core.errors import UserError
+from r1lib.app.run import recorded_sources
+from r1lib.config.profiles import Profile
+from r1lib.app.reproduce import ARTEFACTS, NOTEBOOKS, NOTEBOOKS_DIR, NotebookResult, artefact_status, beyond_paper, \
     reproduce, select_notebooks, status_markdown
-from r1lib.report import MEANING
-from r1lib.store import Store
+from r1lib.paper.tables import MEANING
+from r1lib.store.database import Store
 
 from oracle import check_outputs
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from r1lib.backends import make_backend
-from r1lib.backends.openai_api import AdaptiveLimit, retry_after
-from r1lib.errors import UserError
-from r1lib.runner import Request, run_requests
+from r1lib.generation.backends import make_backend
+from r1lib.generation.backends.openai_api import AdaptiveLimit, retry_after
+from r1lib.core.errors import UserError
+from r1lib.generation.runner import Request, run_requests
 from r1lib.testing import (BEHAVIOURS, FAULTS, LoopbackServer, free_port, loopback_model, scripted_answer,
                            scripted_thinking)
 
@@ -284,14 +284,14 @@ def test_provider_blocks_are_stored_once_and_never_retried(loopback, store) -> N
 
 
 def test_deepseek_content_risk_message_is_a_block(loopback, store) -> None:
-    from r1lib.backends.openai_api import is_block
+    from r1lib.generation.backends.openai_api import is_block
     assert is_block("invalid_request_error", "Content Exists Risk")
     assert is_block("invalid_prompt", "anything")
     assert not is_block("invalid_request_error", "max_tokens is too large")
 
 
 def test_a_bug_in_response_parsing_raises_instead_of_becoming_error_records(loopback, store, monkeypatch) -> None:
-    from r1lib.backends import openai_api
+    from r1lib.generation.backends import openai_api
 
     def broken(response: Any) -> Any:
         raise ValueError("deliberately broken parser")
@@ -307,7 +307,7 @@ def test_retry_after_is_capped_and_logged(loopback, store, caplog) -> None:
     server = loopback(retry_after=30.0)
     config = loopback_model(server.base_url, options={"max_attempts": 2, "retry_after_max_s": 0.05})
     started = time.perf_counter()
-    with caplog.at_level("INFO", logger="r1lib.backends.openai_api"):
+    with caplog.at_level("INFO", logger="r1lib.generation.backends.openai_api"):
         records, _ = run_requests(config, "cap", [Request("x", [{"role": "user", "content": "[[fault:429]]"}])],
                                   store, progress=False)
     assert time.perf_counter() - started < 5  # not the 30 s the server asked for

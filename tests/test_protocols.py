@@ -2,7 +2,7 @@
 
 The oracle here is Python itself: each upstream prompt is taken from the pinned module's syntax tree
 and rendered the way the upstream code would (``str.format`` of the constant, or the f-string node
-evaluated with the same names bound), independently of :class:`r1lib.upstream.Template`. The text
+evaluated with the same names bound), independently of :class:`r1lib.benchmarks.upstream.Template`. The text
 the project sends is captured by the loopback server. Judged texts are harmless placeholders.
 
 Each test runs twice: on the project's fixture stand-ins for the upstream modules (the reading and
@@ -31,18 +31,18 @@ from r1lib.benchmarks.cyberseceval import code_file
 from r1lib.benchmarks.phishing import PLATFORM, protocol
 from r1lib.benchmarks.registry import load_items
 from r1lib.benchmarks.sources import DataFiles
-from r1lib.errors import UserError
+from r1lib.core.errors import UserError
 from r1lib.judges import cyberseceval_refusal
 from r1lib.judges.base import judge_records
 from r1lib.judges.registry import get_judge
-from r1lib import report
-from r1lib.outcomes import outcome_frame
-from r1lib.records import BLOCKED_FINISH, GenerationRecord
-from r1lib.stats import outcome_counts
-from r1lib.solvers import generate
-from r1lib.store import Store
+from r1lib.paper import tables as report
+from r1lib.analysis.outcomes import outcome_frame
+from r1lib.core.records import BLOCKED_FINISH, GenerationRecord
+from r1lib.analysis.stats import outcome_counts
+from r1lib.generation.solvers import generate
+from r1lib.store.database import Store
 from r1lib.testing import LoopbackServer, loopback_judge
-from r1lib.upstream import UpstreamModule
+from r1lib.benchmarks.upstream import UpstreamModule
 
 
 @pytest.fixture(params=["fixtures", pytest.param("mirror", marks=pytest.mark.mirror)])

@@ -1,6 +1,6 @@
 """DeepSeek-R1 vs DeepSeek-V3 under one jailbreak (the deepseek-api-jailbreak set): the benchmark, the
 recorded runs matched by whole conversation, each run sent only its own conversations, the shipped
-label as a read-only judge, and :mod:`r1lib.r1_vs_v3`'s pairing, tables and claims. First on the
+label as a read-only judge, and :mod:`r1lib.analysis.r1_vs_v3`'s pairing, tables and claims. First on the
 project's fixtures (any clone), then on the real mirror files (``mirror`` tests), where the numbers the
 README reports are checked. The files hold harmful prompts and outputs: tests assert on counts only.
 """
@@ -14,15 +14,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from r1lib import claims, r1_vs_v3
-from r1lib.backends.recorded import RecordedBackend
+from r1lib.analysis import claims, r1_vs_v3
+from r1lib.generation.backends.recorded import RecordedBackend
 from r1lib.benchmarks.registry import load_items
-from r1lib.config import models_registry
-from r1lib.pipeline import Run, generate
-from r1lib.profiles import Profile
-from r1lib.records import NOT_RECORDED_FINISH
-from r1lib.stats import cluster_sign_flip_p
-from r1lib.store import Store
+from r1lib.config.settings import models_registry
+from r1lib.app.run import Run, generate
+from r1lib.config.profiles import Profile
+from r1lib.core.records import NOT_RECORDED_FINISH
+from r1lib.analysis.stats import cluster_sign_flip_p
+from r1lib.store.database import Store
 
 PROVIDERS = ("volcengine", "alibaba", "tencent")
 MODELS = [f"recorded-deepseek-{family}-{provider}" for provider in PROVIDERS for family in ("r1", "v3")]
@@ -172,7 +172,7 @@ def test_real_set_numbers_the_readme_reports(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_notebooks_02_and_03_write_the_r1_vs_v3_tables_figures_and_claims(tmp_path: Path) -> None:
-    from r1lib.reproduce import reproduce
+    from r1lib.app.reproduce import reproduce
     fakes = "[fake-r1, fake-v3, fake-o3]"
     profile = tmp_path / "attacks-r1v3.yaml"
     profile.write_text(

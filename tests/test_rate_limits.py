@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from r1lib.backends.rate_limits import duration, estimate_tokens, reset_seconds
-from r1lib.config import load_models
-from r1lib.errors import UserError
-from r1lib.records import record_key
-from r1lib.runner import Request, run_requests
+from r1lib.generation.backends.rate_limits import duration, estimate_tokens, reset_seconds
+from r1lib.config.settings import load_models
+from r1lib.core.errors import UserError
+from r1lib.core.records import record_key
+from r1lib.generation.runner import Request, run_requests
 from r1lib.testing import loopback_model, scripted_answer
 
 
@@ -76,7 +76,7 @@ def test_a_429_without_headers_still_backs_off(loopback, store) -> None:
 def test_retry_after_stays_capped_when_the_429_states_limits(loopback, store, caplog) -> None:
     server = loopback(retry_after=30.0, rpm=6000)  # every reply carries x-ratelimit headers
     config = loopback_model(server.base_url, options={"max_attempts": 2, "retry_after_max_s": 0.05})
-    with caplog.at_level("INFO", logger="r1lib.backends.openai_api"):
+    with caplog.at_level("INFO", logger="r1lib.generation.backends.openai_api"):
         records, _ = run_requests(config, "cap", [Request("x", [{"role": "user", "content": "[[fault:429]]"}])],
                                   store, progress=False)
     assert "rate limited (429)" in records[0].error

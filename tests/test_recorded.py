@@ -17,21 +17,21 @@ from pathlib import Path
 
 import pytest
 
-from r1lib.backends import make_backend
-from r1lib.backends.recorded import DELIMITING, RecordedBackend, hand_over, recorded_completion
+from r1lib.generation.backends import make_backend
+from r1lib.generation.backends.recorded import DELIMITING, RecordedBackend, hand_over, recorded_completion
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.recorded import RUNS, SOURCES, file_rows, get_run, normalise_text, read_run
 from r1lib.benchmarks.registry import load_items
 from r1lib.benchmarks.sources import DataFiles
-from r1lib.config import ModelConfig, Settings, models_registry
-from r1lib.errors import UserError
+from r1lib.config.settings import ModelConfig, Settings, models_registry
+from r1lib.core.errors import UserError
 from r1lib.judges.base import judge_records
 from r1lib.judges.registry import get_judge
-from r1lib.outcomes import outcome_frame
-from r1lib.records import NOT_RECORDED_FINISH, GenerationRecord, generation_outcome
-from r1lib.runner import Request, requests_for, run_requests
-from r1lib.store import Store
-from r1lib.traces import OPEN_TAG, parse_trace
+from r1lib.analysis.outcomes import outcome_frame
+from r1lib.core.records import NOT_RECORDED_FINISH, GenerationRecord, generation_outcome
+from r1lib.generation.runner import Request, requests_for, run_requests
+from r1lib.store.database import Store
+from r1lib.core.traces import OPEN_TAG, parse_trace
 
 #: Registry name of the model entry of every recorded run.
 MODEL_OF = {

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from r1lib.benchmarks.sources import FIXTURES_ENV
-from r1lib.errors import UserError
+from r1lib.core.errors import UserError
 from r1lib.judges.base import JudgeInput
 from r1lib.judges import refusal
 from r1lib.judges.refusal import (COMPLETIONS, REFUSAL_LABELS, OfflineRefusalJudge, StringMatchRefusalJudge, decisive_channel,

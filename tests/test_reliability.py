@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from r1lib.runner import Request, run_requests
-from r1lib.store import Store
+from r1lib.generation.runner import Request, run_requests
+from r1lib.store.database import Store
 from r1lib.testing import FAULTS, LoopbackServer, cli_command, loopback_model, scripted_answer, scripted_thinking
 
 OUTPUT_FIELDS = ("raw_text", "reasoning_field", "thinking", "answer", "trace_state", "finish_reason")

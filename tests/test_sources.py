@@ -27,9 +27,9 @@ from r1lib.benchmarks.sources import (
     FileSource,
     fetch,
 )
-from r1lib.config import Settings
-from r1lib.errors import UserError
-from r1lib.profiles import Profile
+from r1lib.config.settings import Settings
+from r1lib.core.errors import UserError
+from r1lib.config.profiles import Profile
 from r1lib.testing import free_port
 
 COMMIT = "c" * 40

@@ -1,4 +1,4 @@
-"""Tests of r1lib.stats against scipy, scikit-learn and hand-computed or textbook values."""
+"""Tests of r1lib.analysis.stats against scipy, scikit-learn and hand-computed or textbook values."""
 
 from __future__ import annotations
 
@@ -10,18 +10,18 @@ import pytest
 from scipy import stats as sps
 from sklearn.metrics import cohen_kappa_score
 
-from r1lib.errors import UserError
-from r1lib.records import GenerationRecord, Verdict
-from r1lib.stats import (OUTCOMES, accuracy_by_length, agreement, align_pairs, bootstrap_mean_ci, claims_table,
+from r1lib.core.errors import UserError
+from r1lib.core.records import GenerationRecord, Verdict
+from r1lib.analysis.stats import (OUTCOMES, accuracy_by_length, agreement, align_pairs, bootstrap_mean_ci, claims_table,
                          classify_outcomes, conditional_mean, fleiss_kappa, holm, krippendorff_alpha_nominal,
                          mcnemar_exact, outcome_counts, paired_bootstrap_diff, rate_summary, rogan_gladen,
                          rogan_gladen_ci, safety_rate, safety_table, sensitivity_specificity, stratified_rate_ci,
                          thinking_answer_table, wilson_interval)
-from r1lib.stats import (adjust_family, compare_cells, deviating, fisher_exact_p, mean_difference,  # comparisons
+from r1lib.analysis.stats import (adjust_family, compare_cells, deviating, fisher_exact_p, mean_difference,  # comparisons
                          rate_difference)
-from r1lib.stats.outcomes import DIALOGUE_STOPS
-from r1lib.store import Store
-from r1lib.traces import parse_trace
+from r1lib.analysis.stats.outcomes import DIALOGUE_STOPS
+from r1lib.store.database import Store
+from r1lib.core.traces import parse_trace
 
 NAN = float("nan")
 
@@ -503,7 +503,7 @@ def test_outcome_accounting_on_the_store_frames(tmp_path):
 
 
 def test_outcome_accounting_on_an_outcome_frame():
-    # The shape of r1lib.outcomes.outcome_frame: no error column, what happened is in ``outcome``,
+    # The shape of r1lib.analysis.outcomes.outcome_frame: no error column, what happened is in ``outcome``,
     # ``label`` is only set when judged, ``has_thinking`` replaces the thinking text.
     frame = pd.DataFrame({
         "model": "r1", "benchmark": "b", "channel": "answer", "judge": "j", "version": "1",

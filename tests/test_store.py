@@ -14,11 +14,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from r1lib.config import ModelConfig
-from r1lib.errors import UserError
-from r1lib.records import GenerationRecord, Verdict, record_key
-from r1lib.runner import Request, run_requests
-from r1lib.store import EXPORT_COLUMNS, Store
+from r1lib.config.settings import ModelConfig
+from r1lib.core.errors import UserError
+from r1lib.core.records import GenerationRecord, Verdict, record_key
+from r1lib.generation.runner import Request, run_requests
+from r1lib.store.database import EXPORT_COLUMNS, Store
 
 FAKE = ModelConfig(name="fake-r1", backend="fake", model="fake-r1", options={"style": "api_field"})
 MESSAGES = [{"role": "user", "content": "hello"}]
@@ -105,8 +105,8 @@ def test_not_a_database_is_a_user_error(tmp_path: Path) -> None:
 
 WRITER = textwrap.dedent("""
     import sys, time
-    from r1lib.records import GenerationRecord
-    from r1lib.store import Store
+    from r1lib.core.records import GenerationRecord
+    from r1lib.store.database import Store
     store = Store(sys.argv[1])
     prefix, n = sys.argv[2], int(sys.argv[3])
     for i in range(n):
@@ -162,7 +162,7 @@ def test_leases_block_other_live_owner_but_not_dead_one(store: Store) -> None:
 
 
 def test_a_frame_reads_only_the_columns_meta_keys_and_text_flags_asked_for(store: Store) -> None:
-    from r1lib.records import GenerationRecord
+    from r1lib.core.records import GenerationRecord
     for key, answer, meta in (("a", "An answer.", {"category": {"l2": "x"}, "billing": "batch"}),
                               ("b", " \n\u00a0", {"item": {"judge_prompt": "long"}})):
         store.put_generation(GenerationRecord(key=key, model="m", benchmark="b", prompt_id=key, sample=0,

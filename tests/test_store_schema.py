@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from r1lib.config import models_registry
-from r1lib.errors import UserError
+from r1lib.config.settings import models_registry
+from r1lib.core.errors import UserError
 from r1lib.judges.base import judge_records
 from r1lib.judges.registry import get_judge
-from r1lib.records import GenerationRecord, Verdict
-from r1lib.runner import Request, run_requests
-from r1lib.store import SCHEMA_VERSION, Store
+from r1lib.core.records import GenerationRecord, Verdict
+from r1lib.generation.runner import Request, run_requests
+from r1lib.store.database import SCHEMA_VERSION, Store
 
 #: The schema of the first release (store.py at commit 12a947e), frozen here as "version 0": no
 #: ``PRAGMA user_version`` set, no ``judge_model`` column in ``verdicts``.

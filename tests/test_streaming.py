@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from r1lib.backends import openai_api
-from r1lib.config import ModelConfig
-from r1lib.records import INTERRUPTED_FINISH, generation_outcome
-from r1lib.runner import Request, run_requests
+from r1lib.generation.backends import openai_api
+from r1lib.config.settings import ModelConfig
+from r1lib.core.records import INTERRUPTED_FINISH, generation_outcome
+from r1lib.generation.runner import Request, run_requests
 from r1lib.testing import BEHAVIOURS, loopback_model, scripted_answer, scripted_thinking
 
 #: A stream that sends nothing for 2 s is given up (and retried).
@@ -30,7 +30,7 @@ def without_timing(record: Any) -> dict[str, Any]:
 
 
 def test_every_behaviour_gives_the_same_record_streamed_or_not(loopback, tmp_path) -> None:
-    from r1lib.store import Store
+    from r1lib.store.database import Store
 
     server = loopback()
     requests = ask(*(f"question [[behaviour:{name}]]" for name in BEHAVIOURS))

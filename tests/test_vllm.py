@@ -20,12 +20,12 @@ import httpx
 import pytest
 import yaml
 
-from r1lib.backends.vllm_engine import VLLMBackend
-from r1lib.config import PROJECT_ROOT, ModelConfig
-from r1lib.errors import UserError
-from r1lib.models_local import local_model_path
-from r1lib.runner import Request, run_requests
-from r1lib.store import Store
+from r1lib.generation.backends.vllm_engine import VLLMBackend
+from r1lib.config.settings import PROJECT_ROOT, ModelConfig
+from r1lib.core.errors import UserError
+from r1lib.generation.local_models import local_model_path
+from r1lib.generation.runner import Request, run_requests
+from r1lib.store.database import Store
 from r1lib.testing import free_port, run_cli
 
 VLLM_PYTHON = PROJECT_ROOT / ".venv-vllm" / "bin" / "python"

@@ -20,7 +20,7 @@ from pathlib import Path
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import DataFiles, FileSource
 from r1lib.benchmarks.spec import BenchmarkSpec, read_table, register, text_id, unique_ids, user_turn
-from r1lib.errors import UserError
+from r1lib.core.errors import UserError
 
 SUBSET_FLAG = "mirror-632"
 COLUMNS = ("cate-idx", "l2-name", "l3-name", "l4-name", "prompt")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from r1lib.records import Messages
+from r1lib.core.records import Messages
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ def cyberseceval_file(dataset: str, benchmark: str, subpath: str, *, sha256: str
 
 
 #: CyberSecEval's benchmark modules that hold its judge, attacker and victim prompts (read as data by
-#: :mod:`r1lib.upstream`, never imported): name → sha256 at :data:`COMMIT`.
+#: :mod:`r1lib.benchmarks.upstream`, never imported): name → sha256 at :data:`COMMIT`.
 CODE_SHA256 = {
     "benchmark_utils": "5db9576aa9b468c7f7bbe2f96a47d40ac834644be1eed1fa54a2e110d96a3ffd",
     "interpreter_benchmark": "abf5f65943b3ff9d3beb23e20f32d7fb35f1b2ce6b83c611c8ec8969d8422853",
@@ -38,5 +38,5 @@ def code_file(name: str, benchmark: str) -> FileSource:
 
 def code_module(name: str, benchmark: str) -> "UpstreamModule":
     """The parsed module (checksum verified, read from the mirror or downloaded at the pinned commit)."""
-    from r1lib.upstream import UpstreamModule
+    from r1lib.benchmarks.upstream import UpstreamModule
     return UpstreamModule(code_file(name, benchmark))

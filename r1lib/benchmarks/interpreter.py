@@ -11,7 +11,7 @@ from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.cyberseceval import cyberseceval_file
 from r1lib.benchmarks.sources import DataFiles
 from r1lib.benchmarks.spec import BenchmarkSpec, read_json, register, user_turn
-from r1lib.errors import UserError
+from r1lib.core.errors import UserError
 
 SOURCE = cyberseceval_file("CyberSecEval interpreter", "interpreter", "interpreter/interpreter.json", rows=500,
                            sha256="1d3e7cd4dd94a436d96b6e689c13e4f3edf5418d680d0b485a3ea8bf4664840c")

@@ -35,7 +35,7 @@ from typing import Any
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import DataFiles, FileSource
 from r1lib.benchmarks.spec import BenchmarkSpec, read_json, read_table, register, user_turn
-from r1lib.errors import UserError
+from r1lib.core.errors import UserError
 
 ARTIFACTS_REPO = "JailbreakBench/artifacts"
 ARTIFACTS_COMMIT = "909e68c01d94222b8ad2e397a017e2e12e2adb73"

@@ -13,7 +13,7 @@ see :func:`protocol`; nothing of it is retyped here): the attacker's system mess
 ``attacker.compose_message(goal)`` sends it), the victim's system message, ``MAX_TURNS``, the
 ``R:`` pattern that extracts the attacker's message, the compliance and refusal checks after each
 follow-up turn, the dialogue transcript format and the three grading prompts. An item's
-``messages`` are the attacker's opening conversation; :mod:`r1lib.solvers` plays the dialogue.
+``messages`` are the attacker's opening conversation; :mod:`r1lib.generation.solvers` plays the dialogue.
 
 Decisions where upstream is broken or silent (kept visible in :data:`DECISIONS`, in every dialogue
 record and in the phishing judge's version):
@@ -38,8 +38,8 @@ from r1lib.benchmarks.cyberseceval import code_module, cyberseceval_file
 from r1lib.benchmarks.sampling import stratified_sample
 from r1lib.benchmarks.sources import DataFiles, fixture_mode
 from r1lib.benchmarks.spec import PAPER_SUBSET_SEED, BenchmarkSpec, read_json, register
-from r1lib.errors import UserError
-from r1lib.upstream import Template
+from r1lib.core.errors import UserError
+from r1lib.benchmarks.upstream import Template
 
 PAPER_SUBSET = 200
 PLATFORM = "SMS"
@@ -162,4 +162,4 @@ SPEC = register(BenchmarkSpec(
     category_fields=("goal",), stratify_by=("goal",), files=(SOURCE,), splits=("full",), load=load,
     solver="phishing_dialogue", judge="phishing",
     notes="default = seeded goal-stratified 200 of 856 (paper's subset unknown); the model under test "
-          "is the attacker, the judge model plays the victim (r1lib.solvers)"))
+          "is the attacker, the judge model plays the victim (r1lib.generation.solvers)"))

@@ -8,7 +8,7 @@ MANIFEST.md gives the details). This module declares every one of those files on
 
 Three parts of the library read recorded data and must agree on what a row is and on its index:
 the benchmarks of the recorded prompt sets (:mod:`r1lib.benchmarks.recorded_sets`), the
-``recorded`` backend (:mod:`r1lib.backends.recorded`) and the judges that return the shipped labels
+``recorded`` backend (:mod:`r1lib.generation.backends.recorded`) and the judges that return the shipped labels
 (:mod:`r1lib.judges.recorded`). They all go through :func:`read_run`, which is why the files, the
 runs and the row reader live together here and nowhere else.
 
@@ -48,7 +48,7 @@ from typing import Any
 
 from r1lib.benchmarks.sources import DataFiles, FileSource
 from r1lib.benchmarks.spec import read_json, read_table
-from r1lib.errors import UserError
+from r1lib.core.errors import UserError
 
 REFUSAL_DIRECTION = "andyrdt/refusal_direction"
 R1_DISTILL_COMMIT = "b11c5763df9afe6720a22a1d80f516074fd17aef"
@@ -93,7 +93,7 @@ class RecordedRun:
     ``shape`` says how its outputs show the thinking: ``prefilled_think`` (start inside it, end it
     at a bare ``</think>``), ``think_tags`` (``<think>`` … ``</think>``), ``thinking_only`` (the text
     inside ``<think>``, no answer), ``answer_only`` (a reasoning model whose provider returned its
-    final answer without the thinking) or ``no_thinking``; :mod:`r1lib.backends.recorded` hands each
+    final answer without the thinking) or ``no_thinking``; :mod:`r1lib.generation.backends.recorded` hands each
     shape to the trace parser. ``max_new_tokens`` is the source's generation limit (None: not known).
     ``select``: the value of the rows' ``model`` field that belongs to this run, when its files hold
     several models' rows (None: every row is the run's).

@@ -62,8 +62,8 @@ from r1lib.benchmarks.recorded import (
 )
 from r1lib.benchmarks.sources import DataFiles, FileSource
 from r1lib.benchmarks.spec import BenchmarkSpec, read_table, register, text_id, user_turn
-from r1lib.errors import UserError
-from r1lib.records import Messages
+from r1lib.core.errors import UserError
+from r1lib.core.records import Messages
 
 PERSONA_CONDITIONS = tuple(file.condition for file in PERSONAS_FILES)
 

@@ -20,9 +20,9 @@ from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sampling import stratified_sample
 from r1lib.benchmarks.sources import FIXTURE_NOTE, DataFiles
 from r1lib.benchmarks.spec import REGISTERED, BenchmarkSpec
-from r1lib.config import Settings
-from r1lib.errors import UserError
-from r1lib.plugins import load_plugins
+from r1lib.config.settings import Settings
+from r1lib.core.errors import UserError
+from r1lib.config.plugins import load_plugins
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 JSONL_PREFIX = "jsonl:"
 #: The shipped benchmark modules (each registers its specs when imported): the paper's seven first,
 #: then the extras, then the recorded prompt sets. Benchmarks of your own live in a plugin
-#: (:mod:`r1lib.plugins`); nothing here needs an edit.
+#: (:mod:`r1lib.config.plugins`); nothing here needs an edit.
 SHIPPED = ("airbench", "mitre", "interpreter", "phishing", "xstest", "jailbreak", "prompt_injection", "harmbench",
            "advbench", "strongreject", "recorded_sets")
 #: Item meta keys that flag a substitute for the paper's data (shown in ``benchmark_table``).

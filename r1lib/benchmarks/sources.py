@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from r1lib.config import Settings
-from r1lib.errors import UserError
+from r1lib.config.settings import Settings
+from r1lib.core.errors import UserError
 
 GITHUB_RAW_ENV = "R1LIB_GITHUB_RAW_BASE"
 DEFAULT_GITHUB_RAW = "https://raw.githubusercontent.com"

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import DataFiles, FileSource
-from r1lib.errors import UserError
-from r1lib.records import Messages
+from r1lib.core.errors import UserError
+from r1lib.core.records import Messages
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,7 +32,7 @@ class BenchmarkSpec:
     ``preferred`` are the paper's files that replace a fallback when they are present locally
     (e.g. the full AIR-Bench set instead of the mirror's subset). ``stratify_by`` names the category
     fields ``--limit`` samples across. ``solver`` names how an item becomes model calls
-    (:data:`r1lib.solvers.SOLVERS`: ``single_turn`` or a dialogue) and ``judge`` the judge its
+    (:data:`r1lib.generation.solvers.SOLVERS`: ``single_turn`` or a dialogue) and ``judge`` the judge its
     outputs are scored with unless another is named. ``runs_item(model config, item)`` says which
     items a model is sent, for a set whose items belong to one recorded run each (None: every item
     to every model). A module makes its benchmark known with :func:`register`.
@@ -54,7 +54,7 @@ class BenchmarkSpec:
     runs_item: Callable[[Any, Item], bool] | None = None
 
     def items_for(self, config: Any, items: list[Item]) -> list[Item]:
-        """The ``items`` a model (its :class:`~r1lib.config.ModelConfig`) is sent (see ``runs_item``)."""
+        """The ``items`` a model (its :class:`~r1lib.config.settings.ModelConfig`) is sent (see ``runs_item``)."""
         return items if self.runs_item is None else [item for item in items if self.runs_item(config, item)]
 
 

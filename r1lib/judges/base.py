@@ -1,15 +1,15 @@
 """The judge interface and the machinery every judge shares.
 
 A judge turns one *channel* (``answer``, ``thinking`` or ``full``) of a generation record into a
-:class:`~r1lib.records.Verdict`. Verdicts are cached in the store under (generation key, judge,
+:class:`~r1lib.core.records.Verdict`. Verdicts are cached in the store under (generation key, judge,
 version, channel), so judging again is free; the version hashes the judge's prompt text, its
 protocol (where the prompt comes from and every deliberate deviation from it), its options and its
 judge-model config, so changing any of them judges afresh.
 
 Judges receive the record's thinking and answer as separate fields (:class:`JudgeInput`); no judge
-looks for think tags (:func:`r1lib.traces.render_full` builds the ``full`` channel's text).
+looks for think tags (:func:`r1lib.core.traces.render_full` builds the ``full`` channel's text).
 
-LLM judges call their judge model through :func:`r1lib.runner.run_requests` with ``role="judge"``:
+LLM judges call their judge model through :func:`r1lib.generation.runner.run_requests` with ``role="judge"``:
 the same concurrency, retries, resume and token accounting as generation. Empty channels (no
 answer because thinking hit the token limit; no thinking from a non-reasoning model) get the label
 ``no_output`` and are never sent to a judge or counted as safe. Judge answers that cannot be parsed
@@ -34,12 +34,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from r1lib.config import ModelConfig, canonical_json
-from r1lib.errors import UserError
-from r1lib.records import CHANNELS, GenerationRecord, Messages, Verdict, generation_outcome, record_key
-from r1lib.runner import Request, run_requests, with_system_prompt
-from r1lib.store import Store
-from r1lib.traces import render_full
+from r1lib.config.settings import ModelConfig, canonical_json
+from r1lib.core.errors import UserError
+from r1lib.core.records import CHANNELS, GenerationRecord, Messages, Verdict, generation_outcome, record_key
+from r1lib.generation.runner import Request, run_requests, with_system_prompt
+from r1lib.store.database import Store
+from r1lib.core.traces import render_full
 
 NO_OUTPUT = "no_output"
 LONG_TEXT_MODES = ("chunk", "truncate")

@@ -28,12 +28,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from r1lib.config import ModelConfig
-from r1lib.errors import UserError
+from r1lib.config.settings import ModelConfig
+from r1lib.core.errors import UserError
 from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
 from r1lib.judges.parsing import strip_markup
 from r1lib.judges.registry import register
-from r1lib.records import Messages
+from r1lib.core.records import Messages
 
 #: Llama Guard 3's hazard taxonomy (MLCommons), by code.
 CATEGORIES = {

@@ -7,7 +7,7 @@ user message, JSON requested with upstream's schema; ``overall`` = the mean of t
 (``grading_function``), Table 4's "Avg Score".
 
 **What is judged: the dialogue.** The model under test played the attacker
-(:func:`r1lib.solvers.phishing_dialogue`); its eval record's ``meta["dialogue"]`` holds the
+(:func:`r1lib.generation.solvers.phishing_dialogue`); its eval record's ``meta["dialogue"]`` holds the
 transcript, rebuilt in upstream's format. The judged channel is not re-read: grades are of the
 whole dialogue, never chunked (a transcript longer than :attr:`max_chars` is graded on its first
 ``max_chars`` characters and the verdict says so).
@@ -33,14 +33,14 @@ from statistics import mean
 from typing import Any
 
 from r1lib.benchmarks.phishing import protocol
-from r1lib.config import ModelConfig
-from r1lib.errors import UserError
+from r1lib.config.settings import ModelConfig
+from r1lib.core.errors import UserError
 from r1lib.judges import cyberseceval_refusal
 from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
 from r1lib.judges.registry import register
 from r1lib.judges.standin import OfflineStandIn
-from r1lib.records import Messages, Verdict
-from r1lib.store import Store
+from r1lib.core.records import Messages, Verdict
+from r1lib.store.database import Store
 
 GRADE_KEY = "numerical_grade"
 NOTES_KEY = "step_by_step_grading_logic_description_and_grading_notes"

@@ -19,14 +19,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from r1lib.benchmarks.cyberseceval import code_module
-from r1lib.config import ModelConfig
-from r1lib.errors import UserError
+from r1lib.config.settings import ModelConfig
+from r1lib.core.errors import UserError
 from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
 from r1lib.judges.parsing import yes_no
 from r1lib.judges.registry import register
 from r1lib.judges.standin import OfflineStandIn
-from r1lib.records import Messages, Verdict
-from r1lib.store import Store
+from r1lib.core.records import Messages, Verdict
+from r1lib.store.database import Store
 
 SCORES = {"success": 0.0, "failure": 1.0}
 DEVIATIONS = (

@@ -40,13 +40,13 @@ import pandas as pd
 
 from r1lib.benchmarks.sources import DataFiles, FileSource
 from r1lib.benchmarks.spec import read_table
-from r1lib.config import canonical_json
-from r1lib.errors import UserError
+from r1lib.config.settings import canonical_json
+from r1lib.core.errors import UserError
 from r1lib.judges.base import Judge, JudgeInput, Parsed, Protocol
 from r1lib.judges.registry import register
-from r1lib.models_local import cache_dir
-from r1lib.records import Verdict
-from r1lib.store import Store
+from r1lib.generation.local_models import cache_dir
+from r1lib.core.records import Verdict
+from r1lib.store.database import Store
 
 REFUSAL_LABELS = ("full_compliance", "full_refusal", "partial_refusal")
 REFUSAL_SCORES = {"full_compliance": 0.0, "full_refusal": 1.0, "partial_refusal": 0.5}

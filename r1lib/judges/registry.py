@@ -1,15 +1,15 @@
 """Judges by name. A judge module registers its judge classes with :func:`register`; the shipped
-modules (:data:`SHIPPED`) and the plugins (:mod:`r1lib.plugins`) are imported on the first lookup."""
+modules (:data:`SHIPPED`) and the plugins (:mod:`r1lib.config.plugins`) are imported on the first lookup."""
 
 from __future__ import annotations
 
 import importlib
 from typing import Any, TypeVar
 
-from r1lib.config import ModelConfig, models_registry, resolve_model
-from r1lib.errors import UserError
+from r1lib.config.settings import ModelConfig, models_registry, resolve_model
+from r1lib.core.errors import UserError
 from r1lib.judges.base import Judge, LLMJudge
-from r1lib.plugins import load_plugins
+from r1lib.config.plugins import load_plugins
 
 J = TypeVar("J", bound=type[Judge])
 

@@ -21,11 +21,11 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from r1lib.errors import UserError
+from r1lib.core.errors import UserError
 from r1lib.judges.base import Judge, JudgeInput, Parsed, Protocol
 from r1lib.judges.registry import register
-from r1lib.records import Messages, Verdict
-from r1lib.store import Store
+from r1lib.core.records import Messages, Verdict
+from r1lib.store.database import Store
 
 PAPER_REWARD_MODELS = ("RLHFlow/ArmoRM-Llama3-8B-v0.1", "nicolinho/QRM-Llama3.1-8B")
 #: Above this a tokenizer's ``model_max_length`` is a placeholder, not a real limit.

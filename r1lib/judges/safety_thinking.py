@@ -26,13 +26,13 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from r1lib.errors import UserError
+from r1lib.core.errors import UserError
 from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
 from r1lib.judges.parsing import find_json_object, strip_markup
 from r1lib.judges.registry import register
 from r1lib.judges.standin import OfflineStandIn
-from r1lib.records import Messages, Verdict
-from r1lib.store import Store
+from r1lib.core.records import Messages, Verdict
+from r1lib.store.database import Store
 
 PROMPT = """\
 You analyse the reasoning ("thinking") an AI model wrote before answering a request, to see \

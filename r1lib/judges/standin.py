@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from r1lib.judges.base import Judge, JudgeInput, Parsed, Protocol
-from r1lib.records import Verdict
-from r1lib.store import Store
+from r1lib.core.records import Verdict
+from r1lib.store.database import Store
 
 
 class OfflineStandIn(Judge):

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from r1lib.config import ModelConfig
+from r1lib.config.settings import ModelConfig
 
 #: Retry settings that keep a failing call short: 2 s timeout, near-zero backoff.
 FAST_RETRIES = {"timeout": 2.0, "backoff_s": 0.01, "backoff_max_s": 0.05}

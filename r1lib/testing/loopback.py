@@ -115,7 +115,7 @@ from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qs
 
-from r1lib.errors import UserError
+from r1lib.core.errors import UserError
 
 BEHAVIOURS = ("deepseek", "vllm", "reasoning_details", "tags", "bare_close", "truncated",
               "empty_think", "hidden", "content_filter", "prompt_filter", "invalid_prompt", "plain")

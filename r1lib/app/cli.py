@@ -1,0 +1,350 @@
+"""The ``r1lib`` command. It parses arguments, calls library functions and turns user errors into
+clear one-line messages with exit status 2 (never a traceback for a mistake the user can fix)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from r1lib.cost.budget import BUDGET_EXIT, BudgetExhausted
+from r1lib.core.errors import UserError
+
+
+def _add_store(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", help="response store (default: R1LIB_STORE or runs/store.sqlite)")
+
+
+def _add_max_cost(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-cost", type=_usd, metavar="USD",
+                   help="stop before spending more than USD on API calls (each call reserves its worst case; "
+                        "re-run with a higher limit to continue)")
+
+
+def _usd(raw: str) -> float:
+    from r1lib.cost.budget import parse_usd
+    try:
+        return parse_usd(raw, "--max-cost")
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_models_file(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models-file", action="append", default=[], metavar="FILE",
+                   help="extra models YAML (repeatable; also env R1LIB_MODELS)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="r1lib", description="Safety evaluation of reasoning models (arXiv 2502.12659, reproduced).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("models", help="list the registered models and their aliases")
+    _add_models_file(p)
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("benchmarks", help="list the benchmarks with sizes, sources and licenses")
+    p.set_defaults(func=cmd_benchmarks)
+
+    p = sub.add_parser("data", help="fetch benchmark files (from the mirror or upstream)")
+    p.add_argument("action", choices=["fetch"])
+    p.add_argument("name", help="benchmark name or 'all'")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("generate", help="generate (or resume) model outputs for a benchmark")
+    p.add_argument("--model", required=True)
+    p.add_argument("--benchmark", required=True, help="registered benchmark or jsonl:PATH")
+    p.add_argument("--limit", type=int, help="stratified sample of N items (seeded)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--samples", type=int, default=1, help="samples per prompt")
+    p.add_argument("--max-concurrency", type=int, help="override the model's max_concurrency")
+    p.add_argument("--victim-model", default="gpt-4o",
+                   help="dialogue benchmarks (phishing): the model that plays the victim (default gpt-4o)")
+    p.add_argument("--max-turns", type=int,
+                   help="dialogue benchmarks (phishing): follow-up turns (default: upstream's MAX_TURNS)")
+    p.add_argument("--no-progress", action="store_true")
+    _add_max_cost(p)
+    _add_store(p)
+    _add_models_file(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("judge", help="judge stored generations, or an external JSONL file")
+    p.add_argument("--judge", required=True)
+    p.add_argument("--judge-model", help="model that acts as judge (default: the judge's own default)")
+    p.add_argument("--model", help="judge this model's stored generations")
+    p.add_argument("--benchmark", help="… on this benchmark")
+    p.add_argument("--channel", choices=["answer", "thinking", "full"], default="answer")
+    p.add_argument("--input", help="external JSONL (id, prompt, response, optional thinking)")
+    p.add_argument("--output", help="where to write verdicts for --input")
+    p.add_argument("--judge-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="judge option (repeatable), e.g. long_text=truncate, render=template, trust_remote_code=true")
+    p.add_argument("--no-progress", action="store_true")
+    _add_max_cost(p)
+    _add_store(p)
+    _add_models_file(p)
+    p.set_defaults(func=cmd_judge)
+
+    p = sub.add_parser("export", help="export generation records (with --with-verdicts: per-sample results) "
+                                      "to jsonl, parquet or csv")
+    p.add_argument("--format", default="jsonl", help="jsonl | parquet | csv")
+    p.add_argument("--output", help="output file (default: export.FORMAT or results.FORMAT beside the store)")
+    p.add_argument("--with-verdicts", action="store_true",
+                   help="one row per (generation, judge, judge version, channel) with label, score and outcome")
+    p.add_argument("--model")
+    p.add_argument("--benchmark", help="registered benchmark, stored name or jsonl:PATH")
+    _add_store(p)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("browse", help="write one self-contained HTML page of stored traces with in-page filters")
+    p.add_argument("--html", required=True, metavar="OUT", help="the HTML file to write")
+    p.add_argument("--model")
+    p.add_argument("--benchmark", help="registered benchmark, stored name or jsonl:PATH")
+    p.add_argument("--judge", help="show (and filter on) this judge's verdicts only")
+    p.add_argument("--verdict", metavar="LABEL", help="only records with a latest verdict of this label")
+    p.add_argument("--trace-state", help="only records of this trace state (e.g. unterminated)")
+    p.add_argument("--limit", type=int, help="at most N records (the page says how many matched)")
+    _add_store(p)
+    p.set_defaults(func=cmd_browse)
+
+    p = sub.add_parser("costs", help="tokens and dollars per model: prompt / reasoning / answer, generation vs judging")
+    p.add_argument("--profile", help="use this profile's store (runs/<profile>/store.sqlite) when --store is not given")
+    p.add_argument("--benchmark", help="only this benchmark's records and the judge calls about them")
+    p.add_argument("--csv-dir", metavar="DIR", help="also write the table to DIR/costs.csv")
+    _add_store(p)
+    _add_models_file(p)
+    p.set_defaults(func=cmd_costs)
+
+    p = sub.add_parser("estimate", help="calls, tokens, dollars and wall time of a profile's run, before any call")
+    p.add_argument("--profile", default="demo")
+    p.add_argument("--csv", metavar="FILE", help="also write every row (benchmark, judge, channel, model) to FILE")
+    _add_models_file(p)
+    p.set_defaults(func=cmd_estimate)
+
+    p = sub.add_parser("store", help="delete a response store (shows what it holds, asks first)")
+    p.add_argument("action", choices=["delete"])
+    p.add_argument("--store", required=True, help="the store file (no default: deleting needs its name)")
+    p.add_argument("--yes", action="store_true", help="delete without asking")
+    _add_models_file(p)
+    p.set_defaults(func=cmd_store)
+
+    p = sub.add_parser("reproduce", help="execute the notebooks for a profile and report every paper artefact")
+    p.add_argument("--profile", default="demo")
+    p.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks")
+    p.add_argument("--limit", type=int, help="at most N items per benchmark (a quick look; not the profile's sizes)")
+    _add_max_cost(p)
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("rehearse", help="run the paper profile against a loopback imitation of its providers (no keys)")
+    p.add_argument("--limit", type=int, default=3, help="items per benchmark (default 3)")
+    p.add_argument("--route", choices=["together", "deepseek"], default="together",
+                   help="how DS-R1 answers: <think> in content (Together) or reasoning_content (DeepSeek API)")
+    p.add_argument("--judge", choices=["realistic", "one-word"], default="realistic",
+                   help="GPT-4o answers each protocol in its format, or one word to everything")
+    p.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks")
+    p.set_defaults(func=cmd_rehearse)
+    return parser
+
+
+def _store(args: argparse.Namespace, *, create: bool = True):
+    from r1lib.config.settings import Settings
+    from r1lib.store.database import Store
+    return Store(args.store or Settings.load().store_path, create=create)
+
+
+def _benchmark(args: argparse.Namespace) -> str | None:
+    """The stored benchmark name of ``--benchmark`` (None when not given)."""
+    from r1lib.benchmarks.registry import stored_benchmark_name
+    return stored_benchmark_name(args.benchmark) if args.benchmark else None
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """Print the models registry."""
+    from r1lib.config.settings import models_registry
+    for name, config in sorted(models_registry(extra_files=args.models_file).items()):
+        aliases = f" (aliases: {', '.join(config.aliases)})" if config.aliases else ""
+        print(f"{name:28s} {config.backend:12s} {config.model}{aliases}")
+    return 0
+
+
+def cmd_benchmarks(args: argparse.Namespace) -> int:
+    """Print the benchmark registry."""
+    from r1lib.benchmarks.registry import benchmark_table
+    print(benchmark_table().to_string(index=False))
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    """Fetch benchmark files."""
+    from r1lib.benchmarks.sources import fetch
+    for line in fetch(args.name):
+        print(line)
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Generate outputs for one model on one benchmark, through the benchmark's solver."""
+    import dataclasses
+
+    from r1lib.benchmarks.registry import load_items, solver_of
+    from r1lib.cost.budget import spending_limit
+    from r1lib.config.settings import models_registry, resolve_model
+    from r1lib.generation.solvers import generate
+
+    if args.samples < 1:
+        raise UserError("--samples must be at least 1")
+    registry = models_registry(extra_files=args.models_file)
+    config = resolve_model(args.model, registry)
+    if args.max_concurrency:
+        config = dataclasses.replace(config, max_concurrency=args.max_concurrency)
+    config.api_key()  # fail before any request when the key is missing
+    solver = solver_of(args.benchmark)
+    partner = resolve_model(args.victim_model, registry) if solver != "single_turn" else None
+    if partner is not None:
+        partner.api_key()
+    items = load_items(args.benchmark, limit=args.limit, seed=args.seed)
+    with _store(args) as store, spending_limit(args.max_cost):
+        outcome = generate(config, _benchmark(args), items, store, solver=solver, samples=args.samples,
+                           partner=partner, max_turns=args.max_turns, progress=not args.no_progress)
+    print(outcome.summary.line())
+    return 1 if outcome.summary.failed else 0
+
+
+def cmd_judge(args: argparse.Namespace) -> int:
+    """Judge stored generations or an external file."""
+    from r1lib.cost.budget import spending_limit
+    from r1lib.judges.cli import judge_command
+    with spending_limit(args.max_cost):
+        return judge_command(args)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export records, or per-sample results with their verdicts."""
+    from r1lib.store.export import write_results
+    from r1lib.store.database import check_format
+
+    check_format(args.format)
+    with _store(args, create=False) as store:
+        stem = "results" if args.with_verdicts else "export"
+        output = args.output or str(store.path.parent / f"{stem}.{args.format}")
+        if args.with_verdicts:
+            n = write_results(store, args.format, output, model=args.model, benchmark=_benchmark(args))
+        else:
+            n = store.export(args.format, output, model=args.model, benchmark=_benchmark(args))
+    print(f"wrote {n} {'rows' if args.with_verdicts else 'records'} to {output}")
+    return 0
+
+
+def cmd_browse(args: argparse.Namespace) -> int:
+    """Write the static trace page."""
+    from r1lib.viewer.widget import write_static_page
+    if args.limit is not None and args.limit < 1:
+        raise UserError("--limit must be a positive number of records")
+    with _store(args, create=False) as store:
+        n = write_static_page(store, args.html, model=args.model, benchmark=_benchmark(args), judge=args.judge,
+                              label=args.verdict, trace_state=args.trace_state, limit=args.limit)
+    print(f"wrote {n} records to {args.html}")
+    return 0
+
+
+def cmd_costs(args: argparse.Namespace) -> int:
+    """Print tokens and dollars per model."""
+    from r1lib.config.settings import Settings, models_registry
+    from r1lib.cost.spent import costs_table, format_costs
+    from r1lib.store.database import Store
+
+    if args.store:
+        path = args.store
+    elif args.profile:
+        from r1lib.config.profiles import Profile
+        path = Profile.load(args.profile).store_path
+    else:
+        path = Settings.load().store_path
+    with Store(path, create=False) as store:
+        table = costs_table(store, models_registry(extra_files=args.models_file), benchmark=_benchmark(args),
+                            output_dir=args.csv_dir)
+    print(f"costs of store {path}" + (f", benchmark {_benchmark(args)}" if args.benchmark else ""))
+    print(format_costs(table) if len(table) else "the store holds no records")
+    if args.csv_dir:
+        print(f"wrote {args.csv_dir}/costs.csv")
+    return 0
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    """Print what a profile's run would cost."""
+    import dataclasses
+    from pathlib import Path
+
+    from r1lib.config.settings import Settings
+    from r1lib.cost.estimate import estimate_profile, format_estimate
+    from r1lib.config.profiles import Profile
+    from r1lib.store.database import Store
+
+    settings = Settings.load()
+    settings = dataclasses.replace(settings, models_files=(*settings.models_files, *map(Path, args.models_file)))
+    profile = Profile.load(args.profile, settings=settings)
+    if profile.store_path.is_file():
+        with Store(profile.store_path, create=False) as store:
+            estimate = estimate_profile(profile, store)
+    else:
+        estimate = estimate_profile(profile)
+    print(format_estimate(estimate, profile))
+    if args.csv:
+        estimate.rows.to_csv(args.csv, index=False)
+        print(f"wrote {len(estimate.rows)} rows to {args.csv}")
+    return 0
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    """Delete a store after showing what it holds and asking."""
+    from r1lib.config.settings import models_registry
+    from r1lib.store.admin import delete_store, describe_store
+
+    summary = describe_store(args.store, models_registry(extra_files=args.models_file))
+    print("\n".join(summary.lines()))
+    if not args.yes:
+        try:
+            answer = input(f"delete {summary.path} for good? type 'yes' to delete: ")
+        except EOFError:
+            answer = ""
+        if answer.strip() != "yes":
+            print("not deleted")
+            return 1
+    for path in delete_store(summary.path):
+        print(f"deleted {path}")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """Run the notebooks of a profile."""
+    from r1lib.app.reproduce import reproduce
+    return reproduce(args.profile, only=args.only, limit=args.limit, max_cost=args.max_cost)
+
+
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    """Dress rehearsal of the paper profile on the loopback server."""
+    from r1lib.app.rehearse import rehearse
+    return rehearse(limit=args.limit, route=args.route, judge=args.judge, only=args.only)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``r1lib`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except UserError as exc:
+        print(f"r1lib {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except BudgetExhausted as exc:
+        print(f"r1lib {args.command}: {exc}", file=sys.stderr)
+        return BUDGET_EXIT
+    except KeyboardInterrupt:
+        print(f"r1lib {args.command}: interrupted; completed records are stored, re-run to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,665 @@
+"""What the notebooks call: generate → judge → outcome frames for a profile, and the :class:`Run` around it.
+
+:class:`Run` binds a :class:`~r1lib.config.profiles.Profile` to its store and output folders
+(``tables/<profile>/``, ``figures/<profile>/``); :meth:`Run.evaluate` generates every missing
+output, judges every missing verdict and returns one outcome frame per channel. Everything is read
+back from the store, so running a notebook a second time generates and judges nothing. The other
+methods are what a notebook shows: the profile header, the judges' protocols, sample sizes, case
+figures, and saved tables and figures (each figure says which profile, models and judges made it).
+
+Failed calls are loud: every generation and judging step adds its failures to the run's
+``status_file`` (when the notebook was given one, as ``r1lib reproduce`` does), which marks the
+notebook "incomplete" once they exceed the profile's ``max_failures``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+
+from r1lib.benchmarks.base import Item
+from r1lib.config.settings import ModelConfig, Settings
+from r1lib.core.errors import UserError
+from r1lib.config.profiles import Comparison, Profile, comparability
+from r1lib.core.records import CHANNELS, GenerationRecord
+from r1lib.store.database import Store
+
+
+@dataclass
+class Failures:
+    """Failed calls of a run so far (generation and judging) and the first error seen."""
+
+    generation: int = 0
+    judging: int = 0
+    first_error: str = ""
+    steps: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        """All failed calls."""
+        return self.generation + self.judging
+
+    def add(self, step: str, generation: int, judging: int, error: str) -> None:
+        """Count one step's failures."""
+        self.generation += generation
+        self.judging += judging
+        if (generation or judging) and not self.first_error:
+            self.first_error = error
+        if generation or judging:
+            self.steps.append(f"{step}: {generation} generation, {judging} judging")
+
+
+class Run:
+    """A profile bound to its store and to the folders its tables and figures go to."""
+
+    def __init__(self, profile: Profile, *, tables_dir: str | Path | None = None,
+                 figures_dir: str | Path | None = None, status_file: str | Path | None = None,
+                 progress: bool = True, settings: Settings | None = None):
+        settings = settings or Settings.load()
+        self.profile = profile
+        self.tables_dir = Path(tables_dir) if tables_dir else settings.tables_dir / profile.name
+        self.figures_dir = Path(figures_dir) if figures_dir else settings.figures_dir / profile.name
+        self.status_file = Path(status_file) if status_file else None
+        self.progress = progress
+        #: (benchmark, judge as shown, judge name, channel) → the outcome frame, for :meth:`header`.
+        self.frames: dict[tuple[str, str, str, str], pd.DataFrame] = {}
+        #: Benchmark → whether this run's numbers can be set against the paper's, and why not.
+        self.comparable: dict[str, Comparison] = {}
+        #: Judge name → the judge object used, for :meth:`judges`.
+        self.used: dict[str, Any] = {}
+        self.failures = Failures()
+        self._prefetched = False
+
+    @classmethod
+    def open(cls, profile: str = "demo", *, models: Sequence[str] | None = None, limit: int | None = None,
+             seed: int | None = None, store: str | Path | None = None, tables_dir: str | Path | None = None,
+             figures_dir: str | Path | None = None, status_file: str | Path | None = None,
+             progress: bool = True) -> "Run":
+        """Load ``profile`` with the notebook's overrides (the notebooks' parameters map one to one)."""
+        return cls(Profile.load(profile, models=models, limit=limit, seed=seed, store=store),
+                   tables_dir=tables_dir, figures_dir=figures_dir, status_file=status_file, progress=progress)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Model → display label for tables and figures."""
+        return self.profile.labels
+
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        """The profile's store, closed on exit."""
+        store = Store(self.profile.store_path)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def runs(self, benchmark: str) -> bool:
+        """True when the profile runs ``benchmark`` (notebooks skip the parts of a finding it does not)."""
+        return benchmark in self.profile.benchmarks
+
+    def evaluate(self, benchmark: str, *, judge: str | None = None, channels: Sequence[str] = ("answer",),
+                 models: Sequence[str] | None = None, split: str | None = None,
+                 keep: Callable[[Item], bool] | None = None, limit: int | None = None,
+                 judge_options: Mapping[str, Any] | None = None, shown: str | None = None) -> dict[str, pd.DataFrame]:
+        """Generate, judge each channel and return ``{channel: outcome frame}`` (see :func:`evaluate`)."""
+        from r1lib.cost.budget import BudgetExhausted
+        judge_name = judge or self.profile.default_judge(benchmark)
+        judge_obj = self.profile.judge(judge_name, **(judge_options or {}))
+        with self.store() as store:
+            try:
+                if not self._prefetched:
+                    self._prefetched = True
+                    summaries = prefetch(self.profile, store, progress=self.progress)
+                    failed = sum(s.failed for s in summaries)
+                    self.failures.add("batched local generation", failed, 0, "see the failed records in the store")
+                result = evaluate(self.profile, benchmark, store, judge=judge_obj, channels=channels, models=models,
+                                  split=split, keep=keep, limit=limit, progress=self.progress)
+            except BudgetExhausted:
+                self._write_status()  # what was spent reaches `r1lib reproduce` before the notebook stops
+                raise
+        self.used[judge_obj.name] = judge_obj
+        step = f"{benchmark}{':' + split if split else ''} × {judge_obj.name}"
+        self.failures.add(step, result.failed_generations, result.failed_judgements, result.first_error)
+        self._write_status()
+        for channel, frame in result.frames.items():  # one view per (benchmark, judge, channel), over calls
+            key = (shown or (benchmark if split is None else f"{benchmark}:{split}"), shown or judge_name,
+                   judge_name, channel)
+            earlier = self.frames.get(key)
+            self.frames[key] = frame if earlier is None else pd.concat(
+                [earlier[~earlier["gen_key"].isin(frame["gen_key"])], frame], ignore_index=True)
+        if split is None and keep is None and limit is None:
+            self.comparable[benchmark] = comparability(self.profile, benchmark, judge_obj)
+        return result.frames
+
+    def conditions(self, *, judge: str = "safety-thinking", channels: Sequence[str] = ("thinking",),
+                   models: Sequence[str] | None = None) -> tuple[dict[str, pd.DataFrame], str | None]:
+        """Finding 3: the jailbreak sample and its plain counterpart, one frame each (first channel).
+
+        Returns ``({"plain": frame, "jailbreak": frame}, paired_by)``: ``paired_by`` is the item
+        field pairing a plain request with its jailbreaks (``behavior`` for the JailbreakBench
+        artifacts), or None when the two are independent groups (WildGuardTest: vanilla vs
+        adversarial harmful prompts). See :func:`r1lib.benchmarks.jailbreak.plain_counterpart`.
+        """
+        from r1lib.benchmarks.jailbreak import plain_counterpart
+        from r1lib.benchmarks.registry import load_items
+        plan = self.profile.plan("jailbreak")
+        attacked_items = load_items("jailbreak", limit=plan.limit, seed=self.profile.seed, split=plan.split)
+        counterpart = plain_counterpart(attacked_items)
+        channel = channels[0]
+        attacked = self.evaluate("jailbreak", judge=judge, channels=channels, models=models)[channel]
+        if counterpart.paired_by is None:
+            plain = self.evaluate("jailbreak", judge=judge, channels=channels, models=models,
+                                  split=counterpart.split, limit=len(attacked_items))[channel]
+        else:
+            plain = self.evaluate("jailbreak", judge=judge, channels=channels, models=models,
+                                  split=counterpart.split, keep=counterpart.keep)[channel]
+        if counterpart.paired_by is not None:
+            attacked = self.with_item_field(attacked, counterpart.paired_by)
+            plain = self.with_item_field(plain, counterpart.paired_by)
+        return {"plain": plain, "jailbreak": attacked}, counterpart.paired_by
+
+    def judge_pairs(self, specs: Sequence[tuple[str, str, str, str | None, str]]) -> dict[str, tuple[pd.DataFrame,
+                                                                                                     pd.DataFrame]]:
+        """Two judges' outcome frames on the same records, for judge agreement: ``specs`` holds
+        (name, benchmark, channel, judge A or None for the benchmark's own, judge B); benchmarks the
+        profile does not run are left out."""
+        return {name: (self.evaluate(benchmark, judge=a, channels=(channel,))[channel],
+                       self.evaluate(benchmark, judge=b, channels=(channel,))[channel])
+                for name, benchmark, channel, a, b in specs if self.runs(benchmark)}
+
+    def scores(self, benchmark: str = "airbench", *, models: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
+        """Fig. 3: every answer of ``benchmark`` (of ``models``, default all) scored by each scorer of the
+        profile, ``{scorer: frame}``.
+
+        A scorer that cannot be built here (e.g. a reward model that is not available offline) is
+        left out with its message in :attr:`unavailable`; the rest of the run goes on.
+        """
+        frames = {}
+        self.unavailable: dict[str, str] = {}
+        for name, spec in self.profile.scorers.items():
+            options = {k: v for k, v in spec.items() if k != "judge"}
+            try:
+                frames[name] = self.evaluate(benchmark, judge=spec["judge"], judge_options=options, models=models,
+                                             shown=f"{name} ({spec['judge']})")["answer"]
+            except UserError as exc:
+                self.unavailable[name] = str(exc)
+        return frames
+
+    def header(self) -> pd.DataFrame:
+        """What every notebook states: profile, models, judges (and their models) and sample sizes.
+
+        One row per (benchmark, judge, channel, model) evaluated so far in this run, with the number
+        of records, how many got a verdict, and how many the provider blocked.
+        """
+        rows = []
+        for (benchmark, shown, judge, channel), frame in self.frames.items():
+            for model, group in frame.groupby("model", sort=False):
+                rows.append({"profile": self.profile.name, "benchmark": benchmark, "judge": shown,
+                             "judge model": self.profile.judge_model_label(judge),
+                             "channel": channel, "model": self.labels.get(model, model),
+                             "records": len(group), "judged": int((group["outcome"] == "judged").sum()),
+                             "blocked": int((group["generation"] == "blocked").sum())})
+        return pd.DataFrame(rows, columns=["profile", "benchmark", "judge", "judge model", "channel", "model",
+                                           "records", "judged", "blocked"])
+
+    def costs(self) -> pd.DataFrame:
+        """Tokens and dollars of everything in the profile's store (generation and judging, per model),
+        with each price's source; also written to ``<tables>/costs.csv``."""
+        from r1lib.cost.spent import costs_table
+        with self.store() as store:
+            return costs_table(store, self.profile.registry, output_dir=self.tables_dir)
+
+    def judges(self) -> pd.DataFrame:
+        """Every judge this run used: its protocol source, whether it is the paper's, and every deviation."""
+        return pd.DataFrame([judge.describe() for judge in self.used.values()],
+                            columns=["judge", "version", "protocol", "paper protocol", "deviations", "judge model"])
+
+    def comparison(self) -> pd.DataFrame:
+        """Per benchmark of this run: comparable to the paper, and why not."""
+        return pd.DataFrame([{"benchmark": b, "comparable": c.ok, "reason": c.reason or "-"}
+                             for b, c in self.comparable.items()], columns=["benchmark", "comparable", "reason"])
+
+    def intro(self) -> str:
+        """A one-paragraph description of the profile (markdown) for the top of a notebook."""
+        p = self.profile
+        plans = ", ".join(f"{b} ({'all' if plan.limit is None else plan.limit})" for b, plan in p.benchmarks.items())
+        judges = ", ".join(f"{j}: {m}" for j, m in p.judge_models.items()) or "each judge's default"
+        comparable = ("Set up like the paper: a table cell is compared with the paper's value where models, data and "
+                      "judge protocol are the paper's (the reasons are listed below each table)."
+                      if p.paper_comparable else
+                      "**Not comparable to the paper's numbers**: every table cell is marked 'not comparable'.")
+        turns = "upstream's" if p.phishing_turns is None else str(p.phishing_turns)
+        return (f"**Profile `{p.name}`** — {p.description} {comparable}  \n"
+                f"Models: {', '.join(f'{m} ({label})' for m, label in self.labels.items())}.  \n"
+                f"Benchmarks (items): {plans}; seed {p.seed}; {p.samples} sample(s) per prompt.  \n"
+                f"Judge models: {judges}; Fig. 3 scorers: {', '.join(p.scorers)}; phishing victim: "
+                f"{p.phishing_victim} ({turns} follow-up turns); provider-blocked prompts count as "
+                f"{'refusals' if p.blocked_as == 'refusal' else 'excluded'}. Store: `{p.store_path}`.")
+
+    def records(self, keys: Sequence[str]) -> dict[str, GenerationRecord]:
+        """Stored generation records by key."""
+        with self.store() as store:
+            return store.get_generations(list(keys))
+
+    def with_item_field(self, frame: pd.DataFrame, name: str) -> pd.DataFrame:
+        """``frame`` with a column ``name`` taken from each record's item meta (e.g. ``behavior``)."""
+        records = self.records(frame["gen_key"])
+        values = [(records[k].meta.get("item") or {}).get(name) if k in records else None for k in frame["gen_key"]]
+        return frame.assign(**{name: values})
+
+    def case(self, name: str, *, frame_answer: pd.DataFrame | None = None,
+             frame_thinking: pd.DataFrame | None = None, n: int = 1, criterion: str | None = None,
+             evidence: Mapping[str, str] | None = None) -> Any:
+        """A case figure of the paper (``fig6`` … ``fig12``): pick records by its criterion, save the first
+        as figure ``name``. ``criterion`` (a figure name or a :data:`~r1lib.paper.cases.CRITERIA` key) defaults
+        to ``name``; e.g. ``case("fig6_recorded", criterion="fig6", ...)`` draws Fig. 6 from other data.
+
+        Each verdict is shown as its judge's (:func:`r1lib.paper.cases.judge_says`: an offline stand-in is
+        marked so, "not validated" unless ``evidence`` maps the judge's name to its measured agreement).
+        Returns the chosen cases as HTML for the notebook (escaped), or a note when no record of
+        this run meets the criterion (the figure is then not built).
+        """
+        from IPython.display import HTML
+
+        from r1lib.paper.cases import CRITERIA, FIGURE_CRITERIA, case_figure, case_html, judge_says, select_cases
+        from r1lib.paper.figures import with_data
+        criterion = criterion or name
+        chosen = select_cases(frame_answer, frame_thinking, criterion, n, seed=self.profile.seed)
+        if chosen.empty:
+            return HTML(f"<p><b>{name}</b>: no record of this run meets the criterion "
+                        f"“{CRITERIA[FIGURE_CRITERIA.get(criterion, criterion)]}”; the figure is not built.</p>")
+        evidence = evidence or {}
+        judges = {channel: self._judge_of(frame) for channel, frame in (("answer", frame_answer),
+                                                                        ("thinking", frame_thinking))
+                  if frame is not None}
+        records = self.records(chosen["gen_key"])
+        parts = []
+        for i, row in enumerate(chosen.to_dict("records")):
+            verdicts = {channel: judge_says(judge, str(row[f"label_{channel}"]), evidence=evidence.get(judge.name, ""))
+                        for channel, judge in judges.items() if f"label_{channel}" in row}
+            record = records[row["gen_key"]]
+            if i == 0:
+                title = f"{name}: {self.labels.get(record.model, record.model)} · {record.benchmark} · {record.prompt_id}"
+                frames = [f for f in (frame_answer, frame_thinking) if f is not None]
+                shown = chosen.iloc[[0]][["gen_key", "model", "prompt_id", "sample",
+                                          *(f"label_{channel}" for channel in verdicts)]]
+                self.save_figure(with_data(case_figure(record, verdicts, title=title), shown), name, *frames)
+            parts.append(case_html(record, verdicts))
+        return HTML("".join(parts))
+
+    def pair_case(self, name: str, safety_frame: pd.DataFrame, scores: Mapping[str, pd.DataFrame],
+                  evidence: Mapping[str, str] | None = None,
+                  pairs: Sequence[tuple[str, str]] | None = None) -> Any:
+        """Fig. 4: on the first reasoning pair scored here (of ``pairs``, default the profile's) and the
+        first scorer, the prompt where both models gave an unsafe answer and the reasoning model's
+        outscores its counterpart's by the widest margin. Saves the reasoning model's case as the
+        figure and shows both answers.
+
+        The verdict and the score are shown as their judges' (:func:`r1lib.paper.cases.judge_says`,
+        :func:`r1lib.paper.cases.score_words`); ``evidence`` maps a judge's name to its measured agreement."""
+        from IPython.display import HTML
+
+        from r1lib.paper.cases import case_figure, case_html, judge_says, score_words
+        from r1lib.analysis.claims import judged_values
+        from r1lib.paper.figures import with_data
+        scorer, score_frame = next(iter(scores.items()), (None, None))
+        pairs = [p for p in (self.profile.pairs if pairs is None else pairs)
+                 if score_frame is not None and set(p) <= set(score_frame["model"])]
+        if not pairs:
+            return HTML(f"<p><b>{name}</b>: no reasoning pair of the profile was scored on this benchmark; "
+                        "the figure is not built.</p>")
+        reasoning, counterpart = pairs[0]
+        safety = judged_values(safety_frame, "safe")
+        unsafe = safety.loc[safety["value"] < 1, ["gen_key", "label"]]
+        scored = judged_values(score_frame, "score").merge(unsafe, on="gen_key", suffixes=("_score", ""))
+        both = scored[scored["model"] == reasoning].merge(scored[scored["model"] == counterpart],
+                                                          on=["prompt_id", "sample"], suffixes=("_r", "_c"))
+        if both.empty:
+            return HTML(f"<p><b>{name}</b>: no prompt where both {self.labels.get(reasoning, reasoning)} and "
+                        f"{self.labels.get(counterpart, counterpart)} answered unsafely; the figure is not built.</p>")
+        best = both.assign(margin=both["value_r"] - both["value_c"]).sort_values(
+            ["margin", "prompt_id"], ascending=[False, True]).iloc[0]
+        records = self.records([best["gen_key_r"], best["gen_key_c"]])
+        evidence = evidence or {}
+        judge, score_judge = self._judge_of(safety_frame), self._judge_of(score_frame)
+        shown = {side: {"answer": judge_says(judge, best[f"label_{side}"], evidence=evidence.get(judge.name, ""))
+                                  + "; " + score_words(score_judge, best[f"value_{side}"],
+                                                       evidence=evidence.get(score_judge.name, ""))}
+                 for side in "rc"}
+        title = (f"{name}: {self.labels.get(reasoning, reasoning)} vs {self.labels.get(counterpart, counterpart)} · "
+                 f"{best['prompt_id']} · {scorer} {best['value_r']:.2f} vs {best['value_c']:.2f}")
+        numbers = pd.DataFrame([{"role": role, "scorer": scorer, "prompt_id": best["prompt_id"], "sample": best["sample"],
+                                 **{key: best[f"{key}_{side}"] for key in ("gen_key", "model", "label", "value")}}
+                                for side, role in (("r", "reasoning"), ("c", "counterpart"))])
+        self.save_figure(with_data(case_figure(records[best["gen_key_r"]], shown["r"], title=title), numbers), name,
+                         safety_frame, score_frame)
+        return HTML(case_html(records[best["gen_key_r"]], shown["r"]) + case_html(records[best["gen_key_c"]], shown["c"]))
+
+    def _judge_of(self, frame: pd.DataFrame) -> Any:
+        """The judge whose verdicts ``frame`` holds (the one this run used, else the profile's)."""
+        name = str(frame["judge"].dropna().iloc[0])
+        return self.used.get(name) or self.profile.judge(name)
+
+    def examples(self, width: int = 160) -> pd.DataFrame:
+        """Table 8: one example prompt of each benchmark of the profile (the first of its sample), shortened."""
+        from r1lib.benchmarks.registry import load_items
+        from r1lib.paper.cases import clean_text
+        rows = []
+        for benchmark, plan in self.profile.benchmarks.items():
+            item = load_items(benchmark, limit=plan.limit, seed=self.profile.seed, split=plan.split)[0]
+            text = " ".join(clean_text(item.messages[-1]["content"]).split())
+            rows.append({"benchmark": benchmark, "prompt_id": item.id,
+                         "prompt": text if len(text) <= width else text[:width - 1] + "…"})
+        return pd.DataFrame(rows)
+
+    def save_table(self, table: pd.DataFrame, name: str, *, caption: str = "") -> list[Path]:
+        """Write a table as CSV, Markdown and LaTeX into the run's tables folder (the caption names the profile).
+
+        See :func:`r1lib.paper.tables.save_table`: the CSV keeps every cell at full precision; the Markdown
+        and LaTeX show the paper's layout (paper tables) or value [95% CI] n, rounded (other tables).
+        """
+        from r1lib.paper.tables import save_table
+        sources = self.sources(table["model"]) if "model" in table.columns else ""
+        caption = f"{caption} [r1lib profile {self.profile.name}{'; ' + sources if sources else ''}]".strip()
+        return save_table(table, name, self.tables_dir, caption=caption)
+
+    def evidence(self, pairs: set[tuple[str, str]]) -> pd.DataFrame:
+        """Measured agreement of each (judge, channel) in ``pairs`` with the labels of
+        :data:`r1lib.analysis.evidence.REFERENCES` this profile runs (one row per reference; see
+        :mod:`r1lib.analysis.evidence`), plus XSTest's human labels for ``refusal-offline`` on answers."""
+        from r1lib.analysis.evidence import EVIDENCE_FRAME, REFERENCES, agreement_evidence, xstest_evidence
+        rows = []
+        for ref in REFERENCES:
+            judge = ref.judge or self.profile.default_judge(ref.benchmark)
+            if not self.runs(ref.benchmark) or (judge, ref.channel) not in pairs:
+                continue
+            judged = self.evaluate(ref.benchmark, judge=judge, channels=(ref.channel,))[ref.channel]
+            channel = ref.labels_channel or ref.channel
+            labels = self.evaluate(ref.benchmark, judge=ref.labels, channels=(channel,))[channel]
+            rows.append(agreement_evidence(judged, labels, ref))
+        if ("refusal-offline", "answer") in pairs and "refusal-offline" in self.used:
+            rows.append(xstest_evidence(self.used["refusal-offline"].version))
+        return pd.DataFrame(rows, columns=EVIDENCE_FRAME)
+
+    def claims_table(self, claims: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        """:func:`r1lib.analysis.stats.claims_table` of ``claims`` with each claim's judge, protocol, evidence and flips."""
+        from r1lib.analysis.evidence import with_evidence
+        from r1lib.analysis.stats import claims_table
+        table = claims_table(list(claims))
+        if "judge" not in table.columns:
+            return table
+        pairs = {(judge, channel) for judge, channels in zip(table["judge"], table["channel"])
+                 for channel in str(channels).split(", ")}
+        return with_evidence(table, self.evidence(pairs), self.used)
+
+    def save_claims(self, table: pd.DataFrame, notebook: str) -> pd.DataFrame:
+        """Write a claims table as ``claims_<notebook>.csv`` (every column, full precision) and ``.md``
+        (value, interval, p and n rounded; judge, protocol, evidence and flips) beside the paper
+        tables; returns the rounded table for display."""
+        from r1lib.analysis.evidence import display_table
+        shown = display_table(table)
+        self.tables_dir.mkdir(parents=True, exist_ok=True)
+        table.to_csv(self.tables_dir / f"claims_{notebook}.csv", index=False)
+        caption = (f"Claims of {notebook}: effect = mean(a) - mean(b) with its 95% bootstrap interval, Holm-adjusted "
+                   f"p, n pairs, records without a verdict excluded [r1lib profile {self.profile.name}]")
+        (self.tables_dir / f"claims_{notebook}.md").write_text(
+            f"{caption}\n\n{shown.to_markdown(index=False, disable_numparse=True)}\n", encoding="utf-8")
+        return shown
+
+    def save_figure(self, figure: Any, name: str, *frames: pd.DataFrame) -> list[Path]:
+        """Write a figure as PNG and PDF into the run's figures folder, captioned with what made it."""
+        from r1lib.paper.figures import caption_figure, save_figure
+        caption_figure(figure, self.caption(*frames))
+        return save_figure(figure, name, self.figures_dir)
+
+    def caption(self, *frames: pd.DataFrame) -> str:
+        """Profile, models and judges (offline stand-ins marked) behind the given frames."""
+        models = [m for frame in frames for m in dict.fromkeys(frame["model"])] if frames else list(self.profile.models)
+        judges = list(dict.fromkeys(j for frame in frames for j in frame["judge"].dropna().unique()))
+        shown = [f"{judge} ({self._judge_kind(judge)})" for judge in judges]
+        names = ", ".join(self.labels.get(m, m) for m in dict.fromkeys(models))
+        sources = self.sources(models)
+        return (f"r1lib profile {self.profile.name} · models: {names}"
+                + (f" · judge: {'; '.join(shown)}" if shown else "") + (f" · {sources}" if sources else ""))
+
+    def _judge_kind(self, judge: str) -> str:
+        """What stands behind a judge's verdicts, for captions: its judge model, or what it is instead."""
+        from r1lib.judges.base import LLMJudge
+        used = self.used.get(judge)
+        if isinstance(used, LLMJudge):
+            return used.judge_model.name
+        if used is not None and used.protocol.source.startswith("offline"):
+            return "offline stand-in"
+        if used is not None and used.protocol.source.startswith("labels shipped"):
+            return "labels shipped with the set"
+        return self.profile.judge_model_label(judge)
+
+    def sources(self, models: Sequence[str]) -> str:
+        """Where recorded outputs among ``models`` come from (repository@commit), or ''."""
+        return recorded_sources(self.profile, models)
+
+    def _write_status(self) -> None:
+        """Record this run's failures, and what its budget (if any) spent, where ``r1lib reproduce`` reads them."""
+        from r1lib.cost.budget import active
+        if self.status_file is None:
+            return
+        f = self.failures
+        status = {"failed_calls": f.total, "generation": f.generation, "judging": f.judging,
+                  "first_error": f.first_error, "steps": f.steps, "max_failures": self.profile.max_failures}
+        budget = active()
+        if budget is not None:
+            status["budget"] = {"spent_usd": budget.spent_usd, "stopped": budget.stopped, "report": budget.report()}
+        self.status_file.parent.mkdir(parents=True, exist_ok=True)
+        self.status_file.write_text(json.dumps(status, indent=1), encoding="utf-8")
+
+
+@dataclass
+class Evaluation:
+    """What :func:`evaluate` returns: outcome frames per channel and the failed calls behind them."""
+
+    frames: dict[str, pd.DataFrame]
+    failed_generations: int = 0
+    failed_judgements: int = 0
+    first_error: str = ""
+
+
+def recorded_sources(profile: Profile, models: Sequence[str]) -> str:
+    """Where the recorded outputs among ``models`` of the profile come from (repository@commit), or ''."""
+    from r1lib.benchmarks.recorded import get_run
+    from r1lib.benchmarks.sources import DataFiles
+    files = DataFiles()
+    cited = []
+    for model in dict.fromkeys(models):
+        config = profile.config(model) if model in profile.models else None
+        if config is not None and config.backend == "recorded":
+            source = get_run(config.model).files[0].outputs
+            upstream = f"{source.repo}@{(source.revision or 'main')[:12]}"
+            cited.append(f"{config.display_name()} = {files.marked(upstream)}")
+    return ("recorded outputs of the named models (not the paper's runs): " + ", ".join(cited)) if cited else ""
+
+
+def select_items(profile: Profile, benchmark: str, *, split: str | None = None,
+                 keep: Callable[[Item], bool] | None = None, limit: int | None = None) -> list[Item]:
+    """The items a profile runs: its stratified sample (``limit``, ``seed``), ``limit`` overriding the
+    plan's, or with ``keep`` every item of the split that ``keep`` accepts."""
+    from r1lib.benchmarks.registry import load_items
+    plan = profile.plan(benchmark)
+    split = split or plan.split
+    if keep is None:
+        items = load_items(benchmark, limit=limit or plan.limit, seed=profile.seed, split=split)
+    else:
+        items = [item for item in load_items(benchmark, split=split) if keep(item)]
+    if not items:
+        raise UserError(f"benchmark {benchmark!r} gave no items (split {split!r}); check the split name and "
+                        "that the data mirror (R1LIB_DATA_MIRROR) holds it")
+    return items
+
+
+#: Backends that run in this process and batch every prompt they are given (see :func:`prefetch`).
+IN_PROCESS_BACKENDS = ("transformers", "vllm")
+
+
+def prefetch_requests(profile: Profile, model: str) -> list[Any]:
+    """The requests of the default sample of every single-turn benchmark of the profile that ``model``
+    runs, each carrying its own benchmark name."""
+    from r1lib.benchmarks.registry import get_benchmark
+    from r1lib.generation.runner import requests_for
+
+    config = profile.config(model)
+    requests = []
+    for benchmark, plan in profile.benchmarks.items():
+        spec = get_benchmark(benchmark)
+        if spec.solver != "single_turn" or (plan.models is not None and model not in plan.models):
+            continue
+        items = spec.items_for(config, select_items(profile, benchmark))
+        requests += [dataclasses.replace(request, benchmark=benchmark)
+                     for request in requests_for(items, profile.samples)]
+    return requests
+
+
+def prefetch(profile: Profile, store: Store, *, progress: bool = True) -> list[Any]:
+    """Generate, in one batched call per in-process model (transformers, vLLM offline), the default
+    sample of every single-turn benchmark of the profile that the model runs.
+
+    A local engine's time goes by decoding steps, not by prompts: one call over all benchmarks costs
+    about as much as one call per benchmark (see PERFORMANCE.md). API models are left to
+    :func:`generate`. Returns the run summaries; what is stored already is not generated again.
+    """
+    from r1lib.generation.runner import run_requests
+
+    summaries = []
+    for model in profile.models:
+        config = profile.config(model)
+        requests = prefetch_requests(profile, model) if config.backend in IN_PROCESS_BACKENDS else []
+        if requests:
+            summaries.append(run_requests(config, "all benchmarks", requests, store, progress=progress)[1])
+    return summaries
+
+
+def generate(profile: Profile, benchmark: str, store: Store, *, models: Sequence[str] | None = None,
+             split: str | None = None, keep: Callable[[Item], bool] | None = None, limit: int | None = None,
+             progress: bool = True) -> dict[str, Any]:
+    """Generate (or reuse from ``store``) ``benchmark``'s outputs for each model through its solver.
+
+    Each model gets the items its benchmark's ``runs_item`` gives it (every item by default); a
+    recorded run that holds none of the selected items is left out of the result.
+    Returns ``{model: r1lib.generation.solvers.Outcome}`` (records in item order and the run summary). Spear
+    phishing is a dialogue: the model under test attacks the profile's victim model, and the record
+    of each dialogue is its final attacker turn.
+    """
+    from r1lib.benchmarks.registry import get_benchmark
+    from r1lib.generation.solvers import generate as solve
+
+    spec = get_benchmark(benchmark)
+    items = select_items(profile, benchmark, split=split, keep=keep, limit=limit)
+    partner: ModelConfig | None = None
+    if spec.solver == "phishing_dialogue":
+        partner = profile.config(profile.phishing_victim)
+        partner.api_key()
+    outcomes = {}
+    for model in _select(profile, models, benchmark):
+        config = profile.config(model)
+        config.api_key()  # fail before any request when a key is missing
+        own = spec.items_for(config, items)
+        if not own:
+            continue  # none of the selected items is this recorded run's (e.g. under a small --limit)
+        outcomes[model] = solve(config, items[0].benchmark, own, store, solver=spec.solver,
+                                samples=profile.samples, partner=partner,
+                                max_turns=profile.phishing_turns if partner else None, progress=progress)
+    return outcomes
+
+
+def evaluate(profile: Profile, benchmark: str, store: Store, *, judge: Any = None,
+             channels: Sequence[str] = ("answer",), models: Sequence[str] | None = None, split: str | None = None,
+             keep: Callable[[Item], bool] | None = None, limit: int | None = None,
+             judge_options: Mapping[str, Any] | None = None, progress: bool = True) -> Evaluation:
+    """Generate, judge and return the outcome frames of this run's records only.
+
+    ``judge`` is a judge object or name (default: the benchmark's own judge); ``judge_options`` go
+    to its constructor (e.g. a reward model). The ``thinking`` channel is judged only for
+    reasoning models (the others have no thinking to judge). Each frame holds exactly the records
+    of this run (the profile's items × models × samples), whatever else the store holds, with
+    every record's outcome (judged, blocked, no_output, failed, ...). Provider-blocked records
+    count as the judge's refusal label when the profile's ``blocked_as`` is ``refusal``, except on
+    the thinking channel, where a block left no thinking (:func:`r1lib.analysis.outcomes.count_blocked`).
+    """
+    from r1lib.judges.base import judge_records
+    from r1lib.analysis.outcomes import count_blocked, outcome_frame
+
+    bad = [c for c in channels if c not in CHANNELS]
+    if bad:
+        raise UserError(f"unknown channels {bad}; use some of {', '.join(CHANNELS)}")
+    if judge is None or isinstance(judge, str):
+        judge = profile.judge(judge or profile.default_judge(benchmark), **(judge_options or {}))
+    outcomes = generate(profile, benchmark, store, models=models, split=split, keep=keep, limit=limit,
+                        progress=progress)
+    result = Evaluation(frames={})
+    errors = [r.error for o in outcomes.values() for r in o.records if r.error]
+    result.failed_generations = sum(o.summary.failed for o in outcomes.values())
+    result.first_error = errors[0] if errors else ""
+    for channel in channels:
+        judged = {m: o.records for m, o in outcomes.items() if channel != "thinking" or profile.config(m).reasoning}
+        batch = [r for recs in judged.values() for r in recs]
+        verdicts = judge_records(judge, batch, channel, store, progress=progress)
+        failed_verdicts = [v for v in verdicts if v.error]
+        result.failed_judgements += len(failed_verdicts)
+        if failed_verdicts and not result.first_error:
+            result.first_error = str(failed_verdicts[0].error)
+        keys = {r.key for r in batch}
+        parts = [outcome_frame(store, benchmark=name, judge=judge.name, version=judge.version, channel=channel,
+                               models=list(judged))
+                 for name in sorted({r.benchmark for r in batch})]
+        frame = pd.concat(parts, ignore_index=True) if parts else outcome_frame(
+            store, benchmark=benchmark, judge=judge.name, version=judge.version, channel=channel, models=[])
+        frame = frame[frame["gen_key"].isin(keys)].reset_index(drop=True)
+        if profile.blocked_as == "refusal":
+            frame = count_blocked(frame, judge)
+        result.frames[channel] = frame
+    return result
+
+
+def corrected_refusal_rates(frame: pd.DataFrame, predictions: pd.DataFrame, labels: Mapping[str, str], *,
+                            judge: str = "refusal-offline") -> pd.DataFrame:
+    """XSTest over-refusal per model (full or partial refusal), as judged and corrected for judge error.
+
+    The judge's sensitivity and specificity for "refusal" come from its agreement with the human
+    labels in ``predictions`` (:func:`r1lib.judges.validation.held_out_predictions`); the correction
+    is Rogan–Gladen with a bootstrap interval that carries their uncertainty
+    (:func:`r1lib.analysis.stats.rogan_gladen_ci`). Only judged records of ``frame`` count.
+    """
+    from r1lib.analysis.stats import rogan_gladen_ci
+    known = predictions[(predictions["judge"] == judge) & predictions["predicted"].notna()]
+    truth, said = known["label"] != "full_compliance", known["predicted"] != "full_compliance"
+    sensitivity = (int((truth & said).sum()), int(truth.sum()))
+    specificity = (int((~truth & ~said).sum()), int((~truth).sum()))
+    rows = []
+    for model, group in frame[frame["outcome"] == "judged"].groupby("model", sort=False):
+        k, n = int((group["label"] != "full_compliance").sum()), len(group)
+        estimate = rogan_gladen_ci(k, n, sensitivity=sensitivity, specificity=specificity)
+        rows.append({"model": labels.get(model, model), "n": n, "judged refusal %": 100 * k / n,
+                     "corrected %": 100 * estimate.estimate, "ci_low": 100 * estimate.lo,
+                     "ci_high": 100 * estimate.hi, "judge": judge,
+                     "sensitivity": sensitivity[0] / max(sensitivity[1], 1),
+                     "specificity": specificity[0] / max(specificity[1], 1)})
+    return pd.DataFrame(rows)
+
+
+def _select(profile: Profile, models: Sequence[str] | None, benchmark: str) -> tuple[str, ...]:
+    """The models that run ``benchmark``: the requested ones (all by default) that its plan allows."""
+    if models is not None:
+        unknown = [m for m in models if m not in profile.models]
+        if unknown:
+            raise UserError(f"models {unknown} are not in profile {profile.name!r} ({', '.join(profile.models)}); "
+                            "add them to the profile or pass MODELS to the notebook")
+    allowed = profile.plan(benchmark).models
+    chosen = tuple(m for m in (models or profile.models) if allowed is None or m in allowed)
+    if not chosen:
+        raise UserError(f"no model of this run runs benchmark {benchmark!r} (its plan allows {list(allowed or ())})")
+    return chosen

@@ -1,0 +1,405 @@
+"""Run profiles: which models run on which benchmarks, how much of each, and who judges.
+
+A *profile* is a YAML file in ``configs/profiles/`` (or any path). :meth:`Profile.load` reads and
+validates it: every unknown key, model, benchmark or judge raises :class:`~r1lib.core.errors.UserError`
+naming the mistake and the fix, before anything is generated.
+
+The keys are the fields of :class:`ProfileFile` (each says what it holds, with an example; all but
+``models`` and ``benchmarks`` are optional). A short one::
+
+    description: SmolLM2 with and without elicited thinking, offline judges
+    models: [smollm2-135m, smollm2-135m-think]
+    judge_models: {default: offline}
+    benchmarks: {airbench: {limit: 24}, xstest: {limit: 20, split: safe}}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from r1lib.benchmarks.sources import FIXTURE_NOTE, FIXTURE_PROFILE_SUFFIX
+from r1lib.config.settings import ModelConfig, Settings, load_profile, models_registry, profile_path, resolve_model
+from r1lib.core.errors import UserError
+from r1lib.config.validation import field_hints, key_lines, validate
+
+#: The models of the paper (registry names) and its judge model: a cell is comparable only with these.
+PAPER_MODELS = frozenset({"deepseek-r1", "deepseek-v3", "r1-distill-llama-70b", "llama-3.3-70b", "o3-mini"})
+PAPER_JUDGE_MODEL = "gpt-4o"
+OFFLINE = "offline"
+#: Fig. 3's scorers when a profile names none: the offline severity proxy (no reward model needed).
+DEFAULT_SCORERS = {"severity": {"judge": "harm-offline"}}
+#: Item ``meta["source"]`` values that mark a stand-in for the paper's data (MITRE base prompts instead
+#: of the augmented ones; JailbreakBench artifacts instead of WildGuardTest).
+SUBSTITUTE_SOURCES = frozenset({"mitre-base", "jailbreakbench-artifacts"})
+
+
+class BenchmarkEntry(BaseModel):
+    """One entry under ``benchmarks:`` in a profile file."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    limit: Annotated[int, Field(ge=1)] | None = None
+    split: str | None = None
+    models: list[str] | None = None
+
+
+class ProfileFile(BaseModel):
+    """The keys of a profile file, their types and defaults; each description is the fix its error suggests."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str | None = Field(None, description="the profile's name, e.g. demo (default: the file name; "
+                                               "fixture mode appends '-fixtures')")
+    description: str = Field("", description="one line for the header of every notebook")
+    paper_comparable: bool = Field(False, description="true only when the run is set up like the paper's; "
+                                                      "false marks every table cell 'not comparable'")
+    seed: int = Field(0, description="the seed of the stratified samples, e.g. 0")
+    samples: int = Field(1, ge=1, description="outputs per prompt, e.g. 1")
+    store: str | None = Field(None, description="the store file, relative to the project root "
+                                                "(default runs/NAME/store.sqlite)")
+    models: list[str] = Field(description="the models that run (registry names or aliases), e.g. "
+                                          "[smollm2-135m, smollm2-135m-think]")
+    pairs: list[Annotated[list[str], Field(min_length=2, max_length=2)]] | None = Field(
+        None, description="[[reasoning model, counterpart], ...] (default: the registry's counterparts)")
+    judge_models: dict[str, str] = Field({}, description="judge name (or default) -> model or offline, e.g. "
+                                                         "{default: offline, xstest: gpt-4o}")
+    benchmarks: dict[str, BenchmarkEntry | None] = Field(
+        description="benchmark -> {limit: N (null = every item), split: S, models: [a subset of 'models']}, "
+                    "e.g. {airbench: {limit: 24}, xstest: {limit: 20, split: safe}}")
+    max_concurrency: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        {}, description="model -> API calls in flight, e.g. {deepseek-r1: 64}")
+    reference: str | None = Field(None, description="the proprietary reference point of finding 1, one of "
+                                                    "'models', e.g. o3-mini")
+    phishing_victim: str = Field("gpt-4o", description="the model that plays the spear-phishing target")
+    phishing_turns: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="follow-up turns per spear-phishing dialogue, e.g. 2 (default: upstream's MAX_TURNS)")
+    scorers: dict[str, dict[str, Any]] | None = Field(
+        None, description="Fig. 3 scorers: name -> {judge: JUDGE, ...its options}, e.g. "
+                          "{armorm: {judge: reward, model: RLHFlow/ArmoRM-Llama3-8B-v0.1}}")
+    blocked_as: Literal["refusal", "excluded"] = Field(
+        "refusal", description="provider-blocked prompts count as refusals, or are excluded")
+    max_failures: int = Field(0, ge=0, description="failed calls a notebook tolerates before it reports "
+                                                   "'incomplete', e.g. 0")
+
+
+PROFILE_FILE = TypeAdapter(ProfileFile)
+PROFILE_HINTS = field_hints(ProfileFile)
+
+
+@dataclass(frozen=True)
+class BenchmarkPlan:
+    """How much of one benchmark a profile runs: ``limit`` items (None = all) of ``split``, with
+    ``models`` (None = every model of the profile)."""
+
+    limit: int | None = None
+    split: str | None = None
+    models: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A validated run profile (see the module docstring for the YAML keys)."""
+
+    name: str
+    models: tuple[str, ...]
+    benchmarks: Mapping[str, BenchmarkPlan]
+    pairs: tuple[tuple[str, str], ...] = ()
+    judge_models: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
+    paper_comparable: bool = False
+    seed: int = 0
+    samples: int = 1
+    store_path: Path = Path("runs/store.sqlite")
+    max_concurrency: Mapping[str, int] = field(default_factory=dict)
+    reference: str | None = None
+    phishing_victim: str = "gpt-4o"
+    phishing_turns: int | None = None
+    blocked_as: str = "refusal"
+    max_failures: int = 0
+    scorers: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: dict(DEFAULT_SCORERS))
+    registry: Mapping[str, ModelConfig] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def load(cls, name_or_path: str = "demo", *, models: Sequence[str] | None = None, limit: int | None = None,
+             seed: int | None = None, store: str | Path | None = None,
+             settings: Settings | None = None) -> "Profile":
+        """Read and validate a profile; ``models``, ``limit`` (every benchmark), ``seed`` and ``store`` override it."""
+        settings = settings or Settings.load()
+        path = profile_path(name_or_path, settings)
+        doc = load_profile(str(path), settings)
+        if models is not None:
+            doc["models"] = list(models)
+            if doc.get("pairs") is not None:
+                doc["pairs"] = [p for p in doc["pairs"] if set(p) <= set(models)]
+            doc["max_concurrency"] = {m: n for m, n in (doc.get("max_concurrency") or {}).items() if m in models}
+            if doc.get("reference") not in models:
+                doc["reference"] = None
+        if limit is not None:
+            doc["benchmarks"] = {b: {**(plan or {}), "limit": limit} for b, plan in (doc.get("benchmarks") or {}).items()}
+        if models is not None:  # a benchmark none of the kept models runs leaves the profile
+            narrowed = {b: _keep_models(plan, models) for b, plan in (doc.get("benchmarks") or {}).items()}
+            doc["benchmarks"] = {b: plan for b, plan in narrowed.items()
+                                 if not isinstance(plan, dict) or plan.get("models") != []}
+        if seed is not None:
+            doc["seed"] = seed
+        if store is not None:
+            doc["store"] = str(store)
+        return cls.from_dict(doc, settings=settings, source=str(name_or_path), path=path)
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any], *, settings: Settings | None = None,
+                  source: str = "profile", path: Path | None = None) -> "Profile":
+        """Validate a profile mapping; every mistake raises :class:`UserError` naming the key and the fix.
+
+        Types and ranges are checked against :class:`ProfileFile`; then every model, benchmark and judge
+        named must exist. With ``path`` (the file ``doc`` was read from) messages give the file and line.
+        """
+        settings = settings or Settings.load()
+        lines = key_lines(path) if path is not None else {}
+        name = str(doc.get("name") or source)
+        if settings.fixtures_dir is not None:  # fixture mode: the store, tables and captions say so
+            name += FIXTURE_PROFILE_SUFFIX
+
+        def at(*loc: str) -> str:
+            """Where a key is: the file and line, or the profile's name."""
+            if path is None:
+                return f"profile {name!r}"
+            line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+            return f"profile file {path}" + (f" line {line}" if line else "")
+
+        spec = validate(PROFILE_FILE, dict(doc), source=f"profile file {path}" if path else f"profile {name!r}",
+                        hints=PROFILE_HINTS, lines=lines)
+        registry = models_registry(settings)
+        models = tuple(_model_names(spec.models, registry, at("models")))
+        store = Path(spec.store).expanduser() if spec.store else settings.runs_dir / name / "store.sqlite"
+        return cls(
+            name=name, models=models,
+            benchmarks=_benchmark_plans(spec.benchmarks, models, registry, at),
+            pairs=_pairs(spec.pairs, models, registry, at("pairs")),
+            judge_models=_judge_models(spec.judge_models, registry, at("judge_models")),
+            description=spec.description, paper_comparable=spec.paper_comparable, seed=spec.seed,
+            samples=spec.samples, store_path=store if store.is_absolute() else settings.root / store,
+            max_concurrency=_concurrency(spec.max_concurrency, models, at("max_concurrency")),
+            reference=_reference(spec.reference, models, registry, at("reference")),
+            phishing_victim=_model_names([spec.phishing_victim], registry, at("phishing_victim"))[0],
+            phishing_turns=spec.phishing_turns, blocked_as=spec.blocked_as, max_failures=spec.max_failures,
+            scorers=_scorers(spec.scorers, at("scorers")),
+            registry=registry,
+        )
+
+    def config(self, model: str) -> ModelConfig:
+        """The model's registry entry with this profile's ``max_concurrency`` override applied."""
+        config = resolve_model(model, dict(self.registry))
+        if config.name in self.max_concurrency:
+            config = dataclasses.replace(config, max_concurrency=self.max_concurrency[config.name])
+        return config
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Display label (the paper's, when the model is one of the paper's) of every model."""
+        return {m: self.config(m).display_name() for m in self.models}
+
+    @property
+    def reasoning_models(self) -> tuple[str, ...]:
+        """The models of the profile that think before answering."""
+        return tuple(m for m in self.models if self.config(m).reasoning)
+
+    def plan(self, benchmark: str) -> BenchmarkPlan:
+        """The plan for one benchmark; a benchmark the profile does not run is a :class:`UserError`."""
+        if benchmark not in self.benchmarks:
+            raise UserError(f"profile {self.name!r} does not run benchmark {benchmark!r}; add it under "
+                            f"'benchmarks:' in the profile (it runs: {', '.join(self.benchmarks)})")
+        return self.benchmarks[benchmark]
+
+    def judge_model(self, judge: str) -> str | None:
+        """The judge model configured for ``judge`` (or the profile's default), None for the judge's own default."""
+        return self.judge_models.get(judge, self.judge_models.get("default"))
+
+    def judge_model_label(self, judge: str) -> str:
+        """What stands behind ``judge`` in this profile: its judge model, ``offline``, or ``-`` (no model)."""
+        from r1lib.judges.base import LLMJudge
+        from r1lib.judges.registry import judge_class
+        if not issubclass(judge_class(judge), LLMJudge):
+            return "-"
+        return self.judge_model(judge) or f"{getattr(judge_class(judge), 'default_judge_model', 'gpt-4o')} (default)"
+
+    def default_judge(self, benchmark: str) -> str:
+        """The judge a benchmark is scored with unless another is named (its spec's ``judge``)."""
+        from r1lib.benchmarks.registry import get_benchmark
+        judge = get_benchmark(benchmark).judge
+        if judge is None:
+            raise UserError(f"benchmark {benchmark!r} has no default judge; name one with judge=...")
+        return judge
+
+    def judge(self, name: str, **options: Any) -> Any:
+        """Build the judge ``name`` (with ``options``) and this profile's judge model for it."""
+        from r1lib.judges.base import LLMJudge
+        from r1lib.judges.registry import get_judge, judge_class
+        if issubclass(judge_class(name), LLMJudge):
+            return get_judge(name, judge_model=self.judge_model(name), models=dict(self.registry), **options)
+        return get_judge(name, **options)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Whether a run's numbers can be set against the paper's, and if not, why."""
+
+    ok: bool
+    reason: str = ""
+
+
+def comparability(profile: Profile, benchmark: str, judge: Any, split: str | None = None) -> Comparison:
+    """Whether ``benchmark`` judged by ``judge`` in this profile can be compared with the paper.
+
+    Only when the profile says so (``paper_comparable``), every model is one of the paper's, the
+    judge follows the paper's protocol (:attr:`r1lib.judges.base.Protocol.paper`) with the paper's
+    judge model, the items are the paper's full set (no ``limit`` sample, the paper's size, not a
+    stand-in dataset, never test fixtures) and, for spear phishing, the victim is the paper's
+    (its judge model) and the dialogue runs upstream's number of turns.
+    """
+    from r1lib.benchmarks.registry import get_benchmark, load_items
+    from r1lib.judges.base import LLMJudge
+
+    plan = profile.plan(benchmark)
+    if not profile.paper_comparable:
+        return Comparison(False, f"profile {profile.name!r} is not set up like the paper")
+    others = sorted(set(profile.models) - PAPER_MODELS)
+    if others:
+        return Comparison(False, f"models {others} are not the paper's")
+    if not judge.protocol.paper:
+        return Comparison(False, f"judge {judge.name!r}: {judge.protocol.source}")
+    if isinstance(judge, LLMJudge) and judge.judge_model.name != PAPER_JUDGE_MODEL:
+        return Comparison(False, f"judge model {judge.judge_model.name!r} is not the paper's ({PAPER_JUDGE_MODEL})")
+    if plan.limit is not None:
+        return Comparison(False, f"a sample of {plan.limit} items, not the paper's full set")
+    if benchmark == "phishing" and profile.phishing_victim != PAPER_JUDGE_MODEL:
+        return Comparison(False, f"victim {profile.phishing_victim} is not the paper's ({PAPER_JUDGE_MODEL})")
+    if benchmark == "phishing" and profile.phishing_turns is not None:
+        from r1lib.benchmarks.phishing import protocol
+        if profile.phishing_turns != protocol().max_turns:
+            return Comparison(False, f"{profile.phishing_turns} dialogue turns, not upstream's {protocol().max_turns}")
+    items = load_items(benchmark, seed=profile.seed, split=split or plan.split)
+    if any("fixture" in item.meta for item in items):
+        return Comparison(False, f"the items are {FIXTURE_NOTE}")
+    substitutes = sorted({str(item.meta.get("source")) for item in items if item.meta.get("source") in SUBSTITUTE_SOURCES})
+    if substitutes:
+        return Comparison(False, f"stand-in data ({', '.join(substitutes)}) instead of the paper's")
+    paper_size = get_benchmark(benchmark).paper_size
+    if len(items) != paper_size:
+        return Comparison(False, f"{len(items)} items, the paper used {paper_size}")
+    return Comparison(True)
+
+
+def _keep_models(plan: Any, models: Sequence[str]) -> Any:
+    """A benchmark plan with its own ``models`` narrowed to ``models`` (a notebook's override)."""
+    if not isinstance(plan, dict) or plan.get("models") is None:
+        return plan
+    return {**plan, "models": [m for m in plan["models"] if m in models]}
+
+
+def _model_names(value: Sequence[str], registry: Mapping[str, ModelConfig], where: str) -> list[str]:
+    if not value:
+        raise UserError(f"{where}: 'models' must be a non-empty list of model names; "
+                        f"known models: {', '.join(sorted(registry))}")
+    names = []
+    for name in value:
+        try:
+            names.append(resolve_model(name, dict(registry)).name)
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
+    return list(dict.fromkeys(names))
+
+
+def _benchmark_plans(value: Mapping[str, BenchmarkEntry | None], models: tuple[str, ...],
+                     registry: Mapping[str, ModelConfig], at: Any) -> dict[str, BenchmarkPlan]:
+    from r1lib.benchmarks.registry import benchmark_names
+    known = benchmark_names()
+    if not value:
+        raise UserError(f"{at('benchmarks')}: 'benchmarks' must map benchmark names to {{limit, split}}; "
+                        f"known benchmarks: {', '.join(known)}")
+    plans = {}
+    for name, entry in value.items():
+        where = at("benchmarks", name)
+        if name not in known:
+            raise UserError(f"{where}: unknown benchmark {name!r}; known benchmarks: {', '.join(known)}")
+        entry = entry or BenchmarkEntry()
+        chosen = None
+        if entry.models is not None:
+            chosen = tuple(_model_names(entry.models, registry, f"{where}: benchmark {name!r}"))
+            outside = [m for m in chosen if m not in models]
+            if outside:
+                raise UserError(f"{where}: benchmark {name!r} names models {outside} that are not in 'models'; "
+                                "add them to 'models' or drop them here")
+        plans[name] = BenchmarkPlan(limit=entry.limit, split=entry.split, models=chosen)
+    return plans
+
+
+def _pairs(value: Sequence[Sequence[str]] | None, models: tuple[str, ...], registry: Mapping[str, ModelConfig],
+           where: str) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return tuple((m, registry[m].counterpart) for m in models
+                     if registry[m].counterpart and registry[m].counterpart in models)
+    pairs = []
+    for pair in value:
+        resolved = tuple(_model_names([p], registry, where)[0] for p in pair)
+        missing = [p for p in resolved if p not in models]
+        if missing:
+            raise UserError(f"{where}: pair {list(pair)} names {missing}, which are not in 'models'; "
+                            "add them to 'models' or drop the pair")
+        pairs.append(resolved)
+    return tuple(pairs)
+
+
+def _scorers(value: Mapping[str, Mapping[str, Any]] | None, where: str) -> dict[str, dict[str, Any]]:
+    from r1lib.judges.registry import judge_names
+    if value is None:
+        return dict(DEFAULT_SCORERS)
+    if not value:
+        raise UserError(f"{where}: 'scorers' must map a name to {{judge: JUDGE, ...options}}, "
+                        f"e.g. {DEFAULT_SCORERS}")
+    for name, spec in value.items():
+        if spec.get("judge") not in judge_names():
+            raise UserError(f"{where}: scorer {name!r} needs 'judge' set to one of {', '.join(judge_names())}, "
+                            f"got {spec!r}")
+    return {name: dict(spec) for name, spec in value.items()}
+
+
+def _reference(value: str | None, models: tuple[str, ...], registry: Mapping[str, ModelConfig],
+               where: str) -> str | None:
+    if value is None:
+        return None
+    name = _model_names([value], registry, where)[0]
+    if name not in models:
+        raise UserError(f"{where}: reference {value!r} is not in 'models'; add it there or drop 'reference'")
+    return name
+
+
+def _judge_models(value: Mapping[str, str], registry: Mapping[str, ModelConfig], where: str) -> dict[str, str]:
+    from r1lib.judges.registry import judge_names
+    resolved = {}
+    for judge, model in value.items():
+        if judge != "default" and judge not in judge_names():
+            raise UserError(f"{where}: judge_models: unknown judge {judge!r}; known judges: default, "
+                            f"{', '.join(judge_names())}")
+        if model == OFFLINE:
+            resolved[judge] = OFFLINE
+            continue
+        try:
+            resolved[judge] = resolve_model(model, dict(registry)).name
+        except UserError as exc:
+            raise UserError(f"{where}: judge_models.{judge}: {exc}; or use 'offline'") from None
+    return resolved
+
+
+def _concurrency(value: Mapping[str, int], models: tuple[str, ...], where: str) -> dict[str, int]:
+    for model in value:
+        if model not in models:
+            raise UserError(f"{where}: max_concurrency names {model!r}, which is not in 'models' "
+                            f"({', '.join(models)})")
+    return dict(value)
