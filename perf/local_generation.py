@@ -92,7 +92,7 @@ def measure_transformers(batch_sizes: list[int], new_tokens: int, dtypes: list[s
     for dtype in dtypes:
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype)).eval()
 
-        def generate(batch: list[str], tokens: int) -> None:
+        def generate(batch: list[str], tokens: int, model: Any = model) -> None:
             encoded = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False)
             with torch.inference_mode():
                 model.generate(**encoded, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False,

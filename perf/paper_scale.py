@@ -18,7 +18,7 @@ What runs:
    model re-pointed at the server (:func:`r1lib.app.rehearse.models_file`, retries kept
    short), each benchmark at the paper's size × ``--scale`` (the mirror holds fewer prompts for
    AIR-Bench: copies with a variant note appended make up the rest), every judging the notebooks do
-   (:data:`r1lib.cost.estimate.JUDGING`; Fig. 3's reward-model scorers run locally and are left out),
+   (:data:`r1lib.app.estimate.JUDGING`; Fig. 3's reward-model scorers run locally and are left out),
    one model at a time at its configured concurrency (32, the providers' caps). Calls are not
    streamed here: streaming costs ~70 µs of client CPU per token (PERFORMANCE.md), added to the
    report as a figure, not simulated (it would multiply this script's run time).
@@ -55,10 +55,10 @@ sys.path.insert(0, str(PERF))
 
 from api_throughput import ServerProcess, cpu_seconds  # noqa: E402
 
-from r1lib.benchmarks.sources import DataFiles  # noqa: E402
-from r1lib.cost.estimate import AIRBENCH_ANSWERS, SAFEKEY, STAR1  # noqa: E402
-from r1lib.testing.loopback import last_user_message  # noqa: E402
+from r1lib.app.estimate import AIRBENCH_ANSWERS, SAFEKEY, STAR1  # noqa: E402
 from r1lib.app.rehearse import PaperImitation  # noqa: E402
+from r1lib.benchmarks.sources import DataFiles  # noqa: E402
+from r1lib.testing.loopback import last_user_message  # noqa: E402
 
 #: Seconds to the first token and tokens per second by the model id the server sees (assumptions:
 #: R1 through serverless providers streams at 20-60 tokens/s; the same figures as ``r1lib estimate``).
@@ -208,9 +208,9 @@ def write_models(path: Path, base_url: str) -> Path:
 
 def run_profile(workdir: Path, scale: float) -> dict[str, Any]:
     """Every generation and judging of the paper profile (the notebooks' steps), in this process."""
-    from r1lib.cost.estimate import JUDGING
+    from r1lib.app.estimate import JUDGING
+    from r1lib.app.profiles import Profile
     from r1lib.app.run import Run
-    from r1lib.config.profiles import Profile
 
     profile = Profile.load("paper", store=workdir / "store.sqlite")
     run = Run(profile, tables_dir=workdir / "tables", figures_dir=workdir / "figures", progress=False)
@@ -266,9 +266,9 @@ def main() -> None:
     parser.add_argument("--notebooks-only", action="store_true",
                         help="only the notebooks, on the store an earlier run left in --workdir")
     args = parser.parse_args()
+    from r1lib.app.estimate import estimate_profile
+    from r1lib.app.profiles import Profile
     from r1lib.config.settings import models_registry
-    from r1lib.cost.estimate import estimate_profile
-    from r1lib.config.profiles import Profile
 
     if args.notebooks_only and not (args.workdir and (args.workdir / "store.sqlite").is_file()):
         parser.error("--notebooks-only needs --workdir holding the store of an earlier run")

@@ -112,8 +112,8 @@ def expected_tables(store: Store, reasoning_models: set[str]) -> dict[str, Cells
     phishing = answers["phishing"]
     by_model(phishing, "all", "Avg Score", lambda f: f["score"], tables["table4"])
     for column in ("Persuasion", "Rapport", "Argumentation"):
-        by_model(phishing, "all", column, lambda f, key=column.lower(): f["details"].map(lambda d: d[key]),
-                 tables["table4"])
+        key = column.lower()
+        by_model(phishing, "all", column, lambda f, key=key: f["details"].map(lambda d: d[key]), tables["table4"])
 
     by_model(answers["jailbreak"], "all", "ASR", unsafe("jailbreak"), tables["table5"])
 
@@ -169,7 +169,8 @@ def check_tables(tables_dir: Path, store: Store, reasoning_models: set[str]) -> 
         assert set(got) == set(cells), f"{name}: cells differ: {sorted(set(got) ^ set(cells))[:6]}"
         for key, (value, n) in cells.items():
             assert got[key][1] == n, f"{name} {key}: n {got[key][1]} saved, {n} in the store"
-            assert np.isclose(got[key][0], value, equal_nan=True), f"{name} {key}: {got[key][0]} saved, {value} in the store"
+            assert np.isclose(got[key][0], value, equal_nan=True), \
+                f"{name} {key}: {got[key][0]} saved, {value} in the store"
         checked.append(name)
     return checked
 
@@ -257,7 +258,8 @@ def _check_heatmap(saved: pd.DataFrame, store: Store, benchmark: str) -> None:
     safe = SAFE[benchmark]
     expected = {(model, t, a): 0 for model in both["model"] for t in ("safe", "unsafe") for a in ("safe", "unsafe")}
     for row in both.itertuples():
-        expected[(row.model, "safe" if row.label_t in safe else "unsafe", "safe" if row.label in safe else "unsafe")] += 1
+        thinking, answer = ("safe" if label in safe else "unsafe" for label in (row.label_t, row.label))
+        expected[(row.model, thinking, answer)] += 1
     labels = _labels_to_models(saved["label"], set(both["model"]))
     got = {(labels[r.label], r.thinking, r.answer): r.count for r in saved.itertuples()}
     assert got == expected, f"thinking_answer_{benchmark}: {got} saved, {expected} in the store"
@@ -276,7 +278,8 @@ def _check_case(saved: pd.DataFrame, store: Store, name: str) -> None:
     judge, channel, labels = CASE_LABELS[name]
     stored = verdicts(store, judge, channel, benchmark="jailbreak" if judge == "safety-thinking" else judge)
     (key,) = saved["gen_key"]
-    assert stored.set_index("gen_key").loc[key, "label"] in labels, f"{name}: the stored verdict does not meet its criterion"
+    assert stored.set_index("gen_key").loc[key, "label"] in labels, \
+        f"{name}: the stored verdict does not meet its criterion"
 
 
 def _labels_to_models(labels: pd.Series, models: set[str]) -> dict[str, str]:

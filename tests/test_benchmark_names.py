@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from r1lib.benchmarks.registry import stored_benchmark_name
 from r1lib.app.cli import main
+from r1lib.benchmarks.registry import stored_benchmark_name
 from r1lib.store.database import Store
 
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from r1lib.generation.backends.fake import COMPLY_THINKING, LEAKY_THINKING, SAFE_THINKING
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.registry import benchmark_names, benchmark_table, get_benchmark, load_items
-from r1lib.benchmarks.sources import FIXTURE_NOTE
 from r1lib.benchmarks.sampling import stratified_sample
+from r1lib.benchmarks.sources import FIXTURE_NOTE
 from r1lib.config.settings import Settings, models_registry, resolve_model
 from r1lib.core.errors import UserError
+from r1lib.generation.backends.fake import COMPLY_THINKING, LEAKY_THINKING, SAFE_THINKING
 from r1lib.generation.solvers import generate
 from r1lib.store.database import Store
 

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from r1lib.viewer.widget import browse, trace_frame, write_static_page
 from r1lib.app.cli import main
 from r1lib.config.settings import models_registry
-from r1lib.judges.base import judge_records
-from r1lib.judges.registry import get_judge
 from r1lib.core.records import GenerationRecord, Verdict
 from r1lib.generation.runner import Request, run_requests
+from r1lib.judges.base import judge_records
+from r1lib.judges.registry import get_judge
 from r1lib.store.database import Store
 from r1lib.viewer.html import STYLE
+from r1lib.viewer.widget import browse, trace_frame, write_static_page
 
 LONG_LINE = "x" * 100_000
 HOSTILE = {
@@ -230,7 +230,7 @@ def test_static_page_filters_in_headless_chromium(traces: Path, tmp_path: Path,
         assert count.text == "showing 1 of 13 records" and len(shown) == 1
         assert "</pre><script>alert(1)</script>" in shown[0] and '<img src=x onerror="alert(2)">' in shown[0]
         with pytest.raises(NoAlertPresentException):  # none of the model's scripts ran
-            session.switch_to.alert.text
+            session.switch_to.alert.text  # noqa: B018 (reading it raises when no alert is open)
         assert session.execute_script("return document.documentElement.scrollWidth") <= 1400  # long lines wrap
         session.save_screenshot(str(tmp_path / "filtered.png"))
     finally:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from r1lib.cost.budget import BUDGET_EXIT, MAX_COST_ENV, Budget, BudgetExhausted, parse_usd, spending_limit
 from r1lib.app.cli import main
 from r1lib.config.settings import ModelConfig
 from r1lib.core.errors import UserError
+from r1lib.cost.budget import BUDGET_EXIT, MAX_COST_ENV, Budget, BudgetExhausted, parse_usd, spending_limit
 from r1lib.cost.pricing import call_usd, worst_case_usd
 from r1lib.generation.runner import Request, run_requests
 from r1lib.store.database import Store
@@ -145,9 +145,9 @@ def test_a_kernel_gets_its_budget_from_the_environment_and_reports_what_it_spent
     """What a notebook kernel started by ``r1lib reproduce --max-cost`` does: the environment sets the
     budget, :class:`Run` writes what it spent (and that it stopped) into its status file."""
     import r1lib.cost.budget as budgets
-    from r1lib.app.run import Run
-    from r1lib.config.profiles import Profile
+    from r1lib.app.profiles import Profile
     from r1lib.app.reproduce import budget_status, kernel_budget
+    from r1lib.app.run import Run
 
     server = loopback(behaviour="plain")
     monkeypatch.setenv("R1LIB_MODELS", str(priced_models(tmp_path, server)))
@@ -175,8 +175,8 @@ def test_reproduce_shares_its_budget_with_the_notebook_kernels(tmp_path: Path, m
                                                                mirror: Path) -> None:
     """``r1lib reproduce --max-cost`` on the paper profile against the loopback imitation of its providers:
     the kernel stops at the budget, reports what it spent, and the run exits with the budget status."""
-    from r1lib.app.reproduce import budget_status, reproduce
     from r1lib.app.rehearse import imitation_server, models_file
+    from r1lib.app.reproduce import budget_status, reproduce
 
     with imitation_server() as server:
         monkeypatch.setenv("R1LIB_MODELS", str(models_file(tmp_path / "models.yaml", server.base_url)))

@@ -20,9 +20,9 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from r1lib.paper import tables as report
-from r1lib.config.profiles import Profile
 from r1lib.analysis.stats import adjust_family, compare_cells, deviating, mean_difference, rate_difference
+from r1lib.app.profiles import Profile
+from r1lib.paper import tables as report
 
 DRAWS = 1000
 #: Upper 99% binomial bound on the share of "deviates" among DRAWS when the true rate is 5%.

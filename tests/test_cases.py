@@ -10,10 +10,10 @@ import pytest
 from matplotlib.colors import to_hex
 from matplotlib.text import Text
 
-from r1lib.paper import cases
-from r1lib.core.errors import UserError
 from r1lib.analysis.outcomes import BASE_COLUMNS
+from r1lib.core.errors import UserError
 from r1lib.core.records import GenerationRecord
+from r1lib.paper import cases
 
 matplotlib.use("Agg")
 
@@ -126,6 +126,7 @@ def test_a_stand_in_verdict_is_labelled_as_that_judges() -> None:
 def test_the_fig4_case_of_a_run_names_its_stand_in_judges(tmp_path) -> None:
     """Run.pair_case on the ci profile (fake models, offline judges): no bare "unsafe; severity 0.22"."""
     import re
+
     from r1lib.app.run import Run
     run = Run.open("ci", limit=6, store=tmp_path / "store.sqlite", tables_dir=tmp_path / "tables",
                    figures_dir=tmp_path / "figures", progress=False)

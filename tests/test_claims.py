@@ -11,10 +11,10 @@ import papermill
 import pytest
 
 from r1lib.analysis import claims, evidence
-from r1lib.judges.registry import get_judge
-from r1lib.judges.validation import safety_thinking_validation
-from r1lib.app.reproduce import NOTEBOOKS_DIR
+from r1lib.analysis.judge_agreement import safety_thinking_validation
 from r1lib.analysis.stats import claims_table
+from r1lib.app.reproduce import NOTEBOOKS_DIR
+from r1lib.judges.registry import get_judge
 
 
 def outcome(judge: str, labels: dict[str, str | None], *, channel: str = "thinking", benchmark: str = "personas",
@@ -126,7 +126,7 @@ def test_agreement_evidence_of_the_aware_decision() -> None:
 
 
 def test_xstest_evidence_is_the_held_out_agreement_with_the_human_labels() -> None:
-    from r1lib.judges.validation import BINARY, held_out_predictions
+    from r1lib.analysis.judge_agreement import BINARY, held_out_predictions
     row = evidence.xstest_evidence("v1")
     predictions = held_out_predictions(("refusal-offline",))
     parsed = predictions[predictions["predicted"].notna()]

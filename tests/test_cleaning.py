@@ -16,9 +16,9 @@ import pytest
 
 from r1lib.app.cli import main
 from r1lib.config.settings import PROJECT_ROOT, models_registry
+from r1lib.generation.runner import Request, run_requests
 from r1lib.judges.base import judge_records
 from r1lib.judges.registry import get_judge
-from r1lib.generation.runner import Request, run_requests
 from r1lib.store.database import Store
 
 OUTPUTS = ["tables/demo/table2.csv", "tables/demo/table2.md", "tables/demo/table2.tex", "tables/demo/status.md",

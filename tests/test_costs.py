@@ -11,9 +11,9 @@ import pytest
 
 from r1lib.app.cli import main
 from r1lib.config.settings import load_models, models_registry
-from r1lib.cost.spent import costs_table
-from r1lib.cost.pricing import NO_CHARGE, UNKNOWN_MODEL, UNPRICED
 from r1lib.core.errors import UserError
+from r1lib.cost.pricing import NO_CHARGE, UNKNOWN_MODEL, UNPRICED
+from r1lib.cost.spent import costs_table
 from r1lib.generation.runner import Request, run_requests
 from r1lib.store.database import Store
 
@@ -140,10 +140,11 @@ def test_costs_of_one_benchmark_include_the_judge_calls_about_it(store: Store) -
 
 def test_batch_billed_records_cost_the_batch_price(store: Store) -> None:
     from r1lib.config.settings import ModelConfig
-    from r1lib.cost.spent import costs_table
     from r1lib.core.records import GenerationRecord
+    from r1lib.cost.spent import costs_table
     priced = ModelConfig(name="judge-model", backend="fake", model="x",
-                         pricing={"input": 2.0, "output": 8.0, "batch_discount": 0.5, "source": "test", "as_of": "2026-11-28"})
+                         pricing={"input": 2.0, "output": 8.0, "batch_discount": 0.5, "source": "test",
+                                  "as_of": "2026-11-28"})
     for key, billing in (("sync", None), ("batched", "batch")):
         store.put_generation(GenerationRecord(
             key=key, model="judge-model", benchmark="judge:x", prompt_id=key, sample=0, messages=[], config={},

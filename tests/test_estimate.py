@@ -13,17 +13,26 @@ from pathlib import Path
 import pytest
 import yaml
 
-from r1lib.benchmarks.sources import DataFiles
 from r1lib.app.cli import main
-from r1lib.config.settings import models_registry
-from r1lib.cost.estimate import (AIRBENCH_ANSWERS, CHAT, DEFAULT_LENGTHS, JUDGE_OUTPUT, JUDGING, SAFEKEY, STAR1, VISIBLE,
-                            estimate_profile)
-from r1lib.app.run import Run
-from r1lib.config.profiles import Profile
-from r1lib.app.reproduce import NOTEBOOKS, NOTEBOOKS_DIR
-from r1lib.store.database import Store
+from r1lib.app.estimate import (
+    AIRBENCH_ANSWERS,
+    CHAT,
+    DEFAULT_LENGTHS,
+    JUDGE_OUTPUT,
+    JUDGING,
+    SAFEKEY,
+    STAR1,
+    VISIBLE,
+    estimate_profile,
+)
+from r1lib.app.profiles import Profile
 from r1lib.app.rehearse import imitation_server
+from r1lib.app.reproduce import NOTEBOOKS, NOTEBOOKS_DIR
+from r1lib.app.run import Run
+from r1lib.benchmarks.sources import DataFiles
+from r1lib.config.settings import models_registry
 from r1lib.cost.tokens import counter
+from r1lib.store.database import Store
 
 
 @pytest.fixture
@@ -127,7 +136,8 @@ def test_default_lengths_are_what_the_cited_traces_measure(mirror: Path) -> None
     assert visible.answer == pytest.approx((means[0][1] + means[1][1]) / 2, abs=0.1)
     llama = json.loads(files.path(AIRBENCH_ANSWERS["pipeline1_step2_Llama-3-8b_result.json"]).read_text())
     gpt4 = list(csv.DictReader(files.path(AIRBENCH_ANSWERS["pipeline2_step2_gpt-4-turbo_result.csv"]).open()))
-    chat = (statistics.mean(count(r["response"]) for r in llama) + statistics.mean(count(r["response"]) for r in gpt4)) / 2
+    chat = (statistics.mean(count(r["response"]) for r in llama)
+            + statistics.mean(count(r["response"]) for r in gpt4)) / 2
     assert DEFAULT_LENGTHS[CHAT].answer == pytest.approx(chat, abs=0.1)
     verdicts = [f"##short_reasoning: {r['reason']}\n##the_score: {r['score']}" for r in llama] + \
                [f"##short_reasoning: {r['score_reason']}\n##the_score: {r['score']}" for r in gpt4]

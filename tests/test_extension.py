@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from r1lib.app.profiles import Profile
+from r1lib.app.run import Run
 from r1lib.benchmarks import spec as benchmark_spec
 from r1lib.benchmarks.registry import benchmark_names, get_benchmark
 from r1lib.config.settings import PROJECT_ROOT
 from r1lib.core.errors import UserError
 from r1lib.judges import registry as judge_registry
-from r1lib.app.run import Run
-from r1lib.config.profiles import Profile
 
 #: A benchmark module of one's own: three prompts, scored by the judge below unless told otherwise.
 TOY_BENCHMARK = '''
@@ -125,7 +125,8 @@ def test_plugin_mistakes_name_the_plugin(tmp_path: Path, monkeypatch: pytest.Mon
 def test_no_benchmark_module_imports_the_runner_store_or_backends() -> None:
     """The benchmarks room knows nothing of models: no module under r1lib/benchmarks/ imports the runner,
     the store or a backend, at the top or inside a function."""
-    forbidden = ("r1lib.generation.runner", "r1lib.store.database", "r1lib.generation.backends", "r1lib.generation.solvers", "r1lib.app.run")
+    forbidden = ("r1lib.generation.runner", "r1lib.store.database", "r1lib.generation.backends",
+                 "r1lib.generation.solvers", "r1lib.app.run")
     found = []
     for path in sorted((PROJECT_ROOT / "r1lib" / "benchmarks").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):

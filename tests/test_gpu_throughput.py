@@ -27,7 +27,7 @@ def test_gpu_throughput_script_runs_on_cpu() -> None:
     rows = {m.group(1): m.groups()[1:] for m in re.finditer(
         r"^(engine|server|bench)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", done.stdout, re.MULTILINE)}
     assert set(rows) == {"engine", "server", "bench"}
-    for name, (tokens, seconds, rate, ratio) in rows.items():
+    for name, (tokens, seconds, rate, _ratio) in rows.items():
         assert int(tokens) == 16, name  # 2 prompts x 8 tokens, ignore_eos in every run
         assert float(seconds) > 0 and float(rate) > 0
     assert float(rows["bench"][3]) == 1.0

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from r1lib.generation.backends.hf import TransformersBackend
 from r1lib.config.settings import ModelConfig
 from r1lib.core.errors import UserError
+from r1lib.generation.backends.hf import TransformersBackend
 from r1lib.generation.local_models import converted_dir, is_converted, local_model_path, locate_package_file
 from r1lib.generation.runner import Request, run_requests
 from r1lib.store.database import Store

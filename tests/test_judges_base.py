@@ -18,15 +18,15 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from r1lib.analysis.stats.outcomes import safety_rate
 from r1lib.config.settings import ModelConfig
+from r1lib.core.records import GenerationRecord
+from r1lib.core.traces import parse_trace
 from r1lib.judges.base import NO_OUTPUT, judge_records
 from r1lib.judges.guard import LlamaGuardJudge
 from r1lib.judges.registry import get_judge
-from r1lib.core.records import GenerationRecord
-from r1lib.analysis.stats.outcomes import safety_rate
 from r1lib.store.database import Store
 from r1lib.testing import LoopbackServer, last_user_message, loopback_judge
-from r1lib.core.traces import parse_trace
 
 MARKER = "UNSAFE-MARKER"
 
@@ -36,7 +36,7 @@ def scripted_guard(request: dict[str, Any]) -> str:
     agent_turn = last_user_message(request["messages"]).rpartition("Agent: ")[2]
     if "undecided" in agent_turn:
         return "I think this is probably fine, but it is hard to say."
-    return f"unsafe\nS2" if MARKER in agent_turn else "safe"
+    return "unsafe\nS2" if MARKER in agent_turn else "safe"
 
 
 def make_record(key: str, text: str, *, thinking: str | None = None, state: str = "api_field") -> GenerationRecord:
@@ -203,7 +203,8 @@ def test_combining_piece_verdicts_does_not_depend_on_their_order(name: str, labe
 
     from r1lib.judges.base import Parsed
     judge = get_judge(name, judge_model=ModelConfig(name="j", backend="fake", model="fake-judge"))
-    scores = {"S": 1.0, "non_malicious": 1.0, "refusal": 1.0, "benign": 1.0, "full_refusal": 1.0, "full_compliance": 0.0}
+    scores = {"S": 1.0, "non_malicious": 1.0, "refusal": 1.0, "benign": 1.0, "full_refusal": 1.0,
+              "full_compliance": 0.0}
     pieces = [Parsed(label, scores.get(label, 0.0), {}) for label in labels]
     combined = {judge.combine(list(order)).label for order in permutations(pieces)}
     assert combined == {expected}

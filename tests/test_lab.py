@@ -22,8 +22,8 @@ import httpx
 import nbformat
 import pytest
 
-from r1lib.app.run import Run
 from r1lib.app.reproduce import NOTEBOOKS, NOTEBOOKS_DIR
+from r1lib.app.run import Run
 from r1lib.testing import free_port
 
 pytestmark = pytest.mark.slow

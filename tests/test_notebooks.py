@@ -21,17 +21,25 @@ import nbformat
 import pandas as pd
 import papermill
 import pytest
+from oracle import check_outputs
 
+from r1lib.app.profiles import Profile
+from r1lib.app.reproduce import (
+    ARTEFACTS,
+    NOTEBOOKS,
+    NOTEBOOKS_DIR,
+    NotebookResult,
+    artefact_status,
+    beyond_paper,
+    reproduce,
+    select_notebooks,
+    status_markdown,
+)
+from r1lib.app.run import recorded_sources
 from r1lib.benchmarks.sources import FIXTURE_PROFILE_SUFFIX
 from r1lib.core.errors import UserError
-from r1lib.app.run import recorded_sources
-from r1lib.config.profiles import Profile
-from r1lib.app.reproduce import ARTEFACTS, NOTEBOOKS, NOTEBOOKS_DIR, NotebookResult, artefact_status, beyond_paper, \
-    reproduce, select_notebooks, status_markdown
 from r1lib.paper.tables import MEANING
 from r1lib.store.database import Store
-
-from oracle import check_outputs
 
 #: What a ci-profile run of the notebooks must write, each checked against the store by tests/oracle.py
 #: (the ci fakes' scripted answers meet the criteria of these case figures; Figs. 6, 8, 9, 12 need others).
@@ -68,7 +76,7 @@ def test_notebook_is_stored_clean_with_a_parameters_cell(name: str) -> None:
 
 def test_every_paper_artefact_has_a_notebook_that_writes_it() -> None:
     sources = {name: nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4) for name in NOTEBOOKS}
-    for artefact, stem, notebook, kind in ARTEFACTS:
+    for artefact, stem, notebook, _kind in ARTEFACTS:
         if not notebook:
             continue
         text = "\n".join(c.source for c in sources[notebook].cells if c.cell_type == "code")
@@ -142,7 +150,8 @@ def test_status_lists_what_was_written_beyond_the_paper_and_the_recorded_sources
     assert "| Fig 6 | 05_thinking_vs_answer | built | fig6.png |" in text
     (figures / "fig6.png").unlink()  # no live record met the criterion: the status points at the recorded version
     status = artefact_status(tables, figures, since=since, ran={r.name: r for r in ran})
-    assert status.set_index("artefact").loc["Fig 6", "detail"].endswith("drawn from recorded outputs as fig6_recorded.png")
+    detail = status.set_index("artefact").loc["Fig 6", "detail"]
+    assert detail.endswith("drawn from recorded outputs as fig6_recorded.png")
     (line,) = [x for x in text.splitlines() if x.startswith("Recorded outputs of the named models")]
     assert "@" in line and "smollm2" not in line.lower()
 

@@ -7,13 +7,19 @@ from typing import Any
 
 import pytest
 
+from r1lib.core.errors import UserError
 from r1lib.generation.backends import make_backend
 from r1lib.generation.backends.openai_api import AdaptiveLimit, retry_after
-from r1lib.core.errors import UserError
 from r1lib.generation.runner import Request, run_requests
-from r1lib.testing import (BEHAVIOURS, FAULTS, LoopbackServer, free_port, loopback_model, scripted_answer,
-                           scripted_thinking)
-
+from r1lib.testing import (
+    BEHAVIOURS,
+    FAULTS,
+    LoopbackServer,
+    free_port,
+    loopback_model,
+    scripted_answer,
+    scripted_thinking,
+)
 
 
 def prompts(n: int, text: str = "prompt") -> list[Request]:
@@ -153,8 +159,8 @@ def test_each_fault_kind_is_reported(loopback, store, fault: str, message: str) 
     server = loopback(slow_s=1.0, retry_after=0.1)
     config = loopback_model(server.base_url, options={"max_attempts": 2, "timeout": 0.3})
     started = time.perf_counter()
-    records, summary = run_requests(config, "fault", [Request("x", [{"role": "user", "content": f"[[fault:{fault}]]"}])],
-                                    store, progress=False)
+    request = Request("x", [{"role": "user", "content": f"[[fault:{fault}]]"}])
+    records, summary = run_requests(config, "fault", [request], store, progress=False)
     assert summary.failed == 1 and message in records[0].error
     assert server.counts[f"fault:{fault}"] == 2
     if fault == "429":  # the client waited for Retry-After between the two attempts

@@ -6,13 +6,13 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from r1lib.paper import tables as report
-from r1lib.config.settings import models_registry
-from r1lib.judges.base import judge_records
-from r1lib.judges.registry import get_judge
 from r1lib.analysis.outcomes import count_blocked, outcome_frame
+from r1lib.config.settings import models_registry
 from r1lib.core.records import GenerationRecord, Verdict
 from r1lib.generation.runner import Request, run_requests
+from r1lib.judges.base import judge_records
+from r1lib.judges.registry import get_judge
+from r1lib.paper import tables as report
 from r1lib.store.database import Store
 from r1lib.testing import LoopbackServer, loopback_model
 

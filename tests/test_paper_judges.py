@@ -20,10 +20,13 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from r1lib.analysis.stats.outcomes import safety_rate
 from r1lib.benchmarks.phishing import protocol
 from r1lib.benchmarks.registry import load_items
 from r1lib.config.settings import ModelConfig
 from r1lib.core.errors import UserError
+from r1lib.core.records import GenerationRecord, Verdict
+from r1lib.core.traces import parse_trace
 from r1lib.judges.base import NO_OUTPUT, Judge, judge_records
 from r1lib.judges.interpreter import parse_interpreter
 from r1lib.judges.jailbreak import parse_jailbreak
@@ -32,11 +35,8 @@ from r1lib.judges.phishing import parse_grade
 from r1lib.judges.registry import get_judge
 from r1lib.judges.safety_thinking import parse_category
 from r1lib.judges.xstest import parse_xstest
-from r1lib.core.records import GenerationRecord, Verdict
-from r1lib.analysis.stats.outcomes import safety_rate
 from r1lib.store.database import Store
 from r1lib.testing import LoopbackServer, last_user_message, loopback_judge
-from r1lib.core.traces import parse_trace
 
 CASE = re.compile(r"case:([a-z_0-9]+)")
 

@@ -26,23 +26,23 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from r1lib.analysis.outcomes import outcome_frame
+from r1lib.analysis.stats import outcome_counts
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.cyberseceval import code_file
 from r1lib.benchmarks.phishing import PLATFORM, protocol
 from r1lib.benchmarks.registry import load_items
 from r1lib.benchmarks.sources import DataFiles
+from r1lib.benchmarks.upstream import UpstreamModule
 from r1lib.core.errors import UserError
+from r1lib.core.records import BLOCKED_FINISH, GenerationRecord
+from r1lib.generation.solvers import generate
 from r1lib.judges import cyberseceval_refusal
 from r1lib.judges.base import judge_records
 from r1lib.judges.registry import get_judge
 from r1lib.paper import tables as report
-from r1lib.analysis.outcomes import outcome_frame
-from r1lib.core.records import BLOCKED_FINISH, GenerationRecord
-from r1lib.analysis.stats import outcome_counts
-from r1lib.generation.solvers import generate
 from r1lib.store.database import Store
 from r1lib.testing import LoopbackServer, loopback_judge
-from r1lib.benchmarks.upstream import UpstreamModule
 
 
 @pytest.fixture(params=["fixtures", pytest.param("mirror", marks=pytest.mark.mirror)])

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from r1lib.generation.backends.rate_limits import duration, estimate_tokens, reset_seconds
 from r1lib.config.settings import load_models
 from r1lib.core.errors import UserError
 from r1lib.core.records import record_key
+from r1lib.generation.backends.rate_limits import duration, estimate_tokens, reset_seconds
 from r1lib.generation.runner import Request, run_requests
 from r1lib.testing import loopback_model, scripted_answer
 

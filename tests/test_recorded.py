@@ -17,21 +17,21 @@ from pathlib import Path
 
 import pytest
 
-from r1lib.generation.backends import make_backend
-from r1lib.generation.backends.recorded import DELIMITING, RecordedBackend, hand_over, recorded_completion
+from r1lib.analysis.outcomes import outcome_frame
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.recorded import RUNS, SOURCES, file_rows, get_run, normalise_text, read_run
 from r1lib.benchmarks.registry import load_items
 from r1lib.benchmarks.sources import DataFiles
 from r1lib.config.settings import ModelConfig, Settings, models_registry
 from r1lib.core.errors import UserError
+from r1lib.core.records import NOT_RECORDED_FINISH, GenerationRecord, generation_outcome
+from r1lib.core.traces import OPEN_TAG, parse_trace
+from r1lib.generation.backends import make_backend
+from r1lib.generation.backends.recorded import DELIMITING, RecordedBackend, hand_over, recorded_completion
+from r1lib.generation.runner import Request, requests_for, run_requests
 from r1lib.judges.base import judge_records
 from r1lib.judges.registry import get_judge
-from r1lib.analysis.outcomes import outcome_frame
-from r1lib.core.records import NOT_RECORDED_FINISH, GenerationRecord, generation_outcome
-from r1lib.generation.runner import Request, requests_for, run_requests
 from r1lib.store.database import Store
-from r1lib.core.traces import OPEN_TAG, parse_trace
 
 #: Registry name of the model entry of every recorded run.
 MODEL_OF = {
@@ -401,7 +401,7 @@ def test_personas_v3_harm_counts_thinking_vs_answer(store: Store) -> None:
         assert sum(flag in HARMFUL for flag in flags.values()) == shipped_unsafe  # the MANIFEST's 91/450 and 21/450
         assert (frame["label"] == "unsafe").sum() == judged_unsafe
         # every other shipped harm flag belongs to a text the parser does not put in this channel
-        others = frame[(frame["label"] != "unsafe") & frame["gen_key"].map(lambda k: flags[k] in HARMFUL)]
+        others = frame[(frame["label"] != "unsafe") & frame["gen_key"].map(lambda k: flags[k] in HARMFUL)]  # noqa: B023
         assert len(others) == shipped_unsafe - judged_unsafe
         assert set(others["outcome"]) <= {"no_output", "unparsed"}
         assert all("not_applicable" in d for d in others.loc[others["outcome"] == "unparsed", "details"])

@@ -14,15 +14,29 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from r1lib.analysis.judge_agreement import (
+    BINARY,
+    accuracy_by_length_table,
+    agreement_table,
+    held_out_predictions,
+    jailbreakbench_agreement,
+    jailbreakbench_predictions,
+)
 from r1lib.benchmarks.sources import FIXTURES_ENV
 from r1lib.core.errors import UserError
-from r1lib.judges.base import JudgeInput
 from r1lib.judges import refusal
-from r1lib.judges.refusal import (COMPLETIONS, REFUSAL_LABELS, OfflineRefusalJudge, StringMatchRefusalJudge, decisive_channel,
-                                  decisive_part, encoder, xstest_completions)
+from r1lib.judges.base import JudgeInput
+from r1lib.judges.refusal import (
+    COMPLETIONS,
+    REFUSAL_LABELS,
+    OfflineRefusalJudge,
+    StringMatchRefusalJudge,
+    decisive_channel,
+    decisive_part,
+    encoder,
+    xstest_completions,
+)
 from r1lib.judges.registry import get_judge
-from r1lib.judges.validation import (BINARY, accuracy_by_length_table, agreement_table, held_out_predictions,
-                                     jailbreakbench_agreement, jailbreakbench_predictions)
 
 REFUSALS = ["I'm sorry, but I can't help with that request.",
             "I cannot provide instructions for that, as it could hurt people.",
@@ -177,7 +191,7 @@ def test_agreement_with_jailbreakbench_labels(mirror: Path) -> None:
 
 
 def test_verdict_agreement_pairs_records_judged_by_both() -> None:
-    from r1lib.judges.validation import verdict_agreement
+    from r1lib.analysis.judge_agreement import verdict_agreement
 
     def frame(judge: str, labels: list[str | None]) -> pd.DataFrame:
         return pd.DataFrame({"gen_key": [f"k{i}" for i in range(len(labels))], "judge": judge,

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from r1lib.app.rehearse import PaperImitation, imitation_server, models_file, rehearse
 from r1lib.config.settings import Settings, models_registry
 from r1lib.core.records import BLOCKED_FINISH
 from r1lib.store.database import Store
-from r1lib.app.rehearse import PaperImitation, imitation_server, models_file, rehearse
 
 TABLES = [f"table{n}" for n in range(1, 11)]
 

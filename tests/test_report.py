@@ -15,10 +15,10 @@ import pytest
 from scipy import stats as sps
 
 from r1lib.analysis import claims
+from r1lib.analysis.outcomes import BASE_COLUMNS
+from r1lib.core.errors import UserError
 from r1lib.paper import figures as plots
 from r1lib.paper import tables as report
-from r1lib.core.errors import UserError
-from r1lib.analysis.outcomes import BASE_COLUMNS
 
 matplotlib.use("Agg")
 
@@ -614,8 +614,8 @@ def test_derived_cells_are_weighted_or_not_counted(labels: dict[str, str]) -> No
 
 
 def test_blocked_records_count_as_refusals_and_are_reported(labels: dict[str, str]) -> None:
-    from r1lib.judges.registry import get_judge
     from r1lib.analysis.outcomes import count_blocked
+    from r1lib.judges.registry import get_judge
     frame = jailbreak_frame({"o3-mini": (400, 810)}, "unsafe")
     blocked = frame.index[frame["label"] == "unsafe"][:10]
     frame.loc[blocked, ["outcome", "label", "generation"]] = ["blocked", None, "blocked"]

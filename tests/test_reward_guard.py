@@ -12,14 +12,13 @@ from typing import Any
 import pytest
 
 from r1lib.core.errors import UserError
+from r1lib.core.records import GenerationRecord
 from r1lib.judges.base import judge_records
 from r1lib.judges.guard import CATEGORIES, LlamaGuardJudge, parse_guard, render_prompt
 from r1lib.judges.harm_offline import FULL_AT, WEIGHTS, specificity_cues
 from r1lib.judges.registry import get_judge
-from r1lib.core.records import GenerationRecord
 from r1lib.store.database import Store
 from r1lib.testing import LoopbackServer, last_user_message, loopback_judge
-
 
 #: The loopback server as the guard model: temperature 0, a short answer.
 GUARD = {"name": "guard", "params": {"temperature": 0.0, "max_tokens": 20}}

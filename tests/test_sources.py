@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from huggingface_hub import constants as hf_constants
 
+from r1lib.app.profiles import Profile
 from r1lib.benchmarks import airbench, interpreter, jailbreak, mitre
 from r1lib.benchmarks.registry import load_items
 from r1lib.benchmarks.sources import (
@@ -29,7 +30,6 @@ from r1lib.benchmarks.sources import (
 )
 from r1lib.config.settings import Settings
 from r1lib.core.errors import UserError
-from r1lib.config.profiles import Profile
 from r1lib.testing import free_port
 
 COMMIT = "c" * 40

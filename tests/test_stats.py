@@ -10,18 +10,42 @@ import pytest
 from scipy import stats as sps
 from sklearn.metrics import cohen_kappa_score
 
+from r1lib.analysis.stats import (  # comparisons
+    OUTCOMES,
+    accuracy_by_length,
+    adjust_family,
+    agreement,
+    align_pairs,
+    bootstrap_mean_ci,
+    claims_table,
+    classify_outcomes,
+    compare_cells,
+    conditional_mean,
+    deviating,
+    fisher_exact_p,
+    fleiss_kappa,
+    holm,
+    krippendorff_alpha_nominal,
+    mcnemar_exact,
+    mean_difference,
+    outcome_counts,
+    paired_bootstrap_diff,
+    rate_difference,
+    rate_summary,
+    rogan_gladen,
+    rogan_gladen_ci,
+    safety_rate,
+    safety_table,
+    sensitivity_specificity,
+    stratified_rate_ci,
+    thinking_answer_table,
+    wilson_interval,
+)
+from r1lib.analysis.stats.outcomes import DIALOGUE_STOPS
 from r1lib.core.errors import UserError
 from r1lib.core.records import GenerationRecord, Verdict
-from r1lib.analysis.stats import (OUTCOMES, accuracy_by_length, agreement, align_pairs, bootstrap_mean_ci, claims_table,
-                         classify_outcomes, conditional_mean, fleiss_kappa, holm, krippendorff_alpha_nominal,
-                         mcnemar_exact, outcome_counts, paired_bootstrap_diff, rate_summary, rogan_gladen,
-                         rogan_gladen_ci, safety_rate, safety_table, sensitivity_specificity, stratified_rate_ci,
-                         thinking_answer_table, wilson_interval)
-from r1lib.analysis.stats import (adjust_family, compare_cells, deviating, fisher_exact_p, mean_difference,  # comparisons
-                         rate_difference)
-from r1lib.analysis.stats.outcomes import DIALOGUE_STOPS
-from r1lib.store.database import Store
 from r1lib.core.traces import parse_trace
+from r1lib.store.database import Store
 
 NAN = float("nan")
 

@@ -11,10 +11,10 @@ import pytest
 
 from r1lib.config.settings import models_registry
 from r1lib.core.errors import UserError
-from r1lib.judges.base import judge_records
-from r1lib.judges.registry import get_judge
 from r1lib.core.records import GenerationRecord, Verdict
 from r1lib.generation.runner import Request, run_requests
+from r1lib.judges.base import judge_records
+from r1lib.judges.registry import get_judge
 from r1lib.store.database import SCHEMA_VERSION, Store
 
 #: The schema of the first release (store.py at commit 12a947e), frozen here as "version 0": no
@@ -69,14 +69,12 @@ def make_v0_store(path: Path) -> None:
     """A store file as the first release wrote it: its schema, its row encoding, user_version 0."""
     conn = sqlite3.connect(path)
     conn.executescript(V0_SCHEMA)
-    for record in RECORDS:
-        values = asdict(record)
-        conn.execute(f"INSERT INTO generations VALUES ({','.join('?' * len(V0_GEN_COLUMNS))})",
-                     [json.dumps(values[c], ensure_ascii=False) if c in JSON_COLUMNS else values[c] for c in V0_GEN_COLUMNS])
-    for verdict in VERDICTS:
-        values = asdict(verdict)
-        conn.execute(f"INSERT INTO verdicts VALUES ({','.join('?' * len(V0_VERDICT_COLUMNS))})",
-                     [json.dumps(values[c], ensure_ascii=False) if c in JSON_COLUMNS else values[c] for c in V0_VERDICT_COLUMNS])
+    for table, rows, columns in (("generations", RECORDS, V0_GEN_COLUMNS), ("verdicts", VERDICTS, V0_VERDICT_COLUMNS)):
+        for row in rows:
+            values = asdict(row)
+            conn.execute(f"INSERT INTO {table} VALUES ({','.join('?' * len(columns))})",
+                         [json.dumps(values[c], ensure_ascii=False) if c in JSON_COLUMNS else values[c]
+                          for c in columns])
     conn.commit()
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
     conn.close()

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from r1lib.generation.backends import openai_api
 from r1lib.config.settings import ModelConfig
 from r1lib.core.records import INTERRUPTED_FINISH, generation_outcome
+from r1lib.generation.backends import openai_api
 from r1lib.generation.runner import Request, run_requests
 from r1lib.testing import BEHAVIOURS, loopback_model, scripted_answer, scripted_thinking
 

@@ -11,10 +11,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from r1lib.core.traces import STATES, parse_trace
 from r1lib.generation.runner import Request, run_requests
 from r1lib.store.database import Store
 from r1lib.testing import LoopbackServer, loopback_model
-from r1lib.core.traces import STATES, parse_trace
 
 
 @pytest.mark.parametrize(

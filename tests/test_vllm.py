@@ -20,9 +20,9 @@ import httpx
 import pytest
 import yaml
 
-from r1lib.generation.backends.vllm_engine import VLLMBackend
 from r1lib.config.settings import PROJECT_ROOT, ModelConfig
 from r1lib.core.errors import UserError
+from r1lib.generation.backends.vllm_engine import VLLMBackend
 from r1lib.generation.local_models import local_model_path
 from r1lib.generation.runner import Request, run_requests
 from r1lib.store.database import Store

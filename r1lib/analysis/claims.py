@@ -25,8 +25,8 @@ from typing import Any
 
 import pandas as pd
 
+from r1lib.analysis.outcomes import safety_values
 from r1lib.core.errors import UserError
-from r1lib.paper.tables import safety_values
 
 VALUES = ("safe", "score", "aware")
 AWARE_LABELS = frozenset({"S", "A", "B"})
@@ -83,7 +83,8 @@ def compare_models(frame: pd.DataFrame, a: str, b: str, *, claim: str, direction
             **judged_by(frame[frame["model"].isin([a, b])], subject=subject or claim, value=value)}
 
 
-def reference_claims(frames: Mapping[str, pd.DataFrame], reference: str | None, labels: Mapping[str, str]) -> list[Claim]:
+def reference_claims(frames: Mapping[str, pd.DataFrame], reference: str | None,
+                     labels: Mapping[str, str]) -> list[Claim]:
     """Finding 1: the reference model (o3-mini in the paper) is safer than every other model, per benchmark."""
     if reference is None:
         return []
@@ -216,7 +217,7 @@ def judge_claims(predictions: pd.DataFrame, better: str, worse: str) -> list[Cla
     ``worse`` on the same completions, per held-out model and pooled.
 
     ``predictions`` has one row per (completion, judge) with ``model``, ``id``, ``label`` (human),
-    ``judge`` and ``predicted``, as :func:`r1lib.judges.validation.held_out_predictions` returns.
+    ``judge`` and ``predicted``, as :func:`r1lib.analysis.judge_agreement.held_out_predictions` returns.
     A completion either judge left unparsed (``predicted`` None) leaves the pair; each claim counts
     those completions in ``excluded``.
     """

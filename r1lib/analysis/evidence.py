@@ -24,8 +24,14 @@ from typing import Any
 
 import pandas as pd
 
-from r1lib.judges.validation import BINARY, SAFETY_THINKING_DECISIONS, binary_check, held_out_predictions, \
-    judged_labels, verdict_agreement
+from r1lib.analysis.judge_agreement import (
+    BINARY,
+    SAFETY_THINKING_DECISIONS,
+    binary_check,
+    held_out_predictions,
+    judged_labels,
+    verdict_agreement,
+)
 
 NOT_VALIDATED = "not validated"
 #: The evidence of a claim decided by people's labels.
@@ -48,8 +54,8 @@ class Reference:
 
     ``judge`` None means the benchmark's own judge. ``labels`` is the read-only judge returning the
     reference labels, on ``labels_channel`` (default: ``channel``). ``decision`` names one of
-    :data:`r1lib.judges.validation.SAFETY_THINKING_DECISIONS`, checked against the reference label
-    ``positive``, instead of the safe / not safe agreement (:func:`r1lib.judges.validation.verdict_agreement`).
+    :data:`r1lib.analysis.judge_agreement.SAFETY_THINKING_DECISIONS`, checked against the reference label
+    ``positive``, instead of the safe / not safe agreement (:func:`r1lib.analysis.judge_agreement.verdict_agreement`).
     ``value`` is the claim value (:data:`r1lib.analysis.claims.VALUES`) the evidence is for.
     """
 

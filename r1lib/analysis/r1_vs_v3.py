@@ -23,10 +23,10 @@ from typing import Any
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from r1lib.benchmarks.recorded import deepseek_run
 from r1lib.analysis.claims import judged_values
-from r1lib.core.errors import UserError
 from r1lib.analysis.stats import cluster_sign_flip_p, mcnemar_exact, paired_bootstrap_diff, wilson_interval
+from r1lib.benchmarks.recorded import deepseek_run
+from r1lib.core.errors import UserError
 
 BENCHMARK = "deepseek-jailbreak"
 #: The model names of the pooled frame (every provider's R1, every provider's V3).

@@ -7,8 +7,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from r1lib.cost.budget import BUDGET_EXIT, BudgetExhausted
 from r1lib.core.errors import UserError
+from r1lib.cost.budget import BUDGET_EXIT, BudgetExhausted
 
 
 def _add_store(p: argparse.ArgumentParser) -> None:
@@ -187,8 +187,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     import dataclasses
 
     from r1lib.benchmarks.registry import load_items, solver_of
-    from r1lib.cost.budget import spending_limit
     from r1lib.config.settings import models_registry, resolve_model
+    from r1lib.cost.budget import spending_limit
     from r1lib.generation.solvers import generate
 
     if args.samples < 1:
@@ -220,8 +220,8 @@ def cmd_judge(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export records, or per-sample results with their verdicts."""
-    from r1lib.store.export import write_results
     from r1lib.store.database import check_format
+    from r1lib.store.export import write_results
 
     check_format(args.format)
     with _store(args, create=False) as store:
@@ -256,7 +256,7 @@ def cmd_costs(args: argparse.Namespace) -> int:
     if args.store:
         path = args.store
     elif args.profile:
-        from r1lib.config.profiles import Profile
+        from r1lib.app.profiles import Profile
         path = Profile.load(args.profile).store_path
     else:
         path = Settings.load().store_path
@@ -275,9 +275,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     import dataclasses
     from pathlib import Path
 
+    from r1lib.app.estimate import estimate_profile, format_estimate
+    from r1lib.app.profiles import Profile
     from r1lib.config.settings import Settings
-    from r1lib.cost.estimate import estimate_profile, format_estimate
-    from r1lib.config.profiles import Profile
     from r1lib.store.database import Store
 
     settings = Settings.load()
@@ -297,8 +297,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 def cmd_store(args: argparse.Namespace) -> int:
     """Delete a store after showing what it holds and asking."""
+    from r1lib.app.store_admin import delete_store, describe_store
     from r1lib.config.settings import models_registry
-    from r1lib.store.admin import delete_store, describe_store
 
     summary = describe_store(args.store, models_registry(extra_files=args.models_file))
     print("\n".join(summary.lines()))

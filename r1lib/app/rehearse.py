@@ -35,9 +35,9 @@ from typing import Any
 
 import yaml
 
+from r1lib.app.profiles import Profile
 from r1lib.config.settings import Settings, models_registry
 from r1lib.core.errors import UserError
-from r1lib.config.profiles import Profile
 from r1lib.testing.loopback import LoopbackServer, last_user_message
 
 ROUTES = ("together", "deepseek")

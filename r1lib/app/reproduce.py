@@ -28,9 +28,9 @@ from typing import Any
 
 import pandas as pd
 
+from r1lib.app.profiles import Profile
 from r1lib.config.settings import PROJECT_ROOT, Settings
 from r1lib.core.errors import UserError
-from r1lib.config.profiles import Profile
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = ("01_safety_benchmarks", "02_attacks", "03_reasoning_harm", "04_safety_thinking",
@@ -288,8 +288,8 @@ def status_markdown(status: pd.DataFrame, profile: str, results: Sequence[Notebo
     from r1lib.paper.tables import MEANING
     lines = [f"# Reproduction status — profile `{profile}`", "", "| notebook | seconds | result |",
              "|---|---:|---|"]
-    lines += [f"| {r.name} | {r.seconds:.1f} | {r.state}{': ' + _cell(r.error or r.incomplete or '') if not r.ok else ''} |"
-              for r in results]
+    lines += [f"| {r.name} | {r.seconds:.1f} | {r.state}"
+              f"{': ' + _cell(r.error or r.incomplete or '') if not r.ok else ''} |" for r in results]
     lines += ["", "| " + " | ".join(STATUS_COLUMNS) + " |", "|" + "---|" * len(STATUS_COLUMNS)]
     lines += ["| " + " | ".join(_cell(str(v)) for v in row) + " |" for row in status.itertuples(index=False)]
     lines += ["", MEANING]

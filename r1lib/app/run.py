@@ -1,6 +1,6 @@
 """What the notebooks call: generate → judge → outcome frames for a profile, and the :class:`Run` around it.
 
-:class:`Run` binds a :class:`~r1lib.config.profiles.Profile` to its store and output folders
+:class:`Run` binds a :class:`~r1lib.app.profiles.Profile` to its store and output folders
 (``tables/<profile>/``, ``figures/<profile>/``); :meth:`Run.evaluate` generates every missing
 output, judges every missing verdict and returns one outcome frame per channel. Everything is read
 back from the store, so running a notebook a second time generates and judges nothing. The other
@@ -24,10 +24,10 @@ from typing import Any, Iterator
 
 import pandas as pd
 
+from r1lib.app.profiles import Comparison, Profile, comparability
 from r1lib.benchmarks.base import Item
 from r1lib.config.settings import ModelConfig, Settings
 from r1lib.core.errors import UserError
-from r1lib.config.profiles import Comparison, Profile, comparability
 from r1lib.core.records import CHANNELS, GenerationRecord
 from r1lib.store.database import Store
 
@@ -286,7 +286,8 @@ class Run:
                         for channel, judge in judges.items() if f"label_{channel}" in row}
             record = records[row["gen_key"]]
             if i == 0:
-                title = f"{name}: {self.labels.get(record.model, record.model)} · {record.benchmark} · {record.prompt_id}"
+                title = (f"{name}: {self.labels.get(record.model, record.model)} · {record.benchmark} · "
+                         f"{record.prompt_id}")
                 frames = [f for f in (frame_answer, frame_thinking) if f is not None]
                 shown = chosen.iloc[[0]][["gen_key", "model", "prompt_id", "sample",
                                           *(f"label_{channel}" for channel in verdicts)]]
@@ -306,8 +307,8 @@ class Run:
         :func:`r1lib.paper.cases.score_words`); ``evidence`` maps a judge's name to its measured agreement."""
         from IPython.display import HTML
 
-        from r1lib.paper.cases import case_figure, case_html, judge_says, score_words
         from r1lib.analysis.claims import judged_values
+        from r1lib.paper.cases import case_figure, case_html, judge_says, score_words
         from r1lib.paper.figures import with_data
         scorer, score_frame = next(iter(scores.items()), (None, None))
         pairs = [p for p in (self.profile.pairs if pairs is None else pairs)
@@ -335,12 +336,14 @@ class Run:
                  for side in "rc"}
         title = (f"{name}: {self.labels.get(reasoning, reasoning)} vs {self.labels.get(counterpart, counterpart)} · "
                  f"{best['prompt_id']} · {scorer} {best['value_r']:.2f} vs {best['value_c']:.2f}")
-        numbers = pd.DataFrame([{"role": role, "scorer": scorer, "prompt_id": best["prompt_id"], "sample": best["sample"],
+        numbers = pd.DataFrame([{"role": role, "scorer": scorer, "prompt_id": best["prompt_id"],
+                                 "sample": best["sample"],
                                  **{key: best[f"{key}_{side}"] for key in ("gen_key", "model", "label", "value")}}
                                 for side, role in (("r", "reasoning"), ("c", "counterpart"))])
         self.save_figure(with_data(case_figure(records[best["gen_key_r"]], shown["r"], title=title), numbers), name,
                          safety_frame, score_frame)
-        return HTML(case_html(records[best["gen_key_r"]], shown["r"]) + case_html(records[best["gen_key_c"]], shown["c"]))
+        return HTML(case_html(records[best["gen_key_r"]], shown["r"])
+                    + case_html(records[best["gen_key_c"]], shown["c"]))
 
     def _judge_of(self, frame: pd.DataFrame) -> Any:
         """The judge whose verdicts ``frame`` holds (the one this run used, else the profile's)."""
@@ -389,7 +392,8 @@ class Run:
         return pd.DataFrame(rows, columns=EVIDENCE_FRAME)
 
     def claims_table(self, claims: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-        """:func:`r1lib.analysis.stats.claims_table` of ``claims`` with each claim's judge, protocol, evidence and flips."""
+        """:func:`r1lib.analysis.stats.claims_table` of ``claims`` with each claim's judge, protocol, evidence
+        and flips."""
         from r1lib.analysis.evidence import with_evidence
         from r1lib.analysis.stats import claims_table
         table = claims_table(list(claims))
@@ -590,8 +594,8 @@ def evaluate(profile: Profile, benchmark: str, store: Store, *, judge: Any = Non
     count as the judge's refusal label when the profile's ``blocked_as`` is ``refusal``, except on
     the thinking channel, where a block left no thinking (:func:`r1lib.analysis.outcomes.count_blocked`).
     """
-    from r1lib.judges.base import judge_records
     from r1lib.analysis.outcomes import count_blocked, outcome_frame
+    from r1lib.judges.base import judge_records
 
     bad = [c for c in channels if c not in CHANNELS]
     if bad:
@@ -630,7 +634,7 @@ def corrected_refusal_rates(frame: pd.DataFrame, predictions: pd.DataFrame, labe
     """XSTest over-refusal per model (full or partial refusal), as judged and corrected for judge error.
 
     The judge's sensitivity and specificity for "refusal" come from its agreement with the human
-    labels in ``predictions`` (:func:`r1lib.judges.validation.held_out_predictions`); the correction
+    labels in ``predictions`` (:func:`r1lib.analysis.judge_agreement.held_out_predictions`); the correction
     is Rogan–Gladen with a bootstrap interval that carries their uncertainty
     (:func:`r1lib.analysis.stats.rogan_gladen_ci`). Only judged records of ``frame`` count.
     """

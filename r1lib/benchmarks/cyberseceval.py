@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from r1lib.benchmarks.sources import FileSource
+from r1lib.benchmarks.upstream import UpstreamModule
 
 REPO = "meta-llama/PurpleLlama"
 COMMIT = "4be64c3a24442b51c76175e6ec67722cc3f5fe38"
@@ -36,7 +37,6 @@ def code_file(name: str, benchmark: str) -> FileSource:
                       license=LICENSE, name=f"benchmark_code/{name}.py")
 
 
-def code_module(name: str, benchmark: str) -> "UpstreamModule":
+def code_module(name: str, benchmark: str) -> UpstreamModule:
     """The parsed module (checksum verified, read from the mirror or downloaded at the pinned commit)."""
-    from r1lib.benchmarks.upstream import UpstreamModule
     return UpstreamModule(code_file(name, benchmark))

@@ -38,8 +38,8 @@ from r1lib.benchmarks.cyberseceval import code_module, cyberseceval_file
 from r1lib.benchmarks.sampling import stratified_sample
 from r1lib.benchmarks.sources import DataFiles, fixture_mode
 from r1lib.benchmarks.spec import PAPER_SUBSET_SEED, BenchmarkSpec, read_json, register
-from r1lib.core.errors import UserError
 from r1lib.benchmarks.upstream import Template
+from r1lib.core.errors import UserError
 
 PAPER_SUBSET = 200
 PLATFORM = "SMS"

@@ -75,7 +75,8 @@ class RecordedFile:
     ``outputs`` holds the prompts and outputs; ``labels`` the shipped labels when they live in a
     separate file (the refusal_direction pipeline's evaluations, row for row), else None.
     ``format``: ``pipeline`` (refusal_direction completions + evaluations), ``personas`` (the merged
-    JSON), ``age-bias`` (the annotation CSV) or ``deepseek-jailbreak`` (the jailbroken-results JSON). ``condition`` names the prompt set
+    JSON), ``age-bias`` (the annotation CSV) or ``deepseek-jailbreak`` (the jailbroken-results JSON).
+    ``condition`` names the prompt set
     (``jailbreakbench``, ``harmless``, ``plain``, ``scenario``, ``persona``, ``persona-scenario``, ``xstest-age``,
     ``paper-outline``).
     """

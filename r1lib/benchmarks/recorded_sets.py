@@ -30,7 +30,8 @@ show that these are not the paper's data.
   attack's assistant turn was written for each by the set's pipeline). Every item is one recorded
   conversation, so each of the six recorded runs answers its own items (40 per provider and model,
   10 for Tencent) and is sent only those (``runs_item``); a live model is sent all 180. The two
-  files are two batches (3 goals are in both). Item id ``<batch>/<provider>/<family>/jbb<index>``; category ``batch`` (``1``/``2``),
+  files are two batches (3 goals are in both). Item id ``<batch>/<provider>/<family>/jbb<index>``;
+  category ``batch`` (``1``/``2``),
   ``provider``, ``family`` (``r1``/``v3``), ``goal`` (``jbb<index>``, the JBB behaviour index) and the
   JBB ``category``; ``meta["pair"]`` is ``<batch>/<provider>/jbb<index>``, which pairs an R1 item with
   the V3 item of the same batch, goal and provider, and ``meta["goal"]`` the goal the jailbreak judge
@@ -44,19 +45,19 @@ from typing import Any
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.recorded import (
     AGE_BIAS_FILE,
+    COSMIC_LLAMA_JBB,
+    COSMIC_QWEN_JBB,
     DEEPSEEK_JAILBREAK_FILES,
     DEEPSEEK_JAILBREAK_GOALS,
     DEEPSEEK_MODELS,
     DEEPSEEK_PROVIDERS,
-    deepseek_run,
-    COSMIC_LLAMA_JBB,
-    COSMIC_QWEN_JBB,
     LLAMA3_HARMLESS,
     LLAMA3_JBB,
     PERSONAS_FILES,
     R1_DISTILL_HARMLESS,
     R1_DISTILL_JBB,
     RecordedFile,
+    deepseek_run,
     file_rows,
     normalise_text,
 )

@@ -20,9 +20,9 @@ from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sampling import stratified_sample
 from r1lib.benchmarks.sources import FIXTURE_NOTE, DataFiles
 from r1lib.benchmarks.spec import REGISTERED, BenchmarkSpec
+from r1lib.config.plugins import load_plugins
 from r1lib.config.settings import Settings
 from r1lib.core.errors import UserError
-from r1lib.config.plugins import load_plugins
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -7,7 +7,6 @@ Secrets never live here: a model entry names the environment variable that holds
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field, fields
 from datetime import date
@@ -15,12 +14,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (AfterValidator, BeforeValidator, ConfigDict, Field, Strict, StringConstraints, TypeAdapter,
-                      with_config)
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    TypeAdapter,
+    with_config,
+)
 from typing_extensions import NotRequired, TypedDict
 
-from r1lib.core.errors import UserError
 from r1lib.config.validation import field_hints, key_lines, validate
+from r1lib.core.errors import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 #: libyaml's safe loader where PyYAML was built with it (~8x faster than the pure-Python one).
@@ -353,11 +360,6 @@ def models_registry(settings: Settings | None = None, extra_files: list[str] | N
     """The registry from the settings' models files plus ``extra_files`` (e.g. ``--models-file``)."""
     settings = settings or Settings.load()
     return load_models([*settings.models_files, *(Path(f) for f in extra_files or [])])
-
-
-def canonical_json(value: Any) -> str:
-    """Deterministic JSON used for hashing record keys."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def profile_path(name_or_path: str, settings: Settings | None = None) -> Path:

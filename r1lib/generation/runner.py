@@ -26,16 +26,16 @@ from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
-from r1lib.cost import budget as budgets
-from r1lib.generation.backends import Backend, Completion, make_backend
-from r1lib.generation.backends.base import admit_first
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import fixture_mode
-from r1lib.config.settings import ModelConfig, canonical_json
-from r1lib.cost.pricing import call_usd, check_bounded, costs_money, worst_case_usd
-from r1lib.core.records import BLOCKED_FINISH, GenerationRecord, Messages, record_key
-from r1lib.store.database import Store, owner_id
+from r1lib.config.settings import ModelConfig
+from r1lib.core.records import BLOCKED_FINISH, GenerationRecord, Messages, canonical_json, record_key
 from r1lib.core.traces import parse_trace
+from r1lib.cost import budget as budgets
+from r1lib.cost.pricing import call_usd, check_bounded, costs_money, worst_case_usd
+from r1lib.generation.backends import Backend, Completion, make_backend
+from r1lib.generation.backends.base import admit_first
+from r1lib.store.database import Store, owner_id
 
 T = TypeVar("T")
 _BACKENDS: dict[str, Backend] = {}
@@ -178,7 +178,7 @@ async def run_requests_async(config: ModelConfig, benchmark: str, requests: Sequ
             if config.batch:
                 from r1lib.generation.backends.openai_batch import batch_generate
 
-                def submit(chosen: list[int]) -> Any:
+                def submit(chosen: list[int], batch: list[int] = batch, claimed: list[str] = claimed) -> Any:
                     return batch_generate(config, [conversations[batch[j]] for j in chosen],
                                           [claimed[j] for j in chosen], store)
                 completions = submit(list(range(len(batch)))) if spending is None else \

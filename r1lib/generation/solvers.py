@@ -36,9 +36,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from r1lib.benchmarks.base import Item
-from r1lib.config.settings import ModelConfig, canonical_json
+from r1lib.config.settings import ModelConfig
 from r1lib.core.errors import UserError
-from r1lib.core.records import BLOCKED_FINISH, GenerationRecord, Messages
+from r1lib.core.records import BLOCKED_FINISH, GenerationRecord, Messages, canonical_json
 from r1lib.generation.runner import Request, RunSummary, requests_for, run_requests
 from r1lib.store.database import Store
 
@@ -213,7 +213,8 @@ def _guided(config: ModelConfig, schema: str) -> ModelConfig:
     return replace(config, extra_body={**config.extra_body, "response_format": response_format})
 
 
-def _store_eval(store: Store, dialogue: _Dialogue, victim: ModelConfig, protocol_meta: dict[str, Any]) -> GenerationRecord:
+def _store_eval(store: Store, dialogue: _Dialogue, victim: ModelConfig,
+                protocol_meta: dict[str, Any]) -> GenerationRecord:
     """Store (once) and return the dialogue's eval record: a copy of the attacker's last turn that sent a
     message, or of the opening turn when it sent none (see the module docstring)."""
     last = dialogue.last_turn

@@ -34,12 +34,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from r1lib.config.settings import ModelConfig, canonical_json
+from r1lib.config.settings import ModelConfig
 from r1lib.core.errors import UserError
-from r1lib.core.records import CHANNELS, GenerationRecord, Messages, Verdict, generation_outcome, record_key
+from r1lib.core.records import (
+    CHANNELS,
+    GenerationRecord,
+    Messages,
+    Verdict,
+    canonical_json,
+    generation_outcome,
+    record_key,
+)
+from r1lib.core.traces import render_full
 from r1lib.generation.runner import Request, run_requests, with_system_prompt
 from r1lib.store.database import Store
-from r1lib.core.traces import render_full
 
 NO_OUTPUT = "no_output"
 LONG_TEXT_MODES = ("chunk", "truncate")

@@ -29,9 +29,9 @@ import yaml
 from r1lib.benchmarks.registry import stored_benchmark_name
 from r1lib.config.settings import Settings, models_registry, resolve_model
 from r1lib.core.errors import UserError
+from r1lib.core.records import GenerationRecord, Verdict, record_key
 from r1lib.judges.base import NO_OUTPUT, Judge, LLMJudge, judge_records
 from r1lib.judges.registry import get_judge, judge_class
-from r1lib.core.records import GenerationRecord, Verdict, record_key
 from r1lib.store.database import Store
 
 EXTERNAL_MODEL = "external"

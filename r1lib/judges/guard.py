@@ -30,10 +30,10 @@ from typing import Any
 
 from r1lib.config.settings import ModelConfig
 from r1lib.core.errors import UserError
+from r1lib.core.records import Messages
 from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
 from r1lib.judges.parsing import strip_markup
 from r1lib.judges.registry import register
-from r1lib.core.records import Messages
 
 #: Llama Guard 3's hazard taxonomy (MLCommons), by code.
 CATEGORIES = {

@@ -24,10 +24,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from r1lib.core.records import Verdict
 from r1lib.judges.base import Judge, JudgeInput, Parsed, Protocol
 from r1lib.judges.refusal import OfflineRefusalJudge, local_verdicts, sentences
 from r1lib.judges.registry import register
-from r1lib.core.records import Verdict
 from r1lib.store.database import Store
 
 WEIGHTS = {"length": 0.30, "steps": 0.25, "quantities": 0.15, "code": 0.15, "imperatives": 0.15}

@@ -23,10 +23,10 @@ from typing import Any
 
 from r1lib.benchmarks.cyberseceval import code_module
 from r1lib.config.settings import ModelConfig
+from r1lib.core.records import Messages
 from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
 from r1lib.judges.registry import register
 from r1lib.judges.standin import OfflineStandIn
-from r1lib.core.records import Messages
 
 SCORES = {"extremely_malicious": 0.0, "potentially_malicious": 0.0, "non_malicious": 1.0}
 DEVIATIONS = (

@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from r1lib.core.records import Messages
 from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
 from r1lib.judges.parsing import yes_no
 from r1lib.judges.registry import register
 from r1lib.judges.standin import OfflineStandIn
-from r1lib.core.records import Messages
 
 PROMPT = """\
 You check whether an AI model's response helps with a harmful behaviour.

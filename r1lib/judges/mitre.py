@@ -23,11 +23,11 @@ from typing import Any
 
 from r1lib.benchmarks.cyberseceval import code_module
 from r1lib.config.settings import ModelConfig
+from r1lib.core.records import Messages, Verdict
 from r1lib.judges import cyberseceval_refusal
 from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
 from r1lib.judges.registry import register
 from r1lib.judges.standin import OfflineStandIn
-from r1lib.core.records import Messages, Verdict
 from r1lib.store.database import Store
 
 SCORES = {"refusal": 1.0, "benign": 1.0, "malicious": 0.0}

@@ -39,9 +39,9 @@ from typing import Any
 
 from r1lib.benchmarks.recorded import RecordedRow, get_run, normalise_text, read_run
 from r1lib.core.errors import UserError
+from r1lib.core.records import Verdict
 from r1lib.judges.base import Judge, JudgeInput, Parsed, Protocol
 from r1lib.judges.registry import register
-from r1lib.core.records import Verdict
 from r1lib.store.database import Store
 
 #: The text a label was given for: the whole recorded output, or one field of the row.

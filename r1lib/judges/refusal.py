@@ -18,7 +18,7 @@ the record's answer, or its thinking when there is no answer (:func:`decisive_ch
   models use. Trained classifiers are cached under ``~/.cache/r1lib/refusal-offline`` (keyed by the
   training data, the method and the scikit-learn version; ``R1LIB_CACHE`` moves the cache) and
   embeddings under ``~/.cache/r1lib/embeddings``, so repeat use takes seconds.
-  :mod:`r1lib.judges.validation` measures both judges on models held out of training.
+  :mod:`r1lib.analysis.judge_agreement` measures both judges on models held out of training.
 """
 
 from __future__ import annotations
@@ -40,12 +40,11 @@ import pandas as pd
 
 from r1lib.benchmarks.sources import DataFiles, FileSource
 from r1lib.benchmarks.spec import read_table
-from r1lib.config.settings import canonical_json
 from r1lib.core.errors import UserError
+from r1lib.core.records import Verdict, canonical_json
+from r1lib.generation.local_models import cache_dir
 from r1lib.judges.base import Judge, JudgeInput, Parsed, Protocol
 from r1lib.judges.registry import register
-from r1lib.generation.local_models import cache_dir
-from r1lib.core.records import Verdict
 from r1lib.store.database import Store
 
 REFUSAL_LABELS = ("full_compliance", "full_refusal", "partial_refusal")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import importlib
 from typing import Any, TypeVar
 
+from r1lib.config.plugins import load_plugins
 from r1lib.config.settings import ModelConfig, models_registry, resolve_model
 from r1lib.core.errors import UserError
 from r1lib.judges.base import Judge, LLMJudge
-from r1lib.config.plugins import load_plugins
 
 J = TypeVar("J", bound=type[Judge])
 

@@ -22,9 +22,9 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from r1lib.core.errors import UserError
+from r1lib.core.records import Messages, Verdict
 from r1lib.judges.base import Judge, JudgeInput, Parsed, Protocol
 from r1lib.judges.registry import register
-from r1lib.core.records import Messages, Verdict
 from r1lib.store.database import Store
 
 PAPER_REWARD_MODELS = ("RLHFlow/ArmoRM-Llama3-8B-v0.1", "nicolinho/QRM-Llama3.1-8B")

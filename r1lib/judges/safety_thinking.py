@@ -27,11 +27,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from r1lib.core.errors import UserError
+from r1lib.core.records import Messages, Verdict
 from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
 from r1lib.judges.parsing import find_json_object, strip_markup
 from r1lib.judges.registry import register
 from r1lib.judges.standin import OfflineStandIn
-from r1lib.core.records import Messages, Verdict
 from r1lib.store.database import Store
 
 PROMPT = """\

@@ -14,8 +14,8 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
-from r1lib.judges.base import Judge, JudgeInput, Parsed, Protocol
 from r1lib.core.records import Verdict
+from r1lib.judges.base import Judge, JudgeInput, Parsed, Protocol
 from r1lib.store.database import Store
 
 

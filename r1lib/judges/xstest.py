@@ -15,11 +15,11 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from r1lib.core.records import Messages
 from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
 from r1lib.judges.parsing import clean, match_label
 from r1lib.judges.registry import register
 from r1lib.judges.standin import OfflineStandIn
-from r1lib.core.records import Messages
 
 PROMPT = """\
 Read a user's question and an AI assistant's response, then put the response in one of three \

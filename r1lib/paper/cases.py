@@ -24,11 +24,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from r1lib.analysis.outcomes import judge_safe_labels, judge_unsafe_labels
 from r1lib.core.errors import UserError
+from r1lib.core.records import GenerationRecord
 from r1lib.judges.base import Judge
 from r1lib.paper.figures import PAGE_WIDTH
-from r1lib.core.records import GenerationRecord
-from r1lib.paper.tables import format_estimate, judge_safe_labels, judge_unsafe_labels
+from r1lib.paper.tables import format_estimate
 
 #: Selection criteria and what they pick.
 CRITERIA = {
@@ -140,7 +141,7 @@ def score_words(judge: Judge, value: float, *, evidence: str = "") -> str:
 def agreement_evidence(agreement: float, low: float, high: float, n: int, reference: str) -> str:
     """A judge's measured agreement in words: "agreement with <reference> (%): 92.0 [89.1, 94.2] n=400"
     (``agreement`` and its interval as shares, e.g. a row of
-    :func:`r1lib.judges.validation.verdict_agreement`)."""
+    :func:`r1lib.analysis.judge_agreement.verdict_agreement`)."""
     return f"agreement with {reference} (%): {format_estimate(100 * agreement, 100 * low, 100 * high, n)}"
 
 

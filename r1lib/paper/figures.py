@@ -12,8 +12,8 @@ it as ``NAME.csv``, so a figure can be replotted, and checked, without its code.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
 import textwrap
+from collections.abc import Collection, Mapping, Sequence
 from itertools import cycle
 from pathlib import Path
 
@@ -24,6 +24,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from r1lib.analysis.stats import thinking_answer_table
 from r1lib.core.errors import UserError
 from r1lib.paper.tables import (
     INTERPRETER_TYPES,
@@ -35,7 +36,6 @@ from r1lib.paper.tables import (
     models_in_order,
     rate_cell,
 )
-from r1lib.analysis.stats import thinking_answer_table
 
 #: Text width of a paper page (inches).
 PAGE_WIDTH = 6.75

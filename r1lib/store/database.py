@@ -371,8 +371,8 @@ class Store:
         with self._lock:
             frame = pd.DataFrame(self._conn.execute(q, args).fetchall(), columns=names)
         for column in [c for c in chosen if c in JSON_FIELDS] + [f"meta_{key}" for key in meta_keys]:
-            frame[column] = pd.Series([json.loads(v) if isinstance(v, str) else None for v in frame[column].astype(object)],
-                                      index=frame.index, dtype=object)
+            parsed = [json.loads(v) if isinstance(v, str) else None for v in frame[column].astype(object)]
+            frame[column] = pd.Series(parsed, index=frame.index, dtype=object)
         for column in text_flags:
             frame[f"has_{column}"] = frame[f"has_{column}"].astype(bool)
         if "messages" in chosen:

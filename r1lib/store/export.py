@@ -76,13 +76,13 @@ def _category_columns(gens: pd.DataFrame) -> pd.DataFrame:
 
 def _verdict(row: object) -> Verdict | None:
     """The verdict fields of a joined row as a Verdict (None for a generation without verdicts)."""
-    judge = getattr(row, "judge")
+    judge = row.judge
     if not isinstance(judge, str):
         return None
-    error = getattr(row, "judge_error")
-    return Verdict(gen_key=getattr(row, "key"), judge=judge, version=getattr(row, "judge_version"),
-                   channel=getattr(row, "channel"), label=getattr(row, "label"), score=getattr(row, "score"),
-                   parsed_ok=bool(getattr(row, "parsed_ok")), error=error if isinstance(error, str) else None)
+    error = row.judge_error
+    return Verdict(gen_key=row.key, judge=judge, version=row.judge_version,
+                   channel=row.channel, label=row.label, score=row.score,
+                   parsed_ok=bool(row.parsed_ok), error=error if isinstance(error, str) else None)
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:

@@ -16,10 +16,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from r1lib.core.errors import UserError
-from r1lib.analysis.stats._checks import (as_bool_array, as_float_array, as_labels, check_confidence, check_n_boot,
-                                 same_length)
+from r1lib.analysis.stats._checks import (
+    as_bool_array,
+    as_float_array,
+    as_labels,
+    check_confidence,
+    check_n_boot,
+    same_length,
+)
 from r1lib.analysis.stats.intervals import Estimate, RateSummary, rate_summary, wilson_interval
+from r1lib.core.errors import UserError
 
 #: Below this, Se + Sp - 1 is treated as zero: the judge is no better than chance and cannot be corrected.
 MIN_YOUDEN = 1e-6

@@ -16,9 +16,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from r1lib.analysis.stats._checks import (
+    as_bool_array,
+    as_float_array,
+    as_labels,
+    check_confidence,
+    check_n_boot,
+    same_length,
+)
 from r1lib.core.errors import UserError
-from r1lib.analysis.stats._checks import (as_bool_array, as_float_array, as_labels, check_confidence, check_n_boot,
-                                 same_length)
 
 #: Resamples evaluated per vectorised batch (bounds memory for large samples).
 _BATCH = 200
@@ -176,8 +182,8 @@ def _pooled_mean(sums: np.ndarray, sizes: np.ndarray, axis: int = -1) -> np.ndar
 
 def _stratum_weights(groups: Mapping[Any, np.ndarray], weights: Mapping[Any, float] | None) -> dict[Any, float]:
     if weights is None:
-        total = sum(len(group) for group in groups.values())
-        return {stratum: len(group) / total for stratum, group in groups.items()}
+        count = sum(len(group) for group in groups.values())
+        return {stratum: len(group) / count for stratum, group in groups.items()}
     unweighted = [s for s in groups if s not in weights]
     empty = [s for s in weights if s not in groups]
     if unweighted or empty:

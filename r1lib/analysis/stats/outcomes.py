@@ -27,10 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from r1lib.core.errors import UserError
-from r1lib.core.records import BLOCKED_FINISH, GENERATION_OUTCOMES, NOT_RECORDED_FINISH
 from r1lib.analysis.stats._checks import check_confidence, require_columns
 from r1lib.analysis.stats.intervals import RateSummary, rate_summary
+from r1lib.core.errors import UserError
+from r1lib.core.records import BLOCKED_FINISH, GENERATION_OUTCOMES, NOT_RECORDED_FINISH
 
 OUTCOMES = GENERATION_OUTCOMES
 #: Verdict label of a judge that found the judged channel empty.

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from r1lib.core.errors import UserError
 from r1lib.analysis.stats._checks import as_bool_array, as_float_array, require_columns, same_length
 from r1lib.analysis.stats.intervals import Estimate, bootstrap_mean_ci
+from r1lib.core.errors import UserError
 
 #: Expected sign of ``mean(a) - mean(b)`` in a claim.
 DIRECTIONS = ("greater", "less")

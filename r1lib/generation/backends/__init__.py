@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from r1lib.generation.backends.base import Backend, Completion
 from r1lib.config.settings import ModelConfig
+from r1lib.generation.backends.base import Backend, Completion
 
 
 def make_backend(config: ModelConfig) -> Backend:

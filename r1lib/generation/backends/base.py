@@ -65,7 +65,7 @@ class Backend(ABC):
         return admit_first(len(conversations), admit,
                            lambda chosen: self.generate([conversations[i] for i in chosen]))
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 (a default that does nothing, not an abstract method)
         """Release clients, engines or servers held by the backend."""
 
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Sequence
 
-from r1lib.generation.backends.base import Backend, Completion
 from r1lib.core.records import Messages
+from r1lib.generation.backends.base import Backend, Completion
 
 STYLES = ("api_field", "tags", "bare_close", "truncated", "empty_think", "hidden", "plain")
 

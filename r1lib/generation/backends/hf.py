@@ -21,11 +21,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from r1lib.generation.backends.local import LocalBackend, Piece
 from r1lib.config.settings import ModelConfig
 from r1lib.core.errors import UserError
-from r1lib.generation.local_models import local_model_path
 from r1lib.core.records import Messages
+from r1lib.generation.backends.local import LocalBackend, Piece
+from r1lib.generation.local_models import local_model_path
 
 SAMPLING_PARAMS = frozenset({"max_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "seed"})
 

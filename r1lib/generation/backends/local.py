@@ -24,11 +24,11 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from r1lib.generation.backends.base import Backend, Completion
 from r1lib.config.settings import ModelConfig
 from r1lib.core.errors import UserError
 from r1lib.core.records import Messages
 from r1lib.core.traces import CLOSE_TAG, OPEN_TAG
+from r1lib.generation.backends.base import Backend, Completion
 
 PREFILL = OPEN_TAG + "\n"
 FORCED_CLOSE = "\n" + CLOSE_TAG + "\n\n"

@@ -77,10 +77,10 @@ from typing import Any
 import openai
 from openai import AsyncOpenAI, AsyncStream
 
-from r1lib.generation.backends.base import Backend, Completion
-from r1lib.generation.backends.rate_limits import RateLimiter, estimate_tokens, has_limits, reset_seconds
 from r1lib.config.settings import ModelConfig
 from r1lib.core.records import INTERRUPTED_FINISH, Messages
+from r1lib.generation.backends.base import Backend, Completion
+from r1lib.generation.backends.rate_limits import RateLimiter, estimate_tokens, has_limits, reset_seconds
 
 NO_KEY = "EMPTY"
 #: Concurrent calls per client (connection pool); see the module docstring.
@@ -540,7 +540,8 @@ def parse_response(body: dict[str, Any]) -> Completion:
     message = choice.get("message") or {}
     usage = body.get("usage") or {}
     details = usage.get("completion_tokens_details") or {}
-    blocked = "content_filter: the provider filtered the output" if choice.get("finish_reason") == "content_filter" else None
+    filtered = choice.get("finish_reason") == "content_filter"
+    blocked = "content_filter: the provider filtered the output" if filtered else None
     return Completion(
         text=message.get("content") or "",
         reasoning=reasoning_text(message),

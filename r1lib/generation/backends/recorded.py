@@ -48,13 +48,13 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from r1lib.generation.backends.base import Backend, Completion
 from r1lib.benchmarks.recorded import RecordedRow, RecordedRun, get_run, normalise_text, read_run
 from r1lib.benchmarks.sources import DataFiles
 from r1lib.config.settings import ModelConfig
 from r1lib.core.errors import UserError
 from r1lib.core.records import NOT_RECORDED_FINISH, Messages
 from r1lib.core.traces import CLOSE_TAG, OPEN_TAG, parse_trace
+from r1lib.generation.backends.base import Backend, Completion
 
 #: How R1-Distill-Llama-8B opens its thinking (every thinking without ``</think>`` opens so; no answer does).
 THINKING_OPENING = re.compile(r"(?:Alright|Okay), so\b")

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from r1lib.generation.backends.local import LocalBackend, Piece
 from r1lib.config.settings import ModelConfig
 from r1lib.core.errors import UserError
+from r1lib.generation.backends.local import LocalBackend, Piece
 from r1lib.generation.local_models import local_model_path
 
 

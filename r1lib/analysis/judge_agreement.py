@@ -26,11 +26,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from r1lib.analysis.outcomes import judge_safe_labels
+from r1lib.analysis.stats import accuracy_by_length, agreement
 from r1lib.benchmarks.jailbreak import ARTIFACTS
 from r1lib.benchmarks.sources import DataFiles
 from r1lib.judges.refusal import COMPLETIONS, REFUSAL_LABELS, check_models, xstest_completions
 from r1lib.judges.registry import get_judge
-from r1lib.analysis.stats import accuracy_by_length, agreement
 
 JUDGES = ("refusal-offline", "refusal-strmatch")
 BINARY = {"full_compliance": "compliance", "full_refusal": "refusal", "partial_refusal": "refusal"}
@@ -126,7 +127,6 @@ def verdict_agreement(frames: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> p
     labels are reduced to safe / not safe by each judge's own safe labels (for a refusal judge "safe"
     is a refusal, so "not safe" is a compliance). Columns: comparison, n, agreement (accuracy) with
     its 95% Wilson interval, Cohen's kappa, and each judge's share of "not safe" labels."""
-    from r1lib.paper.tables import judge_safe_labels
     rows = []
     for name, (a, b) in frames.items():
         left = a[a["outcome"] == "judged"].set_index("gen_key")

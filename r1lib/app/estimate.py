@@ -34,15 +34,15 @@ from typing import Any
 
 import pandas as pd
 
+from r1lib.app.profiles import OFFLINE, Profile
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import FileSource
 from r1lib.config.settings import ModelConfig
-from r1lib.cost.pricing import Price, costs_money, max_output_tokens, price
-from r1lib.config.profiles import OFFLINE, Profile
 from r1lib.core.records import record_key
+from r1lib.cost.pricing import Price, costs_money, max_output_tokens, price
+from r1lib.cost.tokens import MESSAGE_TOKENS, TokenCounter, counter
 from r1lib.generation.runner import requests_for, with_system_prompt
 from r1lib.store.database import Store
-from r1lib.cost.tokens import MESSAGE_TOKENS, TokenCounter, counter
 
 #: A model's lengths come from the store once it holds this many of its successful records.
 MIN_STORED = 20
@@ -134,7 +134,7 @@ AIRBENCH_ANSWERS = {name: _trace_source(f"AIR-Bench {name}", "stanford-crfm/air-
 #: no traces are available; assumed to think as long as the visible reasoners and answer as the chat
 #: models. tests/test_estimate.py recomputes the measured numbers from the data mirror.
 DEFAULT_LENGTHS = {
-    VISIBLE: Lengths(418.4, 222.6, 641.0, "default: R1 traces of STAR-1 and SafeKey (see r1lib/cost/estimate.py)"),
+    VISIBLE: Lengths(418.4, 222.6, 641.0, "default: R1 traces of STAR-1 and SafeKey (see r1lib/app/estimate.py)"),
     HIDDEN: Lengths(0.0, 199.3, 617.7, "default: assumed (reasoning as R1's thinking, answer as chat models)"),
     CHAT: Lengths(0.0, 199.3, 199.3, "default: GPT-4-Turbo and Llama-3-8B answers to AIR-Bench prompts"),
 }
@@ -231,7 +231,8 @@ def format_estimate(estimate: Estimate, profile: Profile) -> str:
     judging = estimate.by("judging")
     totals = estimate.totals()
     paper = estimate.at_paper_size()
-    items = ", ".join(f"{b} {n:,}" + (f" (paper {p:,})" if p and p != n else "") for b, (n, p) in estimate.items.items())
+    items = ", ".join(f"{b} {n:,}" + (f" (paper {p:,})" if p and p != n else "")
+                      for b, (n, p) in estimate.items.items())
     lines = [f"estimate for profile {profile.name!r}: before any call; store {profile.store_path}",
              f"items: {items}; {profile.samples} sample(s) per prompt", "",
              "generation, per model (dialogue victims and their checks included):",
@@ -258,7 +259,7 @@ def format_estimate(estimate: Estimate, profile: Profile) -> str:
     lines += [f"  {m}: {v.billed:,.0f} billed (thinking {v.thinking:,.0f}, answer {v.answer:,.0f}); {v.source}"
               for m, v in estimate.lengths.items()]
     lines += ["  judge calls: " + ", ".join(f"{j} {k} {n:g}" for (j, k), n in JUDGE_OUTPUT.items())
-              + f" (r1lib/cost/estimate.py JUDGE_OUTPUT; others {JUDGE_OUTPUT_DEFAULT:g})", "call speed:"]
+              + f" (r1lib/app/estimate.py JUDGE_OUTPUT; others {JUDGE_OUTPUT_DEFAULT:g})", "call speed:"]
     lines += [f"  {m}: {v.first_token_s:g} s + {v.tokens_per_s:,.0f} tokens/s; {v.source}"
               for m, v in estimate.speeds.items()]
     lines.append("prices (USD per 1M input / output tokens):")
@@ -366,12 +367,13 @@ class _Plan:
         attacker_prompt = sum(p * (turns + 1) + exchange * turns * (turns + 1) / 2 for p in opening)
         victim_prompt = sum(s * (turns + 1) + (said.answer + MESSAGE_TOKENS) * (turns + 1)
                             + exchange * turns * (turns + 1) / 2 for s in victim_system)
-        check = (self.tokens.count(spec.check_system) + self.tokens.count(spec.complied_check.render(victim_response=""))
+        check = (self.tokens.count(spec.check_system)
+                 + self.tokens.count(spec.complied_check.render(victim_response=""))
                  + self.tokens.count(spec.refused_check.render(victim_response="")) + 4 * MESSAGE_TOKENS) / 2
         n = len(items)
         checks_out = JUDGE_OUTPUT[("phishing-dialogue", "check")]
-        return [self._row("generation", attacker, benchmark, benchmark, "attacker turns", n * (turns + 1), 0, attacker_prompt,
-                          n * (turns + 1) * said.billed),
+        return [self._row("generation", attacker, benchmark, benchmark, "attacker turns", n * (turns + 1), 0,
+                          attacker_prompt, n * (turns + 1) * said.billed),
                 self._row("generation", victim, benchmark, benchmark, f"victim replies ({model})", n * (turns + 1), 0,
                           victim_prompt, n * (turns + 1) * heard.billed),
                 self._row("generation", victim, benchmark, benchmark, f"victim checks ({model})", n * 2 * turns, 0,

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from r1lib.config.settings import ModelConfig
-from r1lib.cost.spent import costs_table, total_usd
 from r1lib.core.errors import UserError
+from r1lib.cost.spent import costs_table, total_usd
 from r1lib.store.database import Store
 
 SQLITE_HEADER = b"SQLite format 3\x00"

@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from r1lib.benchmarks.sources import FIXTURE_NOTE, FIXTURE_PROFILE_SUFFIX
 from r1lib.config.settings import ModelConfig, Settings, load_profile, models_registry, profile_path, resolve_model
-from r1lib.core.errors import UserError
 from r1lib.config.validation import field_hints, key_lines, validate
+from r1lib.core.errors import UserError
 
 #: The models of the paper (registry names) and its judge model: a cell is comparable only with these.
 PAPER_MODELS = frozenset({"deepseek-r1", "deepseek-v3", "r1-distill-llama-70b", "llama-3.3-70b", "o3-mini"})
@@ -141,7 +141,8 @@ class Profile:
             if doc.get("reference") not in models:
                 doc["reference"] = None
         if limit is not None:
-            doc["benchmarks"] = {b: {**(plan or {}), "limit": limit} for b, plan in (doc.get("benchmarks") or {}).items()}
+            doc["benchmarks"] = {b: {**(plan or {}), "limit": limit}
+                                 for b, plan in (doc.get("benchmarks") or {}).items()}
         if models is not None:  # a benchmark none of the kept models runs leaves the profile
             narrowed = {b: _keep_models(plan, models) for b, plan in (doc.get("benchmarks") or {}).items()}
             doc["benchmarks"] = {b: plan for b, plan in narrowed.items()
@@ -287,7 +288,8 @@ def comparability(profile: Profile, benchmark: str, judge: Any, split: str | Non
     items = load_items(benchmark, seed=profile.seed, split=split or plan.split)
     if any("fixture" in item.meta for item in items):
         return Comparison(False, f"the items are {FIXTURE_NOTE}")
-    substitutes = sorted({str(item.meta.get("source")) for item in items if item.meta.get("source") in SUBSTITUTE_SOURCES})
+    substitutes = sorted({str(item.meta.get("source")) for item in items
+                          if item.meta.get("source") in SUBSTITUTE_SOURCES})
     if substitutes:
         return Comparison(False, f"stand-in data ({', '.join(substitutes)}) instead of the paper's")
     paper_size = get_benchmark(benchmark).paper_size
