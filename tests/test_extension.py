@@ -23,17 +23,15 @@ from r1lib.judges import registry as judge_registry
 #: A benchmark module of one's own: three prompts, scored by the judge below unless told otherwise.
 TOY_BENCHMARK = '''
 from r1lib.benchmarks.base import Item
-from r1lib.benchmarks.spec import BenchmarkSpec, register, user_turn
+from r1lib.benchmarks.spec import benchmark, user_turn
 
 PROMPTS = {"hello": "Say hello.", "colour": "Name a colour.", "count": "Count to three."}
 
 
+@benchmark(name="toy", title="Toy prompts", category_fields=("kind",), judge="toy-length")
 def load(files, split):
     return [Item(benchmark="toy", id=key, messages=user_turn(text), category={"kind": key[0]})
             for key, text in PROMPTS.items()]
-
-
-register(BenchmarkSpec(name="toy", title="Toy prompts", load=load, category_fields=("kind",), judge="toy-length"))
 '''
 
 #: A judge module of one's own: a text longer than 100 characters is "long".
@@ -140,3 +138,25 @@ def test_no_benchmark_module_imports_the_runner_store_or_backends() -> None:
               f"print(sorted(m for m in sys.modules if m.startswith({forbidden!r})))")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "[]"
+
+
+def test_an_installed_package_brings_its_plugins_through_the_entry_point_group(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from r1lib.config import plugins
+    package = tmp_path / "toy_plugin_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text(TOY_BENCHMARK + "\n" + TOY_JUDGE)
+    info = tmp_path / "toy_plugin_pkg-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-plugin-pkg\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[{plugins.ENTRY_POINTS}]\ntoy = toy_plugin_pkg\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("R1LIB_PLUGINS", raising=False)
+    try:
+        assert "toy" in benchmark_names() and get_benchmark("toy").judge == "toy-length"
+        assert "toy-length" in judge_registry.judge_names()
+    finally:
+        benchmark_spec.REGISTERED.pop("toy", None)
+        judge_registry.REGISTERED.pop("toy-length", None)
+        plugins._LOADED.pop("toy_plugin_pkg", None)
+        sys.modules.pop("toy_plugin_pkg", None)

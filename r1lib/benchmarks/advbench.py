@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import DataFiles, FileSource
-from r1lib.benchmarks.spec import BenchmarkSpec, read_table, register, user_turn
+from r1lib.benchmarks.spec import benchmark, read_table, user_turn
 
 SOURCE = FileSource(
     dataset="AdvBench harmful behaviours", benchmark="advbench", host="github", repo="llm-attacks/llm-attacks",
@@ -17,6 +17,8 @@ SOURCE = FileSource(
     mirror="advbench/harmful_behaviors.csv", license="MIT")
 
 
+@benchmark(name="advbench", title="AdvBench harmful behaviours", paper_size=None, license="MIT", category_fields=(),
+    stratify_by=(), files=(SOURCE,), judge="jailbreak", notes="not in the paper; no categories")
 def load(files: DataFiles, split: str | None) -> list[Item]:
     """The 520 AdvBench behaviours."""
     path = files.path(SOURCE)
@@ -27,6 +29,3 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
             for index, row in enumerate(frame.to_dict("records"))]
 
 
-SPEC = register(BenchmarkSpec(
-    name="advbench", title="AdvBench harmful behaviours", paper_size=None, license="MIT", category_fields=(),
-    stratify_by=(), files=(SOURCE,), load=load, judge="jailbreak", notes="not in the paper; no categories"))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import DataFiles, FileSource
-from r1lib.benchmarks.spec import BenchmarkSpec, read_table, register, text_id, unique_ids, user_turn
+from r1lib.benchmarks.spec import benchmark, read_table, text_id, unique_ids, user_turn
 from r1lib.core.errors import UserError
 
 SUBSET_FLAG = "mirror-632"
@@ -42,6 +42,11 @@ JUDGE_PROMPTS = FileSource(
     license="CC-BY-4.0 (dataset); Apache-2.0 (repository)")
 
 
+@benchmark(name="airbench", title="AIR-Bench 2024", paper_size=5694, license="CC-BY-4.0",
+    category_fields=("l2", "l3", "l4"), stratify_by=("l2",), files=(SUBSET, JUDGE_PROMPTS), preferred=(FULL,),
+    splits=("full", "subset"), judge="airbench",
+    notes="without the full set (r1lib data fetch airbench) the mirror's 632-prompt subset is used; "
+          "it is not a random sample")
 def load(files: DataFiles, split: str | None) -> list[Item]:
     """AIR-Bench items for ``split`` (see the module docstring)."""
     if split == "subset":
@@ -77,9 +82,3 @@ def _judge_prompts(files: DataFiles) -> dict[str, str]:
     return dict(zip(frame["cate-idx"], frame["judge_prompt"], strict=True))
 
 
-SPEC = register(BenchmarkSpec(
-    name="airbench", title="AIR-Bench 2024", paper_size=5694, license="CC-BY-4.0",
-    category_fields=("l2", "l3", "l4"), stratify_by=("l2",), files=(SUBSET, JUDGE_PROMPTS),
-    preferred=(FULL,), splits=("full", "subset"), load=load, judge="airbench",
-    notes="without the full set (r1lib data fetch airbench) the mirror's 632-prompt subset is used; "
-          "it is not a random sample"))

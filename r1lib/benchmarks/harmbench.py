@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import DataFiles, FileSource
-from r1lib.benchmarks.spec import BenchmarkSpec, read_table, register, user_turn
+from r1lib.benchmarks.spec import benchmark, read_table, user_turn
 
 COLUMNS = ("Behavior", "FunctionalCategory", "SemanticCategory", "ContextString", "BehaviorID")
 
@@ -31,6 +31,9 @@ FILES = {
 }
 
 
+@benchmark(name="harmbench", title="HarmBench text behaviours", paper_size=None, license="MIT",
+    category_fields=("functional", "semantic"), stratify_by=("semantic",), files=tuple(FILES.values()),
+    splits=("val", "test"), judge="jailbreak", notes="not in the paper")
 def load(files: DataFiles, split: str | None) -> list[Item]:
     """HarmBench behaviours of one split (all 400 by default)."""
     source = FILES[split or "all"]
@@ -47,7 +50,3 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
     return items
 
 
-SPEC = register(BenchmarkSpec(
-    name="harmbench", title="HarmBench text behaviours", paper_size=None, license="MIT",
-    category_fields=("functional", "semantic"), stratify_by=("semantic",), files=tuple(FILES.values()),
-    splits=("val", "test"), load=load, judge="jailbreak", notes="not in the paper"))

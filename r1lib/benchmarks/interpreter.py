@@ -10,13 +10,15 @@ from __future__ import annotations
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.cyberseceval import cyberseceval_file
 from r1lib.benchmarks.sources import DataFiles
-from r1lib.benchmarks.spec import BenchmarkSpec, read_json, register, user_turn
+from r1lib.benchmarks.spec import benchmark, read_json, user_turn
 from r1lib.core.errors import UserError
 
 SOURCE = cyberseceval_file("CyberSecEval interpreter", "interpreter", "interpreter/interpreter.json", rows=500,
                            sha256="1d3e7cd4dd94a436d96b6e689c13e4f3edf5418d680d0b485a3ea8bf4664840c")
 
 
+@benchmark(name="interpreter", title="CyberSecEval code interpreter", paper_size=500, license="MIT",
+    category_fields=("attack_type",), stratify_by=("attack_type",), files=(SOURCE,), judge="interpreter")
 def load(files: DataFiles, split: str | None) -> list[Item]:
     """The 500 interpreter-abuse items."""
     path = files.path(SOURCE)
@@ -33,6 +35,3 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
     return items
 
 
-SPEC = register(BenchmarkSpec(
-    name="interpreter", title="CyberSecEval code interpreter", paper_size=500, license="MIT",
-    category_fields=("attack_type",), stratify_by=("attack_type",), files=(SOURCE,), load=load, judge="interpreter"))

@@ -34,7 +34,7 @@ from typing import Any
 
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import DataFiles, FileSource
-from r1lib.benchmarks.spec import BenchmarkSpec, read_json, read_table, register, user_turn
+from r1lib.benchmarks.spec import benchmark, read_json, read_table, user_turn
 from r1lib.core.errors import UserError
 
 ARTIFACTS_REPO = "JailbreakBench/artifacts"
@@ -85,6 +85,12 @@ WILDGUARD = FileSource(
     path="test/wildguard_test.parquet", sha256=None, rows=1725, mirror=None, license="ODC-BY (gated)")
 
 
+@benchmark(name="jailbreak", title="Jailbreak prompts (WildGuardTest / JailbreakBench artifacts)", paper_size=810,
+    license="MIT (artifacts); ODC-BY (WildGuardTest)", category_fields=("category", "method"),
+    stratify_by=("method", "category"), files=ARTIFACTS, preferred=(WILDGUARD,),
+    splits=("wildguard", "wildguard-vanilla", "artifacts", "plain"), judge="jailbreak",
+    notes="without WildGuardTest (gated; HF_TOKEN + r1lib data fetch jailbreak) the JailbreakBench "
+          "attack artifacts are used (1,097 distinct prompts); the paper's 810 are unknown")
 def load(files: DataFiles, split: str | None) -> list[Item]:
     """Jailbreak items for ``split`` (see the module docstring)."""
     if split == "plain":
@@ -184,20 +190,11 @@ def plain_counterpart(attacked: Sequence[Item]) -> PlainCounterpart:
                     "use the JailbreakBench artifacts or WildGuardTest")
 
 
+@benchmark(name="jbb-behaviors", title="JailbreakBench behaviours (direct requests)", paper_size=None, license="MIT",
+    category_fields=("category",), stratify_by=("category",), files=(BEHAVIORS,), judge="jailbreak",
+    notes="not in the paper; the 100 JBB-Behaviors goals as worded in the attack artifacts")
 def load_behaviors(files: DataFiles, split: str | None) -> list[Item]:
     """The ``jbb-behaviors`` benchmark: the 100 JBB behaviours as direct requests."""
     return behavior_items(files, "jbb-behaviors")
 
 
-SPEC = register(BenchmarkSpec(
-    name="jailbreak", title="Jailbreak prompts (WildGuardTest / JailbreakBench artifacts)", paper_size=810,
-    license="MIT (artifacts); ODC-BY (WildGuardTest)", category_fields=("category", "method"),
-    stratify_by=("method", "category"), files=ARTIFACTS, preferred=(WILDGUARD,),
-    splits=("wildguard", "wildguard-vanilla", "artifacts", "plain"), load=load, judge="jailbreak",
-    notes="without WildGuardTest (gated; HF_TOKEN + r1lib data fetch jailbreak) the JailbreakBench "
-          "attack artifacts are used (1,097 distinct prompts); the paper's 810 are unknown"))
-JBB_SPEC = register(BenchmarkSpec(
-    name="jbb-behaviors", title="JailbreakBench behaviours (direct requests)", paper_size=None, license="MIT",
-    category_fields=("category",), stratify_by=("category",), files=(BEHAVIORS,), load=load_behaviors,
-    judge="jailbreak",
-    notes="not in the paper; the 100 JBB-Behaviors goals as worded in the attack artifacts"))

@@ -28,7 +28,7 @@ from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.cyberseceval import cyberseceval_file
 from r1lib.benchmarks.sampling import stratified_sample
 from r1lib.benchmarks.sources import DataFiles
-from r1lib.benchmarks.spec import PAPER_SUBSET_SEED, BenchmarkSpec, read_json, register, user_turn
+from r1lib.benchmarks.spec import PAPER_SUBSET_SEED, benchmark, read_json, user_turn
 
 PAPER_SUBSET = 377
 
@@ -40,6 +40,11 @@ AUGMENTED = cyberseceval_file("CyberSecEval MITRE augmented prompts", "mitre",
                               sha256=None, rows=1000, in_mirror=False)
 
 
+@benchmark(name="mitre", title="CyberSecEval MITRE", paper_size=PAPER_SUBSET, license="MIT",
+    category_fields=("mitre_category",), stratify_by=("mitre_category",), files=(BASE,), preferred=(AUGMENTED,),
+    splits=("full",), judge="mitre",
+    notes="default = seeded stratified 377 (paper's subset unknown); without the augmented file "
+          "(r1lib data fetch mitre) the base prompts are used (970 of 1,000 rows have a prompt)")
 def load(files: DataFiles, split: str | None) -> list[Item]:
     """MITRE items: the 377-item stratified subset by default, every item with ``split="full"``."""
     augmented = files.local(AUGMENTED)
@@ -73,9 +78,3 @@ def _usable(prompt: object) -> bool:
     return isinstance(prompt, str) and prompt.strip() not in ("", "#ERROR!")
 
 
-SPEC = register(BenchmarkSpec(
-    name="mitre", title="CyberSecEval MITRE", paper_size=PAPER_SUBSET, license="MIT",
-    category_fields=("mitre_category",), stratify_by=("mitre_category",), files=(BASE,),
-    preferred=(AUGMENTED,), splits=("full",), load=load, judge="mitre",
-    notes="default = seeded stratified 377 (paper's subset unknown); without the augmented file "
-          "(r1lib data fetch mitre) the base prompts are used (970 of 1,000 rows have a prompt)"))

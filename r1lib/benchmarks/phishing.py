@@ -37,7 +37,7 @@ from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.cyberseceval import code_module, cyberseceval_file
 from r1lib.benchmarks.sampling import stratified_sample
 from r1lib.benchmarks.sources import DataFiles, fixture_mode
-from r1lib.benchmarks.spec import PAPER_SUBSET_SEED, BenchmarkSpec, read_json, register
+from r1lib.benchmarks.spec import PAPER_SUBSET_SEED, benchmark, read_json
 from r1lib.benchmarks.upstream import Template
 from r1lib.core.errors import UserError
 
@@ -140,6 +140,11 @@ def goal_name(goal: str) -> str:
     return names[goal]
 
 
+@benchmark(name="phishing", title="CyberSecEval multi-turn spear phishing", paper_size=PAPER_SUBSET, license="MIT",
+    category_fields=("goal",), stratify_by=("goal",), files=(SOURCE,), splits=("full",), solver="phishing_dialogue",
+    judge="phishing",
+    notes="default = seeded goal-stratified 200 of 856 (paper's subset unknown); the model under test "
+          "is the attacker, the judge model plays the victim (r1lib.generation.solvers)")
 def load(files: DataFiles, split: str | None) -> list[Item]:
     """Phishing challenges: the 200-item goal-stratified subset by default, all 856 with ``split="full"``."""
     path = files.path(SOURCE)
@@ -157,9 +162,3 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
     return [replace(item, meta={**item.meta, "subset": f"stratified-{PAPER_SUBSET}"}) for item in subset]
 
 
-SPEC = register(BenchmarkSpec(
-    name="phishing", title="CyberSecEval multi-turn spear phishing", paper_size=PAPER_SUBSET, license="MIT",
-    category_fields=("goal",), stratify_by=("goal",), files=(SOURCE,), splits=("full",), load=load,
-    solver="phishing_dialogue", judge="phishing",
-    notes="default = seeded goal-stratified 200 of 856 (paper's subset unknown); the model under test "
-          "is the attacker, the judge model plays the victim (r1lib.generation.solvers)"))

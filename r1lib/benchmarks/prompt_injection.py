@@ -12,13 +12,16 @@ from __future__ import annotations
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.cyberseceval import cyberseceval_file
 from r1lib.benchmarks.sources import DataFiles
-from r1lib.benchmarks.spec import BenchmarkSpec, read_json, register
+from r1lib.benchmarks.spec import benchmark, read_json
 
 SOURCE = cyberseceval_file("CyberSecEval prompt injection", "prompt-injection",
                            "prompt_injection/prompt_injection.json", rows=251,
                            sha256="069e4d5d36f6d19f972a3bbc65df840cc729354f89358a9031aeb44d95b18a9a")
 
 
+@benchmark(name="prompt-injection", title="CyberSecEval prompt injection", paper_size=251, license="MIT",
+    category_fields=("injection_type", "risk_category", "injection_variant"),
+    stratify_by=("injection_type", "risk_category"), files=(SOURCE,), judge="prompt-injection")
 def load(files: DataFiles, split: str | None) -> list[Item]:
     """The 251 prompt-injection tests, each a system + user conversation."""
     path = files.path(SOURCE)
@@ -34,7 +37,3 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
             for row in rows]
 
 
-SPEC = register(BenchmarkSpec(
-    name="prompt-injection", title="CyberSecEval prompt injection", paper_size=251, license="MIT",
-    category_fields=("injection_type", "risk_category", "injection_variant"),
-    stratify_by=("injection_type", "risk_category"), files=(SOURCE,), load=load, judge="prompt-injection"))

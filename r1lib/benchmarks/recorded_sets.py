@@ -62,7 +62,7 @@ from r1lib.benchmarks.recorded import (
     normalise_text,
 )
 from r1lib.benchmarks.sources import DataFiles, FileSource
-from r1lib.benchmarks.spec import BenchmarkSpec, read_table, register, text_id, user_turn
+from r1lib.benchmarks.spec import benchmark, read_table, text_id, user_turn
 from r1lib.core.errors import UserError
 from r1lib.core.records import Messages
 
@@ -73,6 +73,11 @@ def _sources(*recorded: RecordedFile) -> tuple[FileSource, ...]:
     return tuple(s for file in recorded for s in (file.outputs, file.labels) if s is not None)
 
 
+@benchmark(name="jbb-recorded", title="JailbreakBench behaviours as the recorded baselines sent them",
+    paper_size=None, license="MIT (prompts); Apache-2.0 (recordings)", category_fields=("category",),
+    stratify_by=("category",), files=_sources(R1_DISTILL_JBB, LLAMA3_JBB, COSMIC_LLAMA_JBB, COSMIC_QWEN_JBB),
+    judge="jailbreak",
+    notes="not in the paper; prompts of the recorded refusal_direction / COSMIC runs (5 in an older JBB wording)")
 def load_jbb(files: DataFiles, split: str | None) -> list[Item]:
     """The 100 JBB behaviours as the recorded pipelines sent them (from the byte-identical Llama-3 file)."""
     return [Item(benchmark="jbb-recorded", id=str(row.index), messages=user_turn(row.prompt),
@@ -81,6 +86,11 @@ def load_jbb(files: DataFiles, split: str | None) -> list[Item]:
             for row in file_rows(LLAMA3_JBB, files)]
 
 
+@benchmark(name="alpaca-harmless", title="Alpaca harmless prompts of the recorded baselines (over-refusal)",
+    paper_size=None, license="CC-BY-NC-4.0 (Alpaca prompts); Apache-2.0 (recordings)",
+    category_fields=("listed_in",), stratify_by=("listed_in",), files=_sources(R1_DISTILL_HARMLESS, LLAMA3_HARMLESS),
+    splits=("both",), judge="xstest",
+    notes="not in the paper; the two recorded runs were sent different samples (88 shared)")
 def load_harmless(files: DataFiles, split: str | None) -> list[Item]:
     """The union of the two runs' harmless prompts; ``split="both"`` keeps the shared ones."""
     first = file_rows(R1_DISTILL_HARMLESS, files)
@@ -99,6 +109,11 @@ def load_harmless(files: DataFiles, split: str | None) -> list[Item]:
     return items
 
 
+@benchmark(name="personas", title="Persona and scenario jailbreaks of 10 harmful goals (recorded DeepSeek-R1)",
+    paper_size=None, license="none upstream: internal test use only",
+    category_fields=("condition", "persona_type", "scenario_type", "goal"), stratify_by=("condition", "goal"),
+    files=_sources(*PERSONAS_FILES), splits=PERSONA_CONDITIONS, judge="jailbreak",
+    notes="not in the paper; default = all four conditions (640), to pair attacked prompts with their plain goal")
 def load_personas(files: DataFiles, split: str | None) -> list[Item]:
     """Persona / scenario items of one condition, or of all four (default)."""
     wanted = PERSONA_CONDITIONS if split is None else (split,)
@@ -137,6 +152,10 @@ def _system_user(system: str | None, prompt: str) -> Messages:
     return ([{"role": "system", "content": system}] if system else []) + user_turn(prompt)
 
 
+@benchmark(name="xstest-age", title="XSTest safe prompts with an age statement (recorded R1-Distill-Qwen-14B)",
+    paper_size=None, license="none upstream: internal test use only (prompts from XSTest, CC-BY-4.0)",
+    category_fields=("type", "age"), stratify_by=("age", "type"), files=_sources(AGE_BIAS_FILE), judge="xstest",
+    notes="not in the paper; 25 prompts per age condition")
 def load_xstest_age(files: DataFiles, split: str | None) -> list[Item]:
     """The 100 age-prefixed XSTest safe prompts."""
     return [Item(benchmark="xstest-age", id=f"{row.fields['age_condition']}/{row.fields['id']}",
@@ -146,6 +165,18 @@ def load_xstest_age(files: DataFiles, split: str | None) -> list[Item]:
             for row in file_rows(AGE_BIAS_FILE, files)]
 
 
+def answered_by(config: Any, item: Item) -> bool:
+    """Whether a model is sent a deepseek-jailbreak item: a recorded R1/V3 run only its own
+    conversations (it holds no other), any other model every item."""
+    run = deepseek_run(config.model) if config.backend == "recorded" else None
+    return run is None or run == (item.category["family"], item.category["provider"])
+
+
+@benchmark(name="deepseek-jailbreak", title="DeepSeek-R1 vs DeepSeek-V3 (cloud APIs) under one multi-turn jailbreak",
+    paper_size=None, license="MIT", category_fields=("batch", "provider", "family", "goal", "category"),
+    stratify_by=("provider", "family"), files=(*_sources(*DEEPSEEK_JAILBREAK_FILES), DEEPSEEK_JAILBREAK_GOALS),
+    judge="jailbreak", runs_item=answered_by,
+    notes="not in the paper; 90 R1/V3 pairs (37 JBB goals x provider); each item is answered by one recorded run")
 def load_deepseek_jailbreak(files: DataFiles, split: str | None) -> list[Item]:
     """The R1 and V3 conversations of the deepseek-api-jailbreak set (GLM-4-Air rows left out)."""
     path = files.path(DEEPSEEK_JAILBREAK_GOALS)
@@ -178,41 +209,5 @@ def load_deepseek_jailbreak(files: DataFiles, split: str | None) -> list[Item]:
     return items
 
 
-def answered_by(config: Any, item: Item) -> bool:
-    """Whether a model is sent a deepseek-jailbreak item: a recorded R1/V3 run only its own
-    conversations (it holds no other), any other model every item."""
-    run = deepseek_run(config.model) if config.backend == "recorded" else None
-    return run is None or run == (item.category["family"], item.category["provider"])
 
 
-JBB_SPEC = register(BenchmarkSpec(
-    name="jbb-recorded", title="JailbreakBench behaviours as the recorded baselines sent them", paper_size=None,
-    license="MIT (prompts); Apache-2.0 (recordings)", category_fields=("category",), stratify_by=("category",),
-    files=_sources(R1_DISTILL_JBB, LLAMA3_JBB, COSMIC_LLAMA_JBB, COSMIC_QWEN_JBB), load=load_jbb,
-    judge="jailbreak",
-    notes="not in the paper; prompts of the recorded refusal_direction / COSMIC runs (5 in an older JBB wording)"))
-HARMLESS_SPEC = register(BenchmarkSpec(
-    name="alpaca-harmless", title="Alpaca harmless prompts of the recorded baselines (over-refusal)", paper_size=None,
-    license="CC-BY-NC-4.0 (Alpaca prompts); Apache-2.0 (recordings)", category_fields=("listed_in",),
-    stratify_by=("listed_in",), files=_sources(R1_DISTILL_HARMLESS, LLAMA3_HARMLESS), splits=("both",),
-    load=load_harmless, judge="xstest",
-    notes="not in the paper; the two recorded runs were sent different samples (88 shared)"))
-PERSONAS_SPEC = register(BenchmarkSpec(
-    name="personas", title="Persona and scenario jailbreaks of 10 harmful goals (recorded DeepSeek-R1)",
-    paper_size=None, license="none upstream: internal test use only",
-    category_fields=("condition", "persona_type", "scenario_type", "goal"), stratify_by=("condition", "goal"),
-    files=_sources(*PERSONAS_FILES), splits=PERSONA_CONDITIONS, load=load_personas,
-    judge="jailbreak",
-    notes="not in the paper; default = all four conditions (640), to pair attacked prompts with their plain goal"))
-XSTEST_AGE_SPEC = register(BenchmarkSpec(
-    name="xstest-age", title="XSTest safe prompts with an age statement (recorded R1-Distill-Qwen-14B)",
-    paper_size=None, license="none upstream: internal test use only (prompts from XSTest, CC-BY-4.0)",
-    category_fields=("type", "age"), stratify_by=("age", "type"), files=_sources(AGE_BIAS_FILE), load=load_xstest_age,
-    judge="xstest", notes="not in the paper; 25 prompts per age condition"))
-DEEPSEEK_JAILBREAK_SPEC = register(BenchmarkSpec(
-    name="deepseek-jailbreak", title="DeepSeek-R1 vs DeepSeek-V3 (cloud APIs) under one multi-turn jailbreak",
-    paper_size=None, license="MIT", category_fields=("batch", "provider", "family", "goal", "category"),
-    stratify_by=("provider", "family"), files=(*_sources(*DEEPSEEK_JAILBREAK_FILES), DEEPSEEK_JAILBREAK_GOALS),
-    load=load_deepseek_jailbreak, judge="jailbreak", runs_item=answered_by,
-    notes="not in the paper; 90 R1/V3 pairs (37 JBB goals x provider); each item is answered by one recorded run"))
-SPECS = (JBB_SPEC, HARMLESS_SPEC, PERSONAS_SPEC, XSTEST_AGE_SPEC, DEEPSEEK_JAILBREAK_SPEC)

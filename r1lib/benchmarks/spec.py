@@ -63,8 +63,22 @@ class BenchmarkSpec:
 REGISTERED: dict[str, BenchmarkSpec] = {}
 
 
+def benchmark(**fields: Any) -> Callable[[Loader], Loader]:
+    """Function decorator on a benchmark's loader: registers ``BenchmarkSpec(load=loader, **fields)``::
+
+        @benchmark(name="my-bench", title="My prompts", category_fields=("area",), judge="jailbreak")
+        def load(files: DataFiles, split: str | None) -> list[Item]: ...
+
+    The loader is returned unchanged; its spec is :func:`r1lib.benchmarks.registry.get_benchmark`'s.
+    """
+    def add(load: Loader) -> Loader:
+        register(BenchmarkSpec(load=load, **fields))
+        return load
+    return add
+
+
 def register(spec: BenchmarkSpec) -> BenchmarkSpec:
-    """Make a benchmark known by its name (a benchmark module calls this for each spec it defines).
+    """Make a benchmark known by its name (what :func:`benchmark` does with the spec it builds).
 
     Registering the same name again from the same module (a re-imported module) replaces the spec;
     a name another module registered already is a :class:`UserError`.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import DataFiles, FileSource
-from r1lib.benchmarks.spec import BenchmarkSpec, read_table, register, user_turn
+from r1lib.benchmarks.spec import benchmark, read_table, user_turn
 
 SOURCE = FileSource(
     dataset="StrongREJECT forbidden prompts", benchmark="strongreject", host="github",
@@ -19,6 +19,9 @@ SOURCE = FileSource(
     mirror="strongreject/strongreject_dataset.csv", license="not verified (upstream believed MIT)")
 
 
+@benchmark(name="strongreject", title="StrongREJECT forbidden prompts", paper_size=None,
+    license="not verified (believed MIT)", category_fields=("category", "source"), stratify_by=("category",),
+    files=(SOURCE,), judge="jailbreak", notes="not in the paper")
 def load(files: DataFiles, split: str | None) -> list[Item]:
     """The 313 StrongREJECT prompts."""
     path = files.path(SOURCE)
@@ -30,7 +33,3 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
             for index, row in enumerate(frame.to_dict("records"))]
 
 
-SPEC = register(BenchmarkSpec(
-    name="strongreject", title="StrongREJECT forbidden prompts", paper_size=None,
-    license="not verified (believed MIT)", category_fields=("category", "source"), stratify_by=("category",),
-    files=(SOURCE,), load=load, judge="jailbreak", notes="not in the paper"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import DataFiles, FileSource
-from r1lib.benchmarks.spec import BenchmarkSpec, read_table, register, user_turn
+from r1lib.benchmarks.spec import benchmark, read_table, user_turn
 
 SOURCE = FileSource(
     dataset="XSTest prompts", benchmark="xstest", host="github", repo="paul-rottger/exaggerated-safety",
@@ -19,6 +19,9 @@ SOURCE = FileSource(
     mirror="xstest/xstest_prompts.csv", license="CC-BY-4.0")
 
 
+@benchmark(name="xstest", title="XSTest (safe prompts)", paper_size=250, license="CC-BY-4.0",
+    category_fields=("type",), stratify_by=("type",), files=(SOURCE,), splits=("safe", "unsafe", "all"),
+    judge="xstest")
 def load(files: DataFiles, split: str | None) -> list[Item]:
     """XSTest items of one label (``safe`` by default) or ``all``."""
     path = files.path(SOURCE)
@@ -31,7 +34,3 @@ def load(files: DataFiles, split: str | None) -> list[Item]:
             for row in frame.to_dict("records") if row["label"] in wanted]
 
 
-SPEC = register(BenchmarkSpec(
-    name="xstest", title="XSTest (safe prompts)", paper_size=250, license="CC-BY-4.0",
-    category_fields=("type",), stratify_by=("type",), files=(SOURCE,), splits=("safe", "unsafe", "all"),
-    load=load, judge="xstest"))

@@ -1,8 +1,15 @@
-"""Your own benchmarks and judges, without editing r1lib: plugin modules named in ``R1LIB_PLUGINS``.
+"""Your own benchmarks and judges, without editing r1lib: plugin modules named in ``R1LIB_PLUGINS``
+or declared by an installed package in the entry-point group ``r1lib.plugins``.
 
 A plugin is a Python module that registers what it defines when imported, as r1lib's own modules
-do: a benchmark with :func:`r1lib.benchmarks.spec.register`, a judge class with the
-:func:`r1lib.judges.registry.register` decorator. ``R1LIB_PLUGINS`` lists plugins separated by
+do: a benchmark with the :func:`r1lib.benchmarks.spec.benchmark` decorator on its loader, a judge
+class with the :func:`r1lib.judges.registry.register` decorator. A package declares its plugin
+modules in its ``pyproject.toml``::
+
+    [project.entry-points."r1lib.plugins"]
+    my-judges = "my_package.judges"
+
+``R1LIB_PLUGINS`` lists plugins separated by
 ``os.pathsep`` (``:`` on Linux), each a ``.py`` file (absolute, or relative to the working
 directory) or an importable module name::
 
@@ -20,18 +27,24 @@ import importlib
 import importlib.util
 import os
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 
 from r1lib.core.errors import UserError
 
 ENV = "R1LIB_PLUGINS"
+#: The entry-point group an installed package declares its plugin modules in.
+ENTRY_POINTS = "r1lib.plugins"
 _LOADED: dict[str, ModuleType] = {}
 
 
 def load_plugins() -> list[ModuleType]:
-    """Import every plugin named in ``R1LIB_PLUGINS`` not imported yet; all of them, in order."""
-    return [load_plugin(ref) for ref in os.environ.get(ENV, "").split(os.pathsep) if ref.strip()]
+    """Import every plugin not imported yet: the installed packages' entry points (group
+    :data:`ENTRY_POINTS`, by name), then ``R1LIB_PLUGINS`` in order; returns all of them."""
+    installed = sorted(entry_points(group=ENTRY_POINTS), key=lambda point: point.name)
+    named = [ref for ref in os.environ.get(ENV, "").split(os.pathsep) if ref.strip()]
+    return [load_plugin(point.value) for point in installed] + [load_plugin(ref) for ref in named]
 
 
 def load_plugin(ref: str) -> ModuleType:

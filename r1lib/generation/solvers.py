@@ -33,7 +33,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from r1lib.benchmarks.base import Item
 from r1lib.config.settings import ModelConfig
@@ -69,6 +69,25 @@ def generate(config: ModelConfig, benchmark: str, items: Sequence[Item], store: 
                            max_turns=max_turns, progress=progress)
 
 
+#: Registered solvers by the name a benchmark spec gives as ``solver`` (see :func:`register`).
+SOLVERS: dict[str, Callable[..., Outcome]] = {}
+S = TypeVar("S", bound=Callable[..., Outcome])
+
+
+def register(name: str) -> Callable[[S], S]:
+    """Function decorator: make a solver known as ``name``; a name registered from another module is a
+    :class:`UserError`."""
+    def add(solver: S) -> S:
+        known = SOLVERS.get(name)
+        if known is not None and known.__module__ != solver.__module__:
+            raise UserError(f"solver {name!r} of {solver.__module__} is already registered by {known.__module__}; "
+                            "give yours another name")
+        SOLVERS[name] = solver
+        return solver
+    return add
+
+
+@register("single_turn")
 def single_turn(config: ModelConfig, benchmark: str, items: Sequence[Item], store: Store, *, samples: int,
                 partner: ModelConfig | None, max_turns: int | None, progress: bool) -> Outcome:
     """Each item's messages sent once per sample."""
@@ -99,6 +118,7 @@ class _Dialogue:
         return self.stop is None and self.failed is None
 
 
+@register("phishing_dialogue")
 def phishing_dialogue(config: ModelConfig, benchmark: str, items: Sequence[Item], store: Store, *, samples: int,
                       partner: ModelConfig | None, max_turns: int | None, progress: bool) -> Outcome:
     """CyberSecEval's spear-phishing dialogues, the model under test as attacker (module docstring)."""
@@ -229,7 +249,3 @@ def _store_eval(store: Store, dialogue: _Dialogue, victim: ModelConfig,
     record = replace(last, key=key, role="eval", prompt_id=dialogue.item.id, meta=meta)
     store.put_generation(record)
     return store.get_generations([key])[key]
-
-
-#: Solver name → function (a benchmark spec names its solver).
-SOLVERS: dict[str, Callable[..., Outcome]] = {"single_turn": single_turn, "phishing_dialogue": phishing_dialogue}

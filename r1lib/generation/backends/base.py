@@ -5,10 +5,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from r1lib.config.settings import ModelConfig
+from r1lib.core.errors import UserError
 from r1lib.core.records import Messages
+
+#: Registered backend classes by the name a models entry gives as ``backend:`` (see :func:`register`).
+REGISTERED: dict[str, type[Backend]] = {}
 
 
 @dataclass
@@ -83,3 +87,22 @@ async def admit_first(count: int, admit: Callable[[int], bool],
     if chosen:
         async for j, completion in generate(chosen):
             yield chosen[j], completion
+
+
+B = TypeVar("B", bound=type[Backend])
+
+
+def register(name: str) -> Callable[[B], B]:
+    """Class decorator: make a backend known as ``name`` (the value of ``backend:`` in a models entry).
+
+    Registering the same class again (a re-imported module) replaces it; a name another class
+    registered already is a :class:`UserError`.
+    """
+    def add(cls: B) -> B:
+        known = REGISTERED.get(name)
+        if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise UserError(f"backend {name!r} of {cls.__module__} is already registered by {known.__module__}; "
+                            "give yours another name")
+        REGISTERED[name] = cls
+        return cls
+    return add

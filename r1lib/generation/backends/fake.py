@@ -20,7 +20,7 @@ import hashlib
 from collections.abc import AsyncIterator, Sequence
 
 from r1lib.core.records import Messages
-from r1lib.generation.backends.base import Backend, Completion
+from r1lib.generation.backends.base import Backend, Completion, register
 
 STYLES = ("api_field", "tags", "bare_close", "truncated", "empty_think", "hidden", "plain")
 
@@ -39,6 +39,7 @@ def _unit(*parts: object) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+@register("fake")
 class FakeBackend(Backend):
     """Deterministic outputs in the configured shape; no network, no model."""
 

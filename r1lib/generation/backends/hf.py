@@ -24,12 +24,14 @@ from typing import Any
 from r1lib.config.settings import ModelConfig
 from r1lib.core.errors import UserError
 from r1lib.core.records import Messages
+from r1lib.generation.backends.base import register
 from r1lib.generation.backends.local import LocalBackend, Piece
 from r1lib.generation.local_models import local_model_path
 
 SAMPLING_PARAMS = frozenset({"max_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "seed"})
 
 
+@register("transformers")
 class TransformersBackend(LocalBackend):
     """Batched ``generate`` with a Hugging Face causal LM (see the module docstring)."""
 

@@ -79,7 +79,7 @@ from openai import AsyncOpenAI, AsyncStream
 
 from r1lib.config.settings import ModelConfig
 from r1lib.core.records import INTERRUPTED_FINISH, Messages
-from r1lib.generation.backends.base import Backend, Completion
+from r1lib.generation.backends.base import Backend, Completion, register
 from r1lib.generation.backends.rate_limits import RateLimiter, estimate_tokens, has_limits, reset_seconds
 
 NO_KEY = "EMPTY"
@@ -96,6 +96,7 @@ REASONING_FIELDS = ("reasoning_content", "reasoning")
 LOG = logging.getLogger(__name__)
 
 
+@register("openai")
 class OpenAIBackend(Backend):
     """Chat completions from one or more OpenAI-compatible servers (see the module docstring)."""
 

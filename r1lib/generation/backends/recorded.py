@@ -54,7 +54,7 @@ from r1lib.config.settings import ModelConfig
 from r1lib.core.errors import UserError
 from r1lib.core.records import NOT_RECORDED_FINISH, Messages
 from r1lib.core.traces import CLOSE_TAG, OPEN_TAG, parse_trace
-from r1lib.generation.backends.base import Backend, Completion
+from r1lib.generation.backends.base import Backend, Completion, register
 
 #: How R1-Distill-Llama-8B opens its thinking (every thinking without ``</think>`` opens so; no answer does).
 THINKING_OPENING = re.compile(r"(?:Alright|Okay), so\b")
@@ -125,6 +125,7 @@ def recorded_completion(run: RecordedRun, row: RecordedRow, files: DataFiles | N
     return Completion(text=text, finish_reason=finish_reason(run, text), provenance=provenance)
 
 
+@register("recorded")
 class RecordedBackend(Backend):
     """Looks every conversation up in one recorded run (see the module docstring)."""
 

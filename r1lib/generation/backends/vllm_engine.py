@@ -22,10 +22,12 @@ from typing import Any
 
 from r1lib.config.settings import ModelConfig
 from r1lib.core.errors import UserError
+from r1lib.generation.backends.base import register
 from r1lib.generation.backends.local import LocalBackend, Piece
 from r1lib.generation.local_models import local_model_path
 
 
+@register("vllm")
 class VLLMBackend(LocalBackend):
     """Generation with the vLLM offline engine, created on first use (see the module docstring)."""
 
