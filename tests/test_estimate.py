@@ -18,7 +18,6 @@ from r1lib.app.estimate import (
     AIRBENCH_ANSWERS,
     CHAT,
     DEFAULT_LENGTHS,
-    JUDGE_OUTPUT,
     JUDGING,
     SAFEKEY,
     STAR1,
@@ -32,6 +31,7 @@ from r1lib.app.run import Run
 from r1lib.benchmarks.sources import DataFiles
 from r1lib.config.settings import models_registry
 from r1lib.cost.tokens import counter
+from r1lib.judges.registry import judge_class
 from r1lib.store.database import Store
 
 
@@ -100,7 +100,7 @@ def test_judge_prompts_are_counted_with_their_templates(judged_profile) -> None:
     # AIR-Bench's per-category judge templates run to hundreds of tokens besides the judged text
     assert (per_call - DEFAULT_LENGTHS[VISIBLE].answer > 300).loc["answer of fake-r1: verdict"]
     xstest = rows[rows["what"] == "xstest"]
-    assert (xstest["output_tokens"] / xstest["calls"] == JUDGE_OUTPUT[("xstest", "verdict")]).all()
+    assert (xstest["output_tokens"] / xstest["calls"] == judge_class("xstest").output_tokens).all()
 
 
 @pytest.mark.slow
@@ -141,7 +141,7 @@ def test_default_lengths_are_what_the_cited_traces_measure(mirror: Path) -> None
     assert DEFAULT_LENGTHS[CHAT].answer == pytest.approx(chat, abs=0.1)
     verdicts = [f"##short_reasoning: {r['reason']}\n##the_score: {r['score']}" for r in llama] + \
                [f"##short_reasoning: {r['score_reason']}\n##the_score: {r['score']}" for r in gpt4]
-    assert JUDGE_OUTPUT[("airbench", "verdict")] == pytest.approx(statistics.mean(map(count, verdicts)), abs=0.1)
+    assert judge_class("airbench").output_tokens == pytest.approx(statistics.mean(map(count, verdicts)), abs=0.1)
 
 
 def test_every_judging_of_the_notebooks_is_in_the_estimate() -> None:

@@ -16,7 +16,9 @@ price (:mod:`r1lib.cost.pricing`) and wall time at the model's configured concur
   :data:`SAMPLE` of them, when there are at least :data:`MIN_STORED`): tokens billed as reported by
   the provider, thinking and answer texts counted with the counter. Otherwise from
   :data:`DEFAULT_LENGTHS` by model family (:func:`family`), measured on real traces (sources
-  there). What a judge model writes per call is :data:`JUDGE_OUTPUT`.
+  there). What a judge model writes per call is its judge's declaration
+  (:meth:`r1lib.judges.base.LLMJudge.planned_calls`); the victim's checks of a dialogue are
+  :data:`DIALOGUE_CHECK_TOKENS`.
 - **Upper bounds**: every dialogue runs all its turns (none stops early on a refusal), and every
   MITRE output goes to the judge model (the local refusal check would spare some).
 - **Wall time** per row = calls × (first-token latency + output tokens ÷ tokens per second) ÷
@@ -146,19 +148,9 @@ DEFAULT_SPEEDS = {
     HIDDEN: Speed(2.0, 80.0, "assumed: 2 s to the first token, 80 tokens/s (hidden reasoning included)"),
     CHAT: Speed(0.8, 60.0, "assumed: 0.8 s to the first token, 60 tokens/s"),
 }
-#: Tokens a judge model writes per call, by (judge, call). Measured: AIR-Bench's GPT-4o judge writes
-#: "##short_reasoning: … ##the_score: …" of 23.6 tokens on average (its reasons in
-#: evaluation/pipeline*_step2_* of stanford-crfm/air-bench-2024@6d1d4a24, 160 rows). The one-word,
-#: class-name and JSON answers are the protocols' formats counted on an example. MITRE's expansion and
-#: the phishing grades (free text) are assumptions.
-JUDGE_OUTPUT = {
-    ("airbench", "verdict"): 23.6, ("mitre", "expansion"): 300.0, ("mitre", "verdict"): 1.0,
-    ("interpreter", "verdict"): 18.0, ("prompt-injection", "verdict"): 1.0, ("xstest", "verdict"): 6.0,
-    ("jailbreak", "verdict"): 1.0, ("safety-thinking", "verdict"): 6.0, ("phishing", "grade"): 120.0,
-    ("llama-guard", "verdict"): 3.0, ("phishing-dialogue", "check"): 8.0,
-}
-#: What an LLM judge not listed in :data:`JUDGE_OUTPUT` is assumed to write per call.
-JUDGE_OUTPUT_DEFAULT = 50.0
+#: Tokens the victim model writes per refusal / compliance check of a spear-phishing dialogue (the
+#: protocol's one-word answer with some slack).
+DIALOGUE_CHECK_TOKENS = 8.0
 COLUMNS = ["stage", "model", "what", "benchmark", "detail", "calls", "stored", "prompt_tokens", "output_tokens", "usd",
            "usd_batch", "wall_s", "concurrency"]
 _TEXT, _ANSWER, _THINKING = "\x00judged-text\x00", "\x00judged-answer\x00", "\x00judged-thinking\x00"
@@ -258,8 +250,8 @@ def format_estimate(estimate: Estimate, profile: Profile) -> str:
               "output tokens per call:"]
     lines += [f"  {m}: {v.billed:,.0f} billed (thinking {v.thinking:,.0f}, answer {v.answer:,.0f}); {v.source}"
               for m, v in estimate.lengths.items()]
-    lines += ["  judge calls: " + ", ".join(f"{j} {k} {n:g}" for (j, k), n in JUDGE_OUTPUT.items())
-              + f" (r1lib/app/estimate.py JUDGE_OUTPUT; others {JUDGE_OUTPUT_DEFAULT:g})", "call speed:"]
+    lines += ["  judge calls: as each judge declares them (LLMJudge.planned_calls; output_tokens of its class)",
+              "call speed:"]
     lines += [f"  {m}: {v.first_token_s:g} s + {v.tokens_per_s:,.0f} tokens/s; {v.source}"
               for m, v in estimate.speeds.items()]
     lines.append("prices (USD per 1M input / output tokens):")
@@ -371,7 +363,7 @@ class _Plan:
                  + self.tokens.count(spec.complied_check.render(victim_response=""))
                  + self.tokens.count(spec.refused_check.render(victim_response="")) + 4 * MESSAGE_TOKENS) / 2
         n = len(items)
-        checks_out = JUDGE_OUTPUT[("phishing-dialogue", "check")]
+        checks_out = DIALOGUE_CHECK_TOKENS
         return [self._row("generation", attacker, benchmark, benchmark, "attacker turns", n * (turns + 1), 0,
                           attacker_prompt, n * (turns + 1) * said.billed),
                 self._row("generation", victim, benchmark, benchmark, f"victim replies ({model})", n * (turns + 1), 0,
@@ -408,7 +400,7 @@ class _Plan:
                 prompt = sum(call.template[i] + call.text[i] * text + call.answer[i] * lengths.answer
                              + call.thinking[i] * lengths.thinking + call.fixed
                              for i in range(len(items)) if i not in judged)
-                output = JUDGE_OUTPUT.get((judge.name, kind), JUDGE_OUTPUT_DEFAULT)
+                output = call.output_tokens
                 rows.append(self._row("judging", judge.judge_model, judge.name, benchmark,
                                       f"{channel} of {model}: {kind}",
                                       pending * call.per_item, len(judged) * call.per_item, prompt,
@@ -522,7 +514,8 @@ def _models(profile: Profile, benchmark: str, *, reasoning_only: bool = False) -
 @dataclass
 class _Calls:
     """One kind of judge call for each item: how many per output, the template's tokens, how many times
-    the judged text, the answer and the thinking go into the prompt, and fixed tokens besides."""
+    the judged text, the answer and the thinking go into the prompt, fixed tokens besides, and the
+    tokens the judge model writes per call."""
 
     per_item: int
     template: list[int] = dataclasses.field(default_factory=list)
@@ -530,6 +523,7 @@ class _Calls:
     answer: list[int] = dataclasses.field(default_factory=list)
     thinking: list[int] = dataclasses.field(default_factory=list)
     fixed: float = 0.0
+    output_tokens: float = 0.0
 
     def add(self, messages: Sequence[dict[str, Any]], tokens: TokenCounter) -> None:
         """Count one item's conversation (several for a kind with more than one call per output)."""
@@ -545,34 +539,27 @@ class _Calls:
         """Every ``per_item`` consecutive conversations summed into one item's."""
         n = self.per_item
         return _Calls(n, *([sum(column[i:i + n]) for i in range(0, len(column), n)]
-                           for column in (self.template, self.text, self.answer, self.thinking)), self.fixed)
+                           for column in (self.template, self.text, self.answer, self.thinking)), self.fixed,
+                      self.output_tokens)
 
 
 def _judge_calls(judge: Any, items: Sequence[Item], channel: str, tokens: TokenCounter) -> dict[str, _Calls]:
-    """The kinds of call ``judge`` makes for one output of each item (MITRE: expansion, then a verdict
-    on the expansion; spear phishing: one grade per attribute; the others: one verdict)."""
+    """The kinds of call ``judge`` makes for one output of each item, as the judge declares them
+    (:meth:`~r1lib.judges.base.LLMJudge.planned_calls`: MITRE an expansion then a verdict on it, spear
+    phishing one grade per attribute, the others one verdict)."""
     from r1lib.judges.base import JudgeInput
-    from r1lib.judges.mitre import MitreJudge
-    from r1lib.judges.phishing import PhishingJudge
 
-    if isinstance(judge, PhishingJudge):
-        grade = _Calls(len(judge.spec.attributes))
-        for _ in items:  # the transcript is all that differs between dialogues
-            for attribute in judge.spec.attributes:
-                grade.add(judge.grade_messages(_TEXT, attribute), tokens)
-        return {"grade": grade.per_output()}
-    calls = {"expansion": _Calls(1), "verdict": _Calls(1, fixed=JUDGE_OUTPUT[("mitre", "expansion")])} \
-        if isinstance(judge, MitreJudge) else {"verdict": _Calls(1)}
+    calls: dict[str, _Calls] = {}
     for item in items:
         inp = JudgeInput(gen_key="estimate", prompt=_last_user(item.messages), text=_TEXT, channel=channel,
                          benchmark=item.benchmark, meta={"category": item.category, "item": item.meta},
                          messages=item.messages, answer=_ANSWER, thinking=_THINKING)
-        if isinstance(judge, MitreJudge):
-            calls["expansion"].add(judge.build_messages(inp, _TEXT), tokens)
-            calls["verdict"].add(judge.verdict_messages(""), tokens)
-        else:
-            calls["verdict"].add(judge.build_messages(inp, _TEXT), tokens)
-    return calls
+        planned = judge.planned_calls(inp, _TEXT)
+        for call in planned:
+            kind = calls.setdefault(call.kind, _Calls(sum(c.kind == call.kind for c in planned),
+                                                      fixed=call.carried_tokens, output_tokens=call.output_tokens))
+            kind.add(call.messages, tokens)
+    return {name: kind.per_output() for name, kind in calls.items()}
 
 
 def _last_user(messages: Sequence[dict[str, Any]]) -> str:

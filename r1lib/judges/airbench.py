@@ -57,6 +57,10 @@ class AirBenchJudge(LLMJudge):
     """AIR-Bench's per-category judge (template from the item meta, verbatim); safety score = 1 − raw."""
 
     name = "airbench"
+    #: Tokens per verdict, measured: GPT-4o's "##short_reasoning: … ##the_score: …" averages 23.6 (its
+    #: reasons in evaluation/pipeline*_step2_* of stanford-crfm/air-bench-2024@6d1d4a24, 160 rows;
+    #: recomputed by tests/test_estimate.py).
+    output_tokens = 23.6
     labels = ("compliance", "ambiguous", "refusal")
     safe_labels = frozenset({"refusal"})
     default_judge_model = "gpt-4o"

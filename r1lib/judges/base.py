@@ -118,8 +118,6 @@ class Judge(ABC):
     labels: tuple[str, ...] = ()
     safe_labels: frozenset[str] = frozenset()
     protocol: Protocol = PROJECT_WRITTEN
-    #: Judge-model calls per judged text (for cost estimates); LLM judges with several steps raise it.
-    calls_per_input: float = 0.0
     #: The label (and its score) a provider-blocked prompt counts as when a profile counts blocks as
     #: refusals; None: blocked records stay excluded for this judge.
     refusal_label: str | None = None
@@ -190,12 +188,29 @@ class Judge(ABC):
         return Parsed(worst.label, worst.score, dict(worst.details, chunk_labels=sorted(p.label or "" for p in parsed)))
 
 
+@dataclass(frozen=True)
+class PlannedCall:
+    """One judge-model call an LLM judge makes per judged output, as cost estimates count it: its
+    ``kind``, the conversation sent, the tokens the judge model is expected to write, and prompt
+    tokens an earlier call's answer adds (MITRE's verdict reads the expansion)."""
+
+    kind: str
+    messages: Messages
+    output_tokens: float
+    carried_tokens: float = 0.0
+
+
 class LLMJudge(Judge):
     """A judge that asks a judge model once per (piece of) text and parses its answer."""
 
     #: The prompt text(s) this judge sends; part of the version hash.
     templates: dict[str, str] = {}
-    calls_per_input = 1.0
+    #: Tokens the judge model writes per call (an assumption unless a judge says where it was measured).
+    output_tokens: float = 50.0
+
+    def planned_calls(self, inp: JudgeInput, text: str) -> list[PlannedCall]:
+        """The calls this judge makes for one judged ``text`` (one verdict; multi-step judges override)."""
+        return [PlannedCall("verdict", self.build_messages(inp, text), self.output_tokens)]
 
     def __init__(self, judge_model: ModelConfig, **options: Any):
         super().__init__(**options)

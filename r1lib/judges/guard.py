@@ -103,6 +103,8 @@ class LlamaGuardJudge(LLMJudge):
     """
 
     name = "llama-guard"
+    #: Tokens per verdict: the protocol's "safe" / "unsafe\nS1" format, counted on an example.
+    output_tokens = 3.0
     protocol = Protocol(source="this project's rendering of Llama Guard 3's classification prompt", paper=False)
     labels = ("unsafe", "safe")
     safe_labels = frozenset({"safe"})

@@ -66,6 +66,8 @@ class JailbreakJudge(LLMJudge):
     """Harmful compliance yes/no against the original behaviour (see the module docstring)."""
 
     name = "jailbreak"
+    #: Tokens per verdict: the protocol's one-word answer.
+    output_tokens = 1.0
     labels = ("unsafe", "safe")
     safe_labels = frozenset({"safe"})
     default_judge_model = "gpt-4o"

@@ -25,7 +25,7 @@ from r1lib.benchmarks.cyberseceval import code_module
 from r1lib.config.settings import ModelConfig
 from r1lib.core.records import Messages, Verdict
 from r1lib.judges import cyberseceval_refusal
-from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
+from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, PlannedCall, Protocol
 from r1lib.judges.registry import register
 from r1lib.judges.standin import OfflineStandIn
 from r1lib.store.database import Store
@@ -57,7 +57,9 @@ class MitreJudge(LLMJudge):
     default_judge_model = "gpt-4o"
     refusal_label = "refusal"
     refusal_score = 1.0
-    calls_per_input = 2.0
+    #: Tokens of the free-text expansion (an assumption) and of the one-word verdict.
+    expansion_tokens = 300.0
+    output_tokens = 1.0
 
     def __init__(self, judge_model: ModelConfig, **options: Any):
         super().__init__(judge_model, **options)
@@ -73,6 +75,12 @@ class MitreJudge(LLMJudge):
     def build_messages(self, inp: JudgeInput, text: str) -> Messages:
         """Step 2: the expansion request for one (piece of) text."""
         return [{"role": "user", "content": self.expansion.render(evaluate_this_response=text)}]
+
+    def planned_calls(self, inp: JudgeInput, text: str) -> list[PlannedCall]:
+        """The expansion of the text, then the verdict on the expansion (which the verdict's prompt carries)."""
+        return [PlannedCall("expansion", self.build_messages(inp, text), self.expansion_tokens),
+                PlannedCall("verdict", self.verdict_messages(""), self.output_tokens,
+                            carried_tokens=self.expansion_tokens)]
 
     def verdict_messages(self, expansion: str) -> Messages:
         """Step 3: the one-word verdict on an expansion."""

@@ -37,7 +37,7 @@ from r1lib.config.settings import ModelConfig
 from r1lib.core.errors import UserError
 from r1lib.core.records import Messages, Verdict
 from r1lib.judges import cyberseceval_refusal
-from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, Protocol
+from r1lib.judges.base import JudgeInput, LLMJudge, Parsed, PlannedCall, Protocol
 from r1lib.judges.registry import register
 from r1lib.judges.standin import OfflineStandIn
 from r1lib.store.database import Store
@@ -112,7 +112,8 @@ class PhishingJudge(LLMJudge):
     labels = ("complied", "refused")
     safe_labels = frozenset({"refused"})
     default_judge_model = "gpt-4o"
-    calls_per_input = 3.0
+    #: Tokens of one free-text grade with its reasoning (an assumption).
+    output_tokens = 120.0
     refusal_label = "refused"
 
     def blocked_verdict(self) -> Parsed:
@@ -131,6 +132,11 @@ class PhishingJudge(LLMJudge):
     def build_messages(self, inp: JudgeInput, text: str) -> Messages:
         """Upstream's grading request for the first attribute (see :meth:`grade_messages`)."""
         return self.grade_messages(text, self.spec.attributes[0])
+
+    def planned_calls(self, inp: JudgeInput, text: str) -> list[PlannedCall]:
+        """One grade per attribute of the dialogue's transcript."""
+        return [PlannedCall("grade", self.grade_messages(text, attribute), self.output_tokens)
+                for attribute in self.spec.attributes]
 
     def grade_messages(self, transcript: str, attribute: str) -> Messages:
         """Upstream's grading system prompt for ``attribute`` and the transcript as the user message."""

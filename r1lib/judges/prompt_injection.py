@@ -65,6 +65,8 @@ class PromptInjectionJudge(LLMJudge):
     """The item's judge question about the response, answered yes/no (see the module docstring)."""
 
     name = "prompt-injection"
+    #: Tokens per verdict: the protocol's one-word answer.
+    output_tokens = 1.0
     labels = ("success", "failure")
     safe_labels = frozenset({"failure"})
     default_judge_model = "gpt-4o"

@@ -100,6 +100,8 @@ class SafetyThinkingJudge(LLMJudge):
     """S/A/B/C safety-thinking labels of the thinking, given the final answer (see the module docstring)."""
 
     name = "safety-thinking"
+    #: Tokens per verdict: the JSON label format, counted on an example.
+    output_tokens = 6.0
     labels = CATEGORIES
     safe_labels = frozenset({"S"})
     default_judge_model = "gpt-4o"

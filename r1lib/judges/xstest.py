@@ -62,6 +62,8 @@ class XSTestJudge(LLMJudge):
     """XSTest's refusal classifier (project-written prompt; see the module docstring)."""
 
     name = "xstest"
+    #: Tokens per verdict: the class-name answer, counted on an example.
+    output_tokens = 6.0
     labels = ("full_compliance", "full_refusal", "partial_refusal")
     safe_labels = frozenset({"full_refusal"})
     default_judge_model = "gpt-4o"
