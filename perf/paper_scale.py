@@ -164,12 +164,12 @@ class Latency:
 
 
 def paper_sized(scale: float) -> None:
-    """Make :func:`r1lib.app.run.select_items` return every benchmark at its paper size × ``scale``:
+    """Make :func:`r1lib.app.steps.select_items` return every benchmark at its paper size × ``scale``:
     the profile's stratified sample when the mirror holds enough, else every item plus copies with a
     variant note appended to the last user message (so each copy is a new prompt)."""
-    import r1lib.app.run as pipeline
+    import r1lib.app.steps as steps
     from r1lib.benchmarks.registry import benchmarks
-    original = pipeline.select_items
+    original = steps.select_items
 
     def select(profile: Any, benchmark: str, *, split: str | None = None, keep: Any = None,
                limit: int | None = None) -> list[Any]:
@@ -183,7 +183,7 @@ def paper_sized(scale: float) -> None:
         return [items[k % len(items)] if k < len(items) else _variant(items[k % len(items)], k // len(items))
                 for k in range(target)]
 
-    pipeline.select_items = select
+    steps.select_items = select
 
 
 def _variant(item: Any, copy: int) -> Any:

@@ -35,7 +35,7 @@ from r1lib.app.reproduce import (
     select_notebooks,
     status_markdown,
 )
-from r1lib.app.run import recorded_sources
+from r1lib.benchmarks.recorded import recorded_sources
 from r1lib.benchmarks.sources import FIXTURE_PROFILE_SUFFIX
 from r1lib.core.errors import UserError
 from r1lib.paper.tables import MEANING
@@ -143,7 +143,8 @@ def test_status_lists_what_was_written_beyond_the_paper_and_the_recorded_sources
     assert beyond == ["tables/recorded_jbb_asr.csv", "figures/fig6_recorded.png"]
     ran = [NotebookResult("05_thinking_vs_answer", tmp_path / "x.ipynb", 2.0)]
     status = artefact_status(tables, figures, since=since, ran={r.name: r for r in ran})
-    sources = recorded_sources(Profile.load("recorded"), ["recorded-deepseek-r1-personas", "smollm2-135m"])
+    profile = Profile.load("recorded")
+    sources = recorded_sources([profile.config(m) for m in ("recorded-deepseek-r1-personas", "smollm2-135m")])
     text = status_markdown(status, "recorded", ran, beyond=beyond, sources=sources)
     assert MEANING in text and "both sides' sampling error" in text
     assert "## Also written (beyond the paper's artefacts)\n\n- tables/recorded_jbb_asr.csv\n" in text

@@ -17,7 +17,8 @@ import pytest
 from r1lib.analysis import claims, r1_vs_v3
 from r1lib.analysis.stats import cluster_sign_flip_p
 from r1lib.app.profiles import Profile
-from r1lib.app.run import Run, generate
+from r1lib.app.run import Run
+from r1lib.app.steps import generate
 from r1lib.benchmarks.registry import load_items
 from r1lib.config.settings import models_registry
 from r1lib.core.records import NOT_RECORDED_FINISH

@@ -18,6 +18,7 @@ from r1lib.analysis import claims
 from r1lib.analysis.outcomes import BASE_COLUMNS
 from r1lib.core.errors import UserError
 from r1lib.paper import figures as plots
+from r1lib.paper import render
 from r1lib.paper import tables as report
 
 matplotlib.use("Agg")
@@ -399,7 +400,7 @@ def test_table1_on_fixtures_is_never_the_papers_size_and_says_fixture() -> None:
 
 def test_save_table_writes_csv_md_tex(tmp_path: Path, labels: dict[str, str]) -> None:
     table = report.table10(interpreter_frame(), labels)
-    paths = report.save_table(table, "table10", tmp_path, caption="Table 10: malicious % (ours vs paper)")
+    paths = render.save_table(table, "table10", tmp_path, caption="Table 10: malicious % (ours vs paper)")
     assert [p.name for p in paths] == ["table10.csv", "table10.md", "table10.tex"]
     again = pd.read_csv(paths[0], keep_default_na=False, na_values=[""])
     assert list(again.columns) == report.COLUMNS + report.TEST_COLUMNS and len(again) == 25
@@ -412,16 +413,16 @@ def test_save_table_writes_csv_md_tex(tmp_path: Path, labels: dict[str, str]) ->
 
 
 def test_wide_view_has_the_papers_layout(labels: dict[str, str]) -> None:
-    view = report.wide(report.table10(interpreter_frame(), labels))
+    view = render.wide(report.table10(interpreter_frame(), labels))
     assert list(view.index) == list(report.PAPER_MODELS)
     assert list(view.columns) == list(report.INTERPRETER_TYPES)
     assert view.loc["DS-V3", "Container Escape"] == "46.0 [36.6, 55.7] n=100 · paper 45.9 ✓"  # inside our interval
-    far = report.wide(report.table2({"mitre": mitre_frame({"DS-R1": 120})}, labels))
+    far = render.wide(report.table2({"mitre": mitre_frame({"DS-R1": 120})}, labels))
     assert far.loc["DS-R1", "MITRE"] == "31.8 [27.3, 36.7] n=377 · paper 7.4 ✗"
     assert view.loc["o3-mini", "Post Exploitation"].startswith("1.0 [0.2, 5.4] n=100 · paper 1.0")
-    per_type = report.wide(report.table9(xstest_frame(), labels), show="ours")
+    per_type = render.wide(report.table9(xstest_frame(), labels), show="ours")
     assert per_type.loc[("o3-mini", "T10 Privacy (Fictional)"), "FR"] == "36.0 [20.2, 55.5] n=25"
-    assert report.wide(report.table9(xstest_frame(), labels), show="paper").loc[("o3-mini", "TOTAL"), "FC"] == "92.8"
+    assert render.wide(report.table9(xstest_frame(), labels), show="paper").loc[("o3-mini", "TOTAL"), "FC"] == "92.8"
 
 
 CELL = re.compile(r"^(?P<value>-?\d+\.\d) \[(?P<low>-?\d+\.\d), (?P<high>-?\d+\.\d)\] n=(?P<n>\d+)"
@@ -439,7 +440,7 @@ def test_markdown_of_a_small_table_shows_interval_and_n(tmp_path: Path) -> None:
     xstest = outcome_rows("xstest", "xstest", [("smollm2-135m-think", 3, "full_compliance", {"type": "homonyms"}),
                                                ("smollm2-135m-think", 1, None, {"type": "homonyms"})])
     table = report.table3(xstest, {"smollm2-135m-think": "SmolLM2-think"})
-    paths = report.save_table(table, "table3", tmp_path)
+    paths = render.save_table(table, "table3", tmp_path)
     cells = markdown_cells(paths[1])
     assert cells[0][:2] == ["SmolLM2-think", "Avg"]
     fc = CELL.match(cells[0][2])
@@ -456,7 +457,7 @@ def test_recorded_tables_are_rounded_in_md_and_tex(tmp_path: Path, labels: dict[
     frame = jailbreak_frame({"DS-R1": (9, 82), "DS-V3": (5, 85)}, "unsafe")
     asr = report.rates({"offline judge (answer)": frame}, labels, unsafe=True)
     assert asr.set_index("label").loc["DS-R1", "value"] == pytest.approx(100 * 9 / 82)  # 10.9756...: not round
-    paths = report.save_table(asr, "recorded_jbb_asr", tmp_path, caption="ASR (%) on JBB_behaviours")
+    paths = render.save_table(asr, "recorded_jbb_asr", tmp_path, caption="ASR (%) on JBB_behaviours")
     header, *_ = [line for line in paths[1].read_text().splitlines() if line.startswith("|")]
     assert "value [95% CI] n" in header
     cells = {row[2]: row for row in markdown_cells(paths[1])}
@@ -468,15 +469,15 @@ def test_recorded_tables_are_rounded_in_md_and_tex(tmp_path: Path, labels: dict[
     assert "\\caption{ASR (\\%) on JBB\\_behaviours}" in paths[2].read_text()  # a caption LaTeX can read
     again = pd.read_csv(paths[0]).set_index("label")
     assert again.loc["DS-R1", "value"] == pytest.approx(100 * 9 / 82)
-    view = report.readable(asr).set_index("label")
+    view = render.readable(asr).set_index("label")
     assert view.loc["DS-R1", "value [95% CI] n"] == "11.0 [5.9, 19.6] n=82" and "ci_low" not in view.columns
 
 
 def test_format_estimate_and_number() -> None:
-    assert report.format_estimate(10.9756, 5.88271, 19.61, 82) == "11.0 [5.9, 19.6] n=82"
-    assert report.format_estimate(2.815, 2.5, 3.1, 200, decimals=2, excluded=4) == "2.81 [2.50, 3.10] n=200 (4 excl.)"
-    assert report.format_estimate(float("nan"), n=0) == "– n=0"
-    assert [report.format_number(x) for x in (10.9756, 5.88271, 0.0391, 377.0, float("nan"))] == [
+    assert render.format_estimate(10.9756, 5.88271, 19.61, 82) == "11.0 [5.9, 19.6] n=82"
+    assert render.format_estimate(2.815, 2.5, 3.1, 200, decimals=2, excluded=4) == "2.81 [2.50, 3.10] n=200 (4 excl.)"
+    assert render.format_estimate(float("nan"), n=0) == "– n=0"
+    assert [render.format_number(x) for x in (10.9756, 5.88271, 0.0391, 377.0, float("nan"))] == [
         "11.0", "5.88", "0.0391", "377", "–"]
 
 

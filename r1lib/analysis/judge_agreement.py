@@ -20,14 +20,14 @@ per judged text); :func:`agreement_table`, :func:`accuracy_by_length_table` and
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from r1lib.analysis.outcomes import judge_safe_labels
-from r1lib.analysis.stats import accuracy_by_length, agreement
+from r1lib.analysis.stats import accuracy_by_length, agreement, rogan_gladen_ci
 from r1lib.benchmarks.jailbreak import ARTIFACTS
 from r1lib.benchmarks.sources import DataFiles
 from r1lib.judges.refusal import COMPLETIONS, REFUSAL_LABELS, check_models, xstest_completions
@@ -196,3 +196,28 @@ def binary_check(decision: str, predicted: pd.Series, reference: str, truth: pd.
             "ci_low": result.accuracy.lo, "ci_high": result.accuracy.hi, "kappa": result.kappa,
             "positive": float(both["predicted"].mean()) if len(both) else float("nan"),
             "recall": float(positives.mean()) if len(positives) else float("nan"), "n_positive": len(positives)}
+
+
+def corrected_refusal_rates(frame: pd.DataFrame, predictions: pd.DataFrame, labels: Mapping[str, str], *,
+                            judge: str = "refusal-offline") -> pd.DataFrame:
+    """XSTest over-refusal per model (full or partial refusal), as judged and corrected for judge error.
+
+    The judge's sensitivity and specificity for "refusal" come from its agreement with the human
+    labels in ``predictions`` (:func:`r1lib.analysis.judge_agreement.held_out_predictions`); the correction
+    is Rogan–Gladen with a bootstrap interval that carries their uncertainty
+    (:func:`r1lib.analysis.stats.rogan_gladen_ci`). Only judged records of ``frame`` count.
+    """
+    known = predictions[(predictions["judge"] == judge) & predictions["predicted"].notna()]
+    truth, said = known["label"] != "full_compliance", known["predicted"] != "full_compliance"
+    sensitivity = (int((truth & said).sum()), int(truth.sum()))
+    specificity = (int((~truth & ~said).sum()), int((~truth).sum()))
+    rows = []
+    for model, group in frame[frame["outcome"] == "judged"].groupby("model", sort=False):
+        k, n = int((group["label"] != "full_compliance").sum()), len(group)
+        estimate = rogan_gladen_ci(k, n, sensitivity=sensitivity, specificity=specificity)
+        rows.append({"model": labels.get(model, model), "n": n, "judged refusal %": 100 * k / n,
+                     "corrected %": 100 * estimate.estimate, "ci_low": 100 * estimate.lo,
+                     "ci_high": 100 * estimate.hi, "judge": judge,
+                     "sensitivity": sensitivity[0] / max(sensitivity[1], 1),
+                     "specificity": specificity[0] / max(specificity[1], 1)})
+    return pd.DataFrame(rows)

@@ -319,7 +319,7 @@ class _Plan:
     def items(self, benchmark: str) -> list[Item]:
         """The items the run sends for ``benchmark`` (``jailbreak:plain``: notebook 04's plain counterpart)."""
         if benchmark not in self._items:
-            from r1lib.app.run import select_items
+            from r1lib.app.steps import select_items
             if benchmark == "jailbreak:plain":
                 from r1lib.benchmarks.jailbreak import plain_counterpart
                 attacked = self.items("jailbreak")

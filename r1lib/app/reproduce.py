@@ -142,10 +142,10 @@ def reproduce(profile: str, only: Sequence[str] | None = None, *, limit: int | N
     print()
     print(status.to_string(index=False))
     tables.mkdir(parents=True, exist_ok=True)
-    from r1lib.app.run import recorded_sources
+    from r1lib.benchmarks.recorded import recorded_sources
     (tables / "status.md").write_text(status_markdown(
         status, loaded.name, results, beyond=beyond_paper(tables, figures, since=started),
-        sources=recorded_sources(loaded, loaded.models)))
+        sources=recorded_sources([loaded.config(m) for m in loaded.models])))
     bad = [f"{r.name} ({r.state})" for r in results if not r.ok]
     total = sum(r.seconds for r in results)
     print(f"\n{len(results) - len(bad)}/{len(results)} notebooks complete in {total:.0f} s; "

@@ -42,6 +42,7 @@ Sources (repo@commit; license):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -378,3 +379,15 @@ def _deepseek_rows(file: RecordedFile, files: DataFiles) -> list[RecordedRow]:
             fields={"goal": row["Prompt"], "provider": row["API provider"], "model": row["Model"]},
             labels={"Jailbroken": row["Jailbroken"]}, history=history))
     return rows
+
+
+def recorded_sources(configs: Sequence[Any]) -> str:
+    """Where the recorded outputs among ``configs`` (model entries) come from (repository@commit), or ''."""
+    files = DataFiles()
+    cited = []
+    for config in configs:
+        if config.backend == "recorded":
+            source = get_run(config.model).files[0].outputs
+            upstream = f"{source.repo}@{(source.revision or 'main')[:12]}"
+            cited.append(f"{config.display_name()} = {files.marked(upstream)}")
+    return ("recorded outputs of the named models (not the paper's runs): " + ", ".join(cited)) if cited else ""

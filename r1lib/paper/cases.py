@@ -29,7 +29,7 @@ from r1lib.core.errors import UserError
 from r1lib.core.records import GenerationRecord
 from r1lib.judges.base import Judge
 from r1lib.paper.figures import PAGE_WIDTH
-from r1lib.paper.tables import format_estimate
+from r1lib.paper.render import format_estimate
 
 #: Selection criteria and what they pick.
 CRITERIA = {

@@ -24,6 +24,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from r1lib.analysis.outcomes import judge_safe_labels
 from r1lib.analysis.stats import thinking_answer_table
 from r1lib.core.errors import UserError
 from r1lib.paper.tables import (
@@ -31,7 +32,6 @@ from r1lib.paper.tables import (
     PAPER_MODELS,
     Labels,
     airbench_cell,
-    judge_safe_labels,
     mean_cell,
     models_in_order,
     rate_cell,
