@@ -9,7 +9,8 @@ import pytest
 
 from r1lib.core.errors import UserError
 from r1lib.generation.backends import make_backend
-from r1lib.generation.backends.openai_api import AdaptiveLimit, retry_after
+from r1lib.generation.backends.concurrency import AdaptiveLimit
+from r1lib.generation.backends.openai_replies import retry_after
 from r1lib.generation.runner import Request, run_requests
 from r1lib.testing import (
     BEHAVIOURS,
@@ -290,7 +291,7 @@ def test_provider_blocks_are_stored_once_and_never_retried(loopback, store) -> N
 
 
 def test_deepseek_content_risk_message_is_a_block(loopback, store) -> None:
-    from r1lib.generation.backends.openai_api import is_block
+    from r1lib.generation.backends.openai_replies import is_block
     assert is_block("invalid_request_error", "Content Exists Risk")
     assert is_block("invalid_prompt", "anything")
     assert not is_block("invalid_request_error", "max_tokens is too large")

@@ -64,14 +64,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import itertools
 import logging
 import random
 import ssl
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import openai
@@ -80,19 +78,14 @@ from openai import AsyncOpenAI, AsyncStream
 from r1lib.config.settings import ModelConfig
 from r1lib.core.records import INTERRUPTED_FINISH, Messages
 from r1lib.generation.backends.base import Backend, Completion, register
+from r1lib.generation.backends.concurrency import AdaptiveLimit, Replicas
+from r1lib.generation.backends.openai_replies import is_block, parse_response, retry_after, status_outcome, well_formed
+from r1lib.generation.backends.openai_stream import Interrupted, MalformedBody, StreamedReply, interrupted_meta
 from r1lib.generation.backends.rate_limits import RateLimiter, estimate_tokens, has_limits, reset_seconds
 
 NO_KEY = "EMPTY"
-#: Concurrent calls per client (connection pool); see the module docstring.
-CALLS_PER_CLIENT = 8
-#: Error codes of a 400 reply that mean the provider refused the prompt on policy grounds.
-BLOCK_CODES = frozenset({"invalid_prompt", "content_filter", "content_policy_violation"})
-#: Phrases of a 400 error message that mean the same where the provider sends no such code.
-BLOCK_MESSAGES = ("content exists risk", "flagged as potentially violating", "content management policy")
 #: The request header that makes the client return its raw response, as ``with_raw_response`` does.
 RAW_RESPONSE = {"X-Stainless-Raw-Response": "true"}
-#: Body fields a streamed reasoning delta may arrive in (``reasoning_details`` is a list, handled apart).
-REASONING_FIELDS = ("reasoning_content", "reasoning")
 LOG = logging.getLogger(__name__)
 
 
@@ -215,7 +208,7 @@ class OpenAIBackend(Backend):
                     if exc.arrived:
                         interrupted.append(exc.entry(attempt))
                     if exc.blocked is not None:
-                        return Completion(blocked=exc.blocked, attempts=attempt, meta=_cuts(interrupted),
+                        return Completion(blocked=exc.blocked, attempts=attempt, meta=interrupted_meta(interrupted),
                                           latency_s=time.perf_counter() - started)
                     error, cut = f"interrupted: {exc.reason}", True
                 except openai.RateLimitError as exc:
@@ -231,7 +224,7 @@ class OpenAIBackend(Backend):
                     pacer.observe(exc.response.headers)
                     final = status_outcome(exc.status_code, exc.code, _message(exc), self.config)
                     if final is not None:
-                        final.attempts, final.meta = attempt, _cuts(interrupted)
+                        final.attempts, final.meta = attempt, interrupted_meta(interrupted)
                         if final.blocked is not None:
                             final.latency_s = time.perf_counter() - started
                         return final
@@ -248,14 +241,14 @@ class OpenAIBackend(Backend):
                             pacer.observe(headers)
                         completion.latency_s = time.perf_counter() - started
                         completion.attempts = attempt
-                        completion.meta = _cuts(interrupted)
+                        completion.meta = interrupted_meta(interrupted)
                         limit.succeeded()
                         return completion
             if attempt < self.max_attempts:
                 await asyncio.sleep(wait if wait is not None else self._backoff(attempt))
         return Completion(error=f"failed after {self.max_attempts} attempts: {error}",
                           finish_reason=INTERRUPTED_FINISH if cut else None,
-                          attempts=self.max_attempts, meta=_cuts(interrupted))
+                          attempts=self.max_attempts, meta=interrupted_meta(interrupted))
 
     async def _post(self, client: AsyncOpenAI, messages: Messages) -> tuple[Any, Any]:
         """One non-streamed call: the reply body as plain JSON, and the reply's headers."""
@@ -344,78 +337,10 @@ class OpenAIBackend(Backend):
         return random.uniform(0, min(self.backoff_max_s, self.backoff_s * 2 ** (attempt - 1)))
 
 
-class StreamedReply:
-    """The deltas of one streamed chat completion (choice 0), joined as they arrive."""
-
-    __slots__ = ("chunks", "content", "reasoning", "details", "finish_reason", "usage")
-
-    def __init__(self) -> None:
-        self.chunks = 0
-        self.content: list[str] = []
-        self.reasoning: dict[str, list[str]] = {name: [] for name in REASONING_FIELDS}
-        self.details: dict[int, list[str]] = {}
-        self.finish_reason: str | None = None
-        self.usage: dict[str, Any] | None = None
-
-    def add(self, chunk: dict[str, Any]) -> None:
-        """Take one ``chat.completion.chunk``."""
-        self.chunks += 1
-        if chunk.get("usage"):
-            self.usage = chunk["usage"]
-        for choice in chunk.get("choices") or ():
-            if choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta") or {}
-            if delta.get("content"):
-                self.content.append(delta["content"])
-            for name in REASONING_FIELDS:
-                if delta.get(name):
-                    self.reasoning[name].append(delta[name])
-            for detail in delta.get("reasoning_details") or ():
-                text = detail.get("text") or detail.get("summary")
-                if text:
-                    self.details.setdefault(detail.get("index", 0), []).append(text)
-            if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
-
-    def message(self) -> dict[str, Any]:
-        """The assistant message so far, shaped like a non-streamed reply's."""
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(self.content) if self.content else None}
-        for name, parts in self.reasoning.items():
-            if parts:
-                message[name] = "".join(parts)
-        if self.details:
-            message["reasoning_details"] = [{"type": "reasoning.text", "text": "".join(parts)}
-                                            for _, parts in sorted(self.details.items())]
-        return message
-
-    def body(self) -> dict[str, Any]:
-        """The whole reply as the body of a non-streamed chat completion."""
-        return {"choices": [{"index": 0, "message": self.message(), "finish_reason": self.finish_reason}],
-                "usage": self.usage}
 
 
-class MalformedBody(Exception):
-    """A reply body the client could not decode (a provider fault, retried)."""
 
 
-class Interrupted(Exception):
-    """A stream that stopped before its finish reason, with what had arrived.
-
-    ``blocked`` is set when it stopped because the provider blocked the output.
-    """
-
-    def __init__(self, reason: str, reply: StreamedReply, *, blocked: str | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.message = reply.message()
-        self.arrived = reply.chunks > 0
-        self.blocked = blocked
-
-    def entry(self, attempt: int) -> dict[str, Any]:
-        """What a record keeps of this attempt in ``meta["interrupted"]``."""
-        return {"attempt": attempt, "reason": self.reason, "text": self.message["content"] or "",
-                "reasoning": reasoning_text(self.message)}
 
 
 def _used_tokens(completion: Completion) -> int | None:
@@ -425,93 +350,12 @@ def _used_tokens(completion: Completion) -> int | None:
     return completion.prompt_tokens + completion.completion_tokens
 
 
-def _cuts(interrupted: list[dict[str, Any]]) -> dict[str, Any]:
-    """A completion's meta: the cut streams of its attempts, if any."""
-    return {"interrupted": interrupted} if interrupted else {}
 
 
-class Replicas:
-    """The clients of one ``generate`` call: one per server at first, more as calls pile up."""
-
-    def __init__(self, urls: Sequence[str | None], open_client: Callable[[str | None], AsyncOpenAI]):
-        self._open = open_client
-        self.replicas = [Replica(url, open_client(url)) for url in urls]
-
-    def pick(self) -> "Replica":
-        """The least busy client; a new client for the least served server when all are full."""
-        best = min(self.replicas, key=Replica.load)
-        if best.in_flight >= CALLS_PER_CLIENT:
-            urls = [r.url for r in self.replicas]
-            url = min(dict.fromkeys(urls), key=urls.count)
-            best = Replica(url, self._open(url))
-            self.replicas.append(best)
-        return best
-
-    async def aclose(self) -> None:
-        """Close every client."""
-        await asyncio.gather(*(r.client.close() for r in self.replicas), return_exceptions=True)
 
 
-class Replica:
-    """One client (a connection pool to one server) and how many calls it has in flight."""
-
-    _order = itertools.count()
-
-    def __init__(self, url: str | None, client: AsyncOpenAI):
-        self.url = url
-        self.client = client
-        self.in_flight = 0
-        self.last_used = 0
-
-    def load(self) -> tuple[int, int]:
-        """Sort key: fewest calls in flight, then least recently used (round-robin among equals)."""
-        return self.in_flight, self.last_used
-
-    async def __aenter__(self) -> "Replica":
-        self.in_flight += 1
-        self.last_used = next(self._order)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.in_flight -= 1
 
 
-class AdaptiveLimit:
-    """An async concurrency limit that halves on rate limiting and grows back one step at a time."""
-
-    def __init__(self, maximum: int):
-        self.maximum = max(1, maximum)
-        self.limit = self.maximum
-        self.active = 0
-        self._successes = 0
-        self._last_cut = 0.0
-        self._changed = asyncio.Condition()
-
-    async def __aenter__(self) -> "AdaptiveLimit":
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.active < self.limit)
-            self.active += 1
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.active -= 1  # before any await: a cancelled task still gives its slot back
-        async with self._changed:
-            self._changed.notify_all()
-
-    def rate_limited(self) -> None:
-        """Halve the limit (at most once per second, so one burst of 429s counts once)."""
-        now = time.monotonic()
-        if now - self._last_cut >= 1.0:
-            self.limit = max(1, self.limit // 2)
-            self._last_cut = now
-        self._successes = 0
-
-    def succeeded(self) -> None:
-        """Count a success; after ``limit`` in a row, allow one more call in flight."""
-        self._successes += 1
-        if self.limit < self.maximum and self._successes >= self.limit:
-            self.limit += 1
-            self._successes = 0
 
 
 @functools.cache
@@ -524,86 +368,16 @@ def tls_context() -> ssl.SSLContext:
     return create_ssl_context()
 
 
-def well_formed(body: Any) -> bool:
-    """True when a reply body has a first choice whose message (if any) is an object."""
-    if not isinstance(body, dict) or not isinstance(body.get("choices"), list) or not body["choices"]:
-        return False
-    choice = body["choices"][0]
-    return isinstance(choice, dict) and isinstance(choice.get("message") or {}, dict)
 
 
-def parse_response(body: dict[str, Any]) -> Completion:
-    """A completion from a chat-completions body (plain JSON) that is :func:`well_formed`.
-
-    A ``content_filter`` finish is a provider block (``blocked`` set, text kept if any).
-    """
-    choice = body["choices"][0]
-    message = choice.get("message") or {}
-    usage = body.get("usage") or {}
-    details = usage.get("completion_tokens_details") or {}
-    filtered = choice.get("finish_reason") == "content_filter"
-    blocked = "content_filter: the provider filtered the output" if filtered else None
-    return Completion(
-        text=message.get("content") or "",
-        reasoning=reasoning_text(message),
-        finish_reason=choice.get("finish_reason"),
-        prompt_tokens=usage.get("prompt_tokens"),
-        completion_tokens=usage.get("completion_tokens"),
-        reasoning_tokens=details.get("reasoning_tokens"),
-        blocked=blocked)
 
 
-def status_outcome(status: int, code: str | None, message: str, config: ModelConfig) -> Completion | None:
-    """What an error status means for good: a block, a final error, or None when it is worth retrying.
-
-    A 400 that :func:`is_block` recognises is ``Completion(blocked=...)``; 429, 408, 409 and 5xx are
-    retried (None); any other 4xx is a final ``Completion(error=...)`` with a hint.
-    """
-    if status == 400 and is_block(code, message):
-        return Completion(blocked=f"{code or 'blocked'}: {message}")
-    if status < 500 and status not in (408, 409, 429):
-        return Completion(error=f"HTTP {status}: {message}" + status_hint(status, config))
-    return None
 
 
-def is_block(code: str | None, message: str) -> bool:
-    """True when a 400 error is the provider refusing the prompt on policy grounds."""
-    lowered = message.lower()
-    return (code or "") in BLOCK_CODES or any(phrase in lowered for phrase in BLOCK_MESSAGES)
 
 
-def reasoning_text(message: dict[str, Any]) -> str | None:
-    """The first non-empty of ``reasoning_content``, ``reasoning`` and ``reasoning_details`` texts."""
-    for name in REASONING_FIELDS:
-        value = message.get(name)
-        if isinstance(value, str) and value.strip():
-            return value
-    details = message.get("reasoning_details")
-    if isinstance(details, list):
-        texts = [d.get("text") or d.get("summary") or "" for d in details if isinstance(d, dict)]
-        joined = "\n".join(t for t in texts if isinstance(t, str) and t)
-        if joined.strip():
-            return joined
-    return None
 
 
-def retry_after(headers: Any) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
-    if headers is None:
-        return None
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        try:
-            return max(0.0, float(raw) / scale)
-        except ValueError:
-            pass
-        try:
-            return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
-        except (TypeError, ValueError):
-            pass
-    return None
 
 
 def _message(exc: openai.APIError) -> str:
@@ -621,11 +395,3 @@ def _cause(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def status_hint(status: int, config: ModelConfig) -> str:
-    """What to check after a 401/403 (the key) or a 404 (model name and base_url); else ''."""
-    if status in (401, 403):
-        where = f"the key in {config.api_key_env}" if config.api_key_env else "api_key_env in the models file"
-        return f"; check {where}"
-    if status == 404:
-        return f"; check the model name {config.model!r} and base_url of {config.name!r}"
-    return ""

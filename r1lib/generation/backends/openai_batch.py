@@ -6,8 +6,8 @@ synchronous call posts), uploaded (``/v1/files``, purpose ``batch``) and submitt
 (``/v1/batches``, endpoint ``/v1/chat/completions``, completion window 24 h). The run then polls
 each batch with a growing interval and, when it ends, downloads its output and error files and
 yields one :class:`~r1lib.generation.backends.base.Completion` per record key, read with the same
-:func:`~r1lib.generation.backends.openai_api.parse_response` and
-:func:`~r1lib.generation.backends.openai_api.status_outcome`
+:func:`~r1lib.generation.backends.openai_replies.parse_response` and
+:func:`~r1lib.generation.backends.openai_replies.status_outcome`
 as a synchronous call, so the stored records are the same (apart from ``latency_s``, which a batch
 does not have, and ``meta``: ``billing: batch`` and the ``batch`` id).
 
@@ -47,15 +47,8 @@ from r1lib.config.settings import ModelConfig
 from r1lib.core.errors import UserError
 from r1lib.core.records import Messages
 from r1lib.generation.backends.base import Completion
-from r1lib.generation.backends.openai_api import (
-    OpenAIBackend,
-    is_block,
-    parse_response,
-    status_hint,
-    status_outcome,
-    tls_context,
-    well_formed,
-)
+from r1lib.generation.backends.openai_api import OpenAIBackend, tls_context
+from r1lib.generation.backends.openai_replies import is_block, parse_response, status_hint, status_outcome, well_formed
 from r1lib.store.database import Store
 
 ENDPOINT = "/v1/chat/completions"
