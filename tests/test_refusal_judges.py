@@ -26,6 +26,7 @@ from r1lib.benchmarks.sources import FIXTURES_ENV
 from r1lib.core.errors import UserError
 from r1lib.judges import refusal
 from r1lib.judges.base import JudgeInput
+from r1lib.judges.embeddings import encoder
 from r1lib.judges.refusal import (
     COMPLETIONS,
     REFUSAL_LABELS,
@@ -33,7 +34,6 @@ from r1lib.judges.refusal import (
     StringMatchRefusalJudge,
     decisive_channel,
     decisive_part,
-    encoder,
     xstest_completions,
 )
 from r1lib.judges.registry import get_judge
