@@ -58,7 +58,7 @@ TOPICS = ["rivers", "bread", "the moon", "chess", "volcanoes", "music", "trains"
 
 def r1_output_len() -> int:
     """Mean output tokens (thinking + answer) of the real R1 traces r1lib's estimates are pinned to."""
-    from r1lib.app.estimate import DEFAULT_LENGTHS, VISIBLE
+    from r1lib.cost.defaults import DEFAULT_LENGTHS, VISIBLE
 
     return round(DEFAULT_LENGTHS[VISIBLE].output)
 

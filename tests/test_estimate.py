@@ -14,22 +14,14 @@ import pytest
 import yaml
 
 from r1lib.app.cli import main
-from r1lib.app.estimate import (
-    AIRBENCH_ANSWERS,
-    CHAT,
-    DEFAULT_LENGTHS,
-    JUDGING,
-    SAFEKEY,
-    STAR1,
-    VISIBLE,
-    estimate_profile,
-)
+from r1lib.app.estimate import JUDGING, estimate_profile
 from r1lib.app.profiles import Profile
 from r1lib.app.rehearse import imitation_server
 from r1lib.app.reproduce import NOTEBOOKS, NOTEBOOKS_DIR
 from r1lib.app.run import Run
 from r1lib.benchmarks.sources import DataFiles
 from r1lib.config.settings import models_registry
+from r1lib.cost.defaults import AIRBENCH_ANSWERS, CHAT, DEFAULT_LENGTHS, SAFEKEY, STAR1, VISIBLE
 from r1lib.cost.tokens import counter
 from r1lib.judges.registry import judge_class
 from r1lib.store.database import Store
