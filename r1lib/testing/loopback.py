@@ -109,13 +109,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from email import policy
-from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qs
 
 from r1lib.core.errors import UserError
+from r1lib.testing.loopback_batch import BatchImitation
+from r1lib.testing.loopback_limits import RateBucket, RateLimits, reserved_tokens, reset_text, used_tokens
+from r1lib.testing.replies import REASONS, Reply, error_body, error_reply, json_reply, word_count
 
 BEHAVIOURS = ("deepseek", "vllm", "reasoning_details", "tags", "bare_close", "truncated",
               "empty_think", "hidden", "content_filter", "prompt_filter", "invalid_prompt", "plain")
@@ -123,8 +123,6 @@ FAULTS = ("429", "500", "slow", "drop", "malformed")
 #: Faults that cut a reply half-way; not among the default ``faults``.
 STREAM_FAULTS = ("cut", "stall")
 MARKER = re.compile(r"\[\[(behaviour|fault):([a-z_0-9]+)(?::(\d+))?\]\]")
-REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests",
-           500: "Internal Server Error"}
 TOKEN_START = re.compile(r"(?<=\s)(?=\S)")
 
 Responder = Callable[[dict[str, Any]], "str | dict[str, Any]"]
@@ -158,8 +156,6 @@ def _unit(*parts: object) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def _words(text: str | None) -> int:
-    return len((text or "").split())
 
 
 def tokens(text: str) -> list[str]:
@@ -167,60 +163,13 @@ def tokens(text: str) -> list[str]:
     return [piece for piece in TOKEN_START.split(text) if piece]
 
 
-@dataclass
-class RateBucket:
-    """A server-side per-minute limit: ``per_minute`` units refilled continuously, ``burst_s`` seconds held."""
-
-    per_minute: float
-    burst_s: float
-    level: float = -1.0  # -1: full
-    at: float = field(default_factory=time.monotonic)
-
-    def __post_init__(self) -> None:
-        if self.level < 0:
-            self.level = self.capacity
-
-    @property
-    def capacity(self) -> float:
-        return max(1.0, self.per_minute / 60.0 * self.burst_s)
-
-    def refill(self, now: float) -> None:
-        self.level = min(self.capacity, self.level + (now - self.at) * self.per_minute / 60.0)
-        self.at = now
-
-    def seconds_until(self, amount: float) -> float:
-        """Seconds until ``amount`` fits (an amount above the capacity: until the bucket is full)."""
-        return max(0.0, min(amount, self.capacity) - self.level) * 60.0 / self.per_minute
 
 
-def reset_text(seconds: float) -> str:
-    """A duration as OpenAI's ``x-ratelimit-reset-*`` headers write it: ``20ms``, ``1.5s``, ``2m3s``."""
-    if seconds < 1:
-        return f"{max(0, round(seconds * 1000))}ms"
-    minutes, rest = divmod(seconds, 60)
-    return (f"{int(minutes)}m" if minutes else "") + f"{rest:.3g}s"
 
 
-@dataclass
-class Reply:
-    """One HTTP reply: status, headers and body parts.
-
-    ``chunked`` sends the parts with chunked transfer encoding (a stream); ``ending`` is ``end``,
-    ``cut`` (close after the parts) or ``stall`` (wait, then close); ``pace_s`` is the wait between
-    two parts.
-    """
-
-    status: int
-    parts: list[bytes]
-    headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = "application/json"
-    chunked: bool = False
-    ending: str = "end"
-    pace_s: float = 0.0
-    length: int | None = None
 
 
-class LoopbackServer:
+class LoopbackServer(BatchImitation, RateLimits):
     """An OpenAI-compatible chat-completions and Batch API server on a random free port of 127.0.0.1.
 
     See the module docstring for behaviours, streaming, faults, batches, the custom responder and
@@ -320,11 +269,6 @@ class LoopbackServer:
         with self._lock:
             return Counter(self._answered)
 
-    @property
-    def batches(self) -> list[dict[str, Any]]:
-        """A snapshot of every batch created, oldest first (the batch objects the API returns)."""
-        with self._lock:
-            return [json.loads(json.dumps(batch)) for batch in self._batches.values()]
 
     def reset_counts(self) -> None:
         """Zero every counter (fault draws restart too)."""
@@ -333,62 +277,9 @@ class LoopbackServer:
             self._answered.clear()
             self._seen.clear()
 
-    def set_limits(self, *, rpm: float | None = None, tpm: float | None = None) -> None:
-        """Set (or, with None, remove) the requests- and tokens-per-minute limits; safe to call while serving.
 
-        A bucket that stays keeps its level, within the new capacity."""
-        with self._lock:
-            now = time.monotonic()
-            for name, per_minute in (("requests", rpm), ("tokens", tpm)):
-                bucket = self._buckets.get(name)
-                if not per_minute:
-                    self._buckets.pop(name, None)
-                elif bucket is None:
-                    self._buckets[name] = RateBucket(per_minute, self.burst_s)
-                else:
-                    bucket.refill(now)
-                    bucket.per_minute = per_minute
-                    bucket.level = min(bucket.level, bucket.capacity)
 
-    def _reserve(self, tokens: float) -> tuple[str | None, float, dict[str, str]]:
-        """Take one request and ``tokens`` from the buckets, or name the one that is short.
 
-        Returns (the exhausted bucket or None, seconds until the request would fit, rate-limit headers)."""
-        with self._lock:
-            now = time.monotonic()
-            costs = {"requests": 1.0, "tokens": tokens}
-            for bucket in self._buckets.values():
-                bucket.refill(now)
-            short = [(name, b.seconds_until(costs[name])) for name, b in self._buckets.items()
-                     if b.level < min(costs[name], b.capacity)]
-            if not short:
-                for name, bucket in self._buckets.items():
-                    bucket.level -= costs[name]
-            headers = self._limit_headers()
-        if short:
-            name, wait = max(short, key=lambda item: item[1])
-            return name, wait, headers
-        return None, 0.0, headers
-
-    def _settle(self, reserved: float, used: float) -> None:
-        """Give back the reserved tokens a reply did not use."""
-        with self._lock:
-            bucket = self._buckets.get("tokens")
-            if bucket is not None:
-                bucket.refill(time.monotonic())
-                bucket.level = min(bucket.capacity, bucket.level + reserved - used)
-            self._counts["tokens_used"] += int(used)
-
-    def _limit_headers(self) -> dict[str, str]:
-        """OpenAI's ``x-ratelimit-*`` headers for the buckets as they are (call with the lock held)."""
-        if not self.limit_headers:
-            return {}
-        headers: dict[str, str] = {}
-        for name, bucket in self._buckets.items():
-            headers[f"x-ratelimit-limit-{name}"] = f"{bucket.per_minute:g}"
-            headers[f"x-ratelimit-remaining-{name}"] = str(max(0, int(bucket.level)))
-            headers[f"x-ratelimit-reset-{name}"] = reset_text(bucket.seconds_until(bucket.capacity))
-        return headers
 
     def _count(self, *keys: str) -> None:
         with self._lock:
@@ -470,12 +361,12 @@ class LoopbackServer:
         if method == "GET" and path == "/v1/models":
             data = [{"id": name, "object": "model", "created": 0, "owned_by": "loopback"}
                     for name in ("loopback", *BEHAVIOURS)]
-            return _json(200, {"object": "list", "data": data})
+            return json_reply(200, {"object": "list", "data": data})
         if method == "POST" and path == "/v1/chat/completions":
             try:
                 request = json.loads(body)
             except ValueError:
-                return _error(400, "request body is not valid JSON")
+                return error_reply(400, "request body is not valid JSON")
             return await self._chat(request)
         if method == "POST" and path == "/v1/files":
             return self._upload(headers.get("content-type", ""), body)
@@ -483,7 +374,7 @@ class LoopbackServer:
             self._count("files:content")
             content = self._files.get(found.group(1))
             if content is None:
-                return _error(404, f"no file {found.group(1)}")
+                return error_reply(404, f"no file {found.group(1)}")
             return Reply(200, [content], content_type="application/octet-stream")
         if method == "POST" and path == "/v1/batches":
             return self._create_batch(json.loads(body or b"{}"))
@@ -492,12 +383,12 @@ class LoopbackServer:
         if method == "GET" and (found := re.fullmatch(r"/v1/batches/([\w-]+)", path)):
             self._count("batches:retrieve")
             batch = self._advance(found.group(1))
-            return _json(200, batch) if batch else _error(404, f"no batch {found.group(1)}")
-        return _error(404, f"no route for {method} {path}")
+            return json_reply(200, batch) if batch else error_reply(404, f"no batch {found.group(1)}")
+        return error_reply(404, f"no route for {method} {path}")
 
     # -- chat completions --------------------------------------------------------------------
     async def _chat(self, request: dict[str, Any]) -> Reply | None:
-        reserved = _reservation(request) if self._buckets else 0.0
+        reserved = reserved_tokens(request) if self._buckets else 0.0
         exhausted, wait, limit_headers = self._reserve(reserved) if self._buckets else (None, 0.0, {})
         if exhausted:
             self._count("requests", "rate_limited")
@@ -506,11 +397,11 @@ class LoopbackServer:
             bucket = self._buckets.get(exhausted)
             message = (f"Rate limit reached for {exhausted} per min (RPM/TPM): Limit "
                        f"{bucket.per_minute if bucket else 0:g}. Please try again in {reset_text(wait)}.")
-            return _json(429, {"error": {"message": message, "type": exhausted, "param": None,
+            return json_reply(429, {"error": {"message": message, "type": exhausted, "param": None,
                                          "code": "rate_limit_exceeded"}}, headers=limit_headers)
         reply = await self._answer(request)
         if self._buckets:
-            self._settle(reserved, _used(reply) if reply is not None and reply.status == 200 else 0.0)
+            self._settle(reserved, used_tokens(reply) if reply is not None and reply.status == 200 else 0.0)
             if reply is not None:
                 reply.headers.update(self._limit_headers())
         return reply
@@ -530,8 +421,8 @@ class LoopbackServer:
             self._count(f"fault:{fault}")
             status, body = self._completion(request, prompt, count=False)
             if status != 200:
-                return _json(status, body)
-            reply = self._stream(request, body) if streamed else _json(200, body)
+                return json_reply(status, body)
+            reply = self._stream(request, body) if streamed else json_reply(200, body)
             whole = b"".join(reply.parts)
             reply.parts = reply.parts[:len(reply.parts) // 2] if streamed else [whole[:len(whole) // 2]]
             reply.length, reply.ending = (None if streamed else len(whole)), fault
@@ -542,7 +433,7 @@ class LoopbackServer:
         status, body = self._completion(request, prompt)
         if status == 200 and streamed:
             return self._stream(request, body)
-        return _json(status, body, headers=None)
+        return json_reply(status, body, headers=None)
 
     def _draw(self, request: dict[str, Any]) -> tuple[str | None, str]:
         """Count the request and choose its fault (None for none); also returns its prompt."""
@@ -570,24 +461,24 @@ class LoopbackServer:
             reply = self._reply(request, prompt, behaviour)
         except Exception as exc:  # a broken custom responder: tell the client, keep serving
             self._count("fault:responder")
-            return 500, _error_body(f"responder failed: {type(exc).__name__}: {exc}", "500")
+            return 500, error_body(f"responder failed: {type(exc).__name__}: {exc}", "500")
         if isinstance(reply, dict):  # the responder asked for an error reply
             if count:
                 self._count("ok", "behaviour:custom")
-            return int(reply["status"]), _error_body(str(reply.get("message", "")), reply.get("code"))
+            return int(reply["status"]), error_body(str(reply.get("message", "")), reply.get("code"))
         message, finish, reasoning_tokens = reply
         if count:
             with self._lock:
                 self._counts.update(("ok", f"behaviour:{behaviour}"))
                 self._answered[prompt] += 1
         if behaviour == "prompt_filter":
-            return 400, _error_body("the prompt was filtered by the content policy", "content_filter")
+            return 400, error_body("the prompt was filtered by the content policy", "content_filter")
         if behaviour == "invalid_prompt":
-            return 400, _error_body("Invalid prompt: your prompt was flagged as potentially violating our "
+            return 400, error_body("Invalid prompt: your prompt was flagged as potentially violating our "
                                     "usage policy", "invalid_prompt")
         messages = request.get("messages") or []
-        completion_tokens = _words(message.get("content")) + reasoning_tokens
-        usage = {"prompt_tokens": sum(_words(str(m.get("content") or "")) for m in messages),
+        completion_tokens = word_count(message.get("content")) + reasoning_tokens
+        usage = {"prompt_tokens": sum(word_count(str(m.get("content") or "")) for m in messages),
                  "completion_tokens": completion_tokens,
                  "total_tokens": 0,
                  "completion_tokens_details": {"reasoning_tokens": reasoning_tokens}}
@@ -624,12 +515,12 @@ class LoopbackServer:
 
     async def _fault(self, kind: str, streamed: bool) -> Reply | None:
         if kind == "429":
-            return _error(429, "rate limit reached; retry later", headers={"Retry-After": f"{self.retry_after:g}"})
+            return error_reply(429, "rate limit reached; retry later", headers={"Retry-After": f"{self.retry_after:g}"})
         if kind == "500":
-            return _error(500, "the server had an error while processing your request")
+            return error_reply(500, "the server had an error while processing your request")
         if kind == "slow":
             await asyncio.sleep(self.slow_s)
-            return _error(500, "slow reply: the client should have timed out")
+            return error_reply(500, "slow reply: the client should have timed out")
         if kind == "drop":
             return None
         if kind == "malformed":
@@ -637,7 +528,7 @@ class LoopbackServer:
                 return Reply(200, [b'data: {"id": "chatcmpl-broken", "choices": [{"ind\n\n'],
                              content_type="text/event-stream", chunked=True)
             return Reply(200, [b'{"id": "chatcmpl-broken", "object": "chat.completion", "choices": [{"ind'])
-        return _error(400, f"unknown fault {kind!r}; known: {', '.join(FAULTS + STREAM_FAULTS)}")
+        return error_reply(400, f"unknown fault {kind!r}; known: {', '.join(FAULTS + STREAM_FAULTS)}")
 
     def _reply(self, request: dict[str, Any], prompt: str,
                behaviour: str) -> tuple[dict[str, Any], str, int] | dict[str, Any]:
@@ -649,7 +540,7 @@ class LoopbackServer:
                 return dict(answer["error"])
             return _custom_message(answer)
         thinking, answer = scripted_thinking(prompt), scripted_answer(prompt)
-        think_tokens = _words(thinking)
+        think_tokens = word_count(thinking)
         message: dict[str, Any] = {"role": "assistant", "content": answer}
         if behaviour == "deepseek":
             message["reasoning_content"] = thinking
@@ -675,124 +566,20 @@ class LoopbackServer:
         # "hidden" and the reasoning-field styles report the thinking as reasoning tokens
         return message, "stop", think_tokens
 
-    # -- Batch API ---------------------------------------------------------------------------
-    def _upload(self, content_type: str, body: bytes) -> Reply:
-        self._count("files:upload")
-        parsed = BytesParser(policy=policy.HTTP).parsebytes(
-            f"Content-Type: {content_type}\r\n\r\n".encode("latin-1") + body)
-        fields: dict[str, bytes] = {}
-        filename = "upload.jsonl"
-        for part in parsed.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            fields[str(name)] = part.get_payload(decode=True) or b""
-            filename = part.get_filename() or filename
-        if "file" not in fields or fields.get("purpose") != b"batch":
-            return _error(400, "upload a 'file' with purpose 'batch'")
-        with self._lock:
-            file_id = f"file-{len(self._files) + 1:06d}"
-            self._files[file_id] = fields["file"]
-        return _json(200, {"id": file_id, "object": "file", "bytes": len(fields["file"]), "filename": filename,
-                           "created_at": int(time.time()), "purpose": "batch", "status": "processed"})
-
-    def _create_batch(self, request: dict[str, Any]) -> Reply:
-        self._count("batches:create")
-        if request.get("input_file_id") not in self._files:
-            return _error(400, f"no input file {request.get('input_file_id')!r}")
-        if request.get("endpoint") != "/v1/chat/completions" or request.get("completion_window") != "24h":
-            return _error(400, "endpoint must be /v1/chat/completions and completion_window 24h")
-        now = time.time()
-        with self._lock:
-            batch_id = f"batch_{len(self._batches) + 1:06d}"
-            expires = self.expire_batches > 0
-            self.expire_batches -= int(expires)
-            self._batches[batch_id] = {
-                "id": batch_id, "object": "batch", "endpoint": request["endpoint"], "errors": None,
-                "input_file_id": request["input_file_id"], "completion_window": "24h", "status": "in_progress",
-                "output_file_id": None, "error_file_id": None, "created_at": int(now),
-                "in_progress_at": int(now), "expires_at": int(now) + 86400, "completed_at": None,
-                "expired_at": None, "request_counts": {"total": 0, "completed": 0, "failed": 0},
-                "metadata": request.get("metadata"), "_ready_at": now + self.batch_delay, "_expires": expires}
-        return _json(200, _public(self._batches[batch_id]))
-
-    def _list_batches(self, query: dict[str, list[str]]) -> Reply:
-        self._count("batches:list")
-        ids = list(reversed(self._batches))  # newest first, as the API lists them
-        if query.get("after"):
-            ids = ids[ids.index(query["after"][0]) + 1:] if query["after"][0] in ids else []
-        limit = int(query.get("limit", ["20"])[0])
-        page = [_public(self._advance(i) or {}) for i in ids[:limit]]
-        return _json(200, {"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
-                           "last_id": page[-1]["id"] if page else None, "has_more": len(ids) > limit})
-
-    def _advance(self, batch_id: str) -> dict[str, Any] | None:
-        """The batch, run to its end first when its ``batch_delay`` has passed."""
-        batch = self._batches.get(batch_id)
-        if batch is None:
-            return None
-        if batch["status"] == "in_progress" and time.time() >= batch["_ready_at"]:
-            self._run_batch(batch)
-        return _public(batch)
-
-    def _run_batch(self, batch: dict[str, Any]) -> None:
-        lines = [json.loads(line) for line in self._files[batch["input_file_id"]].splitlines() if line.strip()]
-        runs = len(lines) // 2 if batch["_expires"] else len(lines)
-        output, errors = [], []
-        for i, line in enumerate(lines):
-            entry: dict[str, Any] = {"id": f"batch_req_{batch['id']}_{i}", "custom_id": line.get("custom_id"),
-                                     "response": None, "error": None}
-            if i >= runs:
-                entry["error"] = {"code": "batch_expired",
-                                  "message": "This request could not be executed before the completion window expired."}
-                errors.append(entry)
-                continue
-            request = line.get("body") or {}
-            fault, prompt = self._draw(request)
-            if fault:
-                self._count(f"fault:{fault}")
-                status, body = (429, _error_body("rate limit reached; retry later", "429")) if fault == "429" else \
-                    (500, _error_body("the server had an error while processing your request", "500"))
-            else:
-                status, body = self._completion(request, prompt)
-            entry["response"] = {"status_code": status, "request_id": f"req_{i}", "body": body}
-            (output if status == 200 else errors).append(entry)
-        now = int(time.time())
-        with self._lock:
-            for name, entries in (("output_file_id", output), ("error_file_id", errors)):
-                if entries:
-                    file_id = f"file-{len(self._files) + 1:06d}"
-                    self._files[file_id] = "".join(json.dumps(e) + "\n" for e in entries).encode()
-                    batch[name] = file_id
-            batch["request_counts"] = {"total": len(lines), "completed": len(output), "failed": len(errors)}
-            batch["status"] = "expired" if batch["_expires"] else "completed"
-            batch["expired_at" if batch["_expires"] else "completed_at"] = now
 
 
-def _reservation(request: dict[str, Any]) -> float:
-    """The tokens a request reserves on arrival: its prompt's words plus its output budget."""
-    prompt = sum(_words(str(m.get("content") or "")) for m in request.get("messages") or [])
-    return prompt + max(int(request.get("max_tokens") or 0), int(request.get("max_completion_tokens") or 0))
 
 
-def _used(reply: Reply) -> float:
-    """Prompt plus completion tokens of a successful reply, from its usage (the last usage chunk of a stream)."""
-    for part in reversed(reply.parts[-3:]):  # a stream ends with its usage chunk and [DONE]
-        text = part[len(b"data: "):] if part.startswith(b"data: ") else part
-        try:
-            usage = json.loads(text).get("usage")
-        except ValueError:
-            continue
-        if usage:
-            return float(usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0))
-    return 0.0
+
+
+
+
 
 
 def _text(messages: Sequence[dict[str, Any]]) -> str:
     return " ".join(str(m.get("content") or "") for m in messages)
 
 
-def _public(batch: dict[str, Any]) -> dict[str, Any]:
-    """A batch object without the server's private fields."""
-    return {k: v for k, v in batch.items() if not k.startswith("_")}
 
 
 def _custom_message(reply: str | dict[str, Any]) -> tuple[dict[str, Any], str, int]:
@@ -804,13 +591,7 @@ def _custom_message(reply: str | dict[str, Any]) -> tuple[dict[str, Any], str, i
     return {"role": "assistant", "content": "", **reply}, finish, reasoning_tokens
 
 
-def _error_body(message: str, code: str) -> dict[str, Any]:
-    return {"error": {"message": message, "type": "loopback_error", "code": code}}
 
 
-def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Reply:
-    return Reply(status, [json.dumps(body).encode()], headers=headers or {})
 
 
-def _error(status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None) -> Reply:
-    return _json(status, _error_body(message, code or str(status)), headers)
