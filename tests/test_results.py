@@ -16,8 +16,9 @@ from r1lib.core.records import BLOCKED_FINISH, GenerationRecord, Verdict
 from r1lib.generation.runner import Request, run_requests
 from r1lib.judges.base import judge_records
 from r1lib.judges.registry import get_judge
-from r1lib.store.database import EXPORT_COLUMNS, SCHEMA_VERSION, Store
+from r1lib.store.database import EXPORT_COLUMNS, Store
 from r1lib.store.export import JUDGE_MODEL_NOT_RECORDED, results_frame
+from r1lib.store.schema import SCHEMA_VERSION
 
 READERS = {"parquet": pd.read_parquet, "csv": pd.read_csv, "jsonl": lambda p: pd.read_json(p, lines=True)}
 HOSTILE = 'a "quoted", multi-line\nanswer with </pre> & \u00e9 and a comma, too'

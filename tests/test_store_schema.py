@@ -15,7 +15,8 @@ from r1lib.core.records import GenerationRecord, Verdict
 from r1lib.generation.runner import Request, run_requests
 from r1lib.judges.base import judge_records
 from r1lib.judges.registry import get_judge
-from r1lib.store.database import SCHEMA_VERSION, Store
+from r1lib.store.database import Store
+from r1lib.store.schema import SCHEMA_VERSION
 
 #: The schema of the first release (store.py at commit 12a947e), frozen here as "version 0": no
 #: ``PRAGMA user_version`` set, no ``judge_model`` column in ``verdicts``.

@@ -27,69 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from r1lib.core.errors import UserError
 from r1lib.core.records import GenerationRecord, Verdict
+from r1lib.store.schema import BATCHES_TABLE, SCHEMA, SCHEMA_VERSION, check_schema, prepare_schema
 
 if TYPE_CHECKING:
     import pandas as pd
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS generations (
-    key TEXT PRIMARY KEY,
-    model TEXT NOT NULL,
-    benchmark TEXT NOT NULL,
-    prompt_id TEXT NOT NULL,
-    sample INTEGER NOT NULL,
-    role TEXT NOT NULL,
-    messages TEXT NOT NULL,
-    config TEXT NOT NULL,
-    raw_text TEXT,
-    reasoning_field TEXT,
-    thinking TEXT,
-    answer TEXT,
-    trace_state TEXT,
-    trace_source TEXT,
-    finish_reason TEXT,
-    prompt_tokens INTEGER,
-    reasoning_tokens INTEGER,
-    answer_tokens INTEGER,
-    latency_s REAL,
-    attempts INTEGER NOT NULL,
-    error TEXT,
-    created_at REAL NOT NULL,
-    meta TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS generations_by_run ON generations (model, benchmark, role);
-CREATE TABLE IF NOT EXISTS verdicts (
-    gen_key TEXT NOT NULL,
-    judge TEXT NOT NULL,
-    version TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    label TEXT,
-    score REAL,
-    parsed_ok INTEGER NOT NULL,
-    raw TEXT NOT NULL,
-    details TEXT NOT NULL,
-    error TEXT,
-    created_at REAL NOT NULL,
-    judge_model TEXT,
-    PRIMARY KEY (gen_key, judge, version, channel)
-);
-CREATE TABLE IF NOT EXISTS leases (
-    key TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    expires REAL NOT NULL
-);
-"""
-BATCHES_TABLE = """
-CREATE TABLE IF NOT EXISTS batches (
-    input_file_id TEXT PRIMARY KEY,
-    batch_id TEXT,
-    model TEXT NOT NULL,
-    base_url TEXT NOT NULL,
-    keys TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-)"""
 SCHEMA += BATCHES_TABLE + ";\n"
 #: ``batches`` rows: one per Batch API submission (see :mod:`r1lib.generation.backends.openai_batch`). ``keys``
 #: is the JSON list of record keys (each line's ``custom_id``); ``batch_id`` is NULL between the
@@ -97,17 +39,6 @@ SCHEMA += BATCHES_TABLE + ";\n"
 #: then ``collected`` once every key has a stored record or went into a later batch.
 BATCH_COLUMNS = ("input_file_id", "batch_id", "model", "base_url", "keys", "status", "created_at", "updated_at")
 
-#: The schema version this code reads and writes. 0: the unversioned schema of the first release;
-#: 1: verdicts record the judge model that made them (``judge_model``; NULL in migrated rows);
-#: 2: Batch API submissions are remembered (``batches``).
-SCHEMA_VERSION = 2
-#: SQL that takes a store from version N to N + 1; run in the transaction that sets the new version.
-MIGRATIONS: dict[int, tuple[str, ...]] = {
-    0: ("ALTER TABLE verdicts ADD COLUMN judge_model TEXT",),
-    1: (BATCHES_TABLE,),
-}
-#: The tables every r1lib store has (a SQLite file without them is not a store).
-TABLES = ("generations", "verdicts", "leases")
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: Text columns :meth:`Store.generations_frame` can flag as blank or not (``text_flags``).
@@ -164,10 +95,10 @@ class Store:
             self._conn.execute("PRAGMA busy_timeout=60000")
             self._conn.create_function("has_text", 1, _has_text, deterministic=True)
             # First, so that a file that is no store is refused untouched; a current store needs no write.
-            self.schema_version = _check_schema(self._conn, self.path)
+            self.schema_version = check_schema(self._conn, self.path)
             if self.schema_version != SCHEMA_VERSION:
                 with self._write() as conn:
-                    self.schema_version = _prepare_schema(conn, self.path)
+                    self.schema_version = prepare_schema(conn, self.path)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.DatabaseError as exc:
@@ -463,41 +394,8 @@ def write_frame(frame: pd.DataFrame, fmt: str, output: str | Path) -> Path:
     return output
 
 
-def _check_schema(conn: sqlite3.Connection, path: Path) -> int:
-    """The schema version of the database (0 for a new, empty file); a UserError when it holds something
-    other than an r1lib store, or a store newer than this code reads."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if tables and not set(TABLES) <= tables:
-        raise UserError(f"{path} is a SQLite database but not an r1lib store (it has no "
-                        f"{', '.join(sorted(set(TABLES) - tables))} table); pass another --store")
-    if version > SCHEMA_VERSION:
-        raise UserError(f"store {path} has schema version {version}, newer than this r1lib reads "
-                        f"(version {SCHEMA_VERSION}); upgrade r1lib (git pull, then `make setup`) to open it, "
-                        "or pass another --store")
-    return version
 
 
-def _prepare_schema(conn: sqlite3.Connection, path: Path) -> int:
-    """Create the schema in a new file or migrate an older store to :data:`SCHEMA_VERSION`; returns it.
-
-    Runs inside the caller's write transaction (and checks again there, as another process may have
-    done it meanwhile), so a migration is all or nothing and happens once.
-    """
-    version = _check_schema(conn, path)
-    if version == SCHEMA_VERSION:
-        return version
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if not tables:
-        for statement in SCHEMA.strip().split(";"):
-            if statement.strip():
-                conn.execute(statement)
-    else:
-        for step in range(version, SCHEMA_VERSION):
-            for statement in MIGRATIONS[step]:
-                conn.execute(statement)
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    return SCHEMA_VERSION
 
 
 def _last_user_message(messages: list[dict[str, Any]]) -> str:

@@ -3,13 +3,13 @@ and :mod:`r1lib.testing.local`."""
 
 from r1lib.testing.local import FAST_RETRIES, cli_command, free_port, loopback_judge, loopback_model, run_cli
 from r1lib.testing.loopback import (
-                                    BEHAVIOURS,
-                                    FAULTS,
-                                    STREAM_FAULTS,
-                                    LoopbackServer,
-                                    last_user_message,
-                                    scripted_answer,
-                                    scripted_thinking,
+    BEHAVIOURS,
+    FAULTS,
+    STREAM_FAULTS,
+    LoopbackServer,
+    last_user_message,
+    scripted_answer,
+    scripted_thinking,
 )
 
 __all__ = ["BEHAVIOURS", "FAST_RETRIES", "FAULTS", "STREAM_FAULTS", "LoopbackServer", "cli_command", "free_port",
