@@ -38,6 +38,8 @@ import pandas as pd
 
 from r1lib.app.profiles import OFFLINE, Profile
 from r1lib.benchmarks.base import Item
+from r1lib.benchmarks.phishing import protocol
+from r1lib.benchmarks.registry import benchmarks, get_benchmark
 from r1lib.config.settings import ModelConfig
 from r1lib.core.records import record_key
 from r1lib.cost.defaults import (
@@ -50,6 +52,8 @@ from r1lib.cost.defaults import (
 from r1lib.cost.pricing import Price, costs_money, max_output_tokens, price
 from r1lib.cost.tokens import MESSAGE_TOKENS, TokenCounter, counter
 from r1lib.generation.runner import requests_for, with_system_prompt
+from r1lib.judges.base import JudgeInput, LLMJudge
+from r1lib.judges.registry import judge_class
 from r1lib.store.database import Store
 
 #: A model's lengths come from the store once it holds this many of its successful records.
@@ -208,7 +212,6 @@ def format_estimate(estimate: Estimate, profile: Profile) -> str:
 
 def estimate_profile(profile: Profile, store: Store | None = None) -> Estimate:
     """The calls a run of ``profile`` would make, and their tokens, dollars and wall time (module docstring)."""
-    from r1lib.benchmarks.registry import benchmarks, get_benchmark
 
     tokens = counter()
     plan = _Plan(profile, store, tokens)
@@ -283,7 +286,6 @@ class _Plan:
     def dialogue_rows(self, model: str, benchmark: str, items: Sequence[Item]) -> list[dict[str, Any]]:
         """Spear-phishing dialogues, every one played to its last turn: the attacker's turns, the
         victim's replies and the victim model's two checks per follow-up turn."""
-        from r1lib.benchmarks.phishing import protocol
         spec = protocol()
         turns = spec.max_turns if self.profile.phishing_turns is None else self.profile.phishing_turns
         attacker = self.profile.config(model)
@@ -310,8 +312,6 @@ class _Plan:
     def judging_rows(self, benchmark: str, spec: dict[str, Any], channel: str, *,
                      reasoning_only: bool) -> list[dict[str, Any]]:
         """The judge calls of one judging step, one row per model judged (none for a local judge)."""
-        from r1lib.judges.base import LLMJudge
-        from r1lib.judges.registry import judge_class
         base = benchmark.split(":")[0]
         name = spec["judge"] or self.profile.default_judge(base)
         if not issubclass(judge_class(name), LLMJudge) or self.profile.judge_model(name) == OFFLINE:
@@ -404,7 +404,6 @@ class _Plan:
                 "concurrency": config.max_concurrency}
 
     def _transcript(self, attacker: ModelConfig) -> float:
-        from r1lib.benchmarks.phishing import protocol
         turns = protocol().max_turns if self.profile.phishing_turns is None else self.profile.phishing_turns
         victim = self.profile.config(self.profile.phishing_victim)
         return (turns + 1) * (self.length(attacker).answer + self.length(victim).answer + 4)
@@ -483,7 +482,6 @@ def _judge_calls(judge: Any, items: Sequence[Item], channel: str, tokens: TokenC
     """The kinds of call ``judge`` makes for one output of each item, as the judge declares them
     (:meth:`~r1lib.judges.base.LLMJudge.planned_calls`: MITRE an expansion then a verdict on it, spear
     phishing one grade per attribute, the others one verdict)."""
-    from r1lib.judges.base import JudgeInput
 
     calls: dict[str, _Calls] = {}
     for item in items:

@@ -23,10 +23,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from r1lib.benchmarks.registry import benchmark_names, get_benchmark, load_items
 from r1lib.benchmarks.sources import FIXTURE_NOTE, FIXTURE_PROFILE_SUFFIX
 from r1lib.config.settings import ModelConfig, Settings, load_profile, models_registry, profile_path, resolve_model
 from r1lib.config.validation import field_hints, key_lines, validate
 from r1lib.core.errors import UserError
+from r1lib.judges.base import LLMJudge
+from r1lib.judges.registry import get_judge, judge_class, judge_names
 
 #: The models of the paper (registry names) and its judge model: a cell is comparable only with these.
 PAPER_MODELS = frozenset({"deepseek-r1", "deepseek-v3", "r1-distill-llama-70b", "llama-3.3-70b", "o3-mini"})
@@ -224,15 +227,12 @@ class Profile:
 
     def judge_model_label(self, judge: str) -> str:
         """What stands behind ``judge`` in this profile: its judge model, ``offline``, or ``-`` (no model)."""
-        from r1lib.judges.base import LLMJudge
-        from r1lib.judges.registry import judge_class
         if not issubclass(judge_class(judge), LLMJudge):
             return "-"
         return self.judge_model(judge) or f"{getattr(judge_class(judge), 'default_judge_model', 'gpt-4o')} (default)"
 
     def default_judge(self, benchmark: str) -> str:
         """The judge a benchmark is scored with unless another is named (its spec's ``judge``)."""
-        from r1lib.benchmarks.registry import get_benchmark
         judge = get_benchmark(benchmark).judge
         if judge is None:
             raise UserError(f"benchmark {benchmark!r} has no default judge; name one with judge=...")
@@ -240,8 +240,6 @@ class Profile:
 
     def judge(self, name: str, **options: Any) -> Any:
         """Build the judge ``name`` (with ``options``) and this profile's judge model for it."""
-        from r1lib.judges.base import LLMJudge
-        from r1lib.judges.registry import get_judge, judge_class
         if issubclass(judge_class(name), LLMJudge):
             return get_judge(name, judge_model=self.judge_model(name), models=dict(self.registry), **options)
         return get_judge(name, **options)
@@ -264,8 +262,6 @@ def comparability(profile: Profile, benchmark: str, judge: Any, split: str | Non
     stand-in dataset, never test fixtures) and, for spear phishing, the victim is the paper's
     (its judge model) and the dialogue runs upstream's number of turns.
     """
-    from r1lib.benchmarks.registry import get_benchmark, load_items
-    from r1lib.judges.base import LLMJudge
 
     plan = profile.plan(benchmark)
     if not profile.paper_comparable:
@@ -320,7 +316,6 @@ def _model_names(value: Sequence[str], registry: Mapping[str, ModelConfig], wher
 
 def _benchmark_plans(value: Mapping[str, BenchmarkEntry | None], models: tuple[str, ...],
                      registry: Mapping[str, ModelConfig], at: Any) -> dict[str, BenchmarkPlan]:
-    from r1lib.benchmarks.registry import benchmark_names
     known = benchmark_names()
     if not value:
         raise UserError(f"{at('benchmarks')}: 'benchmarks' must map benchmark names to {{limit, split}}; "
@@ -359,7 +354,6 @@ def _pairs(value: Sequence[Sequence[str]] | None, models: tuple[str, ...], regis
 
 
 def _scorers(value: Mapping[str, Mapping[str, Any]] | None, where: str) -> dict[str, dict[str, Any]]:
-    from r1lib.judges.registry import judge_names
     if value is None:
         return dict(DEFAULT_SCORERS)
     if not value:
@@ -383,7 +377,6 @@ def _reference(value: str | None, models: tuple[str, ...], registry: Mapping[str
 
 
 def _judge_models(value: Mapping[str, str], registry: Mapping[str, ModelConfig], where: str) -> dict[str, str]:
-    from r1lib.judges.registry import judge_names
     resolved = {}
     for judge, model in value.items():
         if judge != "default" and judge not in judge_names():

@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 
 from r1lib.app.profiles import Profile
+from r1lib.app.reproduce import reproduce
 from r1lib.config.settings import Settings, models_registry
 from r1lib.core.errors import UserError
 from r1lib.testing.loopback import LoopbackServer, last_user_message
@@ -162,7 +163,6 @@ def imitation_server(judge: str = "realistic", settings: Settings | None = None)
 def rehearse(*, limit: int = 3, route: str = "together", judge: str = "realistic",
              only: list[str] | None = None) -> int:
     """Run the paper profile's notebooks against the imitation server; returns ``r1lib reproduce``'s exit code."""
-    from r1lib.app.reproduce import reproduce
     settings = Settings.load()
     name = f"rehearsal-{route}" + ("" if judge == "realistic" else f"-{judge}")
     runs = settings.runs_dir / name

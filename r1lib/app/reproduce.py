@@ -29,8 +29,11 @@ from typing import Any
 import pandas as pd
 
 from r1lib.app.profiles import Profile
+from r1lib.benchmarks.recorded import recorded_sources
 from r1lib.config.settings import PROJECT_ROOT, Settings
 from r1lib.core.errors import UserError
+from r1lib.cost.budget import BUDGET_EXIT, MAX_COST_ENV, parse_usd
+from r1lib.paper.tables import MEANING, table_status
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = ("01_safety_benchmarks", "02_attacks", "03_reasoning_harm", "04_safety_thinking",
@@ -106,7 +109,6 @@ def reproduce(profile: str, only: Sequence[str] | None = None, *, limit: int | N
     before it left (:func:`kernel_budget`) and reports what it spent in its status file; a notebook
     the budget stops ends the run (see :mod:`r1lib.cost.budget`).
     """
-    from r1lib.cost.budget import BUDGET_EXIT, MAX_COST_ENV, parse_usd
     if max_cost is None and os.environ.get(MAX_COST_ENV):
         max_cost = parse_usd(os.environ[MAX_COST_ENV], MAX_COST_ENV)
     settings = Settings.load()
@@ -142,7 +144,6 @@ def reproduce(profile: str, only: Sequence[str] | None = None, *, limit: int | N
     print()
     print(status.to_string(index=False))
     tables.mkdir(parents=True, exist_ok=True)
-    from r1lib.benchmarks.recorded import recorded_sources
     (tables / "status.md").write_text(status_markdown(
         status, loaded.name, results, beyond=beyond_paper(tables, figures, since=started),
         sources=recorded_sources([loaded.config(m) for m in loaded.models])))
@@ -165,7 +166,6 @@ def reproduce(profile: str, only: Sequence[str] | None = None, *, limit: int | N
 def kernel_budget(limit_usd: float | None) -> Iterator[None]:
     """Within the block, kernels started by this process get a budget of ``limit_usd`` (through the
     environment variable :data:`~r1lib.cost.budget.MAX_COST_ENV`); None leaves the environment as it is."""
-    from r1lib.cost.budget import MAX_COST_ENV
     if limit_usd is None:
         yield
         return
@@ -263,7 +263,6 @@ def artefact_status(tables_dir: Path, figures_dir: Path, *, since: float,
 
 def _table_status(path: Path) -> tuple[str, str]:
     """Summarise the per-cell ``status`` column of a saved table (:func:`r1lib.paper.tables.table_status`)."""
-    from r1lib.paper.tables import table_status
     table = pd.read_csv(path)
     if "status" not in table.columns or table.empty:
         return "built", f"{path.name} (no paper values to compare)"
@@ -285,7 +284,6 @@ def status_markdown(status: pd.DataFrame, profile: str, results: Sequence[Notebo
                     beyond: Sequence[str] = (), sources: str = "") -> str:
     """The status report as Markdown: the notebooks run (with times and errors), every artefact, the
     files written beyond the paper's artefacts and where recorded outputs come from."""
-    from r1lib.paper.tables import MEANING
     lines = [f"# Reproduction status — profile `{profile}`", "", "| notebook | seconds | result |",
              "|---|---:|---|"]
     lines += [f"| {r.name} | {r.seconds:.1f} | {r.state}"

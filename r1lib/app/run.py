@@ -23,13 +23,40 @@ from typing import Any, Iterator
 
 import pandas as pd
 
+from r1lib.analysis.claims import judged_values
+from r1lib.analysis.evidence import (
+    EVIDENCE_FRAME,
+    REFERENCES,
+    agreement_evidence,
+    display_table,
+    with_evidence,
+    xstest_evidence,
+)
+from r1lib.analysis.stats import claims_table
 from r1lib.app.profiles import Comparison, Profile, comparability
 from r1lib.app.steps import evaluate, prefetch
 from r1lib.benchmarks.base import Item
+from r1lib.benchmarks.jailbreak import plain_counterpart
 from r1lib.benchmarks.recorded import recorded_sources
+from r1lib.benchmarks.registry import load_items
 from r1lib.config.settings import Settings
 from r1lib.core.errors import UserError
 from r1lib.core.records import GenerationRecord
+from r1lib.cost.budget import BudgetExhausted, active
+from r1lib.cost.spent import costs_table
+from r1lib.judges.base import LLMJudge
+from r1lib.paper.cases import (
+    CRITERIA,
+    FIGURE_CRITERIA,
+    case_figure,
+    case_html,
+    clean_text,
+    judge_says,
+    score_words,
+    select_cases,
+)
+from r1lib.paper.figures import caption_figure, save_figure, with_data
+from r1lib.paper.render import save_table
 from r1lib.store.database import Store
 
 
@@ -110,7 +137,6 @@ class Run:
                  keep: Callable[[Item], bool] | None = None, limit: int | None = None,
                  judge_options: Mapping[str, Any] | None = None, shown: str | None = None) -> dict[str, pd.DataFrame]:
         """Generate, judge each channel and return ``{channel: outcome frame}`` (see :func:`evaluate`)."""
-        from r1lib.cost.budget import BudgetExhausted
         judge_name = judge or self.profile.default_judge(benchmark)
         judge_obj = self.profile.judge(judge_name, **(judge_options or {}))
         with self.store() as store:
@@ -148,8 +174,6 @@ class Run:
         artifacts), or None when the two are independent groups (WildGuardTest: vanilla vs
         adversarial harmful prompts). See :func:`r1lib.benchmarks.jailbreak.plain_counterpart`.
         """
-        from r1lib.benchmarks.jailbreak import plain_counterpart
-        from r1lib.benchmarks.registry import load_items
         plan = self.profile.plan("jailbreak")
         attacked_items = load_items("jailbreak", limit=plan.limit, seed=self.profile.seed, split=plan.split)
         counterpart = plain_counterpart(attacked_items)
@@ -213,7 +237,6 @@ class Run:
     def costs(self) -> pd.DataFrame:
         """Tokens and dollars of everything in the profile's store (generation and judging, per model),
         with each price's source; also written to ``<tables>/costs.csv``."""
-        from r1lib.cost.spent import costs_table
         with self.store() as store:
             return costs_table(store, self.profile.registry, output_dir=self.tables_dir)
 
@@ -269,8 +292,6 @@ class Run:
         """
         from IPython.display import HTML
 
-        from r1lib.paper.cases import CRITERIA, FIGURE_CRITERIA, case_figure, case_html, judge_says, select_cases
-        from r1lib.paper.figures import with_data
         criterion = criterion or name
         chosen = select_cases(frame_answer, frame_thinking, criterion, n, seed=self.profile.seed)
         if chosen.empty:
@@ -308,9 +329,6 @@ class Run:
         :func:`r1lib.paper.cases.score_words`); ``evidence`` maps a judge's name to its measured agreement."""
         from IPython.display import HTML
 
-        from r1lib.analysis.claims import judged_values
-        from r1lib.paper.cases import case_figure, case_html, judge_says, score_words
-        from r1lib.paper.figures import with_data
         scorer, score_frame = next(iter(scores.items()), (None, None))
         pairs = [p for p in (self.profile.pairs if pairs is None else pairs)
                  if score_frame is not None and set(p) <= set(score_frame["model"])]
@@ -353,8 +371,6 @@ class Run:
 
     def examples(self, width: int = 160) -> pd.DataFrame:
         """Table 8: one example prompt of each benchmark of the profile (the first of its sample), shortened."""
-        from r1lib.benchmarks.registry import load_items
-        from r1lib.paper.cases import clean_text
         rows = []
         for benchmark, plan in self.profile.benchmarks.items():
             item = load_items(benchmark, limit=plan.limit, seed=self.profile.seed, split=plan.split)[0]
@@ -369,7 +385,6 @@ class Run:
         See :func:`r1lib.paper.render.save_table`: the CSV keeps every cell at full precision; the Markdown
         and LaTeX show the paper's layout (paper tables) or value [95% CI] n, rounded (other tables).
         """
-        from r1lib.paper.render import save_table
         sources = self.sources(table["model"]) if "model" in table.columns else ""
         caption = f"{caption} [r1lib profile {self.profile.name}{'; ' + sources if sources else ''}]".strip()
         return save_table(table, name, self.tables_dir, caption=caption)
@@ -378,7 +393,6 @@ class Run:
         """Measured agreement of each (judge, channel) in ``pairs`` with the labels of
         :data:`r1lib.analysis.evidence.REFERENCES` this profile runs (one row per reference; see
         :mod:`r1lib.analysis.evidence`), plus XSTest's human labels for ``refusal-offline`` on answers."""
-        from r1lib.analysis.evidence import EVIDENCE_FRAME, REFERENCES, agreement_evidence, xstest_evidence
         rows = []
         for ref in REFERENCES:
             judge = ref.judge or self.profile.default_judge(ref.benchmark)
@@ -395,8 +409,6 @@ class Run:
     def claims_table(self, claims: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         """:func:`r1lib.analysis.stats.claims_table` of ``claims`` with each claim's judge, protocol, evidence
         and flips."""
-        from r1lib.analysis.evidence import with_evidence
-        from r1lib.analysis.stats import claims_table
         table = claims_table(list(claims))
         if "judge" not in table.columns:
             return table
@@ -408,7 +420,6 @@ class Run:
         """Write a claims table as ``claims_<notebook>.csv`` (every column, full precision) and ``.md``
         (value, interval, p and n rounded; judge, protocol, evidence and flips) beside the paper
         tables; returns the rounded table for display."""
-        from r1lib.analysis.evidence import display_table
         shown = display_table(table)
         self.tables_dir.mkdir(parents=True, exist_ok=True)
         table.to_csv(self.tables_dir / f"claims_{notebook}.csv", index=False)
@@ -420,7 +431,6 @@ class Run:
 
     def save_figure(self, figure: Any, name: str, *frames: pd.DataFrame) -> list[Path]:
         """Write a figure as PNG and PDF into the run's figures folder, captioned with what made it."""
-        from r1lib.paper.figures import caption_figure, save_figure
         caption_figure(figure, self.caption(*frames))
         return save_figure(figure, name, self.figures_dir)
 
@@ -436,7 +446,6 @@ class Run:
 
     def _judge_kind(self, judge: str) -> str:
         """What stands behind a judge's verdicts, for captions: its judge model, or what it is instead."""
-        from r1lib.judges.base import LLMJudge
         used = self.used.get(judge)
         if isinstance(used, LLMJudge):
             return used.judge_model.name
@@ -452,7 +461,6 @@ class Run:
 
     def _write_status(self) -> None:
         """Record this run's failures, and what its budget (if any) spent, where ``r1lib reproduce`` reads them."""
-        from r1lib.cost.budget import active
         if self.status_file is None:
             return
         f = self.failures

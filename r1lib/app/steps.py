@@ -11,11 +11,16 @@ from typing import Any
 
 import pandas as pd
 
+from r1lib.analysis.outcomes import count_blocked, outcome_frame
 from r1lib.app.profiles import Profile
 from r1lib.benchmarks.base import Item
+from r1lib.benchmarks.registry import get_benchmark, load_items
 from r1lib.config.settings import ModelConfig
 from r1lib.core.errors import UserError
 from r1lib.core.records import CHANNELS
+from r1lib.generation.runner import requests_for, run_requests
+from r1lib.generation.solvers import generate as solve
+from r1lib.judges.base import judge_records
 from r1lib.store.database import Store
 
 
@@ -33,7 +38,6 @@ def select_items(profile: Profile, benchmark: str, *, split: str | None = None,
                  keep: Callable[[Item], bool] | None = None, limit: int | None = None) -> list[Item]:
     """The items a profile runs: its stratified sample (``limit``, ``seed``), ``limit`` overriding the
     plan's, or with ``keep`` every item of the split that ``keep`` accepts."""
-    from r1lib.benchmarks.registry import load_items
     plan = profile.plan(benchmark)
     split = split or plan.split
     if keep is None:
@@ -53,8 +57,6 @@ IN_PROCESS_BACKENDS = ("transformers", "vllm")
 def prefetch_requests(profile: Profile, model: str) -> list[Any]:
     """The requests of the default sample of every single-turn benchmark of the profile that ``model``
     runs, each carrying its own benchmark name."""
-    from r1lib.benchmarks.registry import get_benchmark
-    from r1lib.generation.runner import requests_for
 
     config = profile.config(model)
     requests = []
@@ -76,7 +78,6 @@ def prefetch(profile: Profile, store: Store, *, progress: bool = True) -> list[A
     about as much as one call per benchmark (see PERFORMANCE.md). API models are left to
     :func:`generate`. Returns the run summaries; what is stored already is not generated again.
     """
-    from r1lib.generation.runner import run_requests
 
     summaries = []
     for model in profile.models:
@@ -98,8 +99,6 @@ def generate(profile: Profile, benchmark: str, store: Store, *, models: Sequence
     phishing is a dialogue: the model under test attacks the profile's victim model, and the record
     of each dialogue is its final attacker turn.
     """
-    from r1lib.benchmarks.registry import get_benchmark
-    from r1lib.generation.solvers import generate as solve
 
     spec = get_benchmark(benchmark)
     items = select_items(profile, benchmark, split=split, keep=keep, limit=limit)
@@ -134,8 +133,6 @@ def evaluate(profile: Profile, benchmark: str, store: Store, *, judge: Any = Non
     count as the judge's refusal label when the profile's ``blocked_as`` is ``refusal``, except on
     the thinking channel, where a block left no thinking (:func:`r1lib.analysis.outcomes.count_blocked`).
     """
-    from r1lib.analysis.outcomes import count_blocked, outcome_frame
-    from r1lib.judges.base import judge_records
 
     bad = [c for c in channels if c not in CHANNELS]
     if bad:

@@ -16,6 +16,7 @@ from typing import Any
 
 from r1lib.core.records import Verdict
 from r1lib.judges.base import Judge, JudgeInput, Parsed, Protocol
+from r1lib.judges.refusal import classify_by_channel
 from r1lib.store.database import Store
 
 
@@ -53,7 +54,6 @@ class OfflineStandIn(Judge):
     def classify_inputs(self, inputs: Sequence[JudgeInput]) -> list[Parsed]:
         """The refusal classifier's verdict on each input, read as its channel (the answer of a
         ``full`` input, or its thinking when it has no answer)."""
-        from r1lib.judges.refusal import classify_by_channel
         return classify_by_channel(inputs, self.refusal.classify)
 
     def version_payload(self) -> dict[str, Any]:

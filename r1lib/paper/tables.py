@@ -61,8 +61,10 @@ import pandas as pd
 from r1lib.analysis.outcomes import judge_safe_labels, judge_unsafe_labels
 from r1lib.analysis.stats import adjust_family, bootstrap_mean_ci, compare_cells, deviating, rate_summary
 from r1lib.analysis.stats.compare import ALPHA
+from r1lib.benchmarks.registry import benchmark_table
 from r1lib.config.settings import Settings, models_registry, resolve_model
 from r1lib.core.errors import UserError
+from r1lib.core.traces import STATES
 from r1lib.paper.render import GRADE, PERCENT
 
 PAPER_MODELS = ("Llama3.3", "R1-70b", "DS-V3", "DS-R1", "o3-mini")
@@ -145,7 +147,6 @@ def table1() -> pd.DataFrame:
     ``same_size`` is False where this checkout holds a different set than the paper used (a
     subset, a stand-in dataset, or missing files): such rows are not comparable to the paper.
     """
-    from r1lib.benchmarks.registry import benchmark_table
 
     paper = _paper_reference()["table1"].rename(columns={"size": "paper_size"})
     ours = benchmark_table().drop(columns=["paper_size"]).rename(columns={"items": "items_available"})
@@ -315,7 +316,6 @@ def rates(frames: Mapping[str, pd.DataFrame], labels: Labels, *, unsafe: bool = 
 def trace_states(frames: Sequence[pd.DataFrame], labels: Labels) -> pd.DataFrame:
     """How each model's outputs ended: records per trace state (closed, bare_close, empty_think,
     unterminated, no_think, api_field) and per generation outcome, and how many hit the token limit."""
-    from r1lib.core.traces import STATES
     present = [f for f in frames if len(f)]
     if not present:
         return pd.DataFrame(columns=["model", "records"])

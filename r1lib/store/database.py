@@ -27,12 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from r1lib.core.errors import UserError
 from r1lib.core.records import GenerationRecord, Verdict
-from r1lib.store.schema import BATCHES_TABLE, SCHEMA, SCHEMA_VERSION, check_schema, prepare_schema
+from r1lib.store.schema import SCHEMA_VERSION, check_schema, prepare_schema
 
 if TYPE_CHECKING:
     import pandas as pd
 
-SCHEMA += BATCHES_TABLE + ";\n"
 #: ``batches`` rows: one per Batch API submission (see :mod:`r1lib.generation.backends.openai_batch`). ``keys``
 #: is the JSON list of record keys (each line's ``custom_id``); ``batch_id`` is NULL between the
 #: upload and the confirmed create; ``status`` is ``uploaded``, then the provider's last status,

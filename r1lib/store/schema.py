@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS batches (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 )"""
+SCHEMA += BATCHES_TABLE + ";\n"
 
 
 #: The schema version this code reads and writes. 0: the unversioned schema of the first release;

@@ -23,6 +23,8 @@ from typing import Any
 
 import pandas as pd
 
+from r1lib.core.errors import UserError
+from r1lib.judges.registry import judge_class
 from r1lib.paper.cases import clean_text, escape_html
 
 #: Option value of the static page's verdict filter that keeps records without a verdict.
@@ -173,8 +175,6 @@ def _badge(verdict: dict[str, Any]) -> str:
 
 def _safe_labels(judge: str) -> frozenset[str]:
     """The judge's safe labels; empty for score-only judges (reward, harm) and unknown judges."""
-    from r1lib.core.errors import UserError
-    from r1lib.judges.registry import judge_class
     try:
         return frozenset(judge_class(judge).safe_labels)
     except (UserError, ImportError, AttributeError):
