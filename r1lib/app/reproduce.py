@@ -215,8 +215,8 @@ def select_notebooks(only: Sequence[str] | None) -> list[str]:
 
 def run_notebook(name: str, output: Path, parameters: dict[str, object]) -> NotebookResult:
     """Execute one notebook with Papermill; a failure is returned (with its cell and error), not raised."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
+    import papermill  # heavy: loaded only when a notebook runs
+    from papermill.exceptions import PapermillExecutionError  # heavy: loaded only when a notebook runs
 
     started = time.perf_counter()
     error = None
@@ -305,7 +305,7 @@ def _cell(text: str) -> str:
 
 def _check_kernel() -> None:
     """Fail early, with the fix, when no ``python3`` kernel is installed for this environment."""
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel  # loaded only when the kernel is checked
     try:
         KernelSpecManager().get_kernel_spec(KERNEL)
     except NoSuchKernel:

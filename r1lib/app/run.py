@@ -290,7 +290,7 @@ class Run:
         Returns the chosen cases as HTML for the notebook (escaped), or a note when no record of
         this run meets the criterion (the figure is then not built).
         """
-        from IPython.display import HTML
+        from IPython.display import HTML  # IPython: display only
 
         criterion = criterion or name
         chosen = select_cases(frame_answer, frame_thinking, criterion, n, seed=self.profile.seed)
@@ -327,7 +327,7 @@ class Run:
 
         The verdict and the score are shown as their judges' (:func:`r1lib.paper.cases.judge_says`,
         :func:`r1lib.paper.cases.score_words`); ``evidence`` maps a judge's name to its measured agreement."""
-        from IPython.display import HTML
+        from IPython.display import HTML  # IPython: display only
 
         scorer, score_frame = next(iter(scores.items()), (None, None))
         pairs = [p for p in (self.profile.pairs if pairs is None else pairs)

@@ -271,6 +271,7 @@ class DataFiles:
         return dest
 
     def _download_hf(self, source: FileSource, tmp: Path) -> Path:
+        # only when a file is downloaded
         from huggingface_hub import constants, hf_hub_download
         from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError
 
@@ -371,7 +372,7 @@ def fetch(name_or_all: str, *, settings: Settings | None = None) -> list[str]:
     (e.g. the full AIR-Bench set, which replaces the mirror's subset) is reported as skipped when it
     cannot be fetched; a file the benchmark needs raises :class:`UserError`.
     """
-    from r1lib.benchmarks.registry import benchmarks, get_benchmark
+    from r1lib.benchmarks.registry import benchmarks, get_benchmark  # here: the registry imports this module
 
     specs = list(benchmarks().values()) if name_or_all == "all" else [get_benchmark(name_or_all)]
     files = DataFiles(settings)

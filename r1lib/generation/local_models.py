@@ -100,7 +100,7 @@ def convert_gguf(gguf: Path, folder: Path) -> None:
     The folder is written under a temporary name and renamed at the end, so a crash never leaves a
     half-written folder and concurrent converters do not clash (the first rename wins).
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy optional dependency
 
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     quantized = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from r1lib.benchmarks.base import Item
+from r1lib.benchmarks.phishing import DECISIONS, protocol
 from r1lib.config.settings import ModelConfig
 from r1lib.core.errors import UserError
 from r1lib.core.records import BLOCKED_FINISH, GenerationRecord, Messages, canonical_json
@@ -122,8 +123,6 @@ class _Dialogue:
 def phishing_dialogue(config: ModelConfig, benchmark: str, items: Sequence[Item], store: Store, *, samples: int,
                       partner: ModelConfig | None, max_turns: int | None, progress: bool) -> Outcome:
     """CyberSecEval's spear-phishing dialogues, the model under test as attacker (module docstring)."""
-    from r1lib.benchmarks.phishing import DECISIONS, protocol
-
     if samples != 1:
         raise UserError("phishing dialogues take one sample per challenge; drop --samples / set samples: 1")
     if partner is None:

@@ -365,7 +365,7 @@ class OfflineRefusalJudge(RefusalClassifier):
         return self._classifier
 
     def _train(self) -> Any:
-        from sklearn.linear_model import LogisticRegression
+        from sklearn.linear_model import LogisticRegression  # loaded only when the classifier is trained
         corpus = xstest_completions(self.train_models)
         seeds = [(text, label) for label, texts in SEED_EXAMPLES.items() for text in texts]
         parts = [decisive_part(t) for t in corpus["completion"]] + [Decisive(t, t) for t, _ in seeds]

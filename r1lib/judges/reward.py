@@ -127,7 +127,7 @@ class RewardJudge(Judge):
 
     def score(self, conversations: Sequence[tuple[Messages, str]], *, progress: bool = False) -> list[Parsed]:
         """One reward per (messages, response) pair, in order."""
-        import torch
+        import torch  # heavy optional dependency
 
         tokenizer, model = self.load()
         encoded = [self.encode(messages, text) for messages, text in conversations]

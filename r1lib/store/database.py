@@ -343,7 +343,7 @@ class Store:
         """Verdicts joined with their generation's model, benchmark, prompt id, sample, trace state,
         finish reason and meta (which holds the item's ``category``); filtered by the verdict's judge
         and channel, the generation's model, benchmark and role, and (``gen_keys``) generation keys."""
-        import pandas as pd
+        import pandas as pd  # pandas only for frames: the runner's path does not need it
 
         where, args = _where(prefix="", **{"v.judge": judge, "v.channel": channel, "g.model": model,
                                            "g.benchmark": benchmark, "g.role": role})

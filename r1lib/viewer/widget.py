@@ -83,7 +83,7 @@ def browse(store: str | Path | Store, *, model: str | None = None, benchmark: st
             widgets = None
         if widgets is not None:
             return _widget(widgets, store, model, benchmark, judge, label, page_size)
-    from IPython.display import HTML
+    from IPython.display import HTML  # IPython: display only
     with _opened(store) as db:
         frame = trace_frame(db, model=model, benchmark=benchmark, judge=judge, label=label, limit=limit)
         title, note = _title(db, frame, model=model, benchmark=benchmark, judge=judge, label=label)

@@ -98,7 +98,7 @@ class TransformersBackend(LocalBackend):
 
     def complete(self, prompts: list[str], max_tokens: int, stop: list[str]) -> list[Piece]:
         """One batched ``generate`` call over ``prompts`` (left-padded)."""
-        import torch
+        import torch  # heavy optional dependency
 
         self.load()
         tokenizer, model = self._tokenizer, self._model

@@ -78,7 +78,7 @@ class VLLMBackend(LocalBackend):
 
     def complete(self, prompts: list[str], max_tokens: int, stop: list[str]) -> list[Piece]:
         """One ``LLM.generate`` call over all prompts (sent as token ids)."""
-        from vllm import SamplingParams
+        from vllm import SamplingParams  # heavy optional dependency
 
         self.load()
         sampling = SamplingParams(**self._sampling, max_tokens=max_tokens, stop=stop or None,
