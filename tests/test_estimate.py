@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import statistics
 from pathlib import Path
 
@@ -14,10 +13,10 @@ import pytest
 import yaml
 
 from r1lib.app.cli import main
-from r1lib.app.estimate import JUDGING, estimate_profile
+from r1lib.app.estimate import estimate_profile, unplanned
 from r1lib.app.profiles import Profile
 from r1lib.app.rehearse import imitation_server
-from r1lib.app.reproduce import NOTEBOOKS, NOTEBOOKS_DIR
+from r1lib.app.reproduce import judgings, reproduce
 from r1lib.app.run import Run
 from r1lib.benchmarks.sources import DataFiles
 from r1lib.config.settings import models_registry
@@ -136,17 +135,43 @@ def test_default_lengths_are_what_the_cited_traces_measure(mirror: Path) -> None
     assert judge_class("airbench").output_tokens == pytest.approx(statistics.mean(map(count, verdicts)), abs=0.1)
 
 
-def test_every_judging_of_the_notebooks_is_in_the_estimate() -> None:
-    from r1lib.benchmarks.registry import benchmark_names
-    from r1lib.judges.registry import judge_names
-    covered_benchmarks = {b.split(":")[0] for b, _, _, _ in JUDGING}
-    covered_judges = {j for _, j, _, _ in JUDGING if j}
-    for name in NOTEBOOKS:
-        cells = json.loads((NOTEBOOKS_DIR / f"{name}.ipynb").read_text())["cells"]
-        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
-        judging = [line for line in code.splitlines()
-                   if re.search(r"evaluate\(|judge_pairs|conditions\(|scores\(|for name in \(", line)
-                   or re.search(r'^\s*\(".*", "[\w-]+", "(answer|thinking|full)"', line)]
-        named = {s for line in judging for s in re.findall(r'"([\w-]+)"', line)}
-        assert named & set(benchmark_names()) <= covered_benchmarks, name
-        assert named & set(judge_names()) - set(benchmark_names()) <= covered_judges, name
+#: Every benchmark the notebooks read: fakes on the paper's, each recorded set with its runs.
+FAKES = "[fake-r1, fake-v3, fake-r1-70b, fake-llama, fake-o3]"
+DEEPSEEK = [f"recorded-deepseek-{family}-{provider}" for provider in ("volcengine", "alibaba", "tencent")
+            for family in ("r1", "v3")]
+RECORDED = {"jbb-recorded": "[recorded-r1-distill-llama-8b, recorded-llama-3.1-8b, recorded-llama-3-8b, "
+                            "recorded-qwen2.5-7b]",
+            "alpaca-harmless": "[recorded-r1-distill-llama-8b, recorded-llama-3-8b]",
+            "personas": "[recorded-deepseek-r1-personas]", "xstest-age": "[recorded-r1-distill-qwen-14b]",
+            "deepseek-jailbreak": "[" + ", ".join(DEEPSEEK) + "]"}
+
+
+def test_unplanned_names_a_judging_the_plan_misses() -> None:
+    profile = Profile.load("ci")
+    assert unplanned(profile, [("airbench", "airbench", "answer"), ("jailbreak:plain", "safety-thinking", "thinking"),
+                               ("airbench", "harm-offline", "answer")]) == []
+    assert unplanned(profile, [("xstest", "recorded-human", "thinking")]) == [("xstest", "recorded-human", "thinking")]
+
+
+@pytest.mark.slow
+def test_every_judging_the_notebooks_make_is_in_the_estimate(tmp_path: Path) -> None:
+    """Runs every notebook on fakes and the recorded fixtures and checks what they judged against JUDGING."""
+    models = sorted({m.strip() for group in (FAKES, *RECORDED.values()) for m in group.strip("[]").split(",")})
+    lines = ["description: every benchmark the notebooks read", f"models: [{', '.join(models)}]",
+             "pairs: [[fake-r1, fake-v3], [fake-r1-70b, fake-llama], [recorded-r1-distill-llama-8b, "
+             "recorded-llama-3.1-8b]]", "reference: fake-o3", "judge_models: {default: offline}",
+             "phishing_victim: fake-v3", "phishing_turns: 1", "scorers: {severity: {judge: harm-offline}}",
+             "benchmarks:"]
+    lines += [f"  {b}: {{limit: 6, models: {FAKES}}}" for b in
+              ("airbench", "mitre", "interpreter", "phishing", "xstest", "jailbreak", "prompt-injection")]
+    lines += [f"  {b}: {{models: {chosen}}}" for b, chosen in RECORDED.items()]
+    profile = tmp_path / "everything.yaml"
+    profile.write_text("\n".join(lines) + "\n")
+    runs = tmp_path / "runs"
+    code = reproduce(str(profile), store=tmp_path / "store.sqlite", tables_dir=tmp_path / "tables",
+                     figures_dir=tmp_path / "figures", runs_dir=runs)
+    assert code == 0
+    judged = [j for status in sorted(runs.rglob("*.status.json")) for j in judgings(status)]
+    assert len(judged) > 30
+    assert {tag.split(":")[0] for tag, _, _ in judged} >= {"airbench", "jbb-recorded", "personas", "deepseek-jailbreak"}
+    assert unplanned(Profile.load(str(profile)), judged) == []

@@ -63,7 +63,9 @@ SAMPLE = 200
 #: The judging the notebooks do: (benchmark, judge — None for the benchmark's own, "scorers" for the
 #: profile's Fig. 3 scorers —, channel, models: "all" or "reasoning"). Each distinct judging once (a
 #: notebook asking again reuses the stored verdicts). ``jailbreak:plain`` is the plain counterpart of
-#: the jailbreak prompts that notebook 04 adds. Kept in step with notebooks/ by tests/test_estimate.py.
+#: the jailbreak prompts that notebook 04 adds. Checked against what the notebooks really judge: every
+#: run writes its judgings to its status file and :func:`unplanned` lists those this plan misses
+#: (``r1lib reproduce`` prints them; tests/test_estimate.py runs every notebook and expects none).
 JUDGING: tuple[tuple[str, str | None, str, str], ...] = (
     ("airbench", None, "answer", "all"), ("mitre", None, "answer", "all"), ("interpreter", None, "answer", "all"),
     ("phishing", None, "answer", "all"), ("xstest", None, "answer", "all"), ("jailbreak", None, "answer", "all"),
@@ -144,6 +146,26 @@ class Estimate:
         scale = self.rows["benchmark"].map(lambda b: factor.get(b.split(":")[0], 1.0))
         return {c: float((self.rows[c] * scale).sum()) for c in
                 ("calls", "prompt_tokens", "output_tokens", "usd", "usd_batch", "wall_s")}
+
+
+def unplanned(profile: Profile, judgings: Sequence[Sequence[str]]) -> list[tuple[str, str, str]]:
+    """The (benchmark[:split], judge, channel) judgings of a run that :data:`JUDGING` does not plan for.
+
+    A judging is planned by an entry naming its judge, by one naming the benchmark's own judge (None)
+    when it is the profile's judge for that benchmark, or by a ``scorers`` entry when its judge is one
+    of the profile's scorers. A split of the jailbreak benchmark is its plain counterpart
+    (``jailbreak:plain``), whatever the split is called.
+    """
+    scorers = {spec["judge"] for spec in profile.scorers.values()}
+    missing = []
+    for tag, judge, channel in map(tuple, judgings):
+        base = tag.split(":")[0]
+        key = "jailbreak:plain" if base == "jailbreak" and ":" in tag else tag
+        planned = {(benchmark, who) for benchmark, who, ch, _ in JUDGING if benchmark == key and ch == channel}
+        if not ((key, judge) in planned or ((key, None) in planned and judge == profile.default_judge(base))
+                or ((key, "scorers") in planned and judge in scorers)):
+            missing.append((tag, judge, channel))
+    return missing
 
 
 def format_estimate(estimate: Estimate, profile: Profile) -> str:

@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from r1lib.app.estimate import unplanned
 from r1lib.app.profiles import Profile
 from r1lib.benchmarks.recorded import recorded_sources
 from r1lib.config.settings import PROJECT_ROOT, Settings
@@ -125,6 +126,7 @@ def reproduce(profile: str, only: Sequence[str] | None = None, *, limit: int | N
     print(f"r1lib reproduce: profile {loaded.name!r}, {len(names)} notebook(s), store {loaded.store_path}")
     started = time.time()
     results = []
+    judged: list[list[str]] = []
     spent, stopped = 0.0, ""
     for name in names:
         print(f"running {name} ...", flush=True)
@@ -135,12 +137,17 @@ def reproduce(profile: str, only: Sequence[str] | None = None, *, limit: int | N
         result.incomplete = incomplete(status_file)
         print(result.line(), flush=True)
         results.append(result)
+        judged += judgings(status_file)
         budget = budget_status(status_file)
         spent += budget.get("spent_usd", 0.0)
         if budget.get("stopped"):
             stopped = name
             break
     status = artefact_status(tables, figures, since=started, ran={r.name: r for r in results})
+    missing = unplanned(loaded, judged)
+    if missing:
+        print("\nnote: `r1lib estimate` does not plan for these judgings (add them to JUDGING in "
+              "r1lib/app/estimate.py): " + "; ".join(" × ".join(j) for j in dict.fromkeys(missing)))
     print()
     print(status.to_string(index=False))
     tables.mkdir(parents=True, exist_ok=True)
@@ -185,6 +192,13 @@ def budget_status(status_file: Path) -> dict[str, Any]:
     if not status_file.is_file():
         return {}
     return dict(json.loads(status_file.read_text(encoding="utf-8")).get("budget") or {})
+
+
+def judgings(status_file: Path) -> list[list[str]]:
+    """The (benchmark[:split], judge, channel) judgings a notebook's run recorded in its status file."""
+    if not status_file.is_file():
+        return []
+    return list(json.loads(status_file.read_text(encoding="utf-8")).get("judgings") or [])
 
 
 def incomplete(status_file: Path) -> str | None:

@@ -102,6 +102,8 @@ class Run:
         self.comparable: dict[str, Comparison] = {}
         #: Judge name → the judge object used, for :meth:`judges`.
         self.used: dict[str, Any] = {}
+        #: Every (benchmark[:split], judge, channel) this run judged, in order: what the estimate must plan for.
+        self.judgings: list[tuple[str, str, str]] = []
         self.failures = Failures()
         self._prefetched = False
 
@@ -152,6 +154,8 @@ class Run:
                 self._write_status()  # what was spent reaches `r1lib reproduce` before the notebook stops
                 raise
         self.used[judge_obj.name] = judge_obj
+        tag = benchmark if split is None else f"{benchmark}:{split}"
+        self.judgings += [j for j in ((tag, judge_obj.name, c) for c in channels) if j not in self.judgings]
         step = f"{benchmark}{':' + split if split else ''} × {judge_obj.name}"
         self.failures.add(step, result.failed_generations, result.failed_judgements, result.first_error)
         self._write_status()
@@ -465,7 +469,8 @@ class Run:
             return
         f = self.failures
         status = {"failed_calls": f.total, "generation": f.generation, "judging": f.judging,
-                  "first_error": f.first_error, "steps": f.steps, "max_failures": self.profile.max_failures}
+                  "first_error": f.first_error, "steps": f.steps, "max_failures": self.profile.max_failures,
+                  "judgings": self.judgings}
         budget = active()
         if budget is not None:
             status["budget"] = {"spent_usd": budget.spent_usd, "stopped": budget.stopped, "report": budget.report()}
