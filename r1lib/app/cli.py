@@ -1,5 +1,10 @@
 """The ``r1lib`` command. It parses arguments, calls library functions and turns user errors into
-clear one-line messages with exit status 2 (never a traceback for a mistake the user can fix)."""
+clear one-line messages with exit status 2 (never a traceback for a mistake the user can fix).
+
+Every command imports what it uses inside its own function, on purpose: start-up is measured
+(PERFORMANCE.md, the first request after about 0.5 s), and a command must not pay for pandas,
+openai or the judges that another command needs.
+"""
 
 from __future__ import annotations
 
