@@ -14,7 +14,8 @@ import pytest
 
 from r1lib.analysis import claims
 from r1lib.analysis.stats import claims_table, holm
-from r1lib.app.profiles import Profile, ProfileFile, comparability
+from r1lib.app.comparability import comparability
+from r1lib.app.profiles import Profile, ProfileFile
 from r1lib.app.run import Run
 from r1lib.app.steps import prefetch, prefetch_requests
 from r1lib.benchmarks.sources import FIXTURE_MANIFEST, FIXTURE_NOTE, FIXTURE_PROFILE_SUFFIX, FIXTURES_ENV

@@ -225,8 +225,8 @@ def cmd_judge(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export records, or per-sample results with their verdicts."""
-    from r1lib.store.database import check_format
     from r1lib.store.export import write_results
+    from r1lib.store.files import check_format
 
     check_format(args.format)
     with _store(args, create=False) as store:

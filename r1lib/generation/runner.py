@@ -35,7 +35,8 @@ from r1lib.cost import budget as budgets
 from r1lib.cost.pricing import call_usd, check_bounded, costs_money, worst_case_usd
 from r1lib.generation.backends import Backend, Completion, make_backend
 from r1lib.generation.backends.base import admit_first
-from r1lib.store.database import Store, owner_id
+from r1lib.store.database import Store
+from r1lib.store.leases import owner_id
 
 T = TypeVar("T")
 _BACKENDS: dict[str, Backend] = {}

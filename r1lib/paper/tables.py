@@ -107,7 +107,7 @@ PHISHING_CRITERION = ("the paper does not say how it decided that an attacker re
 
 Labels = Mapping[str, str]
 #: Whether cells can be compared with the paper: one answer for the table, or one per benchmark. An
-#: answer is a bool or a :class:`r1lib.app.profiles.Comparison` (which carries the reason).
+#: answer is a bool or a :class:`r1lib.app.comparability.Comparison` (which carries the reason).
 Comparable = object
 
 

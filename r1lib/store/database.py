@@ -14,9 +14,7 @@ it in one transaction; a store of a newer version is refused, never misread.
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
 import sqlite3
 import threading
 import time
@@ -27,6 +25,18 @@ from typing import TYPE_CHECKING, Any
 
 from r1lib.core.errors import UserError
 from r1lib.core.records import GenerationRecord, Verdict
+from r1lib.store.files import check_format, write_frame
+from r1lib.store.leases import owner_alive
+from r1lib.store.rows import (
+    JSON_FIELDS,
+    chunks,
+    from_row,
+    generation_filter,
+    has_text,
+    last_user_message,
+    to_row,
+    where_clause,
+)
 from r1lib.store.schema import SCHEMA_VERSION, check_schema, prepare_schema
 
 if TYPE_CHECKING:
@@ -48,30 +58,14 @@ GEN_COLUMNS = ("key", "model", "benchmark", "prompt_id", "sample", "role", "mess
                "attempts", "error", "created_at", "meta")
 VERDICT_COLUMNS = ("gen_key", "judge", "version", "channel", "label", "score", "parsed_ok", "raw",
                    "details", "error", "created_at", "judge_model")
-JSON_FIELDS = ("messages", "config", "meta", "details")
 #: Columns of `r1lib export`, in order.
 EXPORT_COLUMNS = ["model", "benchmark", "prompt_id", "sample", "prompt", "thinking", "answer",
                   "trace_state", "trace_source", "finish_reason", "prompt_tokens", "reasoning_tokens",
                   "answer_tokens", "latency_s", "error", "key"]
-EXPORT_FORMATS = ("jsonl", "parquet", "csv")
 
 
-def owner_id() -> str:
-    """Identify this process for leases: host and pid."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _owner_alive(owner: str) -> bool:
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname():
-        return True  # cannot check another machine; rely on expiry
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError):
-        return True
-    return True
 
 
 class Store:
@@ -92,7 +86,7 @@ class Store:
             raise UserError(f"store {self.path} cannot be opened ({exc}); check the path and its permissions") from None
         try:
             self._conn.execute("PRAGMA busy_timeout=60000")
-            self._conn.create_function("has_text", 1, _has_text, deterministic=True)
+            self._conn.create_function("has_text", 1, has_text, deterministic=True)
             # First, so that a file that is no store is refused untouched; a current store needs no write.
             self.schema_version = check_schema(self._conn, self.path)
             if self.schema_version != SCHEMA_VERSION:
@@ -136,7 +130,7 @@ class Store:
 
         Returns True when the record was written.
         """
-        row = _to_row({c: getattr(record, c) for c in GEN_COLUMNS}, GEN_COLUMNS)  # no deep copy, unlike to_dict
+        row = to_row({c: getattr(record, c) for c in GEN_COLUMNS}, GEN_COLUMNS)  # no deep copy, unlike to_dict
         placeholders = ",".join("?" * len(GEN_COLUMNS))
         updates = ",".join(f"{c}=excluded.{c}" for c in GEN_COLUMNS if c != "key")
         with self._write() as conn:
@@ -151,19 +145,19 @@ class Store:
         """Records for the given keys (missing keys are absent from the result)."""
         keys = list(keys)
         found: dict[str, GenerationRecord] = {}
-        for chunk in _chunks(keys, 500):
+        for chunk in chunks(keys, 500):
             q = f"SELECT {','.join(GEN_COLUMNS)} FROM generations WHERE key IN ({','.join('?' * len(chunk))})"
             with self._lock:
                 rows = self._conn.execute(q, chunk).fetchall()
             for row in rows:
-                found[row[0]] = GenerationRecord(**_from_row(row, GEN_COLUMNS))
+                found[row[0]] = GenerationRecord(**from_row(row, GEN_COLUMNS))
         return found
 
     def done_keys(self, keys: Iterable[str]) -> set[str]:
         """The subset of ``keys`` that already hold a successful output."""
         keys = list(keys)
         done: set[str] = set()
-        for chunk in _chunks(keys, 500):
+        for chunk in chunks(keys, 500):
             q = f"SELECT key FROM generations WHERE error IS NULL AND key IN ({','.join('?' * len(chunk))})"
             with self._lock:
                 done.update(r[0] for r in self._conn.execute(q, chunk))
@@ -172,12 +166,12 @@ class Store:
     def iter_generations(self, *, model: str | None = None, benchmark: str | None = None,
                          role: str | None = "eval") -> Iterator[GenerationRecord]:
         """All records matching the filters, oldest first."""
-        where, args = _where(model=model, benchmark=benchmark, role=role)
+        where, args = where_clause(model=model, benchmark=benchmark, role=role)
         q = f"SELECT {','.join(GEN_COLUMNS)} FROM generations {where} ORDER BY created_at, key"
         with self._lock:
             rows = self._conn.execute(q, args).fetchall()
         for row in rows:
-            yield GenerationRecord(**_from_row(row, GEN_COLUMNS))
+            yield GenerationRecord(**from_row(row, GEN_COLUMNS))
 
     def sample_generations(self, *, model: str, role: str = "eval", limit: int = 200) -> list[GenerationRecord]:
         """Up to ``limit`` successful records of ``model`` in key order (keys are hashes, so a sample
@@ -186,7 +180,7 @@ class Store:
              f"ORDER BY key LIMIT {int(limit)}")
         with self._lock:
             rows = self._conn.execute(q, (model, role)).fetchall()
-        return [GenerationRecord(**_from_row(row, GEN_COLUMNS)) for row in rows]
+        return [GenerationRecord(**from_row(row, GEN_COLUMNS)) for row in rows]
 
     def count(self, table: str = "generations") -> int:
         """Number of rows in a table."""
@@ -207,7 +201,7 @@ class Store:
                 if conn.execute("SELECT 1 FROM generations WHERE key = ? AND error IS NULL", (key,)).fetchone():
                     continue
                 row = conn.execute("SELECT owner, expires FROM leases WHERE key = ?", (key,)).fetchone()
-                if row and row[0] != owner and row[1] > now and _owner_alive(row[0]):
+                if row and row[0] != owner and row[1] > now and owner_alive(row[0]):
                     continue
                 conn.execute("INSERT OR REPLACE INTO leases (key, owner, expires) VALUES (?, ?, ?)",
                              (key, owner, now + ttl_s))
@@ -243,7 +237,7 @@ class Store:
     # -- verdicts --------------------------------------------------------------------------
     def put_verdict(self, verdict: Verdict) -> None:
         """Store a verdict; a parsed verdict is kept, an errored or unparsed one may be replaced."""
-        row = _to_row(verdict.to_dict(), VERDICT_COLUMNS)
+        row = to_row(verdict.to_dict(), VERDICT_COLUMNS)
         updates = ",".join(f"{c}=excluded.{c}" for c in VERDICT_COLUMNS[4:])
         with self._write() as conn:
             conn.execute(
@@ -256,13 +250,13 @@ class Store:
                      channel: str) -> dict[str, Verdict]:
         """Stored verdicts of one judge version on one channel, by generation key."""
         found: dict[str, Verdict] = {}
-        for chunk in _chunks(list(gen_keys), 500):
+        for chunk in chunks(list(gen_keys), 500):
             q = (f"SELECT {','.join(VERDICT_COLUMNS)} FROM verdicts WHERE judge = ? AND version = ? "
                  f"AND channel = ? AND gen_key IN ({','.join('?' * len(chunk))})")
             with self._lock:
                 rows = self._conn.execute(q, [judge, version, channel, *chunk]).fetchall()
             for row in rows:
-                values = _from_row(row, VERDICT_COLUMNS)
+                values = from_row(row, VERDICT_COLUMNS)
                 values["parsed_ok"] = bool(values["parsed_ok"])
                 found[row[0]] = Verdict(**values)
         return found
@@ -291,7 +285,7 @@ class Store:
                    + sorted(set(text_flags) - set(TEXT_COLUMNS)))
         if unknown:
             raise ValueError(f"not generation columns or meta keys: {unknown}")
-        where, args = _generation_filter(model=model, benchmark=benchmark, role=role, trace_state=trace_state,
+        where, args = generation_filter(model=model, benchmark=benchmark, role=role, trace_state=trace_state,
                                          judge=judge, label=label)
         page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
         selected = ([f"g.{c}" for c in chosen] + [f"g.meta -> '$.{key}'" for key in meta_keys]
@@ -306,14 +300,14 @@ class Store:
         for column in text_flags:
             frame[f"has_{column}"] = frame[f"has_{column}"].astype(bool)
         if "messages" in chosen:
-            frame["prompt"] = frame["messages"].map(_last_user_message)
+            frame["prompt"] = frame["messages"].map(last_user_message)
         return frame
 
     def count_generations(self, *, model: str | None = None, benchmark: str | None = None,
                           role: str | None = "eval", trace_state: str | None = None, judge: str | None = None,
                           label: str | None = None) -> int:
         """How many records :meth:`generations_frame` returns for the same filters (without a page)."""
-        where, args = _generation_filter(model=model, benchmark=benchmark, role=role, trace_state=trace_state,
+        where, args = generation_filter(model=model, benchmark=benchmark, role=role, trace_state=trace_state,
                                          judge=judge, label=label)
         with self._lock:
             return self._conn.execute(f"SELECT COUNT(*) FROM generations g {where}", args).fetchone()[0]
@@ -322,10 +316,10 @@ class Store:
         """The distinct non-null values of a generation column (``model``, ``benchmark``, ``trace_state``)
         or of the verdict ``label`` (of ``judge`` when given) among records of ``role``, sorted."""
         if column == "label":
-            where, args = _where(prefix="", **{"g.role": role, "v.judge": judge})
+            where, args = where_clause(prefix="", **{"g.role": role, "v.judge": judge})
             q = f"SELECT DISTINCT v.label FROM verdicts v JOIN generations g ON g.key = v.gen_key {where}"
         elif column in ("model", "benchmark", "trace_state"):
-            where, args = _where(role=role)
+            where, args = where_clause(role=role)
             q = f"SELECT DISTINCT {column} FROM generations {where}"
         else:
             raise ValueError(column)
@@ -345,7 +339,7 @@ class Store:
         and channel, the generation's model, benchmark and role, and (``gen_keys``) generation keys."""
         import pandas as pd  # pandas only for frames: the runner's path does not need it
 
-        where, args = _where(prefix="", **{"v.judge": judge, "v.channel": channel, "g.model": model,
+        where, args = where_clause(prefix="", **{"v.judge": judge, "v.channel": channel, "g.model": model,
                                            "g.benchmark": benchmark, "g.role": role})
         joined = ("model", "benchmark", "prompt_id", "sample", "trace_state", "finish_reason", "meta")
         q = (f"SELECT {','.join('v.' + c for c in VERDICT_COLUMNS)}, {','.join('g.' + c for c in joined)} "
@@ -355,7 +349,7 @@ class Store:
             if gen_keys is None:
                 rows = self._conn.execute(q, args).fetchall()
             else:
-                for chunk in _chunks(list(gen_keys), 500):
+                for chunk in chunks(list(gen_keys), 500):
                     keyed = f"{q} {'AND' if where else 'WHERE'} v.gen_key IN ({','.join('?' * len(chunk))})"
                     rows += self._conn.execute(keyed, [*args, *chunk]).fetchall()
         frame = pd.DataFrame(rows, columns=[*VERDICT_COLUMNS, *joined])
@@ -373,71 +367,23 @@ class Store:
         return len(frame)
 
 
-def check_format(fmt: str) -> None:
-    """Raise a UserError unless ``fmt`` is one of :data:`EXPORT_FORMATS`."""
-    if fmt not in EXPORT_FORMATS:
-        raise UserError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
-
-
-def write_frame(frame: pd.DataFrame, fmt: str, output: str | Path) -> Path:
-    """Write ``frame`` as jsonl (one JSON object per line, UTF-8), parquet or csv; returns the path."""
-    check_format(fmt)
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "jsonl":
-        frame.to_json(output, orient="records", lines=True, force_ascii=False)
-    elif fmt == "parquet":
-        frame.to_parquet(output, index=False)
-    else:
-        frame.to_csv(output, index=False)
-    return output
 
 
 
 
 
 
-def _last_user_message(messages: list[dict[str, Any]]) -> str:
-    return next((str(m.get("content", "")) for m in reversed(messages) if m.get("role") == "user"), "")
 
 
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
-def _generation_filter(*, model: str | None, benchmark: str | None, role: str | None, trace_state: str | None,
-                       judge: str | None, label: str | None) -> tuple[str, list[Any]]:
-    """WHERE clause over ``generations g``; ``label`` matches the latest verdict per (judge, channel)."""
-    where, args = _where(prefix="g.", model=model, benchmark=benchmark, role=role, trace_state=trace_state)
-    if label is None:
-        return where, args
-    latest = ("EXISTS (SELECT 1 FROM verdicts v WHERE v.gen_key = g.key AND v.label = ?"
-              + (" AND v.judge = ?" if judge is not None else "")
-              + " AND NOT EXISTS (SELECT 1 FROM verdicts w WHERE w.gen_key = v.gen_key AND w.judge = v.judge"
-                " AND w.channel = v.channel AND w.created_at > v.created_at))")
-    args += [label] + ([judge] if judge is not None else [])
-    return (f"{where} AND {latest}" if where else f"WHERE {latest}"), args
 
 
-def _where(prefix: str = "", **filters: Any) -> tuple[str, list[Any]]:
-    parts, args = [], []
-    for column, value in filters.items():
-        if value is not None:
-            parts.append(f"{prefix}{column} = ?")
-            args.append(value)
-    return ("WHERE " + " AND ".join(parts)) if parts else "", args
 
 
-def _has_text(value: Any) -> int:
-    """1 when ``value`` is a string with more than whitespace (SQL function ``has_text``)."""
-    return int(isinstance(value, str) and bool(value.strip()))
 
 
-def _to_row(values: dict[str, Any], columns: tuple[str, ...]) -> list[Any]:
-    return [json.dumps(values[c], ensure_ascii=False, default=str) if c in JSON_FIELDS else values[c]
-            for c in columns]
 
 
-def _from_row(row: tuple[Any, ...], columns: tuple[str, ...]) -> dict[str, Any]:
-    return {c: (json.loads(v) if c in JSON_FIELDS and v is not None else v) for c, v in zip(columns, row)}
+
+

@@ -29,7 +29,8 @@ from pathlib import Path
 import pandas as pd
 
 from r1lib.core.records import Verdict, generation_outcome, verdict_outcome
-from r1lib.store.database import EXPORT_COLUMNS, Store, check_format, write_frame
+from r1lib.store.database import EXPORT_COLUMNS, Store
+from r1lib.store.files import check_format, write_frame
 
 VERDICT_FIELDS = ["judge", "judge_version", "judge_model", "channel", "label", "score", "parsed_ok", "judge_error"]
 OUTCOME_FIELDS = ["generation_outcome", "outcome", "store_schema_version"]
