@@ -18,7 +18,7 @@ What runs:
    model re-pointed at the server (:func:`r1lib.app.rehearse.models_file`, retries kept
    short), each benchmark at the paper's size × ``--scale`` (the mirror holds fewer prompts for
    AIR-Bench: copies with a variant note appended make up the rest), every judging the notebooks do
-   (:data:`r1lib.app.estimate.JUDGING`; Fig. 3's reward-model scorers run locally and are left out),
+   (:data:`r1lib.app.judging_plan.JUDGING`; Fig. 3's reward-model scorers run locally and are left out),
    one model at a time at its configured concurrency (32, the providers' caps). Calls are not
    streamed here: streaming costs ~70 µs of client CPU per token (PERFORMANCE.md), added to the
    report as a figure, not simulated (it would multiply this script's run time).
@@ -208,7 +208,7 @@ def write_models(path: Path, base_url: str) -> Path:
 
 def run_profile(workdir: Path, scale: float) -> dict[str, Any]:
     """Every generation and judging of the paper profile (the notebooks' steps), in this process."""
-    from r1lib.app.estimate import JUDGING
+    from r1lib.app.judging_plan import JUDGING
     from r1lib.app.profiles import Profile
     from r1lib.app.run import Run
 

@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from r1lib.app.cli import main
-from r1lib.app.estimate import estimate_profile, unplanned
+from r1lib.app.estimate import estimate_profile
+from r1lib.app.judging_plan import unplanned
 from r1lib.app.profiles import Profile
 from r1lib.app.rehearse import imitation_server
 from r1lib.app.reproduce import judgings, reproduce

@@ -280,7 +280,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     import dataclasses
     from pathlib import Path
 
-    from r1lib.app.estimate import estimate_profile, format_estimate
+    from r1lib.app.estimate import estimate_profile
+    from r1lib.app.estimate_report import format_estimate
     from r1lib.app.profiles import Profile
     from r1lib.config.settings import Settings
     from r1lib.store.database import Store

@@ -36,6 +36,8 @@ from typing import Any
 
 import pandas as pd
 
+from r1lib.app.estimate_report import Estimate
+from r1lib.app.judging_plan import JUDGING
 from r1lib.app.profiles import OFFLINE, Profile
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.phishing import protocol
@@ -60,31 +62,6 @@ from r1lib.store.database import Store
 MIN_STORED = 20
 #: Records of a model read from the store to measure its lengths and latency.
 SAMPLE = 200
-#: The judging the notebooks do: (benchmark, judge — None for the benchmark's own, "scorers" for the
-#: profile's Fig. 3 scorers —, channel, models: "all" or "reasoning"). Each distinct judging once (a
-#: notebook asking again reuses the stored verdicts). ``jailbreak:plain`` is the plain counterpart of
-#: the jailbreak prompts that notebook 04 adds. Checked against what the notebooks really judge: every
-#: run writes its judgings to its status file and :func:`unplanned` lists those this plan misses
-#: (``r1lib reproduce`` prints them; tests/test_estimate.py runs every notebook and expects none).
-JUDGING: tuple[tuple[str, str | None, str, str], ...] = (
-    ("airbench", None, "answer", "all"), ("mitre", None, "answer", "all"), ("interpreter", None, "answer", "all"),
-    ("phishing", None, "answer", "all"), ("xstest", None, "answer", "all"), ("jailbreak", None, "answer", "all"),
-    ("prompt-injection", None, "answer", "all"), ("airbench", "scorers", "answer", "all"),
-    ("airbench", None, "thinking", "reasoning"), ("mitre", None, "thinking", "reasoning"),
-    ("interpreter", None, "thinking", "reasoning"), ("jailbreak", None, "thinking", "reasoning"),
-    ("jailbreak", "safety-thinking", "thinking", "reasoning"),
-    ("jailbreak:plain", "safety-thinking", "thinking", "reasoning"),
-    ("alpaca-harmless", None, "answer", "all"), ("alpaca-harmless", "recorded-strmatch", "full", "all"),
-    ("jbb-recorded", None, "answer", "all"), ("jbb-recorded", "recorded-llamaguard", "full", "all"),
-    ("jbb-recorded", "scorers", "answer", "all"), ("jbb-recorded", None, "thinking", "reasoning"),
-    ("jbb-recorded", None, "full", "all"),
-    ("personas", "safety-thinking", "thinking", "reasoning"), ("personas", None, "answer", "all"),
-    ("personas", None, "thinking", "reasoning"), ("personas", "recorded-v3-harm", "answer", "all"),
-    ("personas", "recorded-v3-harm", "thinking", "reasoning"), ("personas", "recorded-refusal-flag", "full", "all"),
-    ("xstest-age", "refusal-offline", "thinking", "all"), ("xstest-age", "recorded-human", "thinking", "all"),
-    ("deepseek-jailbreak", None, "answer", "all"), ("deepseek-jailbreak", "recorded-jbb-llm-judge", "answer", "all"),
-    ("deepseek-jailbreak", "scorers", "answer", "all"),
-)
 
 
 
@@ -106,130 +83,10 @@ _TEXT, _ANSWER, _THINKING = "\x00judged-text\x00", "\x00judged-answer\x00", "\x0
 
 
 
-@dataclass
-class Estimate:
-    """The rows of an estimate and what its numbers rest on (tokenizer, lengths, speeds, prices, items)."""
-
-    rows: pd.DataFrame
-    tokenizer: str
-    lengths: dict[str, Lengths]
-    speeds: dict[str, Speed]
-    prices: dict[str, Price]
-    batch_discounts: dict[str, float | None]
-    items: dict[str, tuple[int, int | None]]
-    local_judges: list[str]
-    free_models: list[str]
-
-    def by(self, stage: str) -> pd.DataFrame:
-        """Totals per model (``generation``) or per judge and judge model (``judging``)."""
-        rows = self.rows[self.rows["stage"] == stage]
-        keys = ["model"] if stage == "generation" else ["what", "model"]
-        numbers = ["calls", "stored", "prompt_tokens", "output_tokens", "usd", "usd_batch", "wall_s"]
-        return rows.groupby(keys, as_index=False, sort=False)[numbers].sum(min_count=1)  # NaN stays NaN
-
-    def totals(self) -> dict[str, Any]:
-        """Calls, tokens, dollars of the priced rows, wall time of the whole run, and the unpriced models."""
-        numbers = ["calls", "stored", "prompt_tokens", "output_tokens", "usd", "usd_batch", "wall_s"]
-        totals: dict[str, Any] = {c: float(self.rows[c].sum()) for c in numbers}
-        totals["unpriced"] = sorted(set(self.rows.loc[self.rows["usd"].isna() & (self.rows["calls"] > 0), "model"])
-                                    - set(self.free_models))
-        totals["no_batch_price"] = sorted(m for m in set(self.rows.loc[self.rows["calls"] > 0, "model"])
-                                          if m not in totals["unpriced"] and m not in self.free_models
-                                          and not pd.isna(self.prices[m].input)
-                                          and self.batch_discounts.get(m) is None)
-        return totals
-
-    def at_paper_size(self) -> dict[str, float]:
-        """:meth:`totals` with every benchmark's rows scaled to the paper's size of it (paper size ÷ items
-        here; benchmarks without a paper size, or of which this run holds every item, as they are)."""
-        factor = {b: (paper / n if paper and n else 1.0) for b, (n, paper) in self.items.items()}
-        scale = self.rows["benchmark"].map(lambda b: factor.get(b.split(":")[0], 1.0))
-        return {c: float((self.rows[c] * scale).sum()) for c in
-                ("calls", "prompt_tokens", "output_tokens", "usd", "usd_batch", "wall_s")}
 
 
-def unplanned(profile: Profile, judgings: Sequence[Sequence[str]]) -> list[tuple[str, str, str]]:
-    """The (benchmark[:split], judge, channel) judgings of a run that :data:`JUDGING` does not plan for.
-
-    A judging is planned by an entry naming its judge, by one naming the benchmark's own judge (None)
-    when it is the profile's judge for that benchmark, or by a ``scorers`` entry when its judge is one
-    of the profile's scorers. A split of the jailbreak benchmark is its plain counterpart
-    (``jailbreak:plain``), whatever the split is called.
-    """
-    scorers = {spec["judge"] for spec in profile.scorers.values()}
-    missing = []
-    for tag, judge, channel in map(tuple, judgings):
-        base = tag.split(":")[0]
-        key = "jailbreak:plain" if base == "jailbreak" and ":" in tag else tag
-        planned = {(benchmark, who) for benchmark, who, ch, _ in JUDGING if benchmark == key and ch == channel}
-        if not ((key, judge) in planned or ((key, None) in planned and judge == profile.default_judge(base))
-                or ((key, "scorers") in planned and judge in scorers)):
-            missing.append((tag, judge, channel))
-    return missing
 
 
-def format_estimate(estimate: Estimate, profile: Profile) -> str:
-    """The estimate for a terminal: per model, per judge, totals, then how every number was made."""
-    def table(frame: pd.DataFrame, first: list[str]) -> str:
-        shown = frame[first].copy()
-        for column in ("calls", "stored", "prompt_tokens", "output_tokens"):
-            shown[column] = frame[column].map(lambda v: f"{v:,.0f}")
-        for column in ("usd", "usd_batch"):
-            shown[column] = frame[column].map(lambda v: "-" if pd.isna(v) else f"{v:,.2f}")
-        shown["wall_h"] = frame["wall_s"].map(lambda v: "-" if pd.isna(v) else f"{v / 3600:,.2f}")
-        shown = shown.rename(columns={"what": "judge", "prompt_tokens": "prompt tok", "output_tokens": "output tok",
-                                      "usd": "$ sync", "usd_batch": "$ batch", "wall_h": "wall h"})
-        return shown.to_string(index=False)
-
-    numbers = ["calls", "stored", "prompt_tokens", "output_tokens", "usd", "usd_batch"]
-    judging = estimate.by("judging")
-    totals = estimate.totals()
-    paper = estimate.at_paper_size()
-    items = ", ".join(f"{b} {n:,}" + (f" (paper {p:,})" if p and p != n else "")
-                      for b, (n, p) in estimate.items.items())
-    lines = [f"estimate for profile {profile.name!r}: before any call; store {profile.store_path}",
-             f"items: {items}; {profile.samples} sample(s) per prompt", "",
-             "generation, per model (dialogue victims and their checks included):",
-             table(estimate.by("generation"), ["model", *numbers]), "",
-             "judging, per judge and judge model:",
-             table(judging, ["what", "model", *numbers]) if len(judging) else
-             "  none: every judge of this profile runs here", "",
-             f"total: {totals['calls']:,.0f} calls ({totals['stored']:,.0f} already stored), "
-             f"{totals['prompt_tokens']:,.0f} prompt tokens, {totals['output_tokens']:,.0f} output tokens; "
-             f"${totals['usd']:,.2f} synchronous, ${totals['usd_batch']:,.2f} with the Batch API wherever it has "
-             f"a price; {totals['wall_s'] / 3600:,.1f} h of calls one model at a time at the configured concurrency"]
-    if totals["unpriced"]:
-        lines.append(f"  not priced (no pricing in the models registry): {', '.join(totals['unpriced'])}")
-    if totals["no_batch_price"]:
-        lines.append(f"  no batch price known (batch_discount null), counted at the synchronous price in the batch "
-                     f"column: {', '.join(totals['no_batch_price'])}")
-    if any(p and p != n for n, p in estimate.items.values()):
-        lines.append(f"at the paper's benchmark sizes (rows scaled per benchmark): {paper['calls']:,.0f} calls, "
-                     f"{paper['prompt_tokens']:,.0f} prompt tokens, {paper['output_tokens']:,.0f} output tokens, "
-                     f"${paper['usd']:,.2f} synchronous, ${paper['usd_batch']:,.2f} batch, "
-                     f"{paper['wall_s'] / 3600:,.1f} h")
-    lines += ["", f"tokens: prompts and judge templates counted with {estimate.tokenizer}",
-              "output tokens per call:"]
-    lines += [f"  {m}: {v.billed:,.0f} billed (thinking {v.thinking:,.0f}, answer {v.answer:,.0f}); {v.source}"
-              for m, v in estimate.lengths.items()]
-    lines += ["  judge calls: as each judge declares them (LLMJudge.planned_calls; output_tokens of its class)",
-              "call speed:"]
-    lines += [f"  {m}: {v.first_token_s:g} s + {v.tokens_per_s:,.0f} tokens/s; {v.source}"
-              for m, v in estimate.speeds.items()]
-    lines.append("prices (USD per 1M input / output tokens):")
-    for model, p in estimate.prices.items():
-        discount = estimate.batch_discounts.get(model)
-        lines.append(f"  {model}: {p.source}" if pd.isna(p.input) else
-                     f"  {model}: {p.input:g} / {p.output:g}, batch discount "
-                     f"{'unknown' if discount is None else f'{discount:g}'}, as of {p.as_of}; {p.source}")
-    if estimate.free_models:
-        lines.append("models that run here or replay recordings (no API cost, no wall time estimate): "
-                     f"{', '.join(estimate.free_models)}")
-    if estimate.local_judges:
-        lines.append(f"judges that run here (no API calls): {', '.join(estimate.local_judges)}")
-    lines.append("upper bounds: every phishing dialogue runs all its turns; every MITRE output goes to the judge "
-                 "model (the local refusal check spares some)")
-    return "\n".join(lines)
 
 
 def estimate_profile(profile: Profile, store: Store | None = None) -> Estimate:

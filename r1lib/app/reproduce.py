@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from r1lib.app.estimate import unplanned
+from r1lib.app.judging_plan import unplanned
 from r1lib.app.profiles import Profile
 from r1lib.benchmarks.recorded import recorded_sources
 from r1lib.config.settings import PROJECT_ROOT, Settings
@@ -147,7 +147,7 @@ def reproduce(profile: str, only: Sequence[str] | None = None, *, limit: int | N
     missing = unplanned(loaded, judged)
     if missing:
         print("\nnote: `r1lib estimate` does not plan for these judgings (add them to JUDGING in "
-              "r1lib/app/estimate.py): " + "; ".join(" × ".join(j) for j in dict.fromkeys(missing)))
+              "r1lib/app/judging_plan.py): " + "; ".join(" × ".join(j) for j in dict.fromkeys(missing)))
     print()
     print(status.to_string(index=False))
     tables.mkdir(parents=True, exist_ok=True)
