@@ -17,8 +17,8 @@ from scipy import stats as sps
 from r1lib.analysis import claims
 from r1lib.analysis.outcomes import BASE_COLUMNS
 from r1lib.core.errors import UserError
+from r1lib.paper import figure_files, render
 from r1lib.paper import figures as plots
-from r1lib.paper import render
 from r1lib.paper import tables as report
 
 matplotlib.use("Agg")
@@ -488,12 +488,12 @@ def test_format_estimate_and_number() -> None:
 def check_saved(fig, name: str, out: Path) -> None:
     width, height = fig.get_size_inches()
     assert 6.5 <= width <= 7.0 and 1.5 <= height <= 9.5
-    paths = plots.save_figure(fig, name, out)
+    paths = figure_files.save_figure(fig, name, out)
     assert [p.suffix for p in paths] == [".png", ".pdf", ".csv"]
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[1].read_bytes()[:5] == b"%PDF-"
     saved = pd.read_csv(paths[2])  # the numbers the figure draws, beside it
-    assert len(saved) == len(plots.figure_data(fig)) > 0
-    assert list(saved.columns) == list(plots.figure_data(fig).columns)
+    assert len(saved) == len(figure_files.figure_data(fig)) > 0
+    assert list(saved.columns) == list(figure_files.figure_data(fig).columns)
 
 
 def test_fig2b_interpreter_safety_by_attack_type(tmp_path: Path, labels: dict[str, str]) -> None:
@@ -501,7 +501,7 @@ def test_fig2b_interpreter_safety_by_attack_type(tmp_path: Path, labels: dict[st
     cell = data[(data["label"] == "DS-R1") & (data["category"] == "Reflected Attack")].iloc[0]
     assert cell["value"] == pytest.approx(67.0) and cell["n"] == 100
     check_saved(plots.fig2b(interpreter_frame(), labels), "fig2b", tmp_path)
-    plots.save_figure(plots.no_data_figure("nothing", reason="no records"), "fig2b", tmp_path)
+    figure_files.save_figure(plots.no_data_figure("nothing", reason="no records"), "fig2b", tmp_path)
     assert not (tmp_path / "fig2b.csv").exists()  # no stale numbers beside a figure that has none
 
 

@@ -21,7 +21,7 @@ from r1lib.paper.cases import (
     score_words,
     select_cases,
 )
-from r1lib.paper.figures import with_data
+from r1lib.paper.figure_files import with_data
 
 
 class CaseStudies:

@@ -46,7 +46,7 @@ from r1lib.core.records import GenerationRecord
 from r1lib.cost.budget import BudgetExhausted, active
 from r1lib.cost.spent import costs_table
 from r1lib.judges.base import LLMJudge
-from r1lib.paper.figures import caption_figure, save_figure
+from r1lib.paper.figure_files import caption_figure, save_figure
 from r1lib.paper.render import save_table
 from r1lib.store.database import Store
 

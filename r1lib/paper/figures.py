@@ -1,21 +1,19 @@
-"""The paper's figures from outcome frames, sized for a paper page (6.75 in wide), plus save_figure.
+"""The paper's figures from outcome frames, sized for a paper page (6.75 in wide).
 
 Every ``figN`` function returns a :class:`matplotlib.figure.Figure` built without pyplot (so
 notebooks show it once and tests leak nothing); the numbers behind it come from the same cell
 functions as the tables (:mod:`r1lib.paper.tables`): rates over judged records with Wilson 95% intervals,
 means with bootstrap intervals. Each figure has a ``*_data`` function returning those numbers.
 A figure with nothing to show (no judged record, every judge answer unparseable) is a small figure
-that says so, never an error. :func:`caption_figure` writes above a figure what made it. Every
-figure carries the numbers it draws (:func:`with_data`), and :func:`save_figure` writes them beside
-it as ``NAME.csv``, so a figure can be replotted, and checked, without its code.
+that says so, never an error. Every figure carries the numbers it draws, which
+:mod:`r1lib.paper.figure_files` saves beside it as ``NAME.csv`` (with the caption saying what made
+it), so a figure can be replotted, and checked, without its code.
 """
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Collection, Mapping, Sequence
 from itertools import cycle
-from pathlib import Path
 
 import matplotlib
 import matplotlib.lines
@@ -27,6 +25,7 @@ from matplotlib.figure import Figure
 from r1lib.analysis.outcomes import judge_safe_labels
 from r1lib.analysis.stats import thinking_answer_table
 from r1lib.core.errors import UserError
+from r1lib.paper.figure_files import with_data
 from r1lib.paper.tables import (
     INTERPRETER_TYPES,
     PAPER_MODELS,
@@ -338,42 +337,12 @@ def thinking_answer_heatmap(answer_frame: pd.DataFrame, thinking_frame: pd.DataF
     return with_data(fig, pd.concat(counts, ignore_index=True)[["label", "thinking", "answer", "count"]])
 
 
-def with_data(fig: Figure, data: pd.DataFrame) -> Figure:
-    """Attach the numbers ``fig`` draws (one row per plotted value), for :func:`save_figure`."""
-    fig.r1lib_data = data
-    return fig
 
 
-def figure_data(fig: Figure) -> pd.DataFrame | None:
-    """The numbers attached to ``fig`` by :func:`with_data`, or None (e.g. a no-data figure)."""
-    return getattr(fig, "r1lib_data", None)
 
 
-def save_figure(fig: Figure, name: str, out_dir: str | Path) -> list[Path]:
-    """Write ``name.png`` (200 dpi) and ``name.pdf`` into ``out_dir`` (caption included), and the
-    figure's numbers as ``name.csv`` when it carries them; returns the paths written."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{name}.png", out / f"{name}.pdf"]
-    fig.savefig(paths[0], dpi=200, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
-    data = figure_data(fig)
-    stale = out / f"{name}.csv"
-    stale.unlink(missing_ok=True)  # a no-data figure must not leave an earlier run's numbers beside it
-    if data is not None:
-        data.to_csv(stale, index=False)
-        paths.append(stale)
-    return paths
 
 
-def caption_figure(fig: Figure, text: str) -> Figure:
-    """Write ``text`` (what made the figure: profile, models, judges) in small grey type above it."""
-    for artist in [t for t in fig.texts if t.get_gid() == "r1lib-caption"]:
-        artist.remove()
-    width = int(fig.get_figwidth() * 24)  # characters per line at 6 pt
-    fig.text(0.0, 1.0, textwrap.fill(text, width), fontsize=6, color="0.35", ha="left", va="bottom",
-             parse_math=False, gid="r1lib-caption")
-    return fig
 
 
 def no_data_figure(title: str, *frames: pd.DataFrame, reason: str = "") -> Figure:
