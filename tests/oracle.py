@@ -284,7 +284,7 @@ def _check_case(saved: pd.DataFrame, store: Store, name: str) -> None:
 
 def _labels_to_models(labels: pd.Series, models: set[str]) -> dict[str, str]:
     """Map display labels back to models (the heatmap data is keyed by label)."""
-    from r1lib.paper.tables import model_labels
+    from r1lib.paper.comparison import model_labels
     named = model_labels(models)
     return {label: next(m for m, shown in named.items() if shown == label) for label in set(labels)}
 

@@ -22,7 +22,8 @@ from scipy import stats as sps
 
 from r1lib.analysis.stats import adjust_family, compare_cells, deviating, mean_difference, rate_difference
 from r1lib.app.profiles import Profile
-from r1lib.paper import tables as report
+from r1lib.paper import comparison, layout
+from r1lib.paper.cells import PAPER_MODELS
 
 DRAWS = 1000
 #: Upper 99% binomial bound on the share of "deviates" among DRAWS when the true rate is 5%.
@@ -30,8 +31,8 @@ FALSE_LIMIT = sps.binom.ppf(0.99, DRAWS, 0.05) / DRAWS
 POWER = 0.80
 SHIFT = 10.0
 AMBIGUOUS = 0.10
-TYPES = list(report.XSTEST_TYPES.values())
-XSTEST = list(report.XSTEST_COLUMNS)  # FC, FR, PR
+TYPES = list(layout.XSTEST_TYPES.values())
+XSTEST = list(layout.XSTEST_COLUMNS)  # FC, FR, PR
 
 
 @dataclass
@@ -51,20 +52,20 @@ class Cells:
 def deviates_share(cells: Cells) -> float:
     """Share of draws whose table reads "deviates" by the tables' own comparison and verdict."""
     _, _, p = compare_cells(cells.k, cells.value, cells.sd, cells.n, cells.paper, cells.paper_n,
-                            upper=report.unit_upper(cells.unit))
+                            upper=comparison.unit_upper(cells.unit))
     return float(deviating(adjust_family(p, cells.weight), cells.weight).mean())
 
 
 def truth(name: str) -> pd.DataFrame:
     """The paper's cells of a table with the value it is compared at (typos corrected) and its n."""
-    reference = report.paper_reference()
+    reference = comparison.paper_reference()
     cells = reference[name][["model", "row", "column", "value", "unit"]].copy()
     typos = reference["typos"]
     fixed = typos[(typos["table"] == name) & typos["corrected"].notna()].set_index(["model", "row", "column"])
     keys = list(zip(cells["model"], cells["row"], cells["column"]))
     cells["value"] = [float(fixed.loc[key, "corrected"]) if key in fixed.index else v
                       for key, v in zip(keys, cells["value"])]
-    cells["paper_n"] = [report.paper_cell_size(name, *key) for key in keys]
+    cells["paper_n"] = [comparison.paper_cell_size(name, *key) for key in keys]
     return cells.reset_index(drop=True)
 
 
@@ -72,7 +73,7 @@ def truth(name: str) -> pd.DataFrame:
 def our_size(benchmark: str) -> int:
     """Items per model in the paper profile: its limit, or every item of Table 1."""
     limit = Profile.load("paper").plan(benchmark).limit
-    sizes = report.paper_reference()["table1"].set_index("benchmark")["size"]
+    sizes = comparison.paper_reference()["table1"].set_index("benchmark")["size"]
     return int(limit if limit is not None else sizes[benchmark])
 
 
@@ -96,7 +97,7 @@ def airbench_draw(rng: np.random.Generator, mean: np.ndarray, n: np.ndarray) -> 
 def table2_cells(rng: np.random.Generator, shift: str | None = None) -> Cells:
     """Table 2 (AirBench mean score, MITRE, Code Interp, Phishing), ``shift``'s cells 10 points lower."""
     cells = truth("table2")
-    benchmarks = {v: k for k, v in report.BENCHMARK_COLUMNS.items()}
+    benchmarks = {v: k for k, v in layout.BENCHMARK_COLUMNS.items()}
     ours_n = np.array([our_size(benchmarks[c]) for c in cells["column"]], dtype=float)
     paper_n = cells["paper_n"].to_numpy(dtype=float)
     value = cells["value"].to_numpy(dtype=float)
@@ -110,15 +111,15 @@ def table2_cells(rng: np.random.Generator, shift: str | None = None) -> Cells:
     paper_value[:, airbench] = np.round(airbench_draw(rng, value[airbench], paper_n[airbench])[0], 1)
     k[:, airbench] = np.nan
     return Cells(k, ours_value, sd, np.broadcast_to(ours_n, k.shape), paper_value, paper_n,
-                 cells["unit"].to_numpy(), report.cell_weights("table2", cells["row"], cells["column"]))
+                 cells["unit"].to_numpy(), comparison.cell_weights("table2", cells["row"], cells["column"]))
 
 
 def xstest_counts(rng: np.random.Generator, per_type: int, shift: str | None = None) -> np.ndarray:
     """Counts (draws, model, type, FC/FR/PR) of ``per_type`` prompts per type from Table 9's per-type
     values; for ``shift`` full compliance is 10 points lower and full refusal 10 points higher."""
     cells = truth("table9").set_index(["model", "row", "column"])["value"]
-    counts = np.empty((DRAWS, len(report.PAPER_MODELS), len(TYPES), 3), dtype=np.int64)
-    for i, model in enumerate(report.PAPER_MODELS):
+    counts = np.empty((DRAWS, len(PAPER_MODELS), len(TYPES), 3), dtype=np.int64)
+    for i, model in enumerate(PAPER_MODELS):
         for j, prompt_type in enumerate(TYPES):
             p = np.array([cells[(model, prompt_type, c)] for c in XSTEST], dtype=float)
             if model == shift:
@@ -135,7 +136,7 @@ def table9_cells(ours: np.ndarray, paper: np.ndarray) -> Cells:
     def cell_counts(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         full = np.concatenate([counts, counts.sum(axis=2, keepdims=True)], axis=2)  # TOTAL
         n = full.sum(axis=-1, keepdims=True) * np.ones(3)
-        index = [(report.PAPER_MODELS.index(m), rows.index(r), XSTEST.index(c))
+        index = [(PAPER_MODELS.index(m), rows.index(r), XSTEST.index(c))
                  for m, r, c in zip(layout["model"], layout["row"], layout["column"])]
         pick = tuple(np.array(i) for i in zip(*index))
         return full[:, pick[0], pick[1], pick[2]].astype(float), n[:, pick[0], pick[1], pick[2]]
@@ -143,7 +144,7 @@ def table9_cells(ours: np.ndarray, paper: np.ndarray) -> Cells:
     k, n = cell_counts(ours)
     paper_k, paper_n = cell_counts(paper)
     return Cells(k, 100 * k / n, np.full(k.shape, np.nan), n, printed(paper_k, paper_n), paper_n[0],
-                 layout["unit"].to_numpy(), report.cell_weights("table9", layout["row"], layout["column"]))
+                 layout["unit"].to_numpy(), comparison.cell_weights("table9", layout["row"], layout["column"]))
 
 
 def table3_cells(ours: np.ndarray, paper: np.ndarray) -> Cells:
@@ -155,16 +156,16 @@ def table3_cells(ours: np.ndarray, paper: np.ndarray) -> Cells:
         order = counts[..., 0] * 10_000 - counts[..., 1] * 100 + np.arange(len(TYPES))
         worst = np.take_along_axis(counts, order.argmin(axis=2)[:, :, None, None], axis=2)[:, :, 0]
         rows = {"Avg": counts.sum(axis=2), "Worst Cat": worst}
-        k = np.stack([rows[r][:, report.PAPER_MODELS.index(m), XSTEST.index(c)]
+        k = np.stack([rows[r][:, PAPER_MODELS.index(m), XSTEST.index(c)]
                       for m, r, c in zip(layout["model"], layout["row"], layout["column"])], axis=1)
-        n = np.stack([rows[r][:, report.PAPER_MODELS.index(m)].sum(axis=-1)
+        n = np.stack([rows[r][:, PAPER_MODELS.index(m)].sum(axis=-1)
                       for m, r in zip(layout["model"], layout["row"])], axis=1)
         return k.astype(float), n.astype(float)
 
     k, n = cell_counts(ours)
     paper_k, paper_n = cell_counts(paper)
     return Cells(k, 100 * k / n, np.full(k.shape, np.nan), n, printed(paper_k, paper_n), paper_n,
-                 layout["unit"].to_numpy(), report.cell_weights("table3", layout["row"], layout["column"]))
+                 layout["unit"].to_numpy(), comparison.cell_weights("table3", layout["row"], layout["column"]))
 
 
 def xstest_tables(seed: int, shift: str | None = None) -> dict[str, Cells]:

@@ -38,7 +38,7 @@ from r1lib.app.reproduce import (
 from r1lib.benchmarks.recorded import recorded_sources
 from r1lib.benchmarks.sources import FIXTURE_PROFILE_SUFFIX
 from r1lib.core.errors import UserError
-from r1lib.paper.tables import MEANING
+from r1lib.paper.comparison import MEANING
 from r1lib.store.database import Store
 
 #: What a ci-profile run of the notebooks must write, each checked against the store by tests/oracle.py

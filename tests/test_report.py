@@ -17,9 +17,10 @@ from scipy import stats as sps
 from r1lib.analysis import claims
 from r1lib.analysis.outcomes import BASE_COLUMNS
 from r1lib.core.errors import UserError
-from r1lib.paper import figure_files, render
+from r1lib.paper import comparison, figure_files, layout, render
 from r1lib.paper import figures as plots
 from r1lib.paper import tables as report
+from r1lib.paper.cells import PAPER_MODELS
 
 matplotlib.use("Agg")
 
@@ -120,7 +121,7 @@ def mitre_frame(safe: dict[str, int], n: int = 377, channel: str = "answer") -> 
 def interpreter_frame() -> pd.DataFrame:
     cells = []
     for label, malicious in INTERPRETER_MALICIOUS.items():
-        for attack, m in zip(report.INTERPRETER_TYPES, malicious):
+        for attack, m in zip(layout.INTERPRETER_TYPES, malicious):
             extra = {"attack_type": attack}
             cells += [(MODELS[label], m // 2, "extremely_malicious", extra),
                       (MODELS[label], m - m // 2, "potentially_malicious", extra),
@@ -167,10 +168,10 @@ def jailbreak_frame(counts: dict[str, tuple[int, int]], label_counted: str, chan
 def xstest_frame() -> pd.DataFrame:
     cells = []
     for label in MODELS:
-        for xstest_type in report.XSTEST_TYPES:
+        for xstest_type in layout.XSTEST_TYPES:
             counts = XSTEST_NOT_FULL.get((label, xstest_type), (25, 0, 0))
             cells += [(MODELS[label], k, name, {"type": xstest_type})
-                      for k, name in zip(counts, report.XSTEST_COLUMNS.values())]
+                      for k, name in zip(counts, layout.XSTEST_COLUMNS.values())]
     return outcome_rows("xstest", "xstest", cells)
 
 
@@ -207,7 +208,7 @@ def injection_frame(mirror: Path) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def labels() -> dict[str, str]:
-    return report.model_labels(list(MODELS.values()))
+    return comparison.model_labels(list(MODELS.values()))
 
 
 def assert_matches_paper(table: pd.DataFrame) -> None:
@@ -215,7 +216,7 @@ def assert_matches_paper(table: pd.DataFrame) -> None:
     which must differ from the printed value and equal the value the counts give. (Their status may
     still be "reproduced": the difference is far inside both sides' sampling error.)"""
     name = table["table"].iloc[0]
-    paper = report.paper_reference()[name]
+    paper = comparison.paper_reference()[name]
     assert len(table) == len(paper), f"{name}: {len(table)} cells, the paper has {len(paper)}"
     for cell in table.itertuples(index=False):
         key = (name, cell.label, cell.row, cell.column)
@@ -347,12 +348,12 @@ def test_category_names_are_normalised(labels: dict[str, str]) -> None:
 
 
 def test_paper_reference_is_complete_and_consistent() -> None:
-    reference = report.paper_reference()
-    assert set(reference) == {*report.PAPER_TABLES, "typos", "cell_sizes"}
+    reference = comparison.paper_reference()
+    assert set(reference) == {*layout.PAPER_TABLES, "typos", "cell_sizes"}
     assert reference["table1"]["size"].tolist() == [5694, 377, 500, 200, 250, 810, 251]
     value = {name: frame.set_index(["model", "row", "column"])["value"] for name, frame in reference.items()
              if name not in ("table1", "typos", "cell_sizes")}
-    sizes = {(name, *key): report.paper_cell_size(name, *key) for name in value for key in value[name].index}
+    sizes = {(name, *key): comparison.paper_cell_size(name, *key) for name in value for key in value[name].index}
     assert not any(math.isnan(n) for n in sizes.values()), "every paper cell has its n in cell_sizes.csv"
     assert sizes[("table9", "DS-R1", "T1 Homonyms", "FC")] * 10 == sizes[("table9", "DS-R1", "TOTAL", "FC")] == 250
     injection = {c: sizes[("table6", "DS-R1", "all", c)] for c in ("Direct", "Indirect", "Security", "Logic", "ALL")}
@@ -364,13 +365,13 @@ def test_paper_reference_is_complete_and_consistent() -> None:
     def fixed(table: str, key: tuple) -> float:
         return corrected.get((table, *key), value[table][key])
 
-    for model in report.PAPER_MODELS:
-        malicious = [fixed("table10", (model, "all", a)) for a in report.INTERPRETER_TYPES]
+    for model in PAPER_MODELS:
+        malicious = [fixed("table10", (model, "all", a)) for a in layout.INTERPRETER_TYPES]
         assert 100 - sum(malicious) / 5 == pytest.approx(value["table2"][(model, "all", "Code Interp")], abs=0.05)
         grades = [value["table4"][(model, "all", c)] for c in ("Persuasion", "Rapport", "Argumentation")]
         assert sum(grades) / 3 == pytest.approx(value["table4"][(model, "all", "Avg Score")], abs=0.01)
         for column in ("FC", "FR", "PR"):
-            per_type = [fixed("table9", (model, t, column)) for t in report.XSTEST_TYPES.values()]
+            per_type = [fixed("table9", (model, t, column)) for t in layout.XSTEST_TYPES.values()]
             total = value["table9"][(model, "TOTAL", column)]
             assert total == value["table3"][(model, "Avg", column)]
             if (model, column) not in {("R1-70b", "FC"), ("R1-70b", "FR")}:  # the named inconsistency
@@ -403,7 +404,7 @@ def test_save_table_writes_csv_md_tex(tmp_path: Path, labels: dict[str, str]) ->
     paths = render.save_table(table, "table10", tmp_path, caption="Table 10: malicious % (ours vs paper)")
     assert [p.name for p in paths] == ["table10.csv", "table10.md", "table10.tex"]
     again = pd.read_csv(paths[0], keep_default_na=False, na_values=[""])
-    assert list(again.columns) == report.COLUMNS + report.TEST_COLUMNS and len(again) == 25
+    assert list(again.columns) == comparison.COLUMNS + comparison.TEST_COLUMNS and len(again) == 25
     assert again["value"].tolist() == pytest.approx(table["value"].tolist())
     markdown = paths[1].read_text().splitlines()
     assert markdown[0].startswith("Table 10") and markdown[2].startswith("| label")
@@ -414,8 +415,8 @@ def test_save_table_writes_csv_md_tex(tmp_path: Path, labels: dict[str, str]) ->
 
 def test_wide_view_has_the_papers_layout(labels: dict[str, str]) -> None:
     view = render.wide(report.table10(interpreter_frame(), labels))
-    assert list(view.index) == list(report.PAPER_MODELS)
-    assert list(view.columns) == list(report.INTERPRETER_TYPES)
+    assert list(view.index) == list(PAPER_MODELS)
+    assert list(view.columns) == list(layout.INTERPRETER_TYPES)
     assert view.loc["DS-V3", "Container Escape"] == "46.0 [36.6, 55.7] n=100 · paper 45.9 ✓"  # inside our interval
     far = render.wide(report.table2({"mitre": mitre_frame({"DS-R1": 120})}, labels))
     assert far.loc["DS-R1", "MITRE"] == "31.8 [27.3, 36.7] n=377 · paper 7.4 ✗"
@@ -580,18 +581,18 @@ def test_table_status_follows_the_holm_adjusted_cells(labels: dict[str, str]) ->
     # Five models on MITRE: the paper's counts, except DS-R1 far off.
     frame = mitre_frame({**MITRE_SAFE, "DS-R1": 120})
     table = report.table2({"mitre": frame}, labels)
-    status, detail = report.table_status(table)
+    status, detail = comparison.table_status(table)
     assert status == "deviates" and "DS-R1 MITRE: diff +24.43" in detail and "Holm over 5 counted" in detail
     assert table.set_index("label")["status"].to_dict() == {
         "Llama3.3": "reproduced", "R1-70b": "reproduced", "DS-V3": "reproduced", "DS-R1": "deviates",
         "o3-mini": "reproduced"}
     reproduced = report.table2({"mitre": mitre_frame(MITRE_SAFE)}, labels)
-    status, detail = report.table_status(reproduced)
+    status, detail = comparison.table_status(reproduced)
     assert status == "reproduced" and detail.startswith("no counted cell differs at 5% (smallest adjusted p 1)")
     none = reproduced.assign(status="not comparable")
-    assert report.table_status(none) == ("not comparable", "5 cells, none comparable to the paper")
+    assert comparison.table_status(none) == ("not comparable", "5 cells, none comparable to the paper")
     with pytest.raises(UserError, match="lacks the columns"):
-        report.table_status(table[["status"]])
+        comparison.table_status(table[["status"]])
 
 
 def test_derived_cells_are_weighted_or_not_counted(labels: dict[str, str]) -> None:
@@ -603,13 +604,13 @@ def test_derived_cells_are_weighted_or_not_counted(labels: dict[str, str]) -> No
     family = table.loc[table["status"] != "not comparable", "weight"].sum()
     partial = table[~table["counted"]]
     assert family == 5 * (10 * 2 + 10 * 2) and (partial["p_adj"] == (partial["p"] * family).clip(upper=1)).all()
-    assert report.table_status(table)[0] == "reproduced"
+    assert comparison.table_status(table)[0] == "reproduced"
     # One model's full compliance 10 points lower in every type: too small to see in 25 prompts, seen in TOTAL.
     shifted = xstest_frame()
     ds_r1 = shifted.index[(shifted["model"] == MODELS["DS-R1"]) & (shifted["label"] == "full_compliance")]
     shifted.loc[ds_r1[::8], "label"] = "full_refusal"
     table = report.table9(shifted, labels)
-    status, detail = report.table_status(table)
+    status, detail = comparison.table_status(table)
     cells = table[table["status"] == "deviates"]
     assert status == "deviates" and set(cells["row"]) == {"TOTAL"} and "DS-R1 TOTAL FC" in detail
 

@@ -34,7 +34,7 @@ from r1lib.benchmarks.recorded import recorded_sources
 from r1lib.config.settings import PROJECT_ROOT, Settings
 from r1lib.core.errors import UserError
 from r1lib.cost.budget import BUDGET_EXIT, MAX_COST_ENV, parse_usd
-from r1lib.paper.tables import MEANING, table_status
+from r1lib.paper.comparison import MEANING, table_status
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = ("01_safety_benchmarks", "02_attacks", "03_reasoning_harm", "04_safety_thinking",
@@ -276,7 +276,7 @@ def artefact_status(tables_dir: Path, figures_dir: Path, *, since: float,
 
 
 def _table_status(path: Path) -> tuple[str, str]:
-    """Summarise the per-cell ``status`` column of a saved table (:func:`r1lib.paper.tables.table_status`)."""
+    """Summarise the per-cell ``status`` column of a saved table (:func:`r1lib.paper.comparison.table_status`)."""
     table = pd.read_csv(path)
     if "status" not in table.columns or table.empty:
         return "built", f"{path.name} (no paper values to compare)"

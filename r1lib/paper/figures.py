@@ -25,16 +25,9 @@ from matplotlib.figure import Figure
 from r1lib.analysis.outcomes import judge_safe_labels
 from r1lib.analysis.stats import thinking_answer_table
 from r1lib.core.errors import UserError
+from r1lib.paper.cells import PAPER_MODELS, Labels, airbench_cell, mean_cell, models_in_order, rate_cell
 from r1lib.paper.figure_files import with_data
-from r1lib.paper.tables import (
-    INTERPRETER_TYPES,
-    PAPER_MODELS,
-    Labels,
-    airbench_cell,
-    mean_cell,
-    models_in_order,
-    rate_cell,
-)
+from r1lib.paper.layout import INTERPRETER_TYPES
 
 #: Text width of a paper page (inches).
 PAGE_WIDTH = 6.75
