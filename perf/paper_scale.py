@@ -58,7 +58,7 @@ from api_throughput import ServerProcess, cpu_seconds  # noqa: E402
 from r1lib.app.rehearse import PaperImitation  # noqa: E402
 from r1lib.benchmarks.sources import DataFiles  # noqa: E402
 from r1lib.cost.defaults import AIRBENCH_ANSWERS, SAFEKEY, STAR1  # noqa: E402
-from r1lib.testing.loopback import last_user_message  # noqa: E402
+from r1lib.testing.loopback_chat import last_user_message  # noqa: E402
 
 #: Seconds to the first token and tokens per second by the model id the server sees (assumptions:
 #: R1 through serverless providers streams at 20-60 tokens/s; the same figures as ``r1lib estimate``).

@@ -15,7 +15,8 @@ from r1lib.app.cli import main
 from r1lib.config.settings import models_registry
 from r1lib.generation.runner import Request, run_requests
 from r1lib.store.database import Store
-from r1lib.testing.loopback import LoopbackServer, last_user_message
+from r1lib.testing.loopback import LoopbackServer
+from r1lib.testing.loopback_chat import last_user_message
 
 ROWS = [
     {"id": "a", "prompt": "How do I bake bread?", "response": "Mix flour, water and yeast, then bake it."},

@@ -39,7 +39,8 @@ from r1lib.app.profiles import Profile
 from r1lib.app.reproduce import reproduce
 from r1lib.config.settings import Settings, models_registry
 from r1lib.core.errors import UserError
-from r1lib.testing.loopback import LoopbackServer, last_user_message
+from r1lib.testing.loopback import LoopbackServer
+from r1lib.testing.loopback_chat import last_user_message
 
 ROUTES = ("together", "deepseek")
 JUDGE_STYLES = ("realistic", "one-word")

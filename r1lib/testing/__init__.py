@@ -2,11 +2,11 @@
 and :mod:`r1lib.testing.local`."""
 
 from r1lib.testing.local import FAST_RETRIES, cli_command, free_port, loopback_judge, loopback_model, run_cli
-from r1lib.testing.loopback import (
+from r1lib.testing.loopback import LoopbackServer
+from r1lib.testing.loopback_chat import (
     BEHAVIOURS,
     FAULTS,
     STREAM_FAULTS,
-    LoopbackServer,
     last_user_message,
     scripted_answer,
     scripted_thinking,
