@@ -38,7 +38,6 @@ import argparse
 import json
 import os
 import re
-import signal
 import subprocess
 import tempfile
 import time
@@ -116,7 +115,7 @@ def run_server(args: argparse.Namespace, spec: dict[str, Any], env: dict[str, st
     from r1lib.config.settings import ModelConfig
     from r1lib.generation.runner import Request, run_requests
     from r1lib.store.database import Store
-    from r1lib.testing import free_port
+    from r1lib.testing import free_port, stop_server
 
     port = free_port()
     flags = [f"--{key.replace('_', '-')}" if value is True else f"--{key.replace('_', '-')}={value}"
@@ -142,12 +141,7 @@ def run_server(args: argparse.Namespace, spec: dict[str, Any], env: dict[str, st
                 records, summary = run_requests(config, "gpu-throughput", requests, store, progress=False)
                 seconds = time.perf_counter() - started
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop_server(process)
     if summary.failed:
         raise RuntimeError(f"server run incomplete: {summary.line()}; first error: "
                            f"{next(r.error for r in records if r.error)}")

@@ -23,6 +23,7 @@ from r1lib.benchmarks.registry import load_items
 from r1lib.config.settings import models_registry
 from r1lib.core.records import NOT_RECORDED_FINISH
 from r1lib.generation.backends.recorded import RecordedBackend
+from r1lib.paper.tables import rates
 from r1lib.store.database import Store
 
 PROVIDERS = ("volcengine", "alibaba", "tencent")
@@ -43,6 +44,12 @@ def open_run(tmp_path: Path, **kwargs: bool) -> Run:
     """A quiet run of that profile with its own store and output folders."""
     return Run.open(str(profile_file(tmp_path, **kwargs)), store=tmp_path / "store.sqlite",
                     tables_dir=tmp_path / "tables", figures_dir=tmp_path / "figures", progress=False)
+
+
+def asr_table(views: dict, labels: dict) -> pd.DataFrame:
+    """Attack success per judge view and model, per provider and pooled, indexed by (view, model)."""
+    return rates({view: r1_vs_v3.views(frame) for view, frame in views.items()}, labels, unsafe=True) \
+        .set_index(["view", "model"])
 
 
 def frames(run: Run) -> dict:
@@ -98,7 +105,7 @@ def test_pairs_tables_and_claims_on_the_fixtures(tmp_path: Path) -> None:
     views = frames(run)
     shipped = views["shipped"]
     assert set(shipped["outcome"]) == {"judged"} and len(shipped) == 20 and shipped["prompt_id"].nunique() == 10
-    asr = r1_vs_v3.asr_table(views, run.labels).set_index(["view", "model"])
+    asr = asr_table(views, run.labels)
     assert asr.loc[("shipped", r1_vs_v3.POOLED["r1"]), ["k", "n"]].tolist() == [8, 10]
     assert asr.loc[("shipped", r1_vs_v3.POOLED["v3"]), ["k", "n"]].tolist() == [3, 10]
     paired = r1_vs_v3.paired_table(views, pairs, run.labels)
@@ -155,7 +162,7 @@ def test_real_set_numbers_the_readme_reports(tmp_path: Path) -> None:
     run = open_run(tmp_path)
     views = frames(run)
     pairs = r1_vs_v3.model_pairs(run)
-    asr = r1_vs_v3.asr_table(views, run.labels).set_index(["view", "model"])
+    asr = asr_table(views, run.labels)
     assert asr.loc[("shipped", r1_vs_v3.POOLED["r1"]), ["k", "n"]].tolist() == [70, 90]  # MANIFEST: 70/90
     assert asr.loc[("shipped", r1_vs_v3.POOLED["v3"]), ["k", "n"]].tolist() == [48, 90]  # MANIFEST: 48/90
     paired = r1_vs_v3.paired_table(views, pairs, run.labels).set_index(["view", "reasoning"])

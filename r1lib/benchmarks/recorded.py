@@ -238,26 +238,24 @@ DEEPSEEK_PROVIDERS = {"火山方舟": "volcengine", "阿里云": "alibaba", "腾
 DEEPSEEK_MODELS = {"DeepSeek-R1": "r1", "DeepSeek-V3": "v3"}
 
 
+#: Every deepseek-api-jailbreak run name -> (``r1``/``v3``, provider).
+DEEPSEEK_RUNS = {f"deepseek-api-jailbreak/{model}@{where}": (short, where)
+                 for model, short in DEEPSEEK_MODELS.items() for where in DEEPSEEK_PROVIDERS.values()}
+
+
 def deepseek_run(name: str) -> tuple[str, str] | None:
     """(``r1``/``v3``, provider) of a deepseek-api-jailbreak run name, None for any other name."""
-    source, _, run = name.partition("/")
-    family, _, provider = run.partition("@")
-    if source != "deepseek-api-jailbreak" or family not in DEEPSEEK_MODELS \
-            or provider not in DEEPSEEK_PROVIDERS.values():
-        return None
-    return DEEPSEEK_MODELS[family], provider
+    return DEEPSEEK_RUNS.get(name)
 
 
 def _deepseek_runs() -> list[RecordedRun]:
     """One run per (model, provider) of the deepseek-api-jailbreak set."""
-    runs = []
-    for model, short in DEEPSEEK_MODELS.items():
-        for provider, where in DEEPSEEK_PROVIDERS.items():
-            runs.append(RecordedRun(
-                f"deepseek-api-jailbreak/{model}@{where}", f"deepseek-ai/{model} (served by {where}, Feb 2025)",
-                "answer_only" if short == "r1" else "no_thinking", None, DEEPSEEK_JAILBREAK_FILES,
-                select=f"{provider}{model}"))
-    return runs
+    provider_of = {where: provider for provider, where in DEEPSEEK_PROVIDERS.items()}
+    model_of = {short: model for model, short in DEEPSEEK_MODELS.items()}
+    return [RecordedRun(name, f"deepseek-ai/{model_of[short]} (served by {where}, Feb 2025)",
+                        "answer_only" if short == "r1" else "no_thinking", None, DEEPSEEK_JAILBREAK_FILES,
+                        select=f"{provider_of[where]}{model_of[short]}")
+            for name, (short, where) in DEEPSEEK_RUNS.items()]
 
 
 #: Every recorded run, by the name a model entry gives as ``model:`` with ``backend: recorded``.

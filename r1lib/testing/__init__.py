@@ -1,7 +1,15 @@
 """Real local components for tests and performance scripts (no mocks): see :mod:`r1lib.testing.loopback`
 and :mod:`r1lib.testing.local`."""
 
-from r1lib.testing.local import FAST_RETRIES, cli_command, free_port, loopback_judge, loopback_model, run_cli
+from r1lib.testing.local import (
+    FAST_RETRIES,
+    cli_command,
+    free_port,
+    loopback_judge,
+    loopback_model,
+    run_cli,
+    stop_server,
+)
 from r1lib.testing.loopback import LoopbackServer
 from r1lib.testing.loopback_chat import (
     BEHAVIOURS,
@@ -13,4 +21,5 @@ from r1lib.testing.loopback_chat import (
 )
 
 __all__ = ["BEHAVIOURS", "FAST_RETRIES", "FAULTS", "STREAM_FAULTS", "LoopbackServer", "cli_command", "free_port",
-           "last_user_message", "loopback_judge", "loopback_model", "run_cli", "scripted_answer", "scripted_thinking"]
+           "last_user_message", "loopback_judge", "loopback_model", "run_cli", "scripted_answer", "scripted_thinking",
+           "stop_server"]

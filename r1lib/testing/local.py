@@ -1,8 +1,11 @@
 """Small helpers shared by the tests and performance scripts: a free port, models entries that point at
-a :class:`~r1lib.testing.loopback.LoopbackServer`, and the CLI run in a subprocess."""
+a :class:`~r1lib.testing.loopback.LoopbackServer`, the CLI run in a subprocess, and stopping a server
+process."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +17,16 @@ from r1lib.config.settings import ModelConfig
 
 #: Retry settings that keep a failing call short: 2 s timeout, near-zero backoff.
 FAST_RETRIES = {"timeout": 2.0, "backoff_s": 0.01, "backoff_max_s": 0.05}
+
+
+def stop_server(process: subprocess.Popen[Any], timeout: float = 60.0) -> None:
+    """SIGTERM a server started in its own process group; SIGKILL the group if it is not gone in ``timeout`` s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def free_port() -> int:
