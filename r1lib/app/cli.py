@@ -148,6 +148,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="GPT-4o answers each protocol in its format, or one word to everything")
     p.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks")
     p.set_defaults(func=cmd_rehearse)
+
+    p = sub.add_parser("assess", help="the paper's protocol on one model and its counterpart, with a scorecard")
+    p.add_argument("--model", required=True, help="the model to assess (registry name or alias)")
+    p.add_argument("--counterpart", help="the non-reasoning model to compare with (default: the entry's counterpart:)")
+    p.add_argument("--reference", help="a reference model (the paper's o3-mini role) for finding 1")
+    p.add_argument("--judge-model", help="model behind every LLM judge (default gpt-4o, as the paper), or 'offline' "
+                                         "for the offline judges (no key)")
+    p.add_argument("--size", choices=["quick", "paper"], default="quick",
+                   help="quick: a small stratified sample of every paper benchmark (configs/assess/quick.yaml); "
+                        "paper: the paper's sizes")
+    p.add_argument("--yes", action="store_true", help="start billed calls without asking")
+    p.add_argument("--report-dir", metavar="DIR", help="where the scorecard goes (default reports/<model>/)")
+    p.add_argument("--store", help="response store (default runs/assess-<model>/store.sqlite)")
+    _add_max_cost(p)
+    _add_models_file(p)
+    p.set_defaults(func=cmd_assess)
     return parser
 
 
@@ -331,6 +347,14 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     """Dress rehearsal of the paper profile on the loopback server."""
     from r1lib.app.rehearse import rehearse
     return rehearse(limit=args.limit, route=args.route, judge=args.judge, only=args.only)
+
+
+def cmd_assess(args: argparse.Namespace) -> int:
+    """Assess one model: estimate, ask before billed calls, run the notebooks, write the scorecard."""
+    from r1lib.app.assess import assess
+    return assess(args.model, counterpart=args.counterpart, reference=args.reference, judge_model=args.judge_model,
+                  size=args.size, store=args.store, models_files=args.models_file, max_cost=args.max_cost,
+                  yes=args.yes, report_dir=args.report_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
