@@ -17,6 +17,7 @@ from r1lib.app.cli import main
 from r1lib.app.importing import DEFAULT_JUDGE, import_outputs
 from r1lib.benchmarks.imported import folder as import_folder
 from r1lib.benchmarks.imported.rows import FieldMapping
+from r1lib.benchmarks.imported.tabular import detect_format
 from r1lib.benchmarks.registry import benchmark_names, load_items
 from r1lib.config.settings import models_registry
 from r1lib.core.errors import UserError
@@ -132,12 +133,20 @@ def test_field_mapping_errors_name_the_field_and_list_the_fields(tmp_path: Path,
     assert not (tmp_path / "imports" / "t").exists()
 
 
-def test_inspect_and_lm_eval_need_their_readers(tmp_path: Path, store: Store) -> None:
-    for fmt, module in (("inspect", "inspect_log"), ("lm-eval", "lm_eval_samples")):
+def test_formats_are_detected_and_inspect_and_lm_eval_need_their_readers(tmp_path: Path, store: Store) -> None:
+    (tmp_path / "log.json").write_text(json.dumps({"eval": {}, "samples": []}))
+    (tmp_path / "samples_xstest_2025.jsonl").write_text("{}\n")
+    assert [detect_format(tmp_path / name) for name in ("log.json", "samples_xstest_2025.jsonl", "a.eval")] == [
+        "inspect", "lm-eval", "inspect"]
+    assert detect_format(write_source(tmp_path / "rows.json", "json", ROWS)) == "json"
+    with pytest.raises(UserError, match="cannot tell the format of data.txt"):
+        detect_format(tmp_path / "data.txt")
+    for fmt, module, name in (("inspect", "inspect_log", "log.json"), ("lm-eval", "lm_eval_samples",
+                                                                       "samples_xstest_2025.jsonl")):
         if importlib.util.find_spec(f"r1lib.benchmarks.imported.{module}") is not None:
             continue  # the reader is installed: its own tests cover it
         with pytest.raises(UserError, match=f"format {fmt} not available"):
-            import_outputs(write_source(tmp_path / "x.jsonl", "jsonl", ROWS), model_name="t", fmt=fmt, store=store)
+            import_outputs(tmp_path / name, model_name="t", store=store)
 
 
 def test_reimport_is_a_no_op_and_a_changed_file_is_a_new_version(tmp_path: Path, store: Store) -> None:
