@@ -12,6 +12,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from r1lib.app.import_cli import add_import_parser
 from r1lib.core.errors import UserError
 from r1lib.cost.budget import BUDGET_EXIT, BudgetExhausted
 
@@ -89,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store(p)
     _add_models_file(p)
     p.set_defaults(func=cmd_judge)
+
+    add_import_parser(sub)
 
     p = sub.add_parser("export", help="export generation records (with --with-verdicts: per-sample results) "
                                       "to jsonl, parquet or csv")

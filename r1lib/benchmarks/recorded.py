@@ -76,7 +76,8 @@ class RecordedFile:
     ``outputs`` holds the prompts and outputs; ``labels`` the shipped labels when they live in a
     separate file (the refusal_direction pipeline's evaluations, row for row), else None.
     ``format``: ``pipeline`` (refusal_direction completions + evaluations), ``personas`` (the merged
-    JSON), ``age-bias`` (the annotation CSV) or ``deepseek-jailbreak`` (the jailbroken-results JSON).
+    JSON), ``age-bias`` (the annotation CSV), ``deepseek-jailbreak`` (the jailbroken-results JSON) or
+    ``imported`` (an import folder, :mod:`r1lib.benchmarks.imported`; ``extra`` holds its mapping).
     ``condition`` names the prompt set
     (``jailbreakbench``, ``harmless``, ``plain``, ``scenario``, ``persona``, ``persona-scenario``, ``xstest-age``,
     ``paper-outline``).
@@ -86,6 +87,7 @@ class RecordedFile:
     labels: FileSource | None
     format: str
     condition: str
+    extra: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -279,7 +281,11 @@ SOURCES: tuple[FileSource, ...] = tuple(dict.fromkeys([
 
 
 def get_run(name: str) -> RecordedRun:
-    """The recorded run called ``name``; unknown names list the known ones."""
+    """The recorded run called ``name`` (``imported/NAME@VERSION``: an import folder); unknown names list
+    the known ones."""
+    if name.startswith("imported/"):
+        from r1lib.benchmarks.imported.run import imported_run  # the import package builds on this module
+        return imported_run(name)
     if name not in RUNS:
         raise UserError(f"no recorded run {name!r}; recorded runs: {', '.join(RUNS)} "
                         "(give one as `model:` of a `backend: recorded` entry)")
@@ -302,6 +308,9 @@ def file_rows(file: RecordedFile, files: DataFiles) -> list[RecordedRow]:
         return _personas_rows(file, files)
     if file.format == "deepseek-jailbreak":
         return _deepseek_rows(file, files)
+    if file.format == "imported":
+        from r1lib.benchmarks.imported.run import imported_rows  # the import package builds on this module
+        return imported_rows(file)
     return _age_bias_rows(file, files)
 
 

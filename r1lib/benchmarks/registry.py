@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from r1lib.benchmarks.base import Item
+from r1lib.benchmarks.imported.benchmark import register_imports
 from r1lib.benchmarks.sampling import stratified_sample
 from r1lib.benchmarks.sources import FIXTURE_NOTE, DataFiles
 from r1lib.benchmarks.spec import REGISTERED, BenchmarkSpec
@@ -38,10 +39,12 @@ FLAG_KEYS = ("fixture", "subset", "source")
 
 
 def benchmarks() -> dict[str, BenchmarkSpec]:
-    """Every registered benchmark: the shipped ones in :data:`SHIPPED` order, then the plugins' ones."""
+    """Every registered benchmark: the shipped ones in :data:`SHIPPED` order, then the plugins' ones and
+    the ``imported/NAME`` ones of the import folders (:mod:`r1lib.benchmarks.imported.benchmark`)."""
     for module in SHIPPED:
         importlib.import_module(f"r1lib.benchmarks.{module}")
     load_plugins()
+    register_imports()
     rank = {f"r1lib.benchmarks.{module}": i for i, module in enumerate(SHIPPED)}
     return dict(sorted(REGISTERED.items(), key=lambda item: rank.get(item[1].load.__module__, len(rank))))
 

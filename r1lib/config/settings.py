@@ -40,7 +40,8 @@ class Settings:
 
     ``fixtures_dir`` (only from the env ``R1LIB_FIXTURES``; never set by default) switches every
     benchmark file to the project-written test fixtures in that folder (see
-    :mod:`r1lib.benchmarks.sources`).
+    :mod:`r1lib.benchmarks.sources`). ``imports_dir`` (env ``R1LIB_IMPORTS``, default ``imports/``)
+    holds the ``r1lib import`` folders; every ``<imports_dir>/*/models.yaml`` is a models file.
     """
 
     root: Path
@@ -52,6 +53,7 @@ class Settings:
     figures_dir: Path
     models_files: tuple[Path, ...]
     fixtures_dir: Path | None = None
+    imports_dir: Path | None = None
 
     @classmethod
     def load(cls, config_file: str | Path | None = None) -> "Settings":
@@ -77,7 +79,9 @@ class Settings:
             mirror_default if mirror_default.is_dir() else None)
         fixtures_raw = env.get("R1LIB_FIXTURES")  # only from the environment: tests set it explicitly
         runs = path("runs_dir", "R1LIB_RUNS", root / "runs")
-        extra_models = [Path(p) for p in (env.get("R1LIB_MODELS") or "").split(os.pathsep) if p]
+        imports = path("imports_dir", "R1LIB_IMPORTS", root / "imports")
+        extra_models = sorted(imports.glob("*/models.yaml"))  # r1lib import folders, before the user's files
+        extra_models += [Path(p) for p in (env.get("R1LIB_MODELS") or "").split(os.pathsep) if p]
         extra_models += [Path(p) for p in values.get("models_files", [])]
         return cls(
             root=root,
@@ -89,6 +93,7 @@ class Settings:
             figures_dir=path("figures_dir", "R1LIB_FIGURES", root / "figures"),
             models_files=(root / "configs" / "models.yaml", *extra_models),
             fixtures_dir=Path(fixtures_raw).expanduser().resolve() if fixtures_raw else None,
+            imports_dir=imports,
         )
 
 
@@ -357,7 +362,8 @@ def resolve_model(name: str, registry: dict[str, ModelConfig]) -> ModelConfig:
 
 
 def models_registry(settings: Settings | None = None, extra_files: list[str] | None = None) -> dict[str, ModelConfig]:
-    """The registry from the settings' models files plus ``extra_files`` (e.g. ``--models-file``)."""
+    """The registry from the settings' models files (``configs/models.yaml``, every import folder's
+    ``models.yaml``, ``R1LIB_MODELS``) plus ``extra_files`` (e.g. ``--models-file``)."""
     settings = settings or Settings.load()
     return load_models([*settings.models_files, *(Path(f) for f in extra_files or [])])
 

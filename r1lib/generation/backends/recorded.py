@@ -32,6 +32,12 @@ recorded; only tags the source removed or the chat template supplied are put bac
   the final answer without the thinking; as recorded (``no_think``), and the thinking channel has
   nothing to judge.
 - ``no_thinking`` (the instruct models): as recorded (``no_think``).
+- Imported outputs (``r1lib import``, runs ``imported/NAME@VERSION``; the shape comes from the
+  import's mapping, see :mod:`r1lib.benchmarks.imported.run`): ``prefilled_think`` as above
+  (``--opens-thinking``), ``think_tags`` (a raw output), ``joined`` (thinking and answer fields put in
+  tags), ``reasoning_parser`` (``--reasoning-parser deepseek_r1``: a text without tags is all
+  thinking, as a live output of such a server is read; ``<think>`` is put in front), ``answer_only``
+  and ``no_thinking``. Their provenance names the source file, its sha256, the row and the mapping.
 
 **Finish reason and tokens.** No tokenizer of these models is available offline, so whether an
 output was cut at the source's token limit is estimated: its approximate token count
@@ -44,6 +50,7 @@ the estimate is not a count; it is kept in ``provenance["approx_tokens"]``.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -71,6 +78,8 @@ DELIMITING = {
     "thinking_only": "thinking only: the source kept the text inside <think> and no answer; tags put back",
     "answer_only": "final answer only: the provider returned the reasoning model's answer without its thinking",
     "no_thinking": "no thinking: a non-reasoning model",
+    "joined": "thinking and answer fields of the source, put in <think> ... </think> and the answer after it",
+    "reasoning_parser": "read as the deepseek_r1 reasoning parser reads a live output: text without tags is thinking",
 }
 
 
@@ -91,8 +100,11 @@ def conversation_key(messages: Messages) -> ConversationKey | None:
 
 def hand_over(run: RecordedRun, row: RecordedRow) -> tuple[str, str]:
     """The text to give the trace parser for ``row`` and the :data:`DELIMITING` key saying why."""
-    if run.shape == "think_tags":
-        return row.output, "think_tags"
+    if run.shape in ("think_tags", "joined"):
+        return row.output, run.shape
+    if run.shape == "reasoning_parser":
+        tagged = OPEN_TAG in row.output or CLOSE_TAG in row.output
+        return (row.output if tagged else f"{OPEN_TAG}\n{row.output}"), "reasoning_parser"
     if run.shape == "thinking_only":
         return f"{OPEN_TAG}\n{row.output}\n{CLOSE_TAG}", "thinking_only"
     if run.shape in ("no_thinking", "answer_only"):
@@ -122,6 +134,11 @@ def recorded_completion(run: RecordedRun, row: RecordedRow, files: DataFiles | N
         "condition": row.file.condition,
         "delimiting": DELIMITING[how], "approx_tokens": approx_tokens(row.output),
         "max_new_tokens": run.max_new_tokens}
+    if row.file.format == "imported":
+        extra = dict(row.file.extra)
+        provenance.update({"source": source.repo, "sha256": source.sha256, "import_version": source.revision,
+                           "row_id": row.fields.get("id"), "format": extra["format"],
+                           "mapping": json.loads(extra["mapping"])})
     return Completion(text=text, finish_reason=finish_reason(run, text), provenance=provenance)
 
 
