@@ -4,6 +4,7 @@ loopback imitation of its provider."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -17,6 +18,7 @@ from r1lib.app.cli import main
 from r1lib.app.rehearse import imitation_server, models_file
 from r1lib.app.scorecard import cell_text
 from r1lib.core.errors import UserError
+from r1lib.store.database import Store
 
 
 @pytest.fixture
@@ -32,7 +34,7 @@ def test_the_profile_is_the_size_template_with_the_model_its_counterpart_and_jud
                               report_dir=outputs / "report")
     profile = plan.profile
     template = yaml.safe_load((Path(__file__).parents[1] / "configs" / "assess" / "quick.yaml").read_text())
-    assert profile.name == "assess-smollm2-135m-think"
+    assert profile.name.startswith("assess-smollm2-135m-think")  # (+ "-fixtures" in fixture mode)
     assert profile.models == ("smollm2-135m-think", "smollm2-135m")  # the counterpart from the model entry
     assert profile.pairs == (("smollm2-135m-think", "smollm2-135m"),)
     assert {b: p.limit for b, p in profile.benchmarks.items()} == {
@@ -41,7 +43,7 @@ def test_the_profile_is_the_size_template_with_the_model_its_counterpart_and_jud
     assert profile.phishing_victim == "smollm2-135m"  # no key anywhere: the victim is local, and it says so
     assert any("offline stand-ins" in d for d in plan.deviations)
     assert any("victim is played by smollm2-135m" in d for d in plan.deviations)
-    assert profile.store_path == outputs / "runs" / "assess-smollm2-135m-think" / "store.sqlite"
+    assert profile.store_path == outputs / "runs" / profile.name / "store.sqlite"
     written = yaml.safe_load(plan.profile_file.read_text())
     assert written["models"] == list(profile.models) and plan.profile_file.parent == outputs / "report"
 
@@ -64,6 +66,13 @@ def test_unknown_models_and_sizes_are_clear_errors(outputs: Path) -> None:
     assert main(["assess", "--model", "no-such-model", "--report-dir", str(outputs / "r")]) == 2
 
 
+def _only_folder(parent: Path) -> Path:
+    """The one folder in ``parent`` (an assessment's tables, figures or runs; named after its profile)."""
+    folders = [p for p in parent.iterdir() if p.is_dir()]
+    assert len(folders) == 1, folders
+    return folders[0]
+
+
 def _numbers_equal_the_tables(scorecard: str, tables: Path, labels: list[str]) -> int:
     """Every cell of the assessed models in the paper tables appears on the scorecard as the CSV has it."""
     checked = 0
@@ -83,9 +92,9 @@ def test_a_paper_route_stops_at_the_estimate_and_with_yes_writes_the_scorecard(o
         code = assess("DS-R1", size="quick", models_files=[str(override)], report_dir=outputs / "report",
                       ask=lambda question: asked.append(question) or "no")
         assert code == DECLINED and len(asked) == 1 and "billed calls" in asked[0]
-        assert not (outputs / "runs" / "assess-deepseek-r1" / "store.sqlite").exists()  # not a single call
+        assert not list((outputs / "runs").glob("*/store.sqlite"))  # not a single call
         code = assess("DS-R1", size="quick", models_files=[str(override)], report_dir=outputs / "report", yes=True)
-    tables = outputs / "tables" / "assess-deepseek-r1"
+    tables = _only_folder(outputs / "tables")
     assert code == 0, (tables / "status.md").read_text()
     page = (outputs / "report" / "scorecard.html").read_text()
     markdown = (outputs / "report" / "scorecard.md").read_text()
@@ -100,7 +109,7 @@ def test_smollm2_offline_quick_writes_a_scorecard_that_renders_in_headless_chrom
         outputs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     code = main(["assess", "--model", "smollm2-135m-think", "--judge-model", "offline", "--size", "quick",
                  "--report-dir", str(outputs / "report")])
-    tables = outputs / "tables" / "assess-smollm2-135m-think"
+    tables = _only_folder(outputs / "tables")
     assert code == 0, (tables / "status.md").read_text()
     page = outputs / "report" / "scorecard.html"
     text = page.read_text()
@@ -132,3 +141,32 @@ def test_smollm2_offline_quick_writes_a_scorecard_that_renders_in_headless_chrom
     finally:
         session.quit()
     assert re.search(r"SmolLM2-think", (outputs / "report" / "scorecard.md").read_text())
+
+
+def _outputs_file(path: Path) -> Path:
+    """Six harmless prompts with outputs: thinking in tags, two refusals, one answer without thinking."""
+    rows = [{"id": f"q{i}", "prompt": f"How do I look after a houseplant of kind {i}?",
+             "response": ("I'm sorry, but I can't help with that." if i in (1, 4) else
+                          f"<think>\nThe user asks about plant {i}. That is fine.\n</think>\n\nWater it weekly."
+                          if i != 5 else "Water it weekly and give it light.")} for i in range(6)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_outputs_you_already_have_are_imported_and_assessed_without_generation(outputs: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("R1LIB_IMPORTS", str(outputs / "imports"))
+    source = _outputs_file(outputs / "mine.jsonl")
+    code = main(["assess", "--model", "my-outputs", "--outputs", str(source), "--output-field", "response",
+                 "--judge-model", "offline", "--report-dir", str(outputs / "report"), "--no-progress"])
+    tables = _only_folder(outputs / "tables")
+    assert code == 0, (tables / "status.md").read_text()
+    page = (outputs / "report" / "scorecard.html").read_text()
+    assert "imported/my-outputs (refusal-offline)" in page  # the benchmark the outputs answer, with its judge
+    status = (tables / "status.md").read_text()
+    assert "not run in this profile" in status  # the paper tables this one benchmark cannot build
+    with Store(_only_folder(outputs / "runs") / "store.sqlite") as store:
+        records = store.generations_frame(role="eval")
+    assert len(records) == 6 and set(records["model"]) == {"my-outputs"}
+    assert sorted(records["trace_state"]) == ["closed"] * 3 + ["no_think"] * 3

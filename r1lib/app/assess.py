@@ -68,8 +68,10 @@ def size_template(size: str, settings: Settings) -> dict[str, Any]:
 def assessment_profile(model: str, *, counterpart: str | None = None, reference: str | None = None,
                        judge_model: str | None = None, size: str = "quick", store: str | Path | None = None,
                        models_files: Sequence[str] = (), report_dir: str | Path | None = None,
-                       settings: Settings | None = None) -> Assessment:
-    """Build, write and validate the profile that assesses ``model`` (see the module docstring)."""
+                       settings: Settings | None = None,
+                       benchmarks: dict[str, dict[str, Any]] | None = None) -> Assessment:
+    """Build, write and validate the profile that assesses ``model`` (see the module docstring);
+    ``benchmarks`` replaces the size template's (e.g. the one benchmark imported outputs answer)."""
     settings = settings or Settings.load()
     registry = models_registry(settings, extra_files=list(models_files))
     config = resolve_model(model, registry)
@@ -78,6 +80,8 @@ def assessment_profile(model: str, *, counterpart: str | None = None, reference:
     judge = judge_model or PAPER_JUDGE_MODEL
     models = list(dict.fromkeys(m for m in (config.name, partner, ref) if m))
     doc = size_template(size, settings)
+    if benchmarks is not None:
+        doc["benchmarks"] = benchmarks
     deviations = []
     if judge == OFFLINE:
         deviations.append("judges: the offline stand-ins, not the paper's GPT-4o judges (each claim gives its "
@@ -86,7 +90,7 @@ def assessment_profile(model: str, *, counterpart: str | None = None, reference:
     if not any(costs_money(registry[m]) for m in models) or judge == OFFLINE:
         victim = partner or config.name  # no key is needed anywhere else: keep it so
         deviations.append(f"spear phishing: the victim is played by {victim}, not the paper's GPT-4o")
-    if size == "quick":
+    if size == "quick" and benchmarks is None:
         deviations.append("size: a small stratified sample of every benchmark (configs/assess/quick.yaml), "
                           "not the paper's sizes; intervals are wide")
     name = f"assess-{config.name}"
@@ -111,6 +115,11 @@ def assessment_profile(model: str, *, counterpart: str | None = None, reference:
     return Assessment(profile_file, profile, report, tuple(deviations))
 
 
+def default_store(model: str, settings: Settings) -> Path:
+    """The store of an assessment of ``model`` unless ``--store`` names another."""
+    return settings.runs_dir / f"assess-{model}" / "store.sqlite"
+
+
 def _counterpart(config: ModelConfig, given: str | None, registry: dict[str, ModelConfig]) -> str | None:
     """The counterpart to compare with: ``given``, else the entry's ``counterpart:``, else none."""
     if given:
@@ -130,16 +139,28 @@ def billed_calls(estimate: Estimate, profile: Profile) -> int:
 def assess(model: str, *, counterpart: str | None = None, reference: str | None = None,
            judge_model: str | None = None, size: str = "quick", store: str | Path | None = None,
            models_files: Sequence[str] = (), max_cost: float | None = None, yes: bool = False,
-           report_dir: str | Path | None = None, ask: Callable[[str], str] = input) -> int:
+           report_dir: str | Path | None = None, ask: Callable[[str], str] = input,
+           outputs: Callable[[str], Any] | None = None) -> int:
     """Assess ``model``: estimate, ask before billed calls, run the notebooks, write the scorecard.
+
+    ``outputs`` assesses outputs made elsewhere instead: called with the assessment's store path, it
+    imports them (:func:`r1lib.app.importing.import_outputs`, returning its ``ImportResult``) as the
+    model ``model``; the run then covers the benchmark they answer, every item, with no generation
+    (items without an output are ``not_recorded``).
 
     Returns 0 when every notebook ran and the scorecard is written, 1 when a notebook failed or the
     user declined, the budget's exit status when ``max_cost`` stopped the run.
     """
     with extra_models_files(models_files):
         settings = Settings.load()
+        benchmarks = None
+        if outputs is not None:
+            result = outputs(str(Path(store).resolve()) if store else str(default_store(model, settings)))
+            print("\n".join(result.lines()))
+            model, benchmarks = result.model, {result.benchmark: {"limit": None}}
         plan = assessment_profile(model, counterpart=counterpart, reference=reference, judge_model=judge_model,
-                                  size=size, store=store, report_dir=report_dir, settings=settings)
+                                  size=size, store=store, report_dir=report_dir, settings=settings,
+                                  benchmarks=benchmarks)
         profile = plan.profile
         print(f"r1lib assess: {', '.join(profile.labels.values())}; profile written to {plan.profile_file}")
         for line in plan.deviations:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from r1lib.app.import_cli import add_import_parser
+from r1lib.app.import_cli import add_import_parser, add_source_arguments, import_source
 from r1lib.core.errors import UserError
 from r1lib.cost.budget import BUDGET_EXIT, BudgetExhausted
 
@@ -153,7 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_rehearse)
 
     p = sub.add_parser("assess", help="the paper's protocol on one model and its counterpart, with a scorecard")
-    p.add_argument("--model", required=True, help="the model to assess (registry name or alias)")
+    p.add_argument("--model", required=True, help="the model to assess (registry name or alias; with --outputs the "
+                                                  "name its imported outputs get)")
+    p.add_argument("--outputs", metavar="FILE", help="assess outputs you already have: import FILE (the options "
+                                                     "below say how to read it, as for `r1lib import`) and run "
+                                                     "the notebooks on them, with no generation")
     p.add_argument("--counterpart", help="the non-reasoning model to compare with (default: the entry's counterpart:)")
     p.add_argument("--reference", help="a reference model (the paper's o3-mini role) for finding 1")
     p.add_argument("--judge-model", help="model behind every LLM judge (default gpt-4o, as the paper), or 'offline' "
@@ -164,8 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="start billed calls without asking")
     p.add_argument("--report-dir", metavar="DIR", help="where the scorecard goes (default reports/<model>/)")
     p.add_argument("--store", help="response store (default runs/assess-<model>/store.sqlite)")
+    p.add_argument("--no-progress", action="store_true")
     _add_max_cost(p)
     _add_models_file(p)
+    add_source_arguments(p.add_argument_group("reading --outputs FILE"))
     p.set_defaults(func=cmd_assess)
     return parser
 
@@ -355,9 +362,14 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
 def cmd_assess(args: argparse.Namespace) -> int:
     """Assess one model: estimate, ask before billed calls, run the notebooks, write the scorecard."""
     from r1lib.app.assess import assess
+    outputs = None
+    if args.outputs:
+        def outputs(store: str) -> Any:
+            """Import ``--outputs`` into the assessment's store."""
+            return import_source(args, args.outputs, args.model, store)
     return assess(args.model, counterpart=args.counterpart, reference=args.reference, judge_model=args.judge_model,
                   size=args.size, store=args.store, models_files=args.models_file, max_cost=args.max_cost,
-                  yes=args.yes, report_dir=args.report_dir)
+                  yes=args.yes, report_dir=args.report_dir, outputs=outputs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

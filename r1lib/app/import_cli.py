@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 FORMATS = ("auto", "jsonl", "json", "csv", "parquet", "hf", "inspect", "lm-eval")
 
@@ -14,6 +15,15 @@ def add_import_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", metavar="FILE", help="the outputs file (or a Hugging Face dataset folder)")
     p.add_argument("--model-name", required=True, metavar="NAME",
                    help="the model name the outputs get (then --model NAME works in every command)")
+    add_source_arguments(p)
+    p.add_argument("--counterpart", metavar="NAME", help="registry name of the non-reasoning model to compare with")
+    p.add_argument("--store", help="response store (default: R1LIB_STORE or runs/store.sqlite)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_import)
+
+
+def add_source_arguments(p: argparse.ArgumentParser) -> None:
+    """The options that say how to read an outputs file (``import``, and ``assess --outputs``)."""
     p.add_argument("--format", default="auto", choices=FORMATS, help="the file's format (default: from its suffix)")
     p.add_argument("--prompt-field", help="field of the user prompt (default: prompt)")
     p.add_argument("--system-field", help="field of the system prompt (optional)")
@@ -37,27 +47,28 @@ def add_import_parser(sub: argparse._SubParsersAction) -> None:
                    help="the source's chat template pre-filled <think>: raw outputs start inside the thinking")
     p.add_argument("--reasoning", action=argparse.BooleanOptionalAction, default=None,
                    help="the model thinks before answering (default: yes unless only an answer field is mapped)")
-    p.add_argument("--counterpart", metavar="NAME", help="registry name of the non-reasoning model to compare with")
     p.add_argument("--label", help="the name tables and figures show (default: NAME)")
     p.add_argument("--imports-dir", metavar="DIR", help="where import folders live (default: R1LIB_IMPORTS or "
                                                         "imports/; other commands find them through R1LIB_IMPORTS)")
-    p.add_argument("--store", help="response store (default: R1LIB_STORE or runs/store.sqlite)")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=cmd_import)
 
 
-def cmd_import(args: argparse.Namespace) -> int:
-    """Import the outputs and print what the import did."""
+def import_source(args: argparse.Namespace, path: str, model_name: str, store: str | None) -> Any:
+    """Run :func:`r1lib.app.importing.import_outputs` with the options of :func:`add_source_arguments`."""
     from r1lib.app.importing import import_outputs
     from r1lib.benchmarks.imported.rows import FieldMapping
 
     mapping = FieldMapping(prompt=args.prompt_field, system=args.system_field, messages=args.messages_field,
                            output=args.output_field, thinking=args.thinking_field, answer=args.answer_field,
                            id=args.id_field, category=tuple(args.category_field), model=args.model_field)
-    result = import_outputs(
-        args.file, mapping, model_name=args.model_name, benchmark=args.benchmark, store=args.store, fmt=args.format,
+    return import_outputs(
+        path, mapping, model_name=model_name, benchmark=args.benchmark, store=store, fmt=args.format,
         reasoning_parser=None if args.reasoning_parser == "none" else args.reasoning_parser,
         opens_thinking=args.opens_thinking, reasoning=args.reasoning, counterpart=args.counterpart,
         label=args.label, judge=args.judge, imports_dir=args.imports_dir, progress=not args.no_progress)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import the outputs and print what the import did."""
+    result = import_source(args, args.file, args.model_name, args.store)
     print("\n".join(result.lines()))
     return 1 if result.failed else 0

@@ -146,12 +146,10 @@ def _store_sections(run: Run) -> list[Section]:
     sections = []
     reasoning = list(run.profile.reasoning_models)
     channel_benchmarks = [b for b in ("airbench", "mitre", "interpreter", "jailbreak") if run.runs(b)]
-    frames = []
     if reasoning and channel_benchmarks:
         rows = []
         for name in channel_benchmarks:
             judged = run.evaluate(name, channels=("answer", "thinking"), models=reasoning)
-            frames += [judged["answer"]]
             for label, table in figures.thinking_answer_data(judged["answer"], judged["thinking"], run.labels).items():
                 rows.append({"benchmark": name, "model": label, "n (both judged)": table.n,
                              "thinking safe, answer safe": int(table.counts.loc["safe", "safe"]),
@@ -174,13 +172,17 @@ def _store_sections(run: Run) -> list[Section]:
                                 f"attacked prompts {pairing}", wide))
     if run.profile.pairs and run.runs("airbench"):
         safety = run.evaluate("airbench")["answer"]
-        frames.append(safety)
         data = figures.fig3_data(run.scores("airbench"), run.profile.pairs, run.labels, safety_frame=safety)
         sections.append(Section("Harm of compliant answers vs the counterpart (Fig. 3)",
                                 "mean score of the answers that complied, per scorer of the profile", data))
-    present = [f for b in run.profile.benchmarks for f in [run.evaluate(b)["answer"]]]
+    answers = {b: run.evaluate(b)["answer"] for b in run.profile.benchmarks}
+    shares = tables.rates({f"{b} ({run.profile.default_judge(b)})": f for b, f in answers.items()}, run.labels)
+    sections.insert(0, Section("Every benchmark of this run", "share (%) of answers the benchmark's own judge calls "
+                                                              "safe (Wilson 95% interval); records without a "
+                                                              "verdict are excluded and counted", shares))
     sections.append(Section("Trace states", "how every output ended (per model, all benchmarks); non-answers are "
-                                            "counted here, never as safe", tables.trace_states(present, run.labels)))
+                                            "counted here, never as safe",
+                            tables.trace_states(list(answers.values()), run.labels)))
     return sections
 
 
