@@ -17,6 +17,7 @@ and are refused with a UserError.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -114,8 +115,8 @@ def _rows(document: dict[str, Any], task: dict[str, Any]) -> list[dict[str, Any]
                         "filtered_resps": document["filtered_resps"], "metrics": document["metrics"],
                         **document["extra"]}}
     several = len(document["responses"]) > 1
-    return [{"id": f"{document['doc_id']}#{k}" if several else document["doc_id"], "messages": messages,
-             "output": response, "thinking": None, "answer": None, "category": {}, "meta": meta,
+    return [{"id": f"{document['doc_id']}#{k}" if several else document["doc_id"], "messages": copy.deepcopy(messages),
+             "output": response, "thinking": None, "answer": None, "category": {}, "meta": copy.deepcopy(meta),
              "model": None, "row": document["line"] - 1} for k, response in enumerate(document["responses"])]
 
 
