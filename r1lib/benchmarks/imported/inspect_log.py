@@ -65,7 +65,7 @@ def _read_eval_log() -> Any:
 def _row(sample: Any, index: int, header: dict[str, Any], several_epochs: bool) -> dict[str, Any]:
     """One normalised row of one sample."""
     sample_id = f"{sample.id}#{sample.epoch}" if several_epochs else str(sample.id)
-    conversation, final = _split(sample, sample_id)
+    conversation, final = _split(sample)
     messages, earlier_thinking = _conversation(conversation, sample_id)
     metadata = dict(sample.metadata or {})
     inspect_meta: dict[str, Any] = {
@@ -77,7 +77,8 @@ def _row(sample: Any, index: int, header: dict[str, Any], several_epochs: bool) 
         inspect_meta["earlier_thinking"] = earlier_thinking
     output = thinking = answer = None
     if final is not None:
-        thinking, redacted = _reasoning(final, sample_id)
+        _no_tools(final, sample_id)
+        thinking, redacted = _reasoning(final)
         text = _text(final, sample_id)
         answer = text if _has_text(final) else None
         output = None if thinking is not None else (answer or "")
@@ -88,7 +89,7 @@ def _row(sample: Any, index: int, header: dict[str, Any], several_epochs: bool) 
             "model": header["model"], "row": index}
 
 
-def _split(sample: Any, sample_id: str) -> tuple[list[Any], Any]:
+def _split(sample: Any) -> tuple[list[Any], Any]:
     """The conversation before the model's last output, and that output (None when there is none)."""
     conversation = list(sample.messages) or _input_messages(sample.input)
     if conversation and conversation[-1].role == "assistant":
@@ -108,21 +109,26 @@ def _input_messages(value: Any) -> list[Any]:
 
 def _conversation(conversation: list[Any], sample_id: str) -> tuple[list[dict[str, str]], dict[str, str]]:
     """The turns as ``{"role", "content"}`` dicts, and the reasoning of earlier assistant turns by turn index."""
-    if not conversation or conversation[-1].role != "user":
-        last = conversation[-1].role if conversation else "nothing"
-        raise UserError(f"Inspect sample {sample_id}: the conversation before the model's output ends with "
-                        f"{last}, not a user turn; r1lib imports chat samples whose last input is the user's")
     messages, earlier_thinking = [], {}
     for turn, message in enumerate(conversation):
-        if message.role not in _TEXT_ROLES or getattr(message, "tool_calls", None):
-            raise UserError(f"Inspect sample {sample_id} uses tools (a {message.role} turn with tool calls or "
-                            "results); r1lib imports chat conversations without tools")
+        _no_tools(message, sample_id)
         if message.role == "assistant":
-            thinking, _ = _reasoning(message, sample_id)
+            thinking, _ = _reasoning(message)
             if thinking is not None:
                 earlier_thinking[str(turn)] = thinking
         messages.append({"role": message.role, "content": _text(message, sample_id)})
+    if not messages or messages[-1]["role"] != "user":
+        last = messages[-1]["role"] if messages else "nothing"
+        raise UserError(f"Inspect sample {sample_id}: the conversation before the model's output ends with "
+                        f"{last}, not a user turn; r1lib imports chat samples whose last input is the user's")
     return messages, earlier_thinking
+
+
+def _no_tools(message: Any, sample_id: str) -> None:
+    """A UserError for a tool result or a message with tool calls: r1lib does not judge tool use."""
+    if message.role not in _TEXT_ROLES or getattr(message, "tool_calls", None):
+        raise UserError(f"Inspect sample {sample_id} uses tools (a {message.role} turn with tool calls or "
+                        "results); r1lib imports chat conversations without tools")
 
 
 def _blocks(message: Any) -> list[Any]:
@@ -143,7 +149,7 @@ def _text(message: Any, sample_id: str) -> str:
     return message.text
 
 
-def _reasoning(message: Any, sample_id: str) -> tuple[str | None, bool]:
+def _reasoning(message: Any) -> tuple[str | None, bool]:
     """The reasoning blocks of a message joined by blank lines (None without any), and whether one was redacted."""
     blocks = [block for block in _blocks(message) if block.type == "reasoning"]
     if not blocks:
