@@ -128,7 +128,8 @@ def test_export_writes_latest_verdicts_as_scores_and_names_model_and_benchmark(j
     assert failed.error.message == "HTTP 500" and not failed.output.choices
 
 
-def test_export_filters_and_output_dir(judged_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_export_filters_and_output_dir(judged_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "logs"
     assert main(["export", "--format", "inspect", "--store", str(judged_store), "--benchmark", "other",
                  "--output", str(out)]) == 0
@@ -139,6 +140,9 @@ def test_export_filters_and_output_dir(judged_store: Path, tmp_path: Path, capsy
     assert "no evaluation records match" in capsys.readouterr().err
     assert main(["export", "--format", "eval", "--store", str(judged_store)]) == 2
     assert "use one of jsonl, parquet, csv, inspect" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "inspect_ai.log", None)  # as if inspect_ai were not installed
+    assert main(["export", "--format", "inspect", "--store", str(judged_store), "--output", str(out)]) == 2
+    assert 'needs inspect_ai, which is not installed' in capsys.readouterr().err
 
 
 def test_json_logs_read_like_eval_logs(judged_store: Path, tmp_path: Path) -> None:
