@@ -14,7 +14,8 @@ In each log:
   label (the outcome, e.g. ``judge_error`` or ``unparsed``, when the verdict has no label), metadata
   score, judge version, judge model, parsed_ok, error and outcome;
 - sample metadata: ``category`` (the item's category fields) and ``r1lib`` (record key, prompt id,
-  sample index, trace state, trace source, finish reason, token counts).
+  sample index, trace state, trace source, finish reason, generation outcome, token counts, latency
+  and the rest of the record's meta).
 
 Two records of one model, benchmark, prompt and sample (the model's config changed between runs)
 would be the same Inspect sample: the later ones get the record key's first 12 characters appended
@@ -134,7 +135,8 @@ def _sample(inspect: Any, record: GenerationRecord, sample_id: str, verdicts: li
                           "trace_state": record.trace_state, "trace_source": record.trace_source,
                           "finish_reason": record.finish_reason, "generation_outcome": outcome,
                           "prompt_tokens": record.prompt_tokens, "reasoning_tokens": record.reasoning_tokens,
-                          "answer_tokens": record.answer_tokens, "latency_s": record.latency_s}}
+                          "answer_tokens": record.answer_tokens, "latency_s": record.latency_s,
+                          "meta": {k: v for k, v in record.meta.items() if k != "category"}}}
     fields: dict[str, Any] = {}
     if record.error is not None:
         fields["error"] = log.EvalError(message=record.error, traceback="", traceback_ansi="")
