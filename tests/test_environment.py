@@ -35,7 +35,7 @@ def test_make_setup_installs_the_cpu_torch_build_first_then_the_extras() -> None
     torch_step, stack_step = commands[1], commands[2]
     version = re.search(r'"torch==([^"]+)"', torch_step).group(1)
     assert "-e" not in torch_step and "--extra-index-url" not in torch_step  # default: pip as configured
-    assert f'"torch=={version}"' in stack_step and '-e ".[local,test,lab]"' in stack_step
+    assert f'"torch=={version}"' in stack_step and '-e ".[local,test,lab,inspect]"' in stack_step
     elsewhere = _make("--always-make", "setup", f"TORCH_INDEX={CPU_INDEX}").splitlines()
     assert f'"torch=={version}" --extra-index-url {CPU_INDEX}' in [line.split("--quiet ")[-1] for line in elsewhere]
     # The index is used for the torch step only, never for the whole stack.

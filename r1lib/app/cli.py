@@ -95,9 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_import_parser(sub)
 
     p = sub.add_parser("export", help="export generation records (with --with-verdicts: per-sample results) "
-                                      "to jsonl, parquet or csv")
-    p.add_argument("--format", default="jsonl", help="jsonl | parquet | csv")
-    p.add_argument("--output", help="output file (default: export.FORMAT or results.FORMAT beside the store)")
+                                      "to jsonl, parquet or csv, or as Inspect eval logs with their verdicts")
+    p.add_argument("--format", default="jsonl",
+                   help="jsonl | parquet | csv | inspect (one Inspect .eval log per model and benchmark)")
+    p.add_argument("--output", help="output file (default: export.FORMAT or results.FORMAT beside the store); "
+                                    "with --format inspect a directory (default: inspect-logs/ beside the store)")
     p.add_argument("--with-verdicts", action="store_true",
                    help="one row per (generation, judge, judge version, channel) with label, score and outcome")
     p.add_argument("--model")
@@ -250,11 +252,13 @@ def cmd_judge(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Export records, or per-sample results with their verdicts."""
+    """Export records, or per-sample results with their verdicts, or Inspect eval logs."""
     from r1lib.store.export import write_results
     from r1lib.store.files import check_format
 
     check_format(args.format)
+    if args.format == "inspect":
+        return _export_inspect(args)
     with _store(args, create=False) as store:
         stem = "results" if args.with_verdicts else "export"
         output = args.output or str(store.path.parent / f"{stem}.{args.format}")
@@ -263,6 +267,17 @@ def cmd_export(args: argparse.Namespace) -> int:
         else:
             n = store.export(args.format, output, model=args.model, benchmark=_benchmark(args))
     print(f"wrote {n} {'rows' if args.with_verdicts else 'records'} to {output}")
+    return 0
+
+
+def _export_inspect(args: argparse.Namespace) -> int:
+    """Write one Inspect eval log per (model, benchmark), verdicts as scores."""
+    from r1lib.store.inspect_export import write_inspect_logs
+    with _store(args, create=False) as store:
+        output = args.output or str(store.path.parent / "inspect-logs")
+        paths, n = write_inspect_logs(store, output, model=args.model, benchmark=_benchmark(args))
+    print(f"wrote {n} samples to {len(paths)} Inspect logs in {output} "
+          f"(open them with `inspect view --log-dir {output}`)")
     return 0
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from r1lib.core.errors import UserError
 from r1lib.core.records import GenerationRecord, Verdict
-from r1lib.store.files import check_format, write_frame
+from r1lib.store.files import FRAME_FORMATS, check_format, write_frame
 from r1lib.store.leases import owner_alive
 from r1lib.store.rows import (
     JSON_FIELDS,
@@ -361,7 +361,7 @@ class Store:
     def export(self, fmt: str, output: str | Path, *, model: str | None = None,
                benchmark: str | None = None) -> int:
         """Write the evaluation records (not judge calls) as jsonl, parquet or csv; returns the row count."""
-        check_format(fmt)
+        check_format(fmt, FRAME_FORMATS)
         frame = self.generations_frame(model=model, benchmark=benchmark)[EXPORT_COLUMNS]
         write_frame(frame, fmt, output)
         return len(frame)

@@ -30,7 +30,7 @@ import pandas as pd
 
 from r1lib.core.records import Verdict, generation_outcome, verdict_outcome
 from r1lib.store.database import EXPORT_COLUMNS, Store
-from r1lib.store.files import check_format, write_frame
+from r1lib.store.files import FRAME_FORMATS, check_format, write_frame
 
 VERDICT_FIELDS = ["judge", "judge_version", "judge_model", "channel", "label", "score", "parsed_ok", "judge_error"]
 OUTCOME_FIELDS = ["generation_outcome", "outcome", "store_schema_version"]
@@ -61,7 +61,7 @@ def results_frame(store: Store, *, model: str | None = None, benchmark: str | No
 def write_results(store: Store, fmt: str, output: str | Path, *, model: str | None = None,
                   benchmark: str | None = None) -> int:
     """Write :func:`results_frame` as jsonl, parquet or csv; returns the number of rows."""
-    check_format(fmt)
+    check_format(fmt, FRAME_FORMATS)
     frame = results_frame(store, model=model, benchmark=benchmark)
     write_frame(frame, fmt, output)
     return len(frame)
