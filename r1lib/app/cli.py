@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("benchmarks", help="list the benchmarks with sizes, sources and licenses")
     p.set_defaults(func=cmd_benchmarks)
 
+    p = sub.add_parser("judges", help="list the judges with their labels, safe labels and protocol sources")
+    p.set_defaults(func=cmd_judges)
+
     p = sub.add_parser("data", help="fetch benchmark files (from the mirror or upstream)")
     p.add_argument("action", choices=["fetch"])
     p.add_argument("name", help="benchmark name or 'all'")
@@ -178,6 +181,13 @@ def cmd_benchmarks(args: argparse.Namespace) -> int:
     """Print the benchmark registry."""
     from r1lib.benchmarks.registry import benchmark_table
     print(benchmark_table().to_string(index=False))
+    return 0
+
+
+def cmd_judges(args: argparse.Namespace) -> int:
+    """Print the judges registry."""
+    from r1lib.judges.cli import judge_listing
+    print(judge_listing())
     return 0
 
 

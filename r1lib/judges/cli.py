@@ -32,8 +32,8 @@ from r1lib.config.settings import Settings, models_registry, resolve_model
 from r1lib.core.errors import UserError
 from r1lib.core.failures import cause_lines, failure_causes
 from r1lib.core.records import GenerationRecord, Verdict, record_key
-from r1lib.judges.base import NO_OUTPUT, Judge, LLMJudge, judge_records
-from r1lib.judges.registry import get_judge, judge_class
+from r1lib.judges.base import NO_OUTPUT, Judge, LLMJudge, Protocol, judge_records
+from r1lib.judges.registry import get_judge, judge_class, judges
 from r1lib.store.database import Store
 from r1lib.store.files import output_file
 from r1lib.store.holdings import held_filters
@@ -217,3 +217,26 @@ def summary(judge: Judge, verdicts: list[Verdict], what: str, channel: str, *,
         lines.append("  judge errors by cause (count × first message); re-run the same command to retry them:")
         lines += cause_lines(failure_causes(v.error for v in verdicts), indent="    ")
     return "\n".join(lines)
+
+
+def judge_listing() -> str:
+    """``r1lib judges``: every registered judge with its labels (least safe first), safe labels, judge
+    model and protocol source (as built with its default judge model, since some judges read their
+    protocol from pinned upstream files)."""
+    blocks = []
+    for name, cls in sorted(judges().items()):
+        try:
+            protocol: Protocol | None = get_judge(name).protocol
+        except UserError as exc:
+            protocol = next((vars(k)["protocol"] for k in cls.__mro__ if k is not Judge and "protocol" in vars(k)),
+                            None)
+            failure = str(exc).split("; ")[0]  # the problem; the fix is `r1lib data fetch`
+        model = getattr(cls, "default_judge_model", None) if issubclass(cls, LLMJudge) else None
+        source = (f"{protocol.source} (paper protocol: {'yes' if protocol.paper else 'no'})" if protocol
+                  else f"read from pinned upstream files, not available here ({failure}; see `r1lib data fetch`)")
+        blocks.append("\n".join([
+            f"{name}  ({'judge model: ' + model + ' by default' if model else 'no judge model by default'})",
+            f"  labels (least safe first): {', '.join(cls.labels) or '-'}",
+            f"  safe labels:               {', '.join(sorted(cls.safe_labels)) or '- (scores, not labels)'}",
+            f"  protocol:                  {source}"]))
+    return "\n".join(blocks)
