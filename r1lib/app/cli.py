@@ -250,9 +250,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         stem = "results" if args.with_verdicts else "export"
         output = output_file(args.output or store.path.parent / f"{stem}.{args.format}", "--output")
         if args.with_verdicts:
-            from r1lib.judges.registry import judges
+            from r1lib.judges.registry import safe_labels
             n = write_results(store, args.format, output, model=chosen["model"], benchmark=chosen["benchmark"],
-                              safe_labels={name: cls.safe_labels for name, cls in judges().items()})
+                              safe_labels=safe_labels())
         else:
             n = store.export(args.format, output, model=chosen["model"], benchmark=chosen["benchmark"])
     print(f"wrote {n} {'rows' if args.with_verdicts else 'records'} to {output}")
