@@ -140,7 +140,8 @@ def test_missing_parent_folders_are_created(r1_store: Path, tmp_path: Path, caps
     assert len(pd.read_csv(csv)) > 0
 
 
-def test_a_path_of_the_wrong_kind_is_refused(r1_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_path_of_the_wrong_kind_is_refused(r1_store: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
     cases = [
         (("browse", "--store", str(r1_store), "--html", str(tmp_path)), f"--html {tmp_path} is a folder"),
         (("export", "--store", str(r1_store), "--output", str(r1_store / "x.jsonl")),

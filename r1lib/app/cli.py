@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from r1lib.app.store_args import DEFAULT_STORE, add_store_arguments, store_path, store_filters
+from r1lib.app.store_args import DEFAULT_STORE, add_store_arguments, store_filters, store_path
 from r1lib.core.errors import UserError
 from r1lib.cost.budget import BUDGET_EXIT, BudgetExhausted
 
@@ -303,8 +303,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from r1lib.app.profiles import Profile
     from r1lib.config.settings import Settings
     from r1lib.store.database import Store
-
     from r1lib.store.files import output_file
+
     if args.csv:
         output_file(args.csv, "--csv")
     settings = Settings.load()

@@ -25,8 +25,8 @@ import pandas as pd
 
 from r1lib.config.settings import ModelConfig
 from r1lib.cost.pricing import NO_CHARGE, price
-from r1lib.store.database import Store
 from r1lib.store import files
+from r1lib.store.database import Store
 
 TOKEN_COLUMNS = ["prompt_tokens", "reasoning_tokens", "answer_tokens"]
 USD_COLUMNS = ["prompt_usd", "reasoning_usd", "answer_usd", "total_usd"]
