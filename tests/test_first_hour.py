@@ -306,3 +306,23 @@ def test_the_loopback_command_serves_a_request(tmp_path: Path) -> None:
         stop_server(process, timeout=20)
     assert process.returncode == 0
     assert process.stdout is not None and "served 1 replies; stopped" in process.stdout.read()
+
+
+def test_the_reproduce_report_names_the_causes_of_a_notebooks_failed_calls(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from r1lib.app.reproduce import incomplete
+    from r1lib.app.run import Run
+
+    models, port = dead_models_file(tmp_path)
+    monkeypatch.setenv("R1LIB_MODELS", str(models))
+    profile = tmp_path / "dead-profile.yaml"
+    profile.write_text(yaml.safe_dump({"description": "one unreachable model", "paper_comparable": False,
+                                       "models": ["dead"], "judge_models": {"default": "offline"},
+                                       "benchmarks": {"xstest": {"limit": 2}}, "max_failures": 0}))
+    status = tmp_path / "status.json"
+    run = Run.open(str(profile), store=tmp_path / "s.sqlite", tables_dir=tmp_path / "t", figures_dir=tmp_path / "f",
+                   status_file=status, progress=False)
+    run.evaluate("xstest")
+    report = incomplete(status)
+    assert report is not None and report.startswith("2 failed calls (2 generation, 0 judging; by cause: 2 × ")
+    assert f"cannot connect to http://127.0.0.1:{port}/v1" in report
