@@ -326,3 +326,10 @@ def test_the_reproduce_report_names_the_causes_of_a_notebooks_failed_calls(tmp_p
     report = incomplete(status)
     assert report is not None and report.startswith("2 failed calls (2 generation, 0 judging; by cause: 2 × ")
     assert f"cannot connect to http://127.0.0.1:{port}/v1" in report
+
+
+def test_an_alias_the_store_does_not_hold_names_both_names(r1_store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "export", "--model", "DS-V3", "--store", str(r1_store))
+    assert code == 2 and "holds no records of model 'DS-V3' (registry name 'deepseek-v3'); it holds: deepseek-r1" in err
+    code, _, err = cli(capsys, "judge", "--judge", "refusal-strmatch", "--input", "x.jsonl", "--profile", "ci")
+    assert code == 2 and "drop --profile" in err

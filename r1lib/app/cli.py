@@ -17,8 +17,8 @@ from r1lib.core.errors import UserError
 from r1lib.cost.budget import BUDGET_EXIT, BudgetExhausted
 
 
-def _add_store(p: argparse.ArgumentParser, default: str = DEFAULT_STORE, *, profile: bool = True) -> None:
-    add_store_arguments(p, default, profile=profile)
+def _add_store(p: argparse.ArgumentParser, default: str = DEFAULT_STORE) -> None:
+    add_store_arguments(p, default)
 
 
 def _add_max_cost(p: argparse.ArgumentParser) -> None:
@@ -232,7 +232,8 @@ def cmd_judge(args: argparse.Namespace) -> int:
     from r1lib.cost.budget import spending_limit
     from r1lib.judges.cli import judge_command
     if args.profile and args.input:
-        raise UserError("--profile names the store of stored generations; with --input give --store (or none)")
+        raise UserError("--profile picks the store of stored generations; an --input file is judged in "
+                        "runs/external.sqlite or in --store PATH: drop --profile")
     if args.profile:
         args.store = str(store_path(args))
     with spending_limit(args.max_cost):
@@ -265,9 +266,9 @@ def cmd_browse(args: argparse.Namespace) -> int:
     from r1lib.viewer.widget import write_static_page
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be a positive number of records")
-    output_file(args.html, "--html")
     with _store(args, create=False) as store:
         chosen = store_filters(args, store)
+        output_file(args.html, "--html")
         n = write_static_page(store, args.html, model=chosen["model"], benchmark=chosen["benchmark"],
                               judge=args.judge, label=args.verdict, trace_state=args.trace_state, limit=args.limit)
     print(f"wrote {n} records to {args.html}")

@@ -18,13 +18,12 @@ if TYPE_CHECKING:
 DEFAULT_STORE = "R1LIB_STORE or runs/store.sqlite"
 
 
-def add_store_arguments(p: argparse.ArgumentParser, default: str = DEFAULT_STORE, *, profile: bool = True) -> None:
-    """``--store`` (its help states ``default``) and, with ``profile``, ``--profile P``."""
-    if profile:
-        p.add_argument("--profile", metavar="P", help="use profile P's store (runs/P/store.sqlite unless the profile "
-                                                       "sets store:), the one `r1lib reproduce --profile P` fills")
-    with_profile = "; with --profile P, P's store" if profile else ""
-    p.add_argument("--store", help=f"response store (default: {default}{with_profile}); overrides --profile")
+def add_store_arguments(p: argparse.ArgumentParser, default: str = DEFAULT_STORE) -> None:
+    """``--profile P`` and ``--store`` (its help states ``default``)."""
+    p.add_argument("--profile", metavar="P", help="use profile P's store (runs/P/store.sqlite unless the profile "
+                                                   "sets store:), the one `r1lib reproduce --profile P` fills")
+    p.add_argument("--store", help=f"response store (default: {default}; with --profile P, P's store); "
+                                   "overrides --profile")
 
 
 def store_path(args: argparse.Namespace) -> Path:

@@ -35,21 +35,23 @@ def held_filters(store: Store, *, aliases: Callable[[str], str] | None = None, m
         if value is None:
             continue
         held = store.value_counts(column, role=role, judge=judge if column == "label" else None)
+        asked = value
         if column == "model" and value not in held and aliases is not None:
             try:
                 value = filters["model"] = aliases(value)
             except UserError:
                 pass  # not a registry name either: the message below lists what the store holds
         if value not in held:
-            raise UserError(_nothing_held(store, column, str(value), held, judge))
+            named = repr(asked) if value == asked else f"{asked!r} (registry name {value!r})"
+            raise UserError(_nothing_held(store, column, named, held, judge))
     return filters
 
 
-def _nothing_held(store: Store, column: str, value: str, held: dict[str, int], judge: str | None) -> str:
-    """The message for a filter value the store does not hold: what it holds instead, and the fix."""
-    what = {"model": f"records of model {value!r}", "benchmark": f"records of benchmark {value!r}",
-            "trace_state": f"records in trace state {value!r}", "judge": f"verdicts of judge {value!r}",
-            "label": f"verdicts labelled {value!r}" + (f" by judge {judge!r}" if judge else "")}[column]
+def _nothing_held(store: Store, column: str, named: str, held: dict[str, int], judge: str | None) -> str:
+    """The message for a filter value (``named``, quoted) the store does not hold: what it holds, and the fix."""
+    what = {"model": f"records of model {named}", "benchmark": f"records of benchmark {named}",
+            "trace_state": f"records in trace state {named}", "judge": f"verdicts of judge {named}",
+            "label": f"verdicts labelled {named}" + (f" by judge {judge!r}" if judge else "")}[column]
     listed = ", ".join(f"{name} ({n:,})" for name, n in list(held.items())[:SHOWN])
     if len(held) > SHOWN:
         listed += f" and {len(held) - SHOWN} more"
