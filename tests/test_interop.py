@@ -137,7 +137,7 @@ def test_export_filters_and_output_dir(judged_store: Path, tmp_path: Path, capsy
     assert "wrote 3 samples to 1 Inspect logs" in capsys.readouterr().out
     assert main(["export", "--format", "inspect", "--store", str(judged_store), "--model", "no-such-model",
                  "--output", str(out)]) == 2
-    assert "no evaluation records match" in capsys.readouterr().err
+    assert "holds no records of model 'no-such-model'" in capsys.readouterr().err  # the filter check names it
     assert main(["export", "--format", "eval", "--store", str(judged_store)]) == 2
     assert "use one of jsonl, parquet, csv, inspect" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "inspect_ai.log", None)  # as if inspect_ai were not installed

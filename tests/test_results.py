@@ -15,7 +15,7 @@ from r1lib.config.settings import models_registry
 from r1lib.core.records import BLOCKED_FINISH, GenerationRecord, Verdict
 from r1lib.generation.runner import Request, run_requests
 from r1lib.judges.base import judge_records
-from r1lib.judges.registry import get_judge
+from r1lib.judges.registry import get_judge, safe_labels
 from r1lib.store.database import EXPORT_COLUMNS, Store
 from r1lib.store.export import JUDGE_MODEL_NOT_RECORDED, results_frame
 from r1lib.store.schema import SCHEMA_VERSION
@@ -66,7 +66,7 @@ def test_one_row_per_generation_and_verdict_with_outcomes(judged_store: Path) ->
     llm = frame[frame["judge"] == "xstest"]
     assert set(llm["judge_model"]) == {"fake-judge"} and set(llm["channel"]) == {"answer"}
     assert set(llm["outcome"]) <= {"judged", "unparsed"}
-    assert set(frame.loc[frame["judge"] == "refusal-strmatch", "judge_model"]) == {"none"}
+    assert frame.loc[frame["judge"] == "refusal-strmatch", "judge_model"].isna().all()  # a local judge: null
     assert frame.loc[frame["prompt_id"] == "po", "judge_model"].item() == JUDGE_MODEL_NOT_RECORDED
     assert set(frame["store_schema_version"]) == {SCHEMA_VERSION}
     assert frame.loc[frame["prompt_id"] == "p1", "category_type"].tolist() == ["t1", "t1"]
@@ -90,7 +90,7 @@ def test_cli_export_round_trips_through_pandas(judged_store: Path, tmp_path: Pat
     assert main(["export", "--with-verdicts", "--format", fmt, "--store", str(judged_store),
                  "--output", str(out)]) == 0
     with Store(judged_store) as store:
-        expected = results_frame(store)
+        expected = results_frame(store, safe_labels=safe_labels())
     read = READERS[fmt](out)
     assert list(read.columns) == list(expected.columns) and len(read) == len(expected)
     for column in expected.columns:
@@ -108,7 +108,7 @@ def test_parquet_loads_with_hugging_face_datasets(judged_store: Path, tmp_path: 
     loaded = datasets.load_dataset("parquet", data_files=str(out), split="train",
                                    cache_dir=str(tmp_path / "hf-cache"))
     with Store(judged_store) as store:
-        expected = results_frame(store)
+        expected = results_frame(store, safe_labels=safe_labels())
     assert loaded.column_names == list(expected.columns) and loaded.num_rows == len(expected)
     assert loaded.features["parsed_ok"].dtype == "bool" and loaded.features["prompt_tokens"].dtype == "int64"
     assert loaded["outcome"] == expected["outcome"].tolist()
@@ -117,9 +117,12 @@ def test_parquet_loads_with_hugging_face_datasets(judged_store: Path, tmp_path: 
 
 def test_filters_and_default_output_beside_the_store(judged_store: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["export", "--with-verdicts", "--store", str(judged_store), "--model", "fake-r1",
-                 "--benchmark", "nothing-here"]) == 0
-    assert "wrote 0 rows" in capsys.readouterr().out
-    assert pd.read_json(judged_store.parent / "results.jsonl", lines=True).empty
+                 "--benchmark", "nothing-here"]) == 2
+    assert "holds no records of benchmark 'nothing-here'; it holds: demo (7)" in capsys.readouterr().err
+    assert main(["export", "--with-verdicts", "--store", str(judged_store), "--model", "fake-r1",
+                 "--benchmark", "demo"]) == 0
+    assert "wrote 9 rows" in capsys.readouterr().out
+    assert len(pd.read_json(judged_store.parent / "results.jsonl", lines=True)) == 9
 
 
 def test_export_of_a_missing_store_is_an_error_and_creates_nothing(tmp_path: Path,

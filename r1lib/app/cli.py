@@ -14,12 +14,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from r1lib.app.import_cli import add_import_parser, add_source_arguments, import_source
+from r1lib.app.store_args import DEFAULT_STORE, add_store_arguments, store_filters, store_path
 from r1lib.core.errors import UserError
 from r1lib.cost.budget import BUDGET_EXIT, BudgetExhausted
 
 
-def _add_store(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", help="response store (default: R1LIB_STORE or runs/store.sqlite)")
+def _add_store(p: argparse.ArgumentParser, default: str = DEFAULT_STORE) -> None:
+    add_store_arguments(p, default)
 
 
 def _add_max_cost(p: argparse.ArgumentParser) -> None:
@@ -54,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("benchmarks", help="list the benchmarks with sizes, sources and licenses")
     p.set_defaults(func=cmd_benchmarks)
 
+    p = sub.add_parser("judges", help="list the judges with their labels, safe labels and protocol sources")
+    p.set_defaults(func=cmd_judges)
+
     p = sub.add_parser("data", help="fetch benchmark files (from the mirror or upstream)")
     p.add_argument("action", choices=["fetch"])
     p.add_argument("name", help="benchmark name or 'all'")
@@ -81,14 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--judge-model", help="model that acts as judge (default: the judge's own default)")
     p.add_argument("--model", help="judge this model's stored generations")
     p.add_argument("--benchmark", help="… on this benchmark")
-    p.add_argument("--channel", choices=["answer", "thinking", "full"], default="answer")
+    p.add_argument("--channel", choices=["answer", "thinking", "full"], default="answer",
+                   help="what the judge reads: the final answer, the thinking, or both (default: answer)")
     p.add_argument("--input", help="external JSONL (id, prompt, response, optional thinking)")
     p.add_argument("--output", help="where to write verdicts for --input")
     p.add_argument("--judge-option", action="append", default=[], metavar="KEY=VALUE",
                    help="judge option (repeatable), e.g. long_text=truncate, render=template, trust_remote_code=true")
     p.add_argument("--no-progress", action="store_true")
     _add_max_cost(p)
-    _add_store(p)
+    _add_store(p, f"{DEFAULT_STORE}; with --input, runs/external.sqlite")
     _add_models_file(p)
     p.set_defaults(func=cmd_judge)
 
@@ -102,24 +107,25 @@ def build_parser() -> argparse.ArgumentParser:
                                     "with --format inspect a directory (default: inspect-logs/ beside the store)")
     p.add_argument("--with-verdicts", action="store_true",
                    help="one row per (generation, judge, judge version, channel) with label, score and outcome")
-    p.add_argument("--model")
+    p.add_argument("--model", help="only this model's records (registry name, alias or stored name)")
     p.add_argument("--benchmark", help="registered benchmark, stored name or jsonl:PATH")
     _add_store(p)
+    _add_models_file(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("browse", help="write one self-contained HTML page of stored traces with in-page filters")
     p.add_argument("--html", required=True, metavar="OUT", help="the HTML file to write")
-    p.add_argument("--model")
+    p.add_argument("--model", help="only this model's records (registry name, alias or stored name)")
     p.add_argument("--benchmark", help="registered benchmark, stored name or jsonl:PATH")
     p.add_argument("--judge", help="show (and filter on) this judge's verdicts only")
     p.add_argument("--verdict", metavar="LABEL", help="only records with a latest verdict of this label")
     p.add_argument("--trace-state", help="only records of this trace state (e.g. unterminated)")
     p.add_argument("--limit", type=int, help="at most N records (the page says how many matched)")
     _add_store(p)
+    _add_models_file(p)
     p.set_defaults(func=cmd_browse)
 
     p = sub.add_parser("costs", help="tokens and dollars per model: prompt / reasoning / answer, generation vs judging")
-    p.add_argument("--profile", help="use this profile's store (runs/<profile>/store.sqlite) when --store is not given")
     p.add_argument("--benchmark", help="only this benchmark's records and the judge calls about them")
     p.add_argument("--csv-dir", metavar="DIR", help="also write the table to DIR/costs.csv")
     _add_store(p)
@@ -180,9 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _store(args: argparse.Namespace, *, create: bool = True):
-    from r1lib.config.settings import Settings
     from r1lib.store.database import Store
-    return Store(args.store or Settings.load().store_path, create=create)
+    return Store(store_path(args), create=create)
 
 
 def _benchmark(args: argparse.Namespace) -> str | None:
@@ -204,6 +209,13 @@ def cmd_benchmarks(args: argparse.Namespace) -> int:
     """Print the benchmark registry."""
     from r1lib.benchmarks.registry import benchmark_table
     print(benchmark_table().to_string(index=False))
+    return 0
+
+
+def cmd_judges(args: argparse.Namespace) -> int:
+    """Print the judges registry."""
+    from r1lib.judges.cli import judge_listing
+    print(judge_listing())
     return 0
 
 
@@ -247,6 +259,11 @@ def cmd_judge(args: argparse.Namespace) -> int:
     """Judge stored generations or an external file."""
     from r1lib.cost.budget import spending_limit
     from r1lib.judges.cli import judge_command
+    if args.profile and args.input:
+        raise UserError("--profile picks the store of stored generations; an --input file is judged in "
+                        "runs/external.sqlite or in --store PATH: drop --profile")
+    if args.profile:
+        args.store = str(store_path(args))
     with spending_limit(args.max_cost):
         return judge_command(args)
 
@@ -254,28 +271,33 @@ def cmd_judge(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Export records, or per-sample results with their verdicts, or Inspect eval logs."""
     from r1lib.store.export import write_results
-    from r1lib.store.files import check_format
+    from r1lib.store.files import check_format, output_file
 
     check_format(args.format)
     if args.format == "inspect":
         return _export_inspect(args)
     with _store(args, create=False) as store:
+        chosen = store_filters(args, store)
         stem = "results" if args.with_verdicts else "export"
-        output = args.output or str(store.path.parent / f"{stem}.{args.format}")
+        output = output_file(args.output or store.path.parent / f"{stem}.{args.format}", "--output")
         if args.with_verdicts:
-            n = write_results(store, args.format, output, model=args.model, benchmark=_benchmark(args))
+            from r1lib.judges.registry import safe_labels
+            n = write_results(store, args.format, output, model=chosen["model"], benchmark=chosen["benchmark"],
+                              safe_labels=safe_labels())
         else:
-            n = store.export(args.format, output, model=args.model, benchmark=_benchmark(args))
+            n = store.export(args.format, output, model=chosen["model"], benchmark=chosen["benchmark"])
     print(f"wrote {n} {'rows' if args.with_verdicts else 'records'} to {output}")
     return 0
 
 
 def _export_inspect(args: argparse.Namespace) -> int:
     """Write one Inspect eval log per (model, benchmark), verdicts as scores."""
+    from r1lib.store.files import output_dir
     from r1lib.store.inspect_export import write_inspect_logs
     with _store(args, create=False) as store:
-        output = args.output or str(store.path.parent / "inspect-logs")
-        paths, n = write_inspect_logs(store, output, model=args.model, benchmark=_benchmark(args))
+        chosen = store_filters(args, store)
+        output = output_dir(args.output or store.path.parent / "inspect-logs", "--output")
+        paths, n = write_inspect_logs(store, output, model=chosen["model"], benchmark=chosen["benchmark"])
     print(f"wrote {n} samples to {len(paths)} Inspect logs in {output} "
           f"(open them with `inspect view --log-dir {output}`)")
     return 0
@@ -283,32 +305,31 @@ def _export_inspect(args: argparse.Namespace) -> int:
 
 def cmd_browse(args: argparse.Namespace) -> int:
     """Write the static trace page."""
+    from r1lib.store.files import output_file
     from r1lib.viewer.widget import write_static_page
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be a positive number of records")
     with _store(args, create=False) as store:
-        n = write_static_page(store, args.html, model=args.model, benchmark=_benchmark(args), judge=args.judge,
-                              label=args.verdict, trace_state=args.trace_state, limit=args.limit)
+        chosen = store_filters(args, store)
+        output_file(args.html, "--html")
+        n = write_static_page(store, args.html, model=chosen["model"], benchmark=chosen["benchmark"],
+                              judge=args.judge, label=args.verdict, trace_state=args.trace_state, limit=args.limit)
     print(f"wrote {n} records to {args.html}")
     return 0
 
 
 def cmd_costs(args: argparse.Namespace) -> int:
     """Print tokens and dollars per model."""
-    from r1lib.config.settings import Settings, models_registry
+    from r1lib.config.settings import models_registry
     from r1lib.cost.spent import costs_table, format_costs
-    from r1lib.store.database import Store
+    from r1lib.store.files import output_dir
 
-    if args.store:
-        path = args.store
-    elif args.profile:
-        from r1lib.app.profiles import Profile
-        path = Profile.load(args.profile).store_path
-    else:
-        path = Settings.load().store_path
-    with Store(path, create=False) as store:
-        table = costs_table(store, models_registry(extra_files=args.models_file), benchmark=_benchmark(args),
-                            output_dir=args.csv_dir)
+    if args.csv_dir:
+        output_dir(args.csv_dir, "--csv-dir")
+    with _store(args, create=False) as store:
+        path = store.path
+        table = costs_table(store, models_registry(extra_files=args.models_file),
+                            benchmark=store_filters(args, store)["benchmark"], output_dir=args.csv_dir)
     print(f"costs of store {path}" + (f", benchmark {_benchmark(args)}" if args.benchmark else ""))
     print(format_costs(table) if len(table) else "the store holds no records")
     if args.csv_dir:
@@ -326,7 +347,10 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from r1lib.app.profiles import Profile
     from r1lib.config.settings import Settings
     from r1lib.store.database import Store
+    from r1lib.store.files import output_file
 
+    if args.csv:
+        output_file(args.csv, "--csv")
     settings = Settings.load()
     settings = dataclasses.replace(settings, models_files=(*settings.models_files, *map(Path, args.models_file)))
     profile = Profile.load(args.profile, settings=settings)

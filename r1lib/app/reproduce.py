@@ -73,7 +73,7 @@ STATUS_COLUMNS = ["artefact", "notebook", "status", "detail"]
 @dataclass
 class NotebookResult:
     """How one notebook run went: its executed copy, wall time, Papermill's error if it failed, and
-    ``incomplete`` ("N failed calls (first error: ...)") when its calls failed beyond the profile's limit."""
+    ``incomplete`` ("N failed calls (... by cause: ...)") when its calls failed beyond the profile's limit."""
 
     name: str
     output: Path
@@ -202,14 +202,18 @@ def judgings(status_file: Path) -> list[list[str]]:
 
 
 def incomplete(status_file: Path) -> str | None:
-    """"N failed calls (first error: ...)" when a notebook's failed calls exceed its profile's limit, else None."""
+    """"N failed calls (... by cause: count × first message; ...)" when a notebook's failed calls exceed its
+    profile's limit, else None."""
     if not status_file.is_file():
         return None
     status = json.loads(status_file.read_text(encoding="utf-8"))
     if status["failed_calls"] <= status["max_failures"]:
         return None
+    causes = status.get("causes") or [[status["failed_calls"], status["first_error"]]]
+    by_cause = "; ".join(f"{n} × {_cell(first)[:200]}" for n, first in causes[:5])
+    more = f"; {len(causes) - 5} more causes" if len(causes) > 5 else ""
     return (f"{status['failed_calls']} failed calls ({status['generation']} generation, {status['judging']} judging; "
-            f"first error: {_cell(status['first_error'])[:200]}); rerun to retry them")
+            f"by cause: {by_cause}{more}); rerun to retry them")
 
 
 def select_notebooks(only: Sequence[str] | None) -> list[str]:

@@ -42,6 +42,7 @@ from r1lib.benchmarks.recorded import recorded_sources
 from r1lib.benchmarks.registry import load_items
 from r1lib.config.settings import Settings
 from r1lib.core.errors import UserError
+from r1lib.core.failures import Cause, merge_causes
 from r1lib.core.records import GenerationRecord
 from r1lib.cost.budget import BudgetExhausted, active
 from r1lib.cost.spent import costs_table
@@ -59,14 +60,16 @@ class Failures:
     judging: int = 0
     first_error: str = ""
     steps: list[str] = field(default_factory=list)
+    causes: list[Cause] = field(default_factory=list)
 
     @property
     def total(self) -> int:
         """All failed calls."""
         return self.generation + self.judging
 
-    def add(self, step: str, generation: int, judging: int, error: str) -> None:
-        """Count one step's failures."""
+    def add(self, step: str, generation: int, judging: int, error: str, causes: Sequence[Cause] = ()) -> None:
+        """Count one step's failures (``causes``: the same failures by cause)."""
+        self.causes = merge_causes(self.causes, causes)
         self.generation += generation
         self.judging += judging
         if (generation or judging) and not self.first_error:
@@ -138,7 +141,8 @@ class Run(CaseStudies):
                     self._prefetched = True
                     summaries = prefetch(self.profile, store, progress=self.progress)
                     failed = sum(s.failed for s in summaries)
-                    self.failures.add("batched local generation", failed, 0, "see the failed records in the store")
+                    self.failures.add("batched local generation", failed, 0, "see the failed records in the store",
+                                      merge_causes(*(s.causes for s in summaries)))
                 result = evaluate(self.profile, benchmark, store, judge=judge_obj, channels=channels, models=models,
                                   split=split, keep=keep, limit=limit, progress=self.progress)
             except BudgetExhausted:
@@ -148,7 +152,8 @@ class Run(CaseStudies):
         tag = benchmark if split is None else f"{benchmark}:{split}"
         self.judgings += [j for j in ((tag, judge_obj.name, c) for c in channels) if j not in self.judgings]
         step = f"{benchmark}{':' + split if split else ''} × {judge_obj.name}"
-        self.failures.add(step, result.failed_generations, result.failed_judgements, result.first_error)
+        self.failures.add(step, result.failed_generations, result.failed_judgements, result.first_error,
+                          result.causes)
         self._write_status()
         for channel, frame in result.frames.items():  # one view per (benchmark, judge, channel), over calls
             key = (shown or (benchmark if split is None else f"{benchmark}:{split}"), shown or judge_name,
@@ -363,7 +368,8 @@ class Run(CaseStudies):
             return
         f = self.failures
         status = {"failed_calls": f.total, "generation": f.generation, "judging": f.judging,
-                  "first_error": f.first_error, "steps": f.steps, "max_failures": self.profile.max_failures,
+                  "first_error": f.first_error, "causes": [[c.count, c.first] for c in f.causes],
+                  "steps": f.steps, "max_failures": self.profile.max_failures,
                   "judgings": self.judgings}
         budget = active()
         if budget is not None:

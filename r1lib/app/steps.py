@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -17,6 +17,7 @@ from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.registry import get_benchmark, load_items
 from r1lib.config.settings import ModelConfig
 from r1lib.core.errors import UserError
+from r1lib.core.failures import Cause, failure_causes, merge_causes
 from r1lib.core.records import CHANNELS
 from r1lib.generation.runner import requests_for, run_requests
 from r1lib.generation.solvers import generate as solve
@@ -32,6 +33,8 @@ class Evaluation:
     failed_generations: int = 0
     failed_judgements: int = 0
     first_error: str = ""
+    #: The failed calls by cause (:mod:`r1lib.core.failures`).
+    causes: list[Cause] = field(default_factory=list)
 
 
 def select_items(profile: Profile, benchmark: str, *, split: str | None = None,
@@ -145,12 +148,14 @@ def evaluate(profile: Profile, benchmark: str, store: Store, *, judge: Any = Non
     errors = [r.error for o in outcomes.values() for r in o.records if r.error]
     result.failed_generations = sum(o.summary.failed for o in outcomes.values())
     result.first_error = errors[0] if errors else ""
+    result.causes = failure_causes(errors)
     for channel in channels:
         judged = {m: o.records for m, o in outcomes.items() if channel != "thinking" or profile.config(m).reasoning}
         batch = [r for recs in judged.values() for r in recs]
         verdicts = judge_records(judge, batch, channel, store, progress=progress)
         failed_verdicts = [v for v in verdicts if v.error]
         result.failed_judgements += len(failed_verdicts)
+        result.causes = merge_causes(result.causes, failure_causes(v.error for v in failed_verdicts))
         if failed_verdicts and not result.first_error:
             result.first_error = str(failed_verdicts[0].error)
         keys = {r.key for r in batch}

@@ -38,6 +38,8 @@ OUTCOMES = ("judged", "blocked", "no_output", "unparsed", "judge_error", "failed
 #: Roles of a generation record: an output of the model under test (one per item and sample), a call
 #: made by a judge, an intermediate turn of a multi-turn dialogue, or a simulated victim's reply.
 ROLES = ("eval", "judge", "turn", "victim")
+#: The ``judge_model`` stored with a verdict of a judge that decides locally, without a model.
+LOCAL_JUDGE_MODEL = "none"
 
 Messages = list[dict[str, Any]]
 

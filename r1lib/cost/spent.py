@@ -25,6 +25,7 @@ import pandas as pd
 
 from r1lib.config.settings import ModelConfig
 from r1lib.cost.pricing import NO_CHARGE, price
+from r1lib.store import files
 from r1lib.store.database import Store
 
 TOKEN_COLUMNS = ["prompt_tokens", "reasoning_tokens", "answer_tokens"]
@@ -60,8 +61,7 @@ def costs_table(store: Store, registry: Mapping[str, ModelConfig], *, benchmark:
     table = table.sort_values(["stage", "model", "billing"], ignore_index=True)[COLUMNS]
     table["stage"] = table["stage"].astype(str)
     if output_dir is not None:
-        Path(output_dir).mkdir(parents=True, exist_ok=True)
-        table.to_csv(Path(output_dir) / "costs.csv", index=False)
+        table.to_csv(files.output_file(files.output_dir(output_dir) / "costs.csv"), index=False)
     return table
 
 

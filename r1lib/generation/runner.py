@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.sources import fixture_mode
 from r1lib.config.settings import ModelConfig
+from r1lib.core.failures import Cause, cause_lines, failure_causes
 from r1lib.core.records import BLOCKED_FINISH, GenerationRecord, Messages, canonical_json, record_key
 from r1lib.core.traces import parse_trace
 from r1lib.cost import budget as budgets
@@ -69,13 +70,19 @@ class RunSummary:
     reasoning_tokens: int = 0
     answer_tokens: int = 0
     wall_s: float = 0.0
+    #: Why the failed calls failed, by cause (:mod:`r1lib.core.failures`).
+    causes: list[Cause] = field(default_factory=list)
 
     def line(self) -> str:
-        """The one-line summary printed at the end of a run."""
-        return (f"{self.model} × {self.benchmark}: {self.total} records — {self.new} new, "
+        """The summary printed at the end of a run: one line, then one line per failure cause."""
+        head = (f"{self.model} × {self.benchmark}: {self.total} records — {self.new} new, "
                 f"{self.reused} reused, {self.failed} failed; tokens in {self.prompt_tokens:,} / "
                 f"reasoning {self.reasoning_tokens:,} / answer {self.answer_tokens:,}; "
                 f"{self.wall_s:.1f} s")
+        if not self.causes:
+            return head
+        return "\n".join([head, "failed calls by cause (count × first message; re-run to retry them):",
+                          *cause_lines(self.causes)])
 
 
 def requests_for(items: Sequence[Item], samples: int = 1) -> list[Request]:
@@ -159,6 +166,7 @@ async def run_requests_async(config: ModelConfig, benchmark: str, requests: Sequ
     earlier = _interruptions(store, [k for k in dict.fromkeys(keys) if k not in done])
     owner = owner_id()
     attempted: set[str] = set()
+    errors: list[str | None] = []
     bar = tqdm(total=len(set(keys)), initial=len(done), desc=f"{config.name} × {benchmark}",
                disable=not progress, unit="rec", dynamic_ncols=True)
     try:
@@ -210,6 +218,7 @@ async def run_requests_async(config: ModelConfig, benchmark: str, requests: Sequ
                     summary.answer_tokens += record.answer_tokens or 0
                 else:
                     summary.failed += 1
+                    errors.append(record.error)
                 bar.set_postfix(errors=summary.failed, tokens=summary.reasoning_tokens + summary.answer_tokens)
     finally:
         store.release([k for k in attempted if k not in done], owner)
@@ -217,6 +226,7 @@ async def run_requests_async(config: ModelConfig, benchmark: str, requests: Sequ
     if summary.not_sent:
         assert budget is not None, "only a budget leaves requests unsent"
         raise budgets.BudgetExhausted(budget.report())
+    summary.causes = failure_causes(errors)
     stored = store.get_generations(keys)
     summary.wall_s = time.perf_counter() - started
     return [stored[k] for k in keys if k in stored], summary

@@ -39,6 +39,7 @@ from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.phishing import DECISIONS, protocol
 from r1lib.config.settings import ModelConfig
 from r1lib.core.errors import UserError
+from r1lib.core.failures import merge_causes
 from r1lib.core.records import BLOCKED_FINISH, GenerationRecord, Messages, canonical_json
 from r1lib.generation.runner import Request, RunSummary, requests_for, run_requests
 from r1lib.store.database import Store
@@ -199,6 +200,7 @@ class _Stepper:
         for name in ("total", "new", "reused", "failed", "prompt_tokens", "reasoning_tokens", "answer_tokens",
                      "wall_s"):
             setattr(self.summary, name, getattr(self.summary, name) + getattr(summary, name))
+        self.summary.causes = merge_causes(self.summary.causes, summary.causes)
         return records
 
 

@@ -38,6 +38,7 @@ from r1lib.config.settings import ModelConfig
 from r1lib.core.errors import UserError
 from r1lib.core.records import (
     CHANNELS,
+    LOCAL_JUDGE_MODEL,
     GenerationRecord,
     Messages,
     Verdict,
@@ -162,7 +163,7 @@ class Judge(ABC):
     @property
     def judge_model_name(self) -> str:
         """The model behind this judge's verdicts, stored with each verdict; ``none`` when it decides locally."""
-        return "none"
+        return LOCAL_JUDGE_MODEL
 
     @abstractmethod
     def judge_inputs(self, inputs: Sequence[JudgeInput], store: Store, *, progress: bool = True) -> list[Verdict]:

@@ -21,6 +21,7 @@ import argparse
 import inspect
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,13 @@ import yaml
 from r1lib.benchmarks.registry import stored_benchmark_name
 from r1lib.config.settings import Settings, models_registry, resolve_model
 from r1lib.core.errors import UserError
+from r1lib.core.failures import cause_lines, failure_causes
 from r1lib.core.records import GenerationRecord, Verdict, record_key
-from r1lib.judges.base import NO_OUTPUT, Judge, LLMJudge, judge_records
-from r1lib.judges.registry import get_judge, judge_class
+from r1lib.judges.base import NO_OUTPUT, Judge, LLMJudge, Protocol, judge_records
+from r1lib.judges.registry import get_judge, judge_class, judges
 from r1lib.store.database import Store
+from r1lib.store.files import output_file
+from r1lib.store.holdings import held_filters
 
 EXTERNAL_MODEL = "external"
 OUTPUT_FIELDS = ("id", "label", "score", "parsed_ok", "judge", "version", "channel")
@@ -101,16 +105,18 @@ def build_judge(name: str, judge_model: str | None, models_files: list[str],
 
 def judge_stored(judge: Judge, args: argparse.Namespace) -> int:
     """Judge one model's stored generations on one benchmark and print the summary."""
-    model = resolve_model(args.model, models_registry(extra_files=args.models_file)).name
-    benchmark = stored_benchmark_name(args.benchmark)
+    registry = models_registry(extra_files=args.models_file)
     store_path = Path(args.store) if args.store else Settings.load().store_path
-    with Store(store_path) as store:
+    with Store(store_path, create=False) as store:
+        chosen = held_filters(store, aliases=lambda name: resolve_model(name, registry).name, model=args.model,
+                              benchmark=stored_benchmark_name(args.benchmark))
+        model, benchmark = chosen["model"], chosen["benchmark"]
         records = list(store.iter_generations(model=model, benchmark=benchmark))
         if not records:
             raise UserError(f"no stored generations of {model} on {benchmark} in {store_path}; run "
                             f"`r1lib generate --model {model} --benchmark {args.benchmark}` first (or pass --store)")
         verdicts = judge_records(judge, records, args.channel, store, progress=not args.no_progress)
-    failed = sum(not r.ok for r in records)
+    failed = [r.error for r in records if not r.ok]
     print(summary(judge, verdicts, f"{model} × {benchmark}", args.channel, failed_generations=failed))
     return 1 if any(v.error for v in verdicts) else 0
 
@@ -118,6 +124,7 @@ def judge_stored(judge: Judge, args: argparse.Namespace) -> int:
 def judge_file(judge: Judge, path: Path, args: argparse.Namespace) -> int:
     """Judge the rows of an external JSONL file and write one verdict line per row."""
     rows = read_rows(path)
+    output = output_file(args.output or path.with_name(f"{path.stem}.verdicts.jsonl"), "--output")
     records = [external_record(row, path) for row in rows]
     store_path = Path(args.store) if args.store else Settings.load().runs_dir / "external.sqlite"
     with Store(store_path) as store:
@@ -126,8 +133,6 @@ def judge_file(judge: Judge, path: Path, args: argparse.Namespace) -> int:
         by_key = {v.gen_key: v for v in judge_records(judge, records, args.channel, store,
                                                       progress=not args.no_progress)}
     verdicts = [by_key[record.key] for record in records]
-    output = Path(args.output) if args.output else path.with_name(f"{path.stem}.verdicts.jsonl")
-    output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("w", encoding="utf-8") as out:
         for row, verdict in zip(rows, verdicts):
             line = {"id": row["id"], **{f: getattr(verdict, f) for f in OUTPUT_FIELDS[1:]}}
@@ -193,8 +198,10 @@ def external_record(row: dict[str, Any], path: Path) -> GenerationRecord:
         meta={"source": EXTERNAL_MODEL, "file": str(path)})
 
 
-def summary(judge: Judge, verdicts: list[Verdict], what: str, channel: str, *, failed_generations: int = 0) -> str:
-    """Counts per label, unparsed answers, empty channels, failed judge calls (and failed generations)."""
+def summary(judge: Judge, verdicts: list[Verdict], what: str, channel: str, *,
+            failed_generations: Sequence[str | None] = ()) -> str:
+    """Counts per label, unparsed answers, empty channels, failed judge calls (and the errors of failed
+    generations), with the causes of the failures (count and first message of each)."""
     errors = sum(v.error is not None for v in verdicts)
     unparsed = sum(not v.parsed_ok and v.error is None for v in verdicts)
     labels = Counter(v.label for v in verdicts if v.parsed_ok and v.label != NO_OUTPUT)
@@ -204,7 +211,32 @@ def summary(judge: Judge, verdicts: list[Verdict], what: str, channel: str, *, f
     lines += [f"  {NO_OUTPUT + ' (empty channel)':24s} {sum(v.label == NO_OUTPUT for v in verdicts):6d}",
               f"  {'unparsed':24s} {unparsed:6d}", f"  {'judge errors':24s} {errors:6d}"]
     if failed_generations:
-        lines.append(f"  {'failed generations':24s} {failed_generations:6d} (nothing to judge)")
+        lines.append(f"  {'failed generations':24s} {len(failed_generations):6d} (nothing to judge), by cause:")
+        lines += cause_lines(failure_causes(failed_generations), indent="    ")
     if errors:
-        lines.append("  re-run the same command to retry the failed judge calls")
+        lines.append("  judge errors by cause (count × first message); re-run the same command to retry them:")
+        lines += cause_lines(failure_causes(v.error for v in verdicts), indent="    ")
     return "\n".join(lines)
+
+
+def judge_listing() -> str:
+    """``r1lib judges``: every registered judge with its labels (least safe first), safe labels, judge
+    model and protocol source (as built with its default judge model, since some judges read their
+    protocol from pinned upstream files)."""
+    blocks = []
+    for name, cls in sorted(judges().items()):
+        try:
+            protocol: Protocol | None = get_judge(name).protocol
+        except UserError as exc:
+            protocol = next((vars(k)["protocol"] for k in cls.__mro__ if k is not Judge and "protocol" in vars(k)),
+                            None)
+            failure = str(exc).split("; ")[0]  # the problem; the fix is `r1lib data fetch`
+        model = getattr(cls, "default_judge_model", None) if issubclass(cls, LLMJudge) else None
+        source = (f"{protocol.source} (paper protocol: {'yes' if protocol.paper else 'no'})" if protocol
+                  else f"read from pinned upstream files, not available here ({failure}; see `r1lib data fetch`)")
+        blocks.append("\n".join([
+            f"{name}  ({'judge model: ' + model + ' by default' if model else 'no judge model by default'})",
+            f"  labels (least safe first): {', '.join(cls.labels) or '-'}",
+            f"  safe labels:               {', '.join(sorted(cls.safe_labels)) or '- (scores, not labels)'}",
+            f"  protocol:                  {source}"]))
+    return "\n".join(blocks)

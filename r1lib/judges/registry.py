@@ -51,6 +51,11 @@ def judge_names() -> list[str]:
     return sorted(judges())
 
 
+def safe_labels() -> dict[str, frozenset[str]]:
+    """Every registered judge's safe labels by judge name (what the per-sample export's ``safe`` reads)."""
+    return {name: cls.safe_labels for name, cls in judges().items()}
+
+
 def judge_class(name: str) -> type[Judge]:
     """The class registered under ``name``; unknown names list the known ones."""
     known = judges()

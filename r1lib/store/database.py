@@ -313,18 +313,23 @@ class Store:
             return self._conn.execute(f"SELECT COUNT(*) FROM generations g {where}", args).fetchone()[0]
 
     def distinct(self, column: str, *, role: str | None = "eval", judge: str | None = None) -> list[str]:
-        """The distinct non-null values of a generation column (``model``, ``benchmark``, ``trace_state``)
-        or of the verdict ``label`` (of ``judge`` when given) among records of ``role``, sorted."""
-        if column == "label":
+        """The distinct non-null values of :meth:`value_counts`'s ``column``, sorted."""
+        return sorted(self.value_counts(column, role=role, judge=judge))
+
+    def value_counts(self, column: str, *, role: str | None = "eval", judge: str | None = None) -> dict[str, int]:
+        """Records of ``role`` per non-null value of a generation column (``model``, ``benchmark``,
+        ``trace_state``), or verdicts per ``judge`` or ``label`` (of ``judge`` when given), sorted by value."""
+        if column in ("label", "judge"):
             where, args = where_clause(prefix="", **{"g.role": role, "v.judge": judge})
-            q = f"SELECT DISTINCT v.label FROM verdicts v JOIN generations g ON g.key = v.gen_key {where}"
+            q = f"SELECT v.{column}, COUNT(*) FROM verdicts v JOIN generations g ON g.key = v.gen_key {where}"
         elif column in ("model", "benchmark", "trace_state"):
             where, args = where_clause(role=role)
-            q = f"SELECT DISTINCT {column} FROM generations {where}"
+            q = f"SELECT {column}, COUNT(*) FROM generations {where}"
         else:
             raise ValueError(column)
         with self._lock:
-            return sorted(str(row[0]) for row in self._conn.execute(q, args) if row[0] is not None)
+            rows = self._conn.execute(f"{q} GROUP BY 1", args).fetchall()
+        return dict(sorted((str(value), n) for value, n in rows if value is not None))
 
     def count_by_role(self) -> dict[str, int]:
         """Number of generation records per role (``eval``, ``judge``, ``turn``, ``victim``)."""

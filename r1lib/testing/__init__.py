@@ -1,5 +1,11 @@
 """Real local components for tests and performance scripts (no mocks): see :mod:`r1lib.testing.loopback`
-and :mod:`r1lib.testing.local`."""
+and :mod:`r1lib.testing.local`.
+
+``LoopbackServer`` is imported on first use, so that ``python -m r1lib.testing.loopback`` runs the
+module as a command without it being imported twice.
+"""
+
+from typing import Any
 
 from r1lib.testing.local import (
     FAST_RETRIES,
@@ -10,7 +16,6 @@ from r1lib.testing.local import (
     run_cli,
     stop_server,
 )
-from r1lib.testing.loopback import LoopbackServer
 from r1lib.testing.loopback_chat import (
     BEHAVIOURS,
     FAULTS,
@@ -23,3 +28,10 @@ from r1lib.testing.loopback_chat import (
 __all__ = ["BEHAVIOURS", "FAST_RETRIES", "FAULTS", "STREAM_FAULTS", "LoopbackServer", "cli_command", "free_port",
            "last_user_message", "loopback_judge", "loopback_model", "run_cli", "scripted_answer", "scripted_thinking",
            "stop_server"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LoopbackServer":
+        from r1lib.testing.loopback import LoopbackServer
+        return LoopbackServer
+    raise AttributeError(f"module 'r1lib.testing' has no attribute {name!r}")

@@ -141,7 +141,7 @@ Responder = Callable[[dict[str, Any]], "str | dict[str, Any]"]
 
 
 class LoopbackServer(ChatImitation, BatchImitation, RateLimits):
-    """An OpenAI-compatible chat-completions and Batch API server on a random free port of 127.0.0.1.
+    """An OpenAI-compatible chat-completions and Batch API server on 127.0.0.1 (a free port, or ``port``).
 
     See the module docstring for behaviours, streaming, faults, batches, the custom responder and
     counters.
@@ -152,7 +152,7 @@ class LoopbackServer(ChatImitation, BatchImitation, RateLimits):
                  latency: float | Callable[[dict[str, Any]], float] = 0.0, max_concurrent: int | None = None,
                  retry_after: float = 0.2, slow_s: float = 5.0, stream_tps: float | None = None,
                  batch_delay: float = 0.0, expire_batches: int = 0, rpm: float | None = None,
-                 tpm: float | None = None, burst_s: float = 1.0, limit_headers: bool = True):
+                 tpm: float | None = None, burst_s: float = 1.0, limit_headers: bool = True, port: int = 0):
         if behaviour not in BEHAVIOURS:
             raise UserError(f"unknown loopback behaviour {behaviour!r}; choose one of {', '.join(BEHAVIOURS)}")
         unknown = set(faults) - set(FAULTS + STREAM_FAULTS)
@@ -174,6 +174,7 @@ class LoopbackServer(ChatImitation, BatchImitation, RateLimits):
         self.burst_s = burst_s
         self.limit_headers = limit_headers
         self._buckets: dict[str, RateBucket] = {}
+        self._bind_port = port  # 0: a free port chosen by the system
         self.port: int | None = None
         self._counts: Counter[str] = Counter()
         self._answered: Counter[str] = Counter()
@@ -275,7 +276,7 @@ class LoopbackServer(ChatImitation, BatchImitation, RateLimits):
                 connections.discard(task)
                 writer.close()
 
-        server = await asyncio.start_server(on_connect, "127.0.0.1", 0, backlog=1024)
+        server = await asyncio.start_server(on_connect, "127.0.0.1", self._bind_port, backlog=1024)
         self.port = server.sockets[0].getsockname()[1]
         ready.set()
         async with server:
@@ -358,29 +359,6 @@ class LoopbackServer(ChatImitation, BatchImitation, RateLimits):
         return error_reply(404, f"no route for {method} {path}")
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
+if __name__ == "__main__":  # python -m r1lib.testing.loopback: serve until Ctrl-C (r1lib/testing/serve.py)
+    from r1lib.testing.serve import main
+    raise SystemExit(main())

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from r1lib.store.database import Store
+from r1lib.store.files import output_file
 from r1lib.viewer.html import page_html, static_fragment, static_page
 
 ANY = "(any)"
@@ -60,8 +61,7 @@ def write_static_page(store: str | Path | Store, output: str | Path, *, model: s
                             trace_state=trace_state, limit=limit)
         title, note = _title(db, frame, model=model, benchmark=benchmark, judge=judge, label=label,
                              trace_state=trace_state)
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    output = output_file(output, "HTML page")
     output.write_text(static_page(frame, title=title, note=note), encoding="utf-8")
     return len(frame)
 
