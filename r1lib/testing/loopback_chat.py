@@ -34,6 +34,10 @@ MODEL_ROUTES = {"deepseek-reasoner": "deepseek", "deepseek-chat": "plain", "Qwen
                 "openai/gpt-oss-120b": "vllm", "o4-mini-2025-04-16": "hidden"}
 
 
+#: Behaviours whose thinking is inside ``content`` (their reasoning tokens are counted there).
+IN_CONTENT = frozenset({"tags", "bare_close", "truncated"})
+
+
 #: Behaviours that show thinking; a request with ``chat_template_kwargs.enable_thinking: false`` gets
 #: ``plain`` instead, as Qwen3's template then closes an empty think block in the prompt.
 THINKING_BEHAVIOURS = frozenset({"deepseek", "vllm", "reasoning_details", "tags", "bare_close", "truncated",
@@ -195,7 +199,8 @@ class ChatImitation:
             return 400, error_body("Invalid prompt: your prompt was flagged as potentially violating our "
                                     "usage policy", "invalid_prompt")
         messages = request.get("messages") or []
-        completion_tokens = word_count(message.get("content")) + reasoning_tokens
+        # reasoning tokens are part of the completion tokens; in the tag shapes they are already in the content
+        completion_tokens = word_count(message.get("content")) + (0 if behaviour in IN_CONTENT else reasoning_tokens)
         usage = {"prompt_tokens": sum(word_count(str(m.get("content") or "")) for m in messages),
                  "completion_tokens": completion_tokens,
                  "total_tokens": 0,
