@@ -113,6 +113,12 @@ SHIPPED_KEYS = {
     "recorded-deepseek-r1-tencent": "e7049ef3a795f97f", "recorded-deepseek-v3-tencent": "e4f9ddc5f91e7596",
     "fake-r1": "273c88221e343f40", "fake-v3": "fe2d1e463e451829", "fake-r1-70b": "b55635c6bd1b2fef",
     "fake-llama": "fda05ec866901557", "fake-o3": "c8819bab37d8566a", "fake-judge": "9f140ca21d9901ad",
+    # the newer reasoning models (deepseek-r1-0528 is the route of deepseek-reasoner-api, so shares its key)
+    "deepseek-r1-0528": "7cb6ca0cac2771ad", "deepseek-v3-0324": "e89135cfc2e2f0a9",
+    "qwen3-32b-think": "7d637e0b57c5a4af", "qwen3-32b-nothink": "520bd6f74d352e3b", "qwq-32b": "682ddf5d47180353",
+    "qwen2.5-32b": "3f7e5c527aef80fc", "gpt-oss-20b": "25ab74cc54087cdb", "gpt-oss-20b-low": "d84e3de49dbdd9f8",
+    "gpt-oss-20b-high": "f34aed5e05da5854", "gpt-oss-120b": "ca5e7772e1a234e2", "gpt-oss-120b-low": "07dde0e29233473a",
+    "gpt-oss-120b-high": "2e48a57dbdc80653", "o4-mini": "2e01be37f90741f1",
 }
 
 

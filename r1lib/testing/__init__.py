@@ -19,15 +19,16 @@ from r1lib.testing.local import (
 from r1lib.testing.loopback_chat import (
     BEHAVIOURS,
     FAULTS,
+    MODEL_ROUTES,
     STREAM_FAULTS,
     last_user_message,
     scripted_answer,
     scripted_thinking,
 )
 
-__all__ = ["BEHAVIOURS", "FAST_RETRIES", "FAULTS", "STREAM_FAULTS", "LoopbackServer", "cli_command", "free_port",
-           "last_user_message", "loopback_judge", "loopback_model", "run_cli", "scripted_answer", "scripted_thinking",
-           "stop_server"]
+__all__ = ["BEHAVIOURS", "FAST_RETRIES", "FAULTS", "MODEL_ROUTES", "STREAM_FAULTS", "LoopbackServer", "cli_command",
+           "free_port", "last_user_message", "loopback_judge", "loopback_model", "run_cli", "scripted_answer",
+           "scripted_thinking", "stop_server"]
 
 
 def __getattr__(name: str) -> Any:

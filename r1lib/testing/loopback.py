@@ -15,8 +15,11 @@ Start it as a context manager::
 
 **Behaviours** (how a successful reply looks). The behaviour of a request is, in order: a marker
 ``[[behaviour:NAME]]`` anywhere in its messages, else the request's ``model`` when it is a behaviour
-name, else the server's ``behaviour`` argument. Thinking and answer texts are
-:func:`scripted_thinking` / :func:`scripted_answer` of the last user message, so tests can check the
+name, else the behaviour ``routes`` gives the request's ``model`` (a mapping of served model ids to
+behaviours, e.g. :data:`~r1lib.testing.loopback_chat.MODEL_ROUTES`), else the server's ``behaviour``
+argument; a request whose ``chat_template_kwargs`` set ``enable_thinking: false`` gets ``plain``
+instead of a thinking behaviour (Qwen3 on vLLM with thinking switched off). Thinking and answer
+texts are :func:`scripted_thinking` / :func:`scripted_answer` of the last user message, so tests can check the
 split exactly.
 
 - ``deepseek``: answer in ``content``, thinking in ``message.reasoning_content``;
@@ -96,7 +99,9 @@ per fault (``fault:responder`` when the responder raised), ``streamed`` per stre
 ``files:upload``, ``files:content``, ``batches:create``, ``batches:retrieve``, ``batches:list``
 per Batch API call, ``rate_limited`` per request rejected by ``rpm`` / ``tpm`` and, with a limit set,
 ``tokens_used`` (the prompt and completion tokens of the replies, as the tokens bucket counts them).
-``server.answered`` counts successful replies per last user message.
+``server.answered`` counts successful replies per last user message. With ``keep_requests=True``,
+``server.requests`` lists the JSON body of every chat request read, in arrival order (e.g. to check
+the ``extra_body`` an entry sends).
 """
 
 from __future__ import annotations
@@ -120,26 +125,6 @@ from r1lib.testing.replies import REASONS, Reply, error_reply, json_reply
 Responder = Callable[[dict[str, Any]], "str | dict[str, Any]"]
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 class LoopbackServer(ChatImitation, BatchImitation, RateLimits):
     """An OpenAI-compatible chat-completions and Batch API server on 127.0.0.1 (a free port, or ``port``).
 
@@ -152,14 +137,19 @@ class LoopbackServer(ChatImitation, BatchImitation, RateLimits):
                  latency: float | Callable[[dict[str, Any]], float] = 0.0, max_concurrent: int | None = None,
                  retry_after: float = 0.2, slow_s: float = 5.0, stream_tps: float | None = None,
                  batch_delay: float = 0.0, expire_batches: int = 0, rpm: float | None = None,
-                 tpm: float | None = None, burst_s: float = 1.0, limit_headers: bool = True, port: int = 0):
-        if behaviour not in BEHAVIOURS:
-            raise UserError(f"unknown loopback behaviour {behaviour!r}; choose one of {', '.join(BEHAVIOURS)}")
+                 tpm: float | None = None, burst_s: float = 1.0, limit_headers: bool = True,
+                 routes: dict[str, str] | None = None, keep_requests: bool = False, port: int = 0):
+        for name in (behaviour, *(routes or {}).values()):
+            if name not in BEHAVIOURS:
+                raise UserError(f"unknown loopback behaviour {name!r}; choose one of {', '.join(BEHAVIOURS)}")
         unknown = set(faults) - set(FAULTS + STREAM_FAULTS)
         if unknown:
             raise UserError(f"unknown loopback faults {sorted(unknown)}; choose from "
                             f"{', '.join(FAULTS + STREAM_FAULTS)}")
         self.behaviour = behaviour
+        self.routes = dict(routes or {})
+        self.keep_requests = keep_requests
+        self._requests: list[dict[str, Any]] = []
         self.responder = responder
         self.fault_rate = fault_rate
         self.faults = tuple(faults)
@@ -241,6 +231,11 @@ class LoopbackServer(ChatImitation, BatchImitation, RateLimits):
         with self._lock:
             return Counter(self._answered)
 
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """A snapshot of the chat request bodies read (only with ``keep_requests=True``)."""
+        with self._lock:
+            return list(self._requests)
 
     def reset_counts(self) -> None:
         """Zero every counter (fault draws restart too)."""
@@ -248,10 +243,6 @@ class LoopbackServer(ChatImitation, BatchImitation, RateLimits):
             self._counts.clear()
             self._answered.clear()
             self._seen.clear()
-
-
-
-
 
     def _count(self, *keys: str) -> None:
         with self._lock:
@@ -339,6 +330,9 @@ class LoopbackServer(ChatImitation, BatchImitation, RateLimits):
                 request = json.loads(body)
             except ValueError:
                 return error_reply(400, "request body is not valid JSON")
+            if self.keep_requests:
+                with self._lock:
+                    self._requests.append(request)
             return await self._chat(request)
         if method == "POST" and path == "/v1/files":
             return self._upload(headers.get("content-type", ""), body)

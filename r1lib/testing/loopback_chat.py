@@ -23,6 +23,27 @@ BEHAVIOURS = ("deepseek", "vllm", "reasoning_details", "tags", "bare_close", "tr
 FAULTS = ("429", "500", "slow", "drop", "malformed")
 
 
+#: How each provider route of the newer reasoning models (configs/models.yaml) returns a reply, as a
+#: behaviour per served model id, for ``LoopbackServer(routes=MODEL_ROUTES)``: the DeepSeek API puts the
+#: thinking in ``reasoning_content``; vLLM's ``qwen3`` parser in ``reasoning_content`` (vLLM before 0.11)
+#: and its gpt-oss harmony parser in ``reasoning`` (the field's newer name); QwQ-32B on a server without
+#: a reasoning parser leaves ``THINKING</think>ANSWER`` in the content (its template opens the block);
+#: OpenAI hides o4-mini's reasoning and reports only ``reasoning_tokens``.
+MODEL_ROUTES = {"deepseek-reasoner": "deepseek", "deepseek-chat": "plain", "Qwen/Qwen3-32B": "deepseek",
+                "Qwen/QwQ-32B": "bare_close", "Qwen/Qwen2.5-32B-Instruct": "plain", "openai/gpt-oss-20b": "vllm",
+                "openai/gpt-oss-120b": "vllm", "o4-mini-2025-04-16": "hidden"}
+
+
+#: Behaviours whose thinking is inside ``content`` (their reasoning tokens are counted there).
+IN_CONTENT = frozenset({"tags", "bare_close", "truncated"})
+
+
+#: Behaviours that show thinking; a request with ``chat_template_kwargs.enable_thinking: false`` gets
+#: ``plain`` instead, as Qwen3's template then closes an empty think block in the prompt.
+THINKING_BEHAVIOURS = frozenset({"deepseek", "vllm", "reasoning_details", "tags", "bare_close", "truncated",
+                                 "empty_think", "hidden"})
+
+
 #: Faults that cut a reply half-way; not among the default ``faults``.
 STREAM_FAULTS = ("cut", "stall")
 
@@ -150,8 +171,12 @@ class ChatImitation:
     def _completion(self, request: dict[str, Any], prompt: str, *, count: bool = True) -> tuple[int, dict[str, Any]]:
         """Status and JSON body of a request that is not faulted (``count``: count it as answered)."""
         markers = {name: value for name, value, _ in MARKER.findall(_text(request.get("messages") or []))}
+        model = request.get("model")
         behaviour = markers.get("behaviour") or (
-            request.get("model") if request.get("model") in BEHAVIOURS else self.behaviour)
+            model if model in BEHAVIOURS else self.routes.get(str(model), self.behaviour))
+        if behaviour in THINKING_BEHAVIOURS and (request.get("chat_template_kwargs") or {}).get(
+                "enable_thinking") is False:
+            behaviour = "plain"
         if self.responder:
             behaviour = "custom"
         try:
@@ -174,7 +199,8 @@ class ChatImitation:
             return 400, error_body("Invalid prompt: your prompt was flagged as potentially violating our "
                                     "usage policy", "invalid_prompt")
         messages = request.get("messages") or []
-        completion_tokens = word_count(message.get("content")) + reasoning_tokens
+        # reasoning tokens are part of the completion tokens; in the tag shapes they are already in the content
+        completion_tokens = word_count(message.get("content")) + (0 if behaviour in IN_CONTENT else reasoning_tokens)
         usage = {"prompt_tokens": sum(word_count(str(m.get("content") or "")) for m in messages),
                  "completion_tokens": completion_tokens,
                  "total_tokens": 0,
