@@ -113,7 +113,8 @@ class Coverage:
         return [b for b in benchmarks if self.runs(b)]
 
     def answers(self, benchmark: str) -> pd.DataFrame | None:
-        """The answer-channel outcome frame of ``benchmark`` (:meth:`evaluate`), None when the profile does not run it."""
+        """The answer-channel outcome frame of ``benchmark`` (:meth:`evaluate`); None when the profile does not
+        run it."""
         return self.evaluate(benchmark)["answer"] if self.runs(benchmark) else None
 
     def builds(self, stem: str) -> bool:
