@@ -134,5 +134,5 @@ class Coverage:
         profile does not run) adds nothing, and no frame at all gives an empty table."""
         given = [f for f in frames if f is not None]
         if not given:
-            return pd.DataFrame(columns=[*by, "records", *OUTCOMES])
+            return pd.DataFrame(columns=["records", *OUTCOMES], index=pd.MultiIndex.from_tuples([], names=list(by)))
         return outcome_counts(pd.concat(given, ignore_index=True), by=by)
