@@ -30,7 +30,8 @@ OFFLINE = {"judge_models": {"default": "offline"}}
 MINE = ("models:\n"
         "  mine-r1:\n    label: Mine-R1\n    backend: fake\n    model: fake-r1\n    reasoning: true\n"
         "    counterpart: mine-v3\n    options: {style: api_field, refusal_rate: 0.45, unsafe_thinking_rate: 0.35}\n")
-MINE_V3 = "models:\n  mine-v3:\n    label: Mine-V3\n    backend: fake\n    model: fake-v3\n    options: {style: plain}\n"
+MINE_V3 = ("models:\n  mine-v3:\n    label: Mine-V3\n    backend: fake\n    model: fake-v3\n"
+           "    options: {style: plain}\n")
 
 
 def profile(models: list[str], benchmarks: dict, **extra: object) -> Profile:
@@ -104,7 +105,8 @@ def test_status_marks_what_the_profile_cannot_build_and_names_what_a_table_left_
     assert status.loc["Table 2", "detail"].endswith(f"; {NOT_RUN}: mitre, interpreter, phishing")
     assert status.loc["Fig 2A", "status"] == "built"
     assert status.loc["Table 10", "status"] == NOT_RUN
-    assert status.loc["Table 10", "detail"] == "needs benchmark 'interpreter'; add it under 'benchmarks:' in the profile"
+    assert status.loc["Table 10", "detail"] == ("needs benchmark 'interpreter'; add it under 'benchmarks:' "
+                                                "in the profile")
     assert status.loc["Fig 3", "status"] == "not built"  # the profile could build it; this run did not
     assert status.loc["Fig 5", "status"] == NOT_RUN and "'jailbreak'" in status.loc["Fig 5", "detail"]
     text = status_markdown(status.reset_index(), "partial", list(ran.values()))
@@ -143,7 +145,8 @@ def test_extra_models_reach_the_settings_and_a_missing_file_is_refused(tmp_path:
     (tmp_path / "v3.yaml").write_text(MINE_V3)
     monkeypatch.chdir(tmp_path)
     with extra_models(["v3.yaml"]):
-        assert os.environ["R1LIB_MODELS"] == str((tmp_path / "v3.yaml").resolve())  # absolute: kernels run in notebooks/
+        # absolute: kernels run in notebooks/
+        assert os.environ["R1LIB_MODELS"] == str((tmp_path / "v3.yaml").resolve())
         assert Settings.load().models_files[-1] == (tmp_path / "v3.yaml").resolve()
     assert "R1LIB_MODELS" not in os.environ
     with pytest.raises(UserError, match=r"--models-file absent.yaml: .*absent.yaml does not exist"):
