@@ -1,0 +1,67 @@
+"""Size and write time of the static trace page (``r1lib browse --html OUT``) on the recorded outputs.
+
+Without ``--store`` it first builds a store of the ``recorded`` profile's recorded sets (real outputs
+replayed from the data mirror: JBB, Alpaca harmless, personas, XSTest-age and the DeepSeek
+jailbreaks; no SmolLM2 generation), judged as the notebooks judge them by the offline judges and the
+shipped labels (the ``scorers`` entries are left out), under ``runs/browse-perf/``. Then it writes the
+page ``--repeat`` times and prints the records, the bytes written and the median seconds.
+
+    R1LIB_DATA_MIRROR=/work/shared/data .venv/bin/python perf/browse_page.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+from r1lib.app.judging_plan import JUDGING
+from r1lib.app.profiles import Profile
+from r1lib.app.run import Run
+from r1lib.store.database import Store
+from r1lib.viewer.widget import write_static_page
+
+RECORDED_SETS = ("jbb-recorded", "alpaca-harmless", "personas", "xstest-age", "deepseek-jailbreak")
+
+
+def build_store(path: Path) -> None:
+    """The recorded profile's recorded sets, generated (replayed) and judged as :data:`JUDGING` plans."""
+    profile = Profile.load("recorded", store=path)
+    run = Run(profile, tables_dir=path.parent / "tables", figures_dir=path.parent / "figures", progress=False)
+    for benchmark, judge, channel, who in JUDGING:
+        if benchmark not in RECORDED_SETS or judge == "scorers":
+            continue
+        models = [m for m in profile.plan(benchmark).models or profile.models
+                  if who == "all" or profile.config(m).reasoning]
+        run.evaluate(benchmark, judge=judge, channels=(channel,), models=models)
+
+
+def main() -> None:
+    """Build the store when needed, then time the page."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", type=Path, default=None, help="an existing store (default: build one)")
+    parser.add_argument("--out", type=Path, default=Path("runs/browse-perf/traces.html"))
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    store = args.store or Path("runs/browse-perf/store.sqlite")
+    if args.store is None and not store.exists():
+        started = time.perf_counter()
+        build_store(store.resolve())
+        print(f"built {store} in {time.perf_counter() - started:.1f} s")
+    with Store(store, create=False) as db:
+        print(f"store: {db.count()} generation records, {db.count('verdicts')} verdicts")
+    seconds = []
+    for _ in range(args.repeat):
+        started = time.perf_counter()
+        written = write_static_page(store, args.out)
+        seconds.append(time.perf_counter() - started)
+    files = sorted(p for p in args.out.parent.glob(f"{args.out.stem}*") if p.is_file())
+    size = sum(p.stat().st_size for p in files)
+    print(f"page: {written} records, {len(files)} file(s), {size / 1e6:.2f} MB "
+          f"({args.out.stat().st_size / 1e6:.2f} MB the page itself); write {statistics.median(seconds):.2f} s "
+          f"(median of {args.repeat})")
+
+
+if __name__ == "__main__":
+    main()
