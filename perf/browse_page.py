@@ -1,10 +1,11 @@
 """Size and write time of the static trace page (``r1lib browse --html OUT``) on the recorded outputs.
 
-Without ``--store`` it first builds a store of the ``recorded`` profile's recorded sets (real outputs
-replayed from the data mirror: JBB, Alpaca harmless, personas, XSTest-age and the DeepSeek
-jailbreaks; no SmolLM2 generation), judged as the notebooks judge them by the offline judges and the
-shipped labels (the ``scorers`` entries are left out), under ``runs/browse-perf/``. Then it writes the
-page ``--repeat`` times and prints the records, the bytes written and the median seconds.
+Without ``--store`` it first builds a store of the ``recorded`` profile's recorded sets (real
+outputs replayed from the data mirror: JBB, Alpaca harmless, personas, XSTest-age and the DeepSeek
+jailbreaks; the profile's recorded models only, so no SmolLM2 generation), judged as the notebooks
+judge them by the offline judges and the shipped labels (the ``scorers`` entries are left out),
+under ``runs/browse-perf/``. Then it writes the page ``--repeat`` times and prints the records, the
+bytes written and the median seconds.
 
     R1LIB_DATA_MIRROR=/work/shared/data .venv/bin/python perf/browse_page.py
 """
@@ -15,6 +16,8 @@ import argparse
 import statistics
 import time
 from pathlib import Path
+
+import yaml
 
 from r1lib.app.judging_plan import JUDGING
 from r1lib.app.profiles import Profile
@@ -27,7 +30,11 @@ RECORDED_SETS = ("jbb-recorded", "alpaca-harmless", "personas", "xstest-age", "d
 
 def build_store(path: Path) -> None:
     """The recorded profile's recorded sets, generated (replayed) and judged as :data:`JUDGING` plans."""
-    profile = Profile.load("recorded", store=path)
+    doc = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "profiles" / "recorded.yaml").read_text())
+    doc["benchmarks"] = {name: plan for name, plan in doc["benchmarks"].items() if name in RECORDED_SETS}
+    doc["models"] = [m for m in doc["models"] if m.startswith("recorded-")]
+    doc["pairs"] = [pair for pair in doc["pairs"] if all(m in doc["models"] for m in pair)]
+    profile = Profile.from_dict({**doc, "name": "browse-perf", "store": str(path)})
     run = Run(profile, tables_dir=path.parent / "tables", figures_dir=path.parent / "figures", progress=False)
     for benchmark, judge, channel, who in JUDGING:
         if benchmark not in RECORDED_SETS or judge == "scorers":

@@ -23,9 +23,9 @@ from r1lib.app.reproduce import judgings, reproduce
 from r1lib.app.run import Run
 from r1lib.benchmarks.sources import DataFiles
 from r1lib.config.settings import models_registry
-from r1lib.generation.runner import Request, run_requests
 from r1lib.cost.defaults import AIRBENCH_ANSWERS, CHAT, DEFAULT_LENGTHS, SAFEKEY, STAR1, VISIBLE, family
 from r1lib.cost.tokens import counter
+from r1lib.generation.runner import Request, run_requests
 from r1lib.judges.registry import judge_class
 from r1lib.store.database import Store
 
