@@ -5,7 +5,8 @@ outputs replayed from the data mirror: JBB, Alpaca harmless, personas, XSTest-ag
 jailbreaks; the profile's recorded models only, so no SmolLM2 generation), judged as the notebooks
 judge them by the offline judges and the shipped labels (the ``scorers`` entries are left out),
 under ``runs/browse-perf/``. Then it writes the page ``--repeat`` times and prints the records, the
-bytes written and the median seconds.
+bytes written and the median seconds; ``--browser PAGE...`` also loads pages in headless Chromium
+and prints how long each takes to load and how many DOM elements it has.
 
     R1LIB_DATA_MIRROR=/work/shared/data .venv/bin/python perf/browse_page.py
 """
@@ -50,6 +51,9 @@ def main() -> None:
     parser.add_argument("--store", type=Path, default=None, help="an existing store (default: build one)")
     parser.add_argument("--out", type=Path, default=Path("runs/browse-perf/traces.html"))
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--browser", type=Path, nargs="*", default=[],
+                        help="pages to load in headless Chromium (chromium and chromedriver; e.g. the page just "
+                             "written and an older one), timing each load")
     args = parser.parse_args()
     store = args.store or Path("runs/browse-perf/store.sqlite")
     if args.store is None and not store.exists():
@@ -68,6 +72,29 @@ def main() -> None:
     print(f"page: {written} records, {len(files)} file(s), {size / 1e6:.2f} MB "
           f"({args.out.stat().st_size / 1e6:.2f} MB the page itself); write {statistics.median(seconds):.2f} s "
           f"(median of {args.repeat})")
+    for page in args.browser:
+        loaded, nodes = browser_load(page)
+        print(f"{page}: loaded in headless Chromium in {loaded:.2f} s (median of 3), {nodes:,} DOM elements")
+
+
+def browser_load(page: Path) -> tuple[float, int]:
+    """Seconds from asking headless Chromium for ``page`` to its load event (its script has run by then),
+    median of 3, and the page's number of DOM elements."""
+    from selenium import webdriver  # the test extra; only for --browser
+
+    options = webdriver.ChromeOptions()
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    session = webdriver.Chrome(options=options)
+    try:
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            session.get(page.resolve().as_uri())
+            times.append(time.perf_counter() - started)
+        return statistics.median(times), int(session.execute_script("return document.getElementsByTagName('*').length"))
+    finally:
+        session.quit()
 
 
 if __name__ == "__main__":

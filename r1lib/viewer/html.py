@@ -146,9 +146,17 @@ def _present(value: Any) -> bool:
     return value is not None and not (isinstance(value, float) and value != value)
 
 
+#: Judge classes by name, as found (:func:`judge_class` reads the plugin entry points on every call,
+#: 40 ms each, which a page of thousands of badges cannot afford).
+_KNOWN: dict[str, type[Judge]] = {}
+
+
 def _judge(name: str) -> type[Judge] | None:
-    """The judge's class; None for an unknown judge (a verdict of a plugin not loaded, or a hostile name)."""
-    try:
-        return judge_class(name)
-    except (UserError, ImportError, AttributeError):
-        return None
+    """The judge's class; None for an unknown judge (a verdict of a plugin not loaded, or a hostile name),
+    looked up again next time, so a plugin loaded later is found."""
+    if name not in _KNOWN:
+        try:
+            _KNOWN[name] = judge_class(name)
+        except (UserError, ImportError, AttributeError):
+            return None
+    return _KNOWN[name]
