@@ -1,21 +1,24 @@
 """The self-contained static page of stored traces (``r1lib browse --html OUT``, ``browse(static=True)``).
 
-The page holds the records once, as compact JSON in a non-executable ``application/json`` block
-(texts cleaned of terminal escapes and control characters; the model, benchmark, prompt and badge
-strings each stored once and referred to by number), and its one script renders
+The page holds the records once, as compact JSON (:func:`page_data`: texts cleaned of terminal
+escapes and control characters; the model, benchmark, prompt and badge strings each stored once and
+referred to by number), gzipped and base64-encoded in a non-executable data block (the records are
+almost all model text, which gzip shrinks about threefold; the browser unpacks it with its
+``DecompressionStream``). Its one script renders
 :data:`PAGE_SIZE` records at a time from it, with filters (model, benchmark, judge, verdict label,
 trace state) that run over every record and a pager, so the page's DOM stays one page long
 whatever the store holds. The first page is also written as HTML, so it shows without JavaScript
 (e.g. in an untrusted notebook), with a note that filters and pager need it.
 
 Model output is untrusted: the script puts every text into the page with ``textContent``, never as
-markup; the JSON block escapes ``<``, ``>`` and ``&``, so no model text can close it; and the page
+markup; the data block is base64, so no model text can close it; and the page
 forbids every script but its own with a Content-Security-Policy hash.
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import uuid
@@ -34,74 +37,85 @@ _PAGER = ('<button type="button" class="r1-prev">previous</button> <b class="r1-
           '<button type="button" class="r1-next">next</button>')
 _SCRIPT = """(function () {
   var root = document.getElementById("%(root)s");
-  var data = JSON.parse(root.querySelector("script.r1-data").textContent);
-  var S = data.strings, B = data.badges, R = data.records, size = data.page_size;
-  var controls = root.querySelectorAll("select[data-filter]");
-  var list = root.querySelector(".r1-records"), count = root.querySelector(".r1-count");
-  var where = root.querySelector(".r1-page");
-  var prev = root.querySelector(".r1-prev"), next = root.querySelector(".r1-next");
-  var matching = [], page = 0;
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) { e.className = cls; }
-    if (text !== undefined) { e.textContent = text; }
-    return e;
+  var count = root.querySelector(".r1-count");
+  if (typeof DecompressionStream === "undefined") {
+    count.textContent = "this browser cannot unpack the records (no DecompressionStream): the first page only";
+    return;
   }
-  function keep(r, want) {
-    var byJudge = r[9].map(function (i) { return B[i]; })
-      .filter(function (v) { return !want.judge || v[0] === want.judge; });
-    if ((want.model && S[r[0]] !== want.model) || (want.benchmark && S[r[1]] !== want.benchmark)
-        || (want.trace_state && S[r[4]] !== want.trace_state)) { return false; }
-    if (want.label === "%(no_verdict)s") { return byJudge.length === 0; }
-    if (want.judge && byJudge.length === 0) { return false; }
-    return !want.label || byJudge.some(function (v) { return v[2] === want.label; });
+  var raw = atob(root.querySelector("script.r1-data").textContent), bytes = new Uint8Array(raw.length);
+  for (var i = 0; i < raw.length; i += 1) { bytes[i] = raw.charCodeAt(i); }
+  new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"))).text()
+    .then(function (text) { start(JSON.parse(text)); });
+  function start(data) {
+    var S = data.strings, B = data.badges, R = data.records, size = data.page_size;
+    var controls = root.querySelectorAll("select[data-filter]");
+    var list = root.querySelector(".r1-records");
+    var where = root.querySelector(".r1-page");
+    var prev = root.querySelector(".r1-prev"), next = root.querySelector(".r1-next");
+    var matching = [], page = 0;
+    function el(tag, cls, text) {
+      var e = document.createElement(tag);
+      if (cls) { e.className = cls; }
+      if (text !== undefined) { e.textContent = text; }
+      return e;
+    }
+    function keep(r, want) {
+      var byJudge = r[9].map(function (i) { return B[i]; })
+        .filter(function (v) { return !want.judge || v[0] === want.judge; });
+      if ((want.model && S[r[0]] !== want.model) || (want.benchmark && S[r[1]] !== want.benchmark)
+          || (want.trace_state && S[r[4]] !== want.trace_state)) { return false; }
+      if (want.label === "%(no_verdict)s") { return byJudge.length === 0; }
+      if (want.judge && byJudge.length === 0) { return false; }
+      return !want.label || byJudge.some(function (v) { return v[2] === want.label; });
+    }
+    function text(name, value) {
+      var box = el("div"), pre = el("pre");
+      box.appendChild(el("b", null, name));
+      if (value) { pre.textContent = value; } else { pre.appendChild(el("i", null, "(no " + name + ")")); }
+      box.appendChild(pre);
+      return box;
+    }
+    function record(r) {
+      var box = el("div", "r1-trace"), head = el("div", "head", S[r[0]] + " · " + S[r[1]] + " · " + S[r[2]]
+        + " · sample " + r[3] + " "), line = el("div"), prompt = text("prompt", S[r[6]]), panes = el("div", "panes");
+      head.appendChild(el("span", null, "(" + S[r[5]] + ")"));
+      if (!r[9].length) { line.appendChild(el("span", "r1-badge r1-none", "no verdicts")); }
+      r[9].forEach(function (i) {
+        var badge = el("span", "r1-badge " + B[i][3], B[i][4]);
+        badge.title = B[i][5];
+        line.appendChild(badge);
+      });
+      prompt.className = "prompt";
+      panes.appendChild(text("thinking", r[7]));
+      panes.appendChild(text("answer", r[8]));
+      [head, line, prompt, panes].forEach(function (part) { box.appendChild(part); });
+      return box;
+    }
+    function show() {
+      var pages = Math.max(1, Math.ceil(matching.length / size));
+      page = Math.min(Math.max(page, 0), pages - 1);
+      var first = page * size, shown = matching.slice(first, first + size);
+      while (list.firstChild) { list.removeChild(list.firstChild); }
+      shown.forEach(function (r) { list.appendChild(record(r)); });
+      count.textContent = matching.length + " of " + R.length + " records match";
+      where.textContent = matching.length ? "page " + (page + 1) + " of " + pages + " (records " + (first + 1)
+        + "–" + (first + shown.length) + ")" : "no records match";
+      prev.disabled = page === 0;
+      next.disabled = page >= pages - 1;
+    }
+    function apply() {
+      var want = {};
+      controls.forEach(function (c) { want[c.getAttribute("data-filter")] = c.value; });
+      matching = R.filter(function (r) { return keep(r, want); });
+      page = 0;
+      show();
+    }
+    controls.forEach(function (c) { c.addEventListener("change", apply); });
+    prev.addEventListener("click", function () { page -= 1; show(); });
+    next.addEventListener("click", function () { page += 1; show(); });
+    apply();
+    root.setAttribute("data-ready", "true");
   }
-  function text(name, value) {
-    var box = el("div"), pre = el("pre");
-    box.appendChild(el("b", null, name));
-    if (value) { pre.textContent = value; } else { pre.appendChild(el("i", null, "(no " + name + ")")); }
-    box.appendChild(pre);
-    return box;
-  }
-  function record(r) {
-    var box = el("div", "r1-trace"), head = el("div", "head", S[r[0]] + " · " + S[r[1]] + " · " + S[r[2]]
-      + " · sample " + r[3] + " "), line = el("div"), prompt = text("prompt", S[r[6]]), panes = el("div", "panes");
-    head.appendChild(el("span", null, "(" + S[r[5]] + ")"));
-    if (!r[9].length) { line.appendChild(el("span", "r1-badge r1-none", "no verdicts")); }
-    r[9].forEach(function (i) {
-      var badge = el("span", "r1-badge " + B[i][3], B[i][4]);
-      badge.title = B[i][5];
-      line.appendChild(badge);
-    });
-    prompt.className = "prompt";
-    panes.appendChild(text("thinking", r[7]));
-    panes.appendChild(text("answer", r[8]));
-    [head, line, prompt, panes].forEach(function (part) { box.appendChild(part); });
-    return box;
-  }
-  function show() {
-    var pages = Math.max(1, Math.ceil(matching.length / size));
-    page = Math.min(Math.max(page, 0), pages - 1);
-    var first = page * size, shown = matching.slice(first, first + size);
-    while (list.firstChild) { list.removeChild(list.firstChild); }
-    shown.forEach(function (r) { list.appendChild(record(r)); });
-    count.textContent = matching.length + " of " + R.length + " records match";
-    where.textContent = matching.length ? "page " + (page + 1) + " of " + pages + " (records " + (first + 1)
-      + "–" + (first + shown.length) + ")" : "no records match";
-    prev.disabled = page === 0;
-    next.disabled = page >= pages - 1;
-  }
-  function apply() {
-    var want = {};
-    controls.forEach(function (c) { want[c.getAttribute("data-filter")] = c.value; });
-    matching = R.filter(function (r) { return keep(r, want); });
-    page = 0;
-    show();
-  }
-  controls.forEach(function (c) { c.addEventListener("change", apply); });
-  prev.addEventListener("click", function () { page -= 1; show(); });
-  next.addEventListener("click", function () { page += 1; show(); });
-  apply();
 })();"""
 
 
@@ -146,15 +160,15 @@ def static_fragment(frame: pd.DataFrame, *, title: str, note: str = "",
         for name, values in choices.items())
     script = _SCRIPT % {"root": root, "no_verdict": NO_VERDICT}
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
-    payload = (json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-               .replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e"))
+    payload = base64.b64encode(gzip.compress(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(),
+                                             mtime=0)).decode()
     first = frame.head(page_size)
     body = (f'<div class="r1-browser" id="{root}">{STYLE}<h3 style="font-family:sans-serif">{safe_text(title)}</h3>'
             + (f'<p style="font-family:sans-serif">{safe_text(note)}</p>' if note else "")
             + f'<div class="r1-controls">{selects}<b class="r1-count">the first {len(first)} of {len(frame)} '
             f'records (the filters and the pager need JavaScript)</b> {_PAGER}<div><small>{LEGEND}</small></div>'
             f'</div><div class="r1-records">' + "".join(record_html(r) for r in first.itertuples(index=False))
-            + f'</div><script type="application/json" class="r1-data">{payload}</script>'
+            + f'</div><script type="application/gzip" class="r1-data">{payload}</script>'
             f"<script>{script}</script></div>")
     return body, f"'sha256-{digest}'"
 
