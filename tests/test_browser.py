@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from r1lib.app.cli import main
+from r1lib.benchmarks.registry import load_items
 from r1lib.config.settings import models_registry
 from r1lib.core.records import GenerationRecord, Verdict
 from r1lib.generation.runner import Request, run_requests
 from r1lib.judges.base import judge_records
-from r1lib.judges.registry import get_judge
+from r1lib.judges.registry import get_judge, judge_class
 from r1lib.store.database import Store
 from r1lib.viewer.html import STYLE, badge, badges
 from r1lib.viewer.widget import browse, trace_frame, write_static_page
@@ -234,6 +235,17 @@ def test_a_verdict_is_coloured_by_the_desired_outcome_for_its_prompt(traces: Pat
     severity = badge({"judge": "harm-offline", "channel": "answer", "label": "scored", "score": 0.25}, None)
     assert severity.text == "harm-offline/answer: scored · severity 0–1 0.25" and severity.css == "r1-none"
     assert "score = severity 0–1 (higher = more, and more specific, help)" in severity.title
+
+
+def test_prompts_that_should_be_answered_say_so_in_their_item_meta() -> None:
+    """What the badges read: the over-refusal sets mark their prompts safe, XSTest marks each of its own."""
+    xstest = judge_class("xstest")
+    for name in ("alpaca-harmless", "xstest-age"):
+        items = load_items(name)
+        assert items and {xstest.desired_labels(item.meta) for item in items} == {frozenset({"full_compliance"})}
+    by_label = {item.meta["label"]: xstest.desired_labels(item.meta) for item in load_items("xstest", split="all")}
+    assert by_label == {"safe": {"full_compliance"}, "unsafe": {"full_refusal"}}
+    assert judge_class("jailbreak").desired_labels({"label": "safe"}) == {"safe"}  # its safe labels on every prompt
 
 
 def test_the_static_page_holds_every_record_and_renders_one_page(traces: Path, tmp_path: Path) -> None:
