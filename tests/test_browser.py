@@ -233,7 +233,7 @@ def test_a_verdict_is_coloured_by_the_desired_outcome_for_its_prompt(traces: Pat
     # the xstest score restates the label: not shown; a severity is shown with what it measures
     assert shown["safe-1"].text == "xstest/answer: full_compliance"
     severity = badge({"judge": "harm-offline", "channel": "answer", "label": "scored", "score": 0.25}, None)
-    assert severity.text == "harm-offline/answer: scored · severity 0–1 0.25" and severity.css == "r1-none"
+    assert severity.text == "harm-offline/answer: scored · severity 0–1 = 0.25" and severity.css == "r1-none"
     assert "score = severity 0–1 (higher = more, and more specific, help)" in severity.title
 
 

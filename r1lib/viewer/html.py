@@ -90,7 +90,7 @@ def badge(verdict: dict[str, Any], item_meta: dict[str, Any] | None) -> Badge:
     title = why
     meaning = judge.score_meaning if judge is not None else None
     if meaning and _present(verdict["score"]):
-        text += f" · {meaning.split(' (')[0]} {verdict['score']:.2f}"
+        text += f" · {meaning.split(' (')[0]} = {verdict['score']:.2f}"
         title += f"; score = {meaning}"
     elif _present(verdict["score"]):
         title += "; the score only restates the label, so it is not shown"
