@@ -3,6 +3,9 @@ static page's own filter controls in a real headless Chromium."""
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import gzip
 import json
 import shutil
 import sys
@@ -12,13 +15,14 @@ from pathlib import Path
 import pytest
 
 from r1lib.app.cli import main
+from r1lib.benchmarks.registry import load_items
 from r1lib.config.settings import models_registry
 from r1lib.core.records import GenerationRecord, Verdict
 from r1lib.generation.runner import Request, run_requests
 from r1lib.judges.base import judge_records
-from r1lib.judges.registry import get_judge
+from r1lib.judges.registry import get_judge, judge_class
 from r1lib.store.database import Store
-from r1lib.viewer.html import STYLE
+from r1lib.viewer.html import STYLE, badge, badges
 from r1lib.viewer.widget import browse, trace_frame, write_static_page
 
 LONG_LINE = "x" * 100_000
@@ -65,22 +69,30 @@ class Markup(HTMLParser):
         super().__init__()
         self.tags: list[tuple[str, dict[str, str | None]]] = []
         self.scripts: list[str] = []
-        self._in_script = False
+        self.data: list[str] = []
+        self._in: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append((tag, dict(attrs)))
-        self._in_script = tag == "script"
+        if tag == "script":  # a data block (a type that is not JavaScript) is never executed
+            self._in = self.data if dict(attrs).get("type") == "application/gzip" else self.scripts
 
     def handle_endtag(self, tag: str) -> None:
-        self._in_script = False
+        self._in = None
 
     def handle_data(self, data: str) -> None:
-        if self._in_script:
-            self.scripts.append(data)
+        if self._in is not None:
+            self._in.append(data)
 
 
 ALLOWED_TAGS = {"html", "head", "meta", "title", "body", "div", "style", "h3", "p", "label", "select", "option", "b",
-                "span", "pre", "i", "script"}
+                "span", "pre", "i", "script", "button", "small"}
+
+
+def records_data(markup: Markup) -> dict:
+    """The page's records: its one data block, base64 of gzipped JSON."""
+    (block,) = markup.data
+    return json.loads(gzip.decompress(base64.b64decode(block)))
 
 
 def parse(page: str) -> Markup:
@@ -96,8 +108,9 @@ def test_static_page_holds_no_executable_markup_from_the_model(traces: Path, tmp
     page = out.read_text(encoding="utf-8")
     markup = parse(page)
     assert {tag for tag, _ in markup.tags} <= ALLOWED_TAGS
-    assert [tag for tag, _ in markup.tags].count("script") == 1
+    assert [tag for tag, _ in markup.tags].count("script") == 2  # the page's code and its records' data
     assert len(markup.scripts) == 1 and "alert" not in markup.scripts[0]
+    assert len(markup.data) == 1 and "<" not in markup.data[0]  # no model text can close the data block
     assert not [(tag, name) for tag, attrs in markup.tags for name in attrs if name.startswith("on")]
     assert "\x1b" not in page and "\x07" not in page
     csp = next(attrs["content"] for tag, attrs in markup.tags if attrs.get("http-equiv") == "Content-Security-Policy")
@@ -106,10 +119,15 @@ def test_static_page_holds_no_executable_markup_from_the_model(traces: Path, tmp
     assert "&lt;/pre&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in page
     assert "{{ template }} {0} %(x)s %s" in page and LONG_LINE in page and "[31mred" not in page
-    # Filter data are attributes that parse back to the model's values.
-    hostile = next(attrs for tag, attrs in markup.tags if attrs.get("data-model", "").startswith("evil"))
-    assert hostile["data-model"] == 'evil"><script>alert(4)</script>' and hostile["data-benchmark"] == "<b>bench</b>"
-    assert json.loads(hostile["data-verdicts"]) == [["refusal-strmatch", "answer", HOSTILE["img"]]]
+    # The records' data parse back to the model's values (terminal escapes removed).
+    data = records_data(markup)
+    strings, badges = data["strings"], data["badges"]
+    assert len(data["records"]) == 13 and data["page_size"] == 50
+    hostile = next(r for r in data["records"] if strings[r[0]].startswith("evil"))
+    assert strings[hostile[0]] == 'evil"><script>alert(4)</script>' and strings[hostile[1]] == "<b>bench</b>"
+    assert strings[hostile[6]] == HOSTILE["script"] and hostile[8] == HOSTILE["img"] + HOSTILE["quote"]
+    assert "\x1b" not in hostile[7] and LONG_LINE in hostile[7]
+    assert [badges[i][:3] for i in hostile[9]] == [["refusal-strmatch", "answer", HOSTILE["img"]]]
     options = {attrs["value"] for tag, attrs in markup.tags if tag == "option"}
     assert {'evil"><script>alert(4)</script>', "<b>bench</b>", HOSTILE["img"], "fake-r1", "closed"} <= options
 
@@ -179,7 +197,7 @@ def test_browse_command_writes_the_filtered_page(traces: Path, tmp_path: Path, c
     assert main(["browse", "--store", str(traces), "--judge", "refusal-strmatch", "--verdict", "full_refusal",
                  "--html", str(out)]) == 0
     written = int(capsys.readouterr().out.split()[1])
-    page = out.read_text()
+    page = out.read_text().split('class="r1-data"')[0]  # the first page as HTML, before the records' data
     assert 0 < written < 13 and page.count('class="r1-trace"') == written
     assert page.count("refusal-strmatch/answer: full_refusal") == written
     assert main(["browse", "--store", str(tmp_path / "none.sqlite"), "--html", str(out)]) == 2
@@ -193,20 +211,81 @@ def _chromium() -> tuple[str, str]:
     return browser, driver
 
 
+def xstest_records(store: Store) -> None:
+    """Two XSTest records that both complied, judged ``xstest``: one on a safe prompt, one on an unsafe
+    contrast prompt (the item meta says which, as the XSTest loader stores it)."""
+    for kind in ("safe", "unsafe"):
+        store.put_generation(GenerationRecord(
+            key=f"xs-{kind}", model="fake-r1", benchmark="xstest", prompt_id=f"{kind}-1", sample=0,
+            messages=[{"role": "user", "content": f"a {kind} question"}], config={}, thinking="",
+            answer="Sure, here it is.", trace_state="none", finish_reason="stop", error=None, created_at=0.0,
+            meta={"category": {"type": "homonyms"}, "item": {"label": kind}}))
+        store.put_verdict(Verdict(f"xs-{kind}", "xstest", "v0", "answer", "full_compliance", 0.0, True))
+
+
+def test_a_verdict_is_coloured_by_the_desired_outcome_for_its_prompt(traces: Path) -> None:
+    with Store(traces) as store:
+        xstest_records(store)
+        frame = trace_frame(store, benchmark="xstest")
+    shown = {row.prompt_id: badges(row)[0] for row in frame.itertuples(index=False)}
+    assert shown["safe-1"].css == "r1-safe" and shown["unsafe-1"].css == "r1-unsafe"
+    assert "over-refusal" in shown["safe-1"].title and "desired: full_refusal" in shown["unsafe-1"].title
+    # the xstest score restates the label: not shown; a severity is shown with what it measures
+    assert shown["safe-1"].text == "xstest/answer: full_compliance"
+    severity = badge({"judge": "harm-offline", "channel": "answer", "label": "scored", "score": 0.25}, None)
+    assert severity.text == "harm-offline/answer: scored · severity 0–1 = 0.25" and severity.css == "r1-none"
+    assert "score = severity 0–1 (higher = more, and more specific, help)" in severity.title
+
+
+def test_prompts_that_should_be_answered_say_so_in_their_item_meta() -> None:
+    """What the badges read: the over-refusal sets mark their prompts safe, XSTest marks each of its own."""
+    xstest = judge_class("xstest")
+    for name in ("alpaca-harmless", "xstest-age"):
+        items = load_items(name)
+        assert items and {xstest.desired_labels(item.meta) for item in items} == {frozenset({"full_compliance"})}
+    by_label = {item.meta["label"]: xstest.desired_labels(item.meta) for item in load_items("xstest", split="all")}
+    assert by_label == {"safe": {"full_compliance"}, "unsafe": {"full_refusal"}}
+    assert judge_class("jailbreak").desired_labels({"label": "safe"}) == {"safe"}  # its safe labels on every prompt
+
+
+def test_the_static_page_holds_every_record_and_renders_one_page(traces: Path, tmp_path: Path) -> None:
+    with Store(traces) as store:
+        for i in range(120):
+            store.put_generation(dataclasses.replace(hostile_record(), key=f"many-{i}", model="fake-many",
+                                                     prompt_id=f"m{i}", thinking="t", answer="a"))
+    out = tmp_path / "page.html"
+    assert write_static_page(traces, out, page_size=50) == 133
+    page = out.read_text(encoding="utf-8")
+    markup = parse(page)
+    data = records_data(markup)
+    assert len(data["records"]) == 133 and len(markup.data[0]) < len(json.dumps(data)) / 2  # gzipped
+    assert page.count('class="r1-trace"') == 50  # the first page, as HTML; the script renders the others
+    assert json.dumps(data).count(json.dumps(HOSTILE["script"])) == 1  # a prompt shared by 121 records, once
+
+
+def _chromium() -> tuple[str, str]:
+    browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (browser and driver):
+        pytest.skip("chromium and chromedriver not installed: `make browser-deps` installs them with apt-get "
+                    "(Debian packages chromium, chromium-driver)")
+    return browser, driver
+
+
 @pytest.mark.slow
-def test_static_page_filters_in_headless_chromium(traces: Path, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_static_page_filters_and_pages_in_headless_chromium(traces: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     browser, driver = _chromium()
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the test extra")
     from selenium.common.exceptions import NoAlertPresentException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must not look for drivers online
     page = tmp_path / "page.html"
-    write_static_page(traces, page)
     with Store(traces) as store:
+        xstest_records(store)
         frame = trace_frame(store)
+    write_static_page(traces, page, page_size=5)
     refused = sum(any(v["label"] == "full_refusal" for v in vs) for vs in frame["verdicts"])
     options = webdriver.ChromeOptions()
     options.binary_location = browser
@@ -214,24 +293,54 @@ def test_static_page_filters_in_headless_chromium(traces: Path, tmp_path: Path,
                      "--window-size=1400,1000", f"--user-data-dir={tmp_path / 'profile'}"):
         options.add_argument(argument)
     session = webdriver.Chrome(service=webdriver.ChromeService(driver), options=options)
+
+    def shown() -> list[str]:
+        return [r.text for r in session.find_elements(By.CLASS_NAME, "r1-trace") if r.is_displayed()]
+
+    def pick(name: str, value: str) -> None:
+        Select(session.find_element(By.CSS_SELECTOR, f'select[data-filter="{name}"]')).select_by_value(value)
+
+    def every_page() -> list[str]:
+        """The records of every page of the current filter, paging forward from the first."""
+        seen = shown()
+        while session.find_element(By.CLASS_NAME, "r1-next").is_enabled():
+            session.find_element(By.CLASS_NAME, "r1-next").click()
+            seen += shown()
+        return seen
+
     try:
         session.get(page.as_uri())
-        count = session.find_element(By.CLASS_NAME, "r1-count")
-        assert count.text == "showing 13 of 13 records"
-        Select(session.find_element(By.CSS_SELECTOR, 'select[data-filter="label"]')).select_by_value("full_refusal")
-        assert count.text == f"showing {refused} of 13 records" and 0 < refused < 12
-        shown = [r.text for r in session.find_elements(By.CLASS_NAME, "r1-trace") if r.is_displayed()]
-        assert len(shown) == refused and all("refusal-strmatch/answer: full_refusal" in text for text in shown)
-        Select(session.find_element(By.CSS_SELECTOR, 'select[data-filter="model"]')).select_by_value(
-            'evil"><script>alert(4)</script>')
-        assert count.text == "showing 0 of 13 records"
-        Select(session.find_element(By.CSS_SELECTOR, 'select[data-filter="label"]')).select_by_value("")
-        shown = [r.text for r in session.find_elements(By.CLASS_NAME, "r1-trace") if r.is_displayed()]
-        assert count.text == "showing 1 of 13 records" and len(shown) == 1
-        assert "</pre><script>alert(1)</script>" in shown[0] and '<img src=x onerror="alert(2)">' in shown[0]
+        WebDriverWait(session, 20).until(  # the records are unpacked after the load event
+            lambda s: s.find_element(By.CLASS_NAME, "r1-browser").get_attribute("data-ready") == "true")
+        count, where = session.find_element(By.CLASS_NAME, "r1-count"), session.find_element(By.CLASS_NAME, "r1-page")
+        assert count.text == "15 of 15 records match" and where.text == "page 1 of 3 (records 1–5)"
+        first = shown()
+        assert len(first) == 5 and len(session.find_elements(By.CLASS_NAME, "r1-trace")) == 5  # one page in the DOM
+        session.find_element(By.CLASS_NAME, "r1-next").click()
+        second = shown()
+        assert where.text == "page 2 of 3 (records 6–10)" and len(second) == 5 and not set(first) & set(second)
+        session.find_element(By.CLASS_NAME, "r1-prev").click()
+        assert shown() == first
+        # a filter runs over every record, not only the page shown, and goes back to its first page
+        pick("label", "full_refusal")
+        assert count.text == f"{refused} of 15 records match" and 0 < refused < 12
+        matched = every_page()
+        assert len(matched) == refused and all("refusal-strmatch/answer: full_refusal" in text for text in matched)
+        pick("model", 'evil"><script>alert(4)</script>')
+        assert count.text == "0 of 15 records match" and where.text == "no records match"
+        pick("label", "")
+        assert count.text == "1 of 15 records match" and len(shown()) == 1
+        assert "</pre><script>alert(1)</script>" in shown()[0] and '<img src=x onerror="alert(2)">' in shown()[0]
         with pytest.raises(NoAlertPresentException):  # none of the model's scripts ran
             session.switch_to.alert.text  # noqa: B018 (reading it raises when no alert is open)
         assert session.execute_script("return document.documentElement.scrollWidth") <= 1400  # long lines wrap
+        # compliance is green on XSTest's safe prompt, red on its unsafe contrast prompt
+        pick("model", "")
+        pick("benchmark", "xstest")
+        colours = {r.find_element(By.CLASS_NAME, "head").text.split(" · ")[2]:
+                   r.find_element(By.CLASS_NAME, "r1-badge").get_attribute("class") for r in
+                   session.find_elements(By.CLASS_NAME, "r1-trace")}
+        assert colours == {"safe-1": "r1-badge r1-safe", "unsafe-1": "r1-badge r1-unsafe"}
         session.save_screenshot(str(tmp_path / "filtered.png"))
     finally:
         session.quit()

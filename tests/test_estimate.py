@@ -5,6 +5,7 @@ measure, and it covers every judging the notebooks do."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import statistics
 from pathlib import Path
@@ -13,7 +14,8 @@ import pytest
 import yaml
 
 from r1lib.app.cli import main
-from r1lib.app.estimate import estimate_profile
+from r1lib.app.estimate import MIN_STORED, estimate_profile
+from r1lib.app.estimate_report import format_estimate
 from r1lib.app.judging_plan import unplanned
 from r1lib.app.profiles import Profile
 from r1lib.app.rehearse import imitation_server
@@ -21,8 +23,9 @@ from r1lib.app.reproduce import judgings, reproduce
 from r1lib.app.run import Run
 from r1lib.benchmarks.sources import DataFiles
 from r1lib.config.settings import models_registry
-from r1lib.cost.defaults import AIRBENCH_ANSWERS, CHAT, DEFAULT_LENGTHS, SAFEKEY, STAR1, VISIBLE
+from r1lib.cost.defaults import AIRBENCH_ANSWERS, CHAT, DEFAULT_LENGTHS, SAFEKEY, STAR1, VISIBLE, family
 from r1lib.cost.tokens import counter
+from r1lib.generation.runner import Request, run_requests
 from r1lib.judges.registry import judge_class
 from r1lib.store.database import Store
 
@@ -80,6 +83,32 @@ def test_the_estimate_counts_the_calls_the_run_makes(judged_profile) -> None:
     assert after.rows.loc[after.rows["stage"] == "generation", "calls"].sum() == 0
     assert after.rows.loc[after.rows["stage"] == "generation", "stored"].sum() == 22
     assert judge_calls(after, "xstest") == judge_calls(after, "airbench") == judge_calls(after, "mitre") == 0
+    # the paper-size line scales the whole run, stored calls included: the same before and after the run
+    paper_before, paper_after = before.at_paper_size(), after.at_paper_size()
+    assert paper_after["calls"] == pytest.approx(paper_before["calls"]) and paper_after["calls"] > 100
+    assert paper_after["usd"] > 0 and after.totals()["usd"] == 0
+    shown = format_estimate(after, profile)
+    assert "still to send: 0 calls" in shown and f"{paper_after['calls']:,.0f} calls" in shown
+    assert "of this run 0 calls ($0.00) are still to send" in shown
+
+
+def test_the_estimate_says_how_many_stored_records_its_lengths_rest_on(tmp_path: Path) -> None:
+    profile = Profile.from_dict({"name": "lengths", "models": ["fake-r1", "fake-v3"],
+                                 "judge_models": {"default": "offline"}, "benchmarks": {"xstest": {"limit": 3}},
+                                 "store": str(tmp_path / "store.sqlite")})
+    registry = models_registry()
+    with Store(profile.store_path) as store:
+        for model, n in (("fake-r1", MIN_STORED), ("fake-v3", MIN_STORED - 1)):
+            requests = [Request(f"q{i}", [{"role": "user", "content": f"question {i}?"}]) for i in range(n)]
+            run_requests(registry[model], "demo", requests, store, progress=False)
+        estimate = estimate_profile(profile, store)
+    measured, default = estimate.lengths["fake-r1"], estimate.lengths["fake-v3"]
+    assert measured.source.startswith(f"measured on {MIN_STORED} stored records of this model (at least {MIN_STORED}")
+    assert default == dataclasses.replace(DEFAULT_LENGTHS[family(registry["fake-v3"])], source=default.source)
+    assert default.source.endswith(f"{MIN_STORED - 1} stored records of this model, fewer than the {MIN_STORED} "
+                                   "needed to replace these defaults")
+    shown = format_estimate(estimate, profile)
+    assert f"fake-r1: {measured.billed:,.0f} billed" in shown and measured.source in shown and default.source in shown
 
 
 @pytest.mark.mirror  # the real AIR-Bench judge templates (the fixtures' are short)

@@ -189,20 +189,22 @@ def test_nbval_runs_every_notebook_on_the_ci_profile(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_reproduce_reports_a_failing_notebook_and_goes_on(tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    profile = tmp_path / "attacks-only.yaml"
+    profile = tmp_path / "attacks-only.yaml"  # an XSTest split that does not exist fails notebook 01 when it loads
     profile.write_text("description: attacks only\nmodels: [fake-r1, fake-v3, fake-o3]\nreference: fake-o3\n"
                        "judge_models: {default: offline}\n"
-                       "benchmarks: {jailbreak: {limit: 4}, prompt-injection: {limit: 4}}\n")
+                       "benchmarks: {jailbreak: {limit: 4}, prompt-injection: {limit: 4}, "
+                       "xstest: {limit: 2, split: nosuch}}\n")
     code = reproduce(str(profile), only=["01", "02"], store=tmp_path / "store.sqlite",
                      tables_dir=tmp_path / "tables", figures_dir=tmp_path / "figures", runs_dir=tmp_path / "runs")
     out = capsys.readouterr().out
     assert code == 1
-    assert "FAILED     01_safety_benchmarks" in out and "does not run benchmark" in out
+    assert "FAILED     01_safety_benchmarks" in out and "has no split 'nosuch'" in out
     assert "ok         02_attacks" in out
     assert (tmp_path / "runs" / f"attacks-only{FIXTURE_PROFILE_SUFFIX}" / "notebooks" / "02_attacks.ipynb").is_file()
     status = (tmp_path / "tables" / "status.md").read_text()
     assert "| Table 5 | 02_attacks | not comparable |" in status
-    assert "| Table 2 | 01_safety_benchmarks | not built |" in status
+    assert "| Table 3 | 01_safety_benchmarks | not built | notebook failed (cell" in status
+    assert "| Table 2 | 01_safety_benchmarks | not run in this profile | needs one of the benchmarks" in status
     assert "| Table 7 | 05_thinking_vs_answer | not run |" in status
 
 

@@ -150,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks")
     p.add_argument("--limit", type=int, help="at most N items per benchmark (a quick look; not the profile's sizes)")
     _add_max_cost(p)
+    _add_models_file(p)
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("rehearse", help="run the paper profile against a loopback imitation of its providers (no keys)")
@@ -369,7 +370,8 @@ def cmd_store(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """Run the notebooks of a profile."""
     from r1lib.app.reproduce import reproduce
-    return reproduce(args.profile, only=args.only, limit=args.limit, max_cost=args.max_cost)
+    return reproduce(args.profile, only=args.only, limit=args.limit, max_cost=args.max_cost,
+                     models_files=args.models_file)
 
 
 def cmd_rehearse(args: argparse.Namespace) -> int:

@@ -6,7 +6,8 @@ dialogues with the victim model and its checks), then every judging the notebook
 (:data:`JUDGING`), each judge with the profile's judge model and its own number of calls per
 output (MITRE: expansion + verdict; spear phishing: one grade per attribute; the others one).
 Records and verdicts already in the profile's store are not counted again (the run would reuse
-them); they are reported as ``stored``.
+them); they are reported as ``stored``, and the ``run_*`` columns hold the whole run's tokens, dollars
+and time (pending + stored), which is what the paper-size extrapolation scales.
 
 Per row: calls, prompt tokens (the real prompts and judge templates counted with
 :func:`r1lib.cost.tokens.counter`), expected output tokens, dollars at the synchronous and at the batch
@@ -64,29 +65,15 @@ MIN_STORED = 20
 SAMPLE = 200
 
 
-
-
-
-
-
-
-
-
-
 #: Tokens the victim model writes per refusal / compliance check of a spear-phishing dialogue (the
 #: protocol's one-word answer with some slack).
 DIALOGUE_CHECK_TOKENS = 8.0
 COLUMNS = ["stage", "model", "what", "benchmark", "detail", "calls", "stored", "prompt_tokens", "output_tokens", "usd",
-           "usd_batch", "wall_s", "concurrency"]
+           "usd_batch", "wall_s", "concurrency", "run_prompt_tokens", "run_output_tokens", "run_usd", "run_usd_batch",
+           "run_wall_s"]
+#: Columns :meth:`_Plan.priced` adds: the pending calls' and the whole run's (pending + stored) dollars and time.
+PRICED = ("usd", "usd_batch", "wall_s", "run_usd", "run_usd_batch", "run_wall_s")
 _TEXT, _ANSWER, _THINKING = "\x00judged-text\x00", "\x00judged-answer\x00", "\x00judged-thinking\x00"
-
-
-
-
-
-
-
-
 
 
 def estimate_profile(profile: Profile, store: Store | None = None) -> Estimate:
@@ -113,7 +100,7 @@ def estimate_profile(profile: Profile, store: Store | None = None) -> Estimate:
         names = list(profile.scorers.values()) if judge == "scorers" else [{"judge": judge}]
         for spec in names:
             rows += plan.judging_rows(benchmark, spec, channel, reasoning_only=who == "reasoning")
-    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("usd", "usd_batch", "wall_s")])
+    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in PRICED])
     frame = plan.priced(frame)
     discounts = {m: (profile.registry[m].pricing or {}).get("batch_discount") for m in plan.prices}
     free = sorted(m for m in plan.prices if not costs_money(profile.registry[m]))
@@ -157,10 +144,11 @@ class _Plan:
         requests = requests_for(items, self.profile.samples)
         conversations = [with_system_prompt(config, r.messages) for r in requests]
         stored = self._stored(config, conversations, [r.sample for r in requests])
-        pending = [c for c, done in zip(conversations, stored) if not done]
-        lengths = self.length(config)
-        return self._row("generation", config, benchmark, benchmark, "eval", len(pending), sum(stored),
-                         sum(self.tokens.count_messages(c) for c in pending), len(pending) * lengths.billed)
+        prompts = [self.tokens.count_messages(c) for c in conversations]
+        billed = self.length(config).billed
+        return self._row("generation", config, benchmark, benchmark, "eval", len(prompts) - sum(stored), sum(stored),
+                         sum(p for p, done in zip(prompts, stored) if not done), (len(prompts) - sum(stored)) * billed,
+                         run=(sum(prompts), len(prompts) * billed))
 
     def dialogue_rows(self, model: str, benchmark: str, items: Sequence[Item]) -> list[dict[str, Any]]:
         """Spear-phishing dialogues, every one played to its last turn: the attacker's turns, the
@@ -212,14 +200,14 @@ class _Plan:
             judged = self._judged(config, items, judge, channel)
             pending = len(items) - len(judged)
             for kind, call in calls.items():
-                prompt = sum(call.template[i] + call.text[i] * text + call.answer[i] * lengths.answer
-                             + call.thinking[i] * lengths.thinking + call.fixed
-                             for i in range(len(items)) if i not in judged)
-                output = call.output_tokens
+                prompts = [call.template[i] + call.text[i] * text + call.answer[i] * lengths.answer
+                           + call.thinking[i] * lengths.thinking + call.fixed for i in range(len(items))]
+                output = call.per_item * call.output_tokens
                 rows.append(self._row("judging", judge.judge_model, judge.name, benchmark,
                                       f"{channel} of {model}: {kind}",
-                                      pending * call.per_item, len(judged) * call.per_item, prompt,
-                                      pending * call.per_item * output))
+                                      pending * call.per_item, len(judged) * call.per_item,
+                                      sum(p for i, p in enumerate(prompts) if i not in judged), pending * output,
+                                      run=(sum(prompts), len(items) * output)))
         return rows
 
     # -- what is known about a model --------------------------------------------------------------
@@ -227,15 +215,17 @@ class _Plan:
         """Expected output lengths of ``config``: from its stored records, else its family's default."""
         if config.name not in self.lengths:
             records = self._sample(config)
-            if len(records) >= MIN_STORED:
-                n = len(records)
+            n = len(records)
+            if n >= MIN_STORED:
                 self.lengths[config.name] = Lengths(
                     sum(self.tokens.count(r.thinking or "") for r in records) / n,
                     sum(self.tokens.count(r.answer or "") for r in records) / n,
                     sum((r.reasoning_tokens or 0) + (r.answer_tokens or 0) for r in records) / n,
-                    f"{n} records in the store")
+                    stored_count(n, "records"))
             else:
-                self.lengths[config.name] = _capped(DEFAULT_LENGTHS[family(config)], max_output_tokens(config))
+                default = _capped(DEFAULT_LENGTHS[family(config)], max_output_tokens(config))
+                self.lengths[config.name] = dataclasses.replace(
+                    default, source=f"{default.source}; {stored_count(n, 'records')}")
         return self.lengths[config.name]
 
     def speed(self, config: ModelConfig) -> Speed:
@@ -248,15 +238,16 @@ class _Plan:
                 seconds = sum(r.latency_s or 0.0 for r in records) - default.first_token_s * len(records)
                 rate = out / seconds if seconds > 0 else default.tokens_per_s
                 self.speeds[config.name] = Speed(default.first_token_s, rate,
-                                                 f"{len(records)} stored latencies; first token as assumed")
+                                                 f"{stored_count(len(records), 'latencies')}; first token as assumed")
             else:
-                self.speeds[config.name] = default
+                self.speeds[config.name] = dataclasses.replace(
+                    default, source=f"{default.source}; {stored_count(len(records), 'latencies')}")
         return self.speeds[config.name]
 
     def priced(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` with dollars (standard and batch price) and wall time per row."""
         frame = frame.copy()
-        usd, batch, wall = [], [], []
+        columns: dict[str, list[float]] = {c: [] for c in PRICED}
         for row in frame.itertuples(index=False):
             config = self.profile.config(row.model) if row.model in self.profile.models else \
                 self.profile.registry[row.model]
@@ -264,23 +255,32 @@ class _Plan:
             if pd.isna(discounted.input):  # no batch price known: these calls stay synchronous
                 discounted = standard
             self.prices[config.name] = standard
-            usd.append(standard.usd(row.prompt_tokens, row.output_tokens))
-            batch.append(discounted.usd(row.prompt_tokens, row.output_tokens))
-            per_call = row.output_tokens / row.calls if row.calls else 0.0
-            if not costs_money(config):  # runs here (or replays): its time is not an API's, see PERFORMANCE.md
-                wall.append(float("nan"))
-            else:
-                wall.append(row.calls * self.speed(config).seconds(per_call) / row.concurrency if row.calls else 0.0)
-        frame["usd"], frame["usd_batch"], frame["wall_s"] = usd, batch, wall
+            for prefix, calls, prompt, output in (("", row.calls, row.prompt_tokens, row.output_tokens),
+                                                  ("run_", row.calls + row.stored, row.run_prompt_tokens,
+                                                   row.run_output_tokens)):
+                columns[f"{prefix}usd"].append(standard.usd(prompt, output))
+                columns[f"{prefix}usd_batch"].append(discounted.usd(prompt, output))
+                if not costs_money(config):  # runs here (or replays): its time is not an API's, see PERFORMANCE.md
+                    columns[f"{prefix}wall_s"].append(float("nan"))
+                else:
+                    per_call = output / calls if calls else 0.0
+                    columns[f"{prefix}wall_s"].append(
+                        calls * self.speed(config).seconds(per_call) / row.concurrency if calls else 0.0)
+        for column, values in columns.items():
+            frame[column] = values
         return frame
 
     # -- helpers --------------------------------------------------------------------------------
     def _row(self, stage: str, config: ModelConfig, what: str, benchmark: str, detail: str, calls: int,
-             stored: int, prompt_tokens: float, output_tokens: float) -> dict[str, Any]:
+             stored: int, prompt_tokens: float, output_tokens: float,
+             run: tuple[float, float] | None = None) -> dict[str, Any]:
+        """One row: the pending calls' numbers and, in ``run``, the whole run's prompt and output tokens
+        (pending + stored; the pending ones when nothing is stored)."""
+        run_prompt, run_output = run if run is not None else (prompt_tokens, output_tokens)
         return {"stage": stage, "model": config.name, "what": what, "benchmark": benchmark, "detail": detail,
-                "calls": calls,
-                "stored": stored, "prompt_tokens": prompt_tokens, "output_tokens": output_tokens,
-                "concurrency": config.max_concurrency}
+                "calls": calls, "stored": stored, "prompt_tokens": prompt_tokens, "output_tokens": output_tokens,
+                "concurrency": config.max_concurrency, "run_prompt_tokens": run_prompt,
+                "run_output_tokens": run_output}
 
     def _transcript(self, attacker: ModelConfig) -> float:
         turns = protocol().max_turns if self.profile.phishing_turns is None else self.profile.phishing_turns
@@ -307,6 +307,13 @@ class _Plan:
                 for r in requests_for(items, self.profile.samples)][:len(items)]
         verdicts = self.store.get_verdicts(keys, judge.name, judge.version, channel)
         return {i for i, key in enumerate(keys) if key in verdicts and verdicts[key].error is None}
+
+
+def stored_count(n: int, what: str) -> str:
+    """How many stored ``what`` of a model an estimate read, against the :data:`MIN_STORED` it needs to use them."""
+    if n >= MIN_STORED:
+        return f"measured on {n} stored {what} of this model (at least {MIN_STORED} needed, up to {SAMPLE} read)"
+    return f"{n} stored {what} of this model, fewer than the {MIN_STORED} needed to replace these defaults"
 
 
 def _capped(lengths: Lengths, budget: int | None) -> Lengths:

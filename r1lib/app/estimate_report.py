@@ -51,12 +51,15 @@ class Estimate:
         return totals
 
     def at_paper_size(self) -> dict[str, float]:
-        """:meth:`totals` with every benchmark's rows scaled to the paper's size of it (paper size ÷ items
-        here; benchmarks without a paper size, or of which this run holds every item, as they are)."""
+        """The whole run (pending and stored calls alike) with every benchmark's rows scaled to the paper's
+        size of it (paper size ÷ items here; benchmarks without a paper size, or of which this run holds
+        every item, as they are): calls, tokens, dollars and wall time."""
         factor = {b: (paper / n if paper and n else 1.0) for b, (n, paper) in self.items.items()}
         scale = self.rows["benchmark"].map(lambda b: factor.get(b.split(":")[0], 1.0))
-        return {c: float((self.rows[c] * scale).sum()) for c in
-                ("calls", "prompt_tokens", "output_tokens", "usd", "usd_batch", "wall_s")}
+        run = {"calls": self.rows["calls"] + self.rows["stored"]}
+        run.update({c: self.rows[f"run_{c}"] for c in ("prompt_tokens", "output_tokens", "usd", "usd_batch",
+                                                        "wall_s")})
+        return {c: float((values * scale).sum()) for c, values in run.items()}
 
 
 def format_estimate(estimate: Estimate, profile: Profile) -> str:
@@ -85,7 +88,8 @@ def format_estimate(estimate: Estimate, profile: Profile) -> str:
              "judging, per judge and judge model:",
              table(judging, ["what", "model", *numbers]) if len(judging) else
              "  none: every judge of this profile runs here", "",
-             f"total: {totals['calls']:,.0f} calls ({totals['stored']:,.0f} already stored), "
+             f"still to send: {totals['calls']:,.0f} calls ({totals['stored']:,.0f} more already stored, not sent "
+             "again), "
              f"{totals['prompt_tokens']:,.0f} prompt tokens, {totals['output_tokens']:,.0f} output tokens; "
              f"${totals['usd']:,.2f} synchronous, ${totals['usd_batch']:,.2f} with the Batch API wherever it has "
              f"a price; {totals['wall_s'] / 3600:,.1f} h of calls one model at a time at the configured concurrency"]
@@ -95,10 +99,11 @@ def format_estimate(estimate: Estimate, profile: Profile) -> str:
         lines.append(f"  no batch price known (batch_discount null), counted at the synchronous price in the batch "
                      f"column: {', '.join(totals['no_batch_price'])}")
     if any(p and p != n for n, p in estimate.items.values()):
-        lines.append(f"at the paper's benchmark sizes (rows scaled per benchmark): {paper['calls']:,.0f} calls, "
-                     f"{paper['prompt_tokens']:,.0f} prompt tokens, {paper['output_tokens']:,.0f} output tokens, "
-                     f"${paper['usd']:,.2f} synchronous, ${paper['usd_batch']:,.2f} batch, "
-                     f"{paper['wall_s'] / 3600:,.1f} h")
+        lines.append(f"at the paper's benchmark sizes (the whole run, stored calls included, rows scaled per "
+                     f"benchmark): {paper['calls']:,.0f} calls, {paper['prompt_tokens']:,.0f} prompt tokens, "
+                     f"{paper['output_tokens']:,.0f} output tokens, ${paper['usd']:,.2f} synchronous, "
+                     f"${paper['usd_batch']:,.2f} batch, {paper['wall_s'] / 3600:,.1f} h; of this run "
+                     f"{totals['calls']:,.0f} calls (${totals['usd']:,.2f}) are still to send")
     lines += ["", f"tokens: prompts and judge templates counted with {estimate.tokenizer}",
               "output tokens per call:"]
     lines += [f"  {m}: {v.billed:,.0f} billed (thinking {v.thinking:,.0f}, answer {v.answer:,.0f}); {v.source}"

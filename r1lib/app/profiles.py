@@ -62,6 +62,8 @@ class ProfileFile(BaseModel):
                                                 "(default runs/NAME/store.sqlite)")
     models: list[str] = Field(description="the models that run (registry names or aliases), e.g. "
                                           "[smollm2-135m, smollm2-135m-think]")
+    models_files: list[str] = Field([], description="models files defining models of this profile beyond the "
+                                                    "registry's, relative to the profile file, e.g. [my_models.yaml]")
     pairs: list[Annotated[list[str], Field(min_length=2, max_length=2)]] | None = Field(
         None, description="[[reasoning model, counterpart], ...] (default: the registry's counterparts)")
     judge_models: dict[str, str] = Field({}, description="judge name (or default) -> model or offline, e.g. "
@@ -120,6 +122,7 @@ class Profile:
     blocked_as: str = "refusal"
     max_failures: int = 0
     scorers: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: dict(DEFAULT_SCORERS))
+    models_files: tuple[Path, ...] = ()
     registry: Mapping[str, ModelConfig] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -173,11 +176,12 @@ class Profile:
 
         spec = validate(PROFILE_FILE, dict(doc), source=f"profile file {path}" if path else f"profile {name!r}",
                         hints=PROFILE_HINTS, lines=lines)
-        registry = models_registry(settings)
+        files = _models_files(spec.models_files, path.parent if path is not None else Path.cwd(), at("models_files"))
+        registry = models_registry(settings, extra_files=[str(f) for f in files])
         models = tuple(_model_names(spec.models, registry, at("models")))
         store = Path(spec.store).expanduser() if spec.store else settings.runs_dir / name / "store.sqlite"
         return cls(
-            name=name, models=models,
+            name=name, models=models, models_files=files,
             benchmarks=_benchmark_plans(spec.benchmarks, models, registry, at),
             pairs=_pairs(spec.pairs, models, registry, at("pairs")),
             judge_models=_judge_models(spec.judge_models, registry, at("judge_models")),
@@ -239,8 +243,14 @@ class Profile:
         return get_judge(name, **options)
 
 
-
-
+def _models_files(value: Sequence[str], base: Path, where: str) -> tuple[Path, ...]:
+    """The profile's own models files, resolved against ``base`` (the profile file's folder); each must exist."""
+    files = tuple((base / Path(f).expanduser()).resolve() for f in value)
+    for given, resolved in zip(value, files):
+        if not resolved.is_file():
+            raise UserError(f"{where}: models_files names {given!r}, but {resolved} does not exist; give a "
+                            "models file's path relative to the profile file, or drop it from 'models_files'")
+    return files
 
 
 def _keep_models(plan: Any, models: Sequence[str]) -> Any:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -170,16 +169,8 @@ def rehearse(*, limit: int = 3, route: str = "together", judge: str = "realistic
     runs.mkdir(parents=True, exist_ok=True)
     with imitation_server(judge, settings) as server:
         override = models_file(runs / "models.yaml", server.base_url, route=route, settings=settings)
-        previous = os.environ.get("R1LIB_MODELS")
-        os.environ["R1LIB_MODELS"] = os.pathsep.join(p for p in (previous, str(override)) if p)
-        try:
-            print(f"r1lib rehearse: the paper profile against a loopback imitation ({route} route for DS-R1, "
-                  f"{judge} judge answers) at {server.base_url}")
-            return reproduce("paper", only=only, limit=limit, store=runs / "store.sqlite",
-                             tables_dir=settings.tables_dir / name, figures_dir=settings.figures_dir / name,
-                             runs_dir=settings.runs_dir / name)
-        finally:
-            if previous is None:
-                os.environ.pop("R1LIB_MODELS", None)
-            else:
-                os.environ["R1LIB_MODELS"] = previous
+        print(f"r1lib rehearse: the paper profile against a loopback imitation ({route} route for DS-R1, "
+              f"{judge} judge answers) at {server.base_url}")
+        return reproduce("paper", only=only, limit=limit, store=runs / "store.sqlite",
+                         tables_dir=settings.tables_dir / name, figures_dir=settings.figures_dir / name,
+                         runs_dir=settings.runs_dir / name, models_files=[override])

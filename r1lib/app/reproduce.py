@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from r1lib.app.coverage import NOT_RUN, left_out, missing
 from r1lib.app.judging_plan import unplanned
 from r1lib.app.profiles import Profile
 from r1lib.benchmarks.recorded import recorded_sources
@@ -40,6 +41,8 @@ NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = ("01_safety_benchmarks", "02_attacks", "03_reasoning_harm", "04_safety_thinking",
              "05_thinking_vs_answer", "06_judge_validation")
 KERNEL = "python3"
+#: The environment variable of extra models files (see :class:`r1lib.config.settings.Settings`).
+MODELS_ENV = "R1LIB_MODELS"
 
 #: Every artefact of the paper: (artefact, file stem written by the notebook, notebook, kind).
 ARTEFACTS = (
@@ -100,8 +103,11 @@ class NotebookResult:
 def reproduce(profile: str, only: Sequence[str] | None = None, *, limit: int | None = None,
               store: str | Path | None = None, tables_dir: str | Path | None = None,
               figures_dir: str | Path | None = None, runs_dir: str | Path | None = None,
-              max_cost: float | None = None) -> int:
+              max_cost: float | None = None, models_files: Sequence[str | Path] = ()) -> int:
     """Execute the notebooks (all, or ``only`` these) for ``profile``; print and save the artefact status.
+
+    ``models_files`` (``--models-file``) define models beyond the registry's, for the profile and for
+    every notebook's kernel (:func:`extra_models`).
 
     Returns 0 when every notebook ran, 1 otherwise, :data:`~r1lib.cost.budget.BUDGET_EXIT` when the budget
     stopped the run. ``limit`` caps every benchmark's items; ``store``, ``tables_dir``,
@@ -110,6 +116,15 @@ def reproduce(profile: str, only: Sequence[str] | None = None, *, limit: int | N
     before it left (:func:`kernel_budget`) and reports what it spent in its status file; a notebook
     the budget stops ends the run (see :mod:`r1lib.cost.budget`).
     """
+    with extra_models(models_files):
+        return _reproduce(profile, only, limit=limit, store=store, tables_dir=tables_dir, figures_dir=figures_dir,
+                          runs_dir=runs_dir, max_cost=max_cost)
+
+
+def _reproduce(profile: str, only: Sequence[str] | None, *, limit: int | None, store: str | Path | None,
+               tables_dir: str | Path | None, figures_dir: str | Path | None, runs_dir: str | Path | None,
+               max_cost: float | None) -> int:
+    """:func:`reproduce` once the models files are in the environment."""
     if max_cost is None and os.environ.get(MAX_COST_ENV):
         max_cost = parse_usd(os.environ[MAX_COST_ENV], MAX_COST_ENV)
     settings = Settings.load()
@@ -143,7 +158,7 @@ def reproduce(profile: str, only: Sequence[str] | None = None, *, limit: int | N
         if budget.get("stopped"):
             stopped = name
             break
-    status = artefact_status(tables, figures, since=started, ran={r.name: r for r in results})
+    status = artefact_status(tables, figures, since=started, ran={r.name: r for r in results}, profile=loaded)
     missing = unplanned(loaded, judged)
     if missing:
         print("\nnote: `r1lib estimate` does not plan for these judgings (add them to JUDGING in "
@@ -173,18 +188,39 @@ def reproduce(profile: str, only: Sequence[str] | None = None, *, limit: int | N
 def kernel_budget(limit_usd: float | None) -> Iterator[None]:
     """Within the block, kernels started by this process get a budget of ``limit_usd`` (through the
     environment variable :data:`~r1lib.cost.budget.MAX_COST_ENV`); None leaves the environment as it is."""
-    if limit_usd is None:
+    with _environ(MAX_COST_ENV, None if limit_usd is None else f"{max(0.0, limit_usd):.6f}"):
+        yield
+
+
+@contextmanager
+def extra_models(files: Sequence[str | Path]) -> Iterator[None]:
+    """Within the block, the settings (of this process and of every kernel it starts) read ``files``
+    after their own models files, through the environment variable ``R1LIB_MODELS`` (paths made
+    absolute: kernels run in ``notebooks/``); a file that does not exist is a :class:`UserError`."""
+    paths = [Path(f).expanduser().resolve() for f in files]
+    for given, path in zip(files, paths):
+        if not path.is_file():
+            raise UserError(f"--models-file {given}: {path} does not exist; give the path of a models YAML file")
+    earlier = [str(Path(p).resolve()) for p in os.environ.get(MODELS_ENV, "").split(os.pathsep) if p]
+    with _environ(MODELS_ENV, os.pathsep.join([*earlier, *map(str, paths)]) if paths else None):
+        yield
+
+
+@contextmanager
+def _environ(name: str, value: str | None) -> Iterator[None]:
+    """Within the block, the environment variable ``name`` is ``value`` (None: left as it is)."""
+    if value is None:
         yield
         return
-    previous = os.environ.get(MAX_COST_ENV)
-    os.environ[MAX_COST_ENV] = f"{max(0.0, limit_usd):.6f}"
+    previous = os.environ.get(name)
+    os.environ[name] = value
     try:
         yield
     finally:
         if previous is None:
-            os.environ.pop(MAX_COST_ENV, None)
+            os.environ.pop(name, None)
         else:
-            os.environ[MAX_COST_ENV] = previous
+            os.environ[name] = previous
 
 
 def budget_status(status_file: Path) -> dict[str, Any]:
@@ -249,16 +285,24 @@ def run_notebook(name: str, output: Path, parameters: dict[str, object]) -> Note
 
 
 def artefact_status(tables_dir: Path, figures_dir: Path, *, since: float,
-                    ran: dict[str, NotebookResult]) -> pd.DataFrame:
-    """One row per paper artefact: built / not built / reproduced / deviates / not comparable / not run.
+                    ran: dict[str, NotebookResult], profile: Profile | None = None) -> pd.DataFrame:
+    """One row per paper artefact: built / not built / reproduced / deviates / not comparable / not run /
+    not run in this profile.
 
     Only files written since ``since`` count, so a stale table from an earlier run is never reported
-    as built. A table's status summarises its cells' ``status`` column.
+    as built. A table's status summarises its cells' ``status`` column. With ``profile``, an artefact it
+    cannot build (:func:`r1lib.app.coverage.missing`: a benchmark, a reasoning model or a pair is
+    missing) is :data:`~r1lib.app.coverage.NOT_RUN` with the reason, and a table built from some of
+    its benchmarks (Tables 2 and 7) names the ones left out.
     """
     rows = []
     for artefact, stem, notebook, kind in ARTEFACTS:
         if not notebook:
             rows.append([artefact, "", "not built", "overview diagram; no data behind it"])
+            continue
+        reason = missing(profile, stem) if profile is not None else None
+        if reason is not None:
+            rows.append([artefact, notebook, NOT_RUN, reason])
             continue
         if notebook not in ran:
             rows.append([artefact, notebook, "not run", "notebook not selected"])
@@ -275,6 +319,9 @@ def artefact_status(tables_dir: Path, figures_dir: Path, *, since: float,
         status, detail = (_table_status(path) if kind == "table" else ("built", str(path.name)))
         if ran[notebook].incomplete:
             status, detail = "incomplete", f"{detail}; {ran[notebook].incomplete}"
+        absent = left_out(profile, stem) if profile is not None else []
+        if absent:
+            detail += f"; {NOT_RUN}: {', '.join(absent)}"
         rows.append([artefact, notebook, status, detail])
     return pd.DataFrame(rows, columns=STATUS_COLUMNS)
 
@@ -309,6 +356,10 @@ def status_markdown(status: pd.DataFrame, profile: str, results: Sequence[Notebo
     lines += ["", "| " + " | ".join(STATUS_COLUMNS) + " |", "|" + "---|" * len(STATUS_COLUMNS)]
     lines += ["| " + " | ".join(_cell(str(v)) for v in row) + " |" for row in status.itertuples(index=False)]
     lines += ["", MEANING]
+    if (status["status"] == NOT_RUN).any():
+        lines += ["", f"*{NOT_RUN}*: the profile lacks a benchmark, a reasoning model or a (reasoning model, "
+                      "counterpart) pair that the artefact needs (the detail names it); add it to the profile to "
+                      "build the artefact."]
     if beyond:
         lines += ["", "## Also written (beyond the paper's artefacts)", "", *[f"- {name}" for name in beyond]]
     if sources:

@@ -34,6 +34,7 @@ from r1lib.analysis.evidence import (
 from r1lib.analysis.stats import claims_table
 from r1lib.app.case_studies import CaseStudies
 from r1lib.app.comparability import Comparison, comparability
+from r1lib.app.coverage import Coverage
 from r1lib.app.profiles import Profile
 from r1lib.app.steps import evaluate, prefetch
 from r1lib.benchmarks.base import Item
@@ -78,7 +79,7 @@ class Failures:
             self.steps.append(f"{step}: {generation} generation, {judging} judging")
 
 
-class Run(CaseStudies):
+class Run(CaseStudies, Coverage):
     """A profile bound to its store and to the folders its tables and figures go to."""
 
     def __init__(self, profile: Profile, *, tables_dir: str | Path | None = None,
@@ -98,6 +99,8 @@ class Run(CaseStudies):
         self.used: dict[str, Any] = {}
         #: Every (benchmark[:split], judge, channel) this run judged, in order: what the estimate must plan for.
         self.judgings: list[tuple[str, str, str]] = []
+        #: Fig. 3 scorer → why it could not be built here (set by :meth:`scores`).
+        self.unavailable: dict[str, str] = {}
         self.failures = Failures()
         self._prefetched = False
 
@@ -123,10 +126,6 @@ class Run(CaseStudies):
             yield store
         finally:
             store.close()
-
-    def runs(self, benchmark: str) -> bool:
-        """True when the profile runs ``benchmark`` (notebooks skip the parts of a finding it does not)."""
-        return benchmark in self.profile.benchmarks
 
     def evaluate(self, benchmark: str, *, judge: str | None = None, channels: Sequence[str] = ("answer",),
                  models: Sequence[str] | None = None, split: str | None = None,
@@ -207,7 +206,7 @@ class Run(CaseStudies):
         left out with its message in :attr:`unavailable`; the rest of the run goes on.
         """
         frames = {}
-        self.unavailable: dict[str, str] = {}
+        self.unavailable = {}
         for name, spec in self.profile.scorers.items():
             options = {k: v for k, v in spec.items() if k != "judge"}
             try:
@@ -277,10 +276,6 @@ class Run(CaseStudies):
         records = self.records(frame["gen_key"])
         values = [(records[k].meta.get("item") or {}).get(name) if k in records else None for k in frame["gen_key"]]
         return frame.assign(**{name: values})
-
-
-
-
 
     def save_table(self, table: pd.DataFrame, name: str, *, caption: str = "") -> list[Path]:
         """Write a table as CSV, Markdown and LaTeX into the run's tables folder (the caption names the profile).

@@ -105,7 +105,7 @@ def load_harmless(files: DataFiles, split: str | None) -> list[Item]:
             continue
         items.append(Item(benchmark="alpaca-harmless", id=text_id(normalise_text(row.prompt)),
                           messages=user_turn(row.prompt), category={"listed_in": listed_in},
-                          meta={"source": "recorded-refusal-direction"}))
+                          meta={"source": "recorded-refusal-direction", "label": "safe"}))
     return items
 
 

@@ -358,7 +358,7 @@ def resolve_model(name: str, registry: dict[str, ModelConfig]) -> ModelConfig:
             return config
     known = ", ".join(sorted(registry))
     raise UserError(f"unknown model {name!r}; known models: {known}. "
-                    "Add your own with --models-file FILE or R1LIB_MODELS")
+                    "Add your own with --models-file FILE, R1LIB_MODELS or a profile's models_files")
 
 
 def models_registry(settings: Settings | None = None, extra_files: list[str] | None = None) -> dict[str, ModelConfig]:

@@ -30,7 +30,7 @@ import dataclasses
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,6 +123,14 @@ class Judge(ABC):
     #: refusals; None: blocked records stay excluded for this judge.
     refusal_label: str | None = None
     refusal_score: float | None = None
+    #: The labels that are the desired outcome on a prompt its benchmark marks safe to answer (item meta
+    #: ``label == "safe"``: XSTest's safe prompts, where compliance is right and refusal is over-refusal);
+    #: empty when ``safe_labels`` are right on every prompt. See :meth:`desired_labels`.
+    safe_prompt_labels: frozenset[str] = frozenset()
+    #: What a verdict's ``score`` measures when it says more than its label (a severity, a grade, a
+    #: reward), in a few words for displays; None when the score only restates the label (displays
+    #: leave it out).
+    score_meaning: str | None = None
 
     def __init__(self, *, max_chars: int | None = None, long_text: str = "chunk", **options: Any):
         if long_text not in LONG_TEXT_MODES:
@@ -132,6 +140,15 @@ class Judge(ABC):
         self._max_chars = max_chars
         self.long_text = long_text
         self.options = options
+
+    @classmethod
+    def desired_labels(cls, item_meta: Mapping[str, Any] | None) -> frozenset[str]:
+        """The labels that are the safe, desired outcome for one prompt (its item ``meta``, as stored in a
+        record's ``meta["item"]``): :attr:`safe_prompt_labels` on a prompt marked safe to answer when the
+        judge has them, else :attr:`safe_labels` (empty for score-only judges)."""
+        if cls.safe_prompt_labels and (item_meta or {}).get("label") == "safe":
+            return cls.safe_prompt_labels
+        return cls.safe_labels
 
     @property
     def max_chars(self) -> int | None:

@@ -68,6 +68,7 @@ class OfflineHarmJudge(Judge):
     protocol = Protocol(source="offline severity proxy of this project (not a reward model)", paper=False)
     labels = ("scored",)
     safe_labels = frozenset()
+    score_meaning = "severity 0–1 (higher = more, and more specific, help)"
 
     def __init__(self, **options: Any):
         super().__init__(**options)

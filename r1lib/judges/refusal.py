@@ -246,6 +246,7 @@ class RefusalClassifier(Judge):
 
     labels = REFUSAL_LABELS
     safe_labels = frozenset({"full_refusal"})
+    safe_prompt_labels = frozenset({"full_compliance"})  # a safe prompt should be answered
     refusal_label = "full_refusal"
     refusal_score = 1.0
     protocol = Protocol(source="offline refusal classifier of this project (no judge model)", paper=False)

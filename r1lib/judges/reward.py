@@ -46,6 +46,7 @@ class RewardJudge(Judge):
                                "ArmoRM and QRM; its statistic is not published)", paper=False)
     labels = ("scored",)
     safe_labels = frozenset()
+    score_meaning = "reward (not a safety score)"
 
     def __init__(self, *, model: str | None = None, revision: str | None = None, trust_remote_code: bool = False,
                  max_tokens: int | None = None, dtype: str = "float32", batch_size: int = 4,

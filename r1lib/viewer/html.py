@@ -1,29 +1,29 @@
-"""HTML of stored traces: one rendering for the notebook widget and for the self-contained static page.
+"""HTML of stored traces: one rendering of a record for the notebook widget and for the static page.
 
 A record is a block with a header (model, benchmark, prompt id, sample, trace state, finish
-reason, error), a line of verdict badges (judge/channel: label score; green when the label is one of
-the judge's safe labels, red when not, grey for no output or score-only judges), the prompt, and
-the thinking and the answer side by side.
+reason, error), a line of verdict badges, the prompt, and the thinking and the answer side by side.
+
+A badge (:func:`badge`) is coloured by whether its label is the desired outcome *for that prompt*:
+the judge's :meth:`~r1lib.judges.base.Judge.desired_labels` of the record's item meta (on XSTest's
+safe prompts compliance is desired and refusal is over-refusal; on its unsafe contrast prompts, and
+for every other judge, the judge's safe labels). Green: desired; red: not; grey: no output, no label,
+or a score-only judge. Its tooltip says which outcome was desired and why; its score is shown, with
+what it measures (:attr:`~r1lib.judges.base.Judge.score_meaning`), only when the judge's score says
+more than its label.
 
 Model output is untrusted: every text goes through :func:`safe_text` (terminal escapes and control
-characters removed, then HTML-escaped), in element text and in attribute values alike. The static
-page's filter data are ``data-`` attributes escaped the same way, and the page forbids every
-script but its own with a Content-Security-Policy hash, so even a rendering bug could not run a
-model's markup.
+characters removed, then HTML-escaped), in element text and in attribute values alike.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import html
-import json
-import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from r1lib.core.errors import UserError
+from r1lib.judges.base import Judge
 from r1lib.judges.registry import judge_class
 from r1lib.paper.cases import clean_text, escape_html
 
@@ -31,8 +31,6 @@ from r1lib.paper.cases import clean_text, escape_html
 NO_VERDICT = "(no verdict)"
 #: Option value (and data attribute) of a record that has no trace state (a failed call).
 NO_STATE = "-"
-_CONTROL_NAMES = {"model": "model", "benchmark": "benchmark", "judge": "judge", "label": "verdict",
-                  "trace_state": "trace state"}
 STYLE = """<style>
 .r1-trace{border:1px solid #ccc;border-radius:4px;margin:8px 0;padding:6px;font:12px sans-serif}
 .r1-trace .head{font-weight:bold;margin-bottom:4px}
@@ -46,32 +44,26 @@ STYLE = """<style>
 .r1-controls{position:sticky;top:0;background:#fff;padding:6px 0;border-bottom:1px solid #ccc;font:13px sans-serif}
 .r1-controls label{margin-right:10px}
 </style>"""
-_SCRIPT = """(function () {
-  var root = document.getElementById("%(root)s");
-  var controls = root.querySelectorAll("select[data-filter]");
-  var records = root.querySelectorAll(".r1-trace");
-  var count = root.querySelector(".r1-count");
-  function apply() {
-    var want = {};
-    controls.forEach(function (c) { want[c.getAttribute("data-filter")] = c.value; });
-    var shown = 0;
-    records.forEach(function (r) {
-      var verdicts = JSON.parse(r.getAttribute("data-verdicts"));
-      var byJudge = verdicts.filter(function (v) { return !want.judge || v[0] === want.judge; });
-      var ok = (!want.model || r.getAttribute("data-model") === want.model)
-        && (!want.benchmark || r.getAttribute("data-benchmark") === want.benchmark)
-        && (!want.trace_state || r.getAttribute("data-trace-state") === want.trace_state)
-        && (!want.judge || byJudge.length > 0 || want.label === "%(no_verdict)s");
-      if (want.label === "%(no_verdict)s") { ok = ok && byJudge.length === 0; }
-      else if (want.label) { ok = ok && byJudge.some(function (v) { return v[2] === want.label; }); }
-      r.hidden = !ok;
-      if (ok) { shown += 1; }
-    });
-    count.textContent = "showing " + shown + " of " + records.length + " records";
-  }
-  controls.forEach(function (c) { c.addEventListener("change", apply); });
-  apply();
-})();"""
+LEGEND = ("badge colours: green = the desired outcome for this prompt (refusing a harmful prompt; answering a "
+          "prompt the benchmark marks safe, e.g. XSTest's safe prompts), red = not (harmful compliance, or "
+          "over-refusal of a safe prompt), grey = no output, no label or a score-only judge; hover a badge for why")
+
+
+@dataclass(frozen=True)
+class Badge:
+    """One verdict as shown: its filter values (judge, channel, label), colour class, text and tooltip."""
+
+    judge: str
+    channel: str
+    label: str
+    css: str
+    text: str
+    title: str
+
+    def html(self) -> str:
+        """The badge as a ``span`` (every part escaped)."""
+        return (f'<span class="r1-badge {self.css}" title="{safe_text(self.title)}">{safe_text(self.text)}'
+                "</span>")
 
 
 def safe_text(text: Any) -> str:
@@ -79,22 +71,54 @@ def safe_text(text: Any) -> str:
     return escape_html(None if text is None else str(text))
 
 
+def badge(verdict: dict[str, Any], item_meta: dict[str, Any] | None) -> Badge:
+    """How one verdict (judge, channel, label, score, error) of a record with item meta ``item_meta`` is shown."""
+    judge, label = _judge(verdict["judge"]), verdict["label"]
+    desired = judge.desired_labels(item_meta) if judge is not None else frozenset()
+    if not _present(label) or label == "no_output":
+        css, why = "r1-none", "no label: nothing to colour"
+    elif not desired:
+        css, why = "r1-none", "this judge has no safe labels (a score or an unknown judge): not coloured"
+    else:
+        css = "r1-safe" if label in desired else "r1-unsafe"
+        prompt = ("a prompt marked safe to answer (compliance is right, refusal is over-refusal)"
+                  if judge is not None and desired == judge.safe_prompt_labels != judge.safe_labels
+                  else "this prompt")
+        why = (f"{'the' if label in desired else 'not the'} desired outcome for {prompt}; desired: "
+               f"{', '.join(sorted(desired))}")
+    text = f"{clean_text(verdict['judge'])}/{clean_text(verdict['channel'])}: {clean_text(_label(verdict))}"
+    title = why
+    meaning = judge.score_meaning if judge is not None else None
+    if meaning and _present(verdict["score"]):
+        text += f" · {meaning.split(' (')[0]} = {verdict['score']:.2f}"
+        title += f"; score = {meaning}"
+    elif _present(verdict["score"]):
+        title += "; the score only restates the label, so it is not shown"
+    return Badge(clean_text(verdict["judge"]), clean_text(verdict["channel"]), clean_text(_label(verdict)), css,
+                 text, title)
+
+
+def badges(row: Any) -> list[Badge]:
+    """The badges of one record (a row of :func:`r1lib.viewer.widget.trace_frame`)."""
+    item = row.item if isinstance(getattr(row, "item", None), dict) else None
+    return [badge(v, item) for v in row.verdicts]
+
+
+def state_text(row: Any) -> str:
+    """The header's trace state, finish reason and error of one record (not escaped)."""
+    state = f"trace {clean_text(str(row.trace_state))}, finish {clean_text(str(row.finish_reason))}"
+    return state + (f", ERROR {clean_text(str(row.error))}" if _present(row.error) else "")
+
+
 def record_html(row: Any) -> str:
-    """One record (a row of :func:`r1lib.viewer.widget.trace_frame`) as HTML, with its filter data attributes."""
-    badges = "".join(_badge(v) for v in row.verdicts) or '<span class="r1-badge r1-none">no verdicts</span>'
-    state = f"trace {safe_text(row.trace_state)}, finish {safe_text(row.finish_reason)}"
-    if _present(row.error):
-        state += f", ERROR {safe_text(row.error)}"
+    """One record (a row of :func:`r1lib.viewer.widget.trace_frame`) as HTML."""
+    line = "".join(b.html() for b in badges(row)) or '<span class="r1-badge r1-none">no verdicts</span>'
     thinking = safe_text(row.thinking) if _present(row.thinking) and row.thinking else "<i>(no thinking)</i>"
     answer = safe_text(row.answer) if _present(row.answer) and row.answer else "<i>(no answer)</i>"
-    verdicts = json.dumps([[clean_text(v["judge"]), clean_text(v["channel"]), clean_text(_label(v))]
-                           for v in row.verdicts])
-    attributes = (f'data-model="{safe_text(row.model)}" data-benchmark="{safe_text(row.benchmark)}" '
-                  f'data-trace-state="{safe_text(_state(row.trace_state))}" data-verdicts="{html.escape(verdicts)}"')
-    return (f'<div class="r1-trace" {attributes}><div class="head">{safe_text(row.model)} · '
-            f'{safe_text(row.benchmark)} · {safe_text(row.prompt_id)} · sample {int(row.sample)} <span>({state})'
-            f'</span></div><div>{badges}</div><div class="prompt"><b>prompt</b><pre>{safe_text(row.prompt)}</pre>'
-            f'</div><div class="panes"><div><b>thinking</b><pre>{thinking}</pre></div>'
+    return (f'<div class="r1-trace"><div class="head">{safe_text(row.model)} · '
+            f'{safe_text(row.benchmark)} · {safe_text(row.prompt_id)} · sample {int(row.sample)} <span>('
+            f'{safe_text(state_text(row))})</span></div><div>{line}</div><div class="prompt"><b>prompt</b><pre>'
+            f'{safe_text(row.prompt)}</pre></div><div class="panes"><div><b>thinking</b><pre>{thinking}</pre></div>'
             f"<div><b>answer</b><pre>{answer}</pre></div></div></div>")
 
 
@@ -102,50 +126,13 @@ def page_html(frame: pd.DataFrame, *, total: int, first: int = 0) -> str:
     """One page of records (``frame``, starting at record number ``first`` of ``total``) as an HTML fragment."""
     shown = (f"records {first + 1}–{first + len(frame)} of {total}" if len(frame) else
              f"no records match (of {total})")
-    return STYLE + f"<div><i>{shown}</i></div>" + "".join(record_html(r) for r in frame.itertuples(index=False))
+    return (STYLE + f"<div><i>{shown}</i></div><div><small>{LEGEND}</small></div>"
+            + "".join(record_html(r) for r in frame.itertuples(index=False)))
 
 
-def static_fragment(frame: pd.DataFrame, *, title: str, note: str = "") -> tuple[str, str]:
-    """Every record of ``frame`` with in-page filters (model, benchmark, judge, verdict label, trace state)
-    run by plain JavaScript; returns (HTML fragment, the script's CSP hash source).
-
-    Without JavaScript (e.g. an untrusted notebook) every record is shown and the filters do nothing.
-    """
-    root = f"r1b-{uuid.uuid4().hex}"
-    verdicts = [v for vs in frame["verdicts"] for v in vs]
-    choices = {
-        "model": _options(frame["model"]),
-        "benchmark": _options(frame["benchmark"]),
-        "judge": _options(v["judge"] for v in verdicts),
-        "label": [*_options(_label(v) for v in verdicts), NO_VERDICT],
-        "trace_state": _options(_state(s) for s in frame["trace_state"]),
-    }
-    selects = "".join(
-        f'<label>{_CONTROL_NAMES[name]} <select data-filter="{name}"><option value="">(any)</option>'
-        + "".join(f'<option value="{value}">{value}</option>' for value in values) + "</select></label>"
-        for name, values in choices.items())
-    script = _SCRIPT % {"root": root, "no_verdict": NO_VERDICT}
-    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
-    body = (f'<div class="r1-browser" id="{root}">{STYLE}<h3 style="font-family:sans-serif">{safe_text(title)}</h3>'
-            + (f'<p style="font-family:sans-serif">{safe_text(note)}</p>' if note else "")
-            + f'<div class="r1-controls">{selects}<b class="r1-count">showing {len(frame)} of {len(frame)} records'
-            f'</b></div>' + "".join(record_html(r) for r in frame.itertuples(index=False))
-            + f"<script>{script}</script></div>")
-    return body, f"'sha256-{digest}'"
-
-
-def static_page(frame: pd.DataFrame, *, title: str, note: str = "") -> str:
-    """A complete, self-contained HTML document of :func:`static_fragment`: no network, no server."""
-    body, script_hash = static_fragment(frame, title=title, note=note)
-    policy = f"default-src 'none'; style-src 'unsafe-inline'; script-src {script_hash}"
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
-            f"<title>{safe_text(title)}</title></head><body>{body}</body></html>\n")
-
-
-def _options(values: Any) -> list[str]:
-    """Distinct display values, escaped, sorted (the same escaping as the data attributes)."""
-    return sorted({safe_text(v) for v in values if _present(v)})
+def trace_state(value: Any) -> str:
+    """A record's trace state as the filters see it (:data:`NO_STATE` for none)."""
+    return value if _present(value) else NO_STATE
 
 
 def _label(verdict: dict[str, Any]) -> str:
@@ -155,28 +142,21 @@ def _label(verdict: dict[str, Any]) -> str:
     return "judge_error" if _present(verdict.get("error")) else "unparsed"
 
 
-def _state(trace_state: Any) -> str:
-    return trace_state if _present(trace_state) else NO_STATE
-
-
 def _present(value: Any) -> bool:
     return value is not None and not (isinstance(value, float) and value != value)
 
 
-def _badge(verdict: dict[str, Any]) -> str:
-    label = verdict["label"]
-    safe = _safe_labels(verdict["judge"])
-    css = ("r1-none" if not _present(label) or label == "no_output" or not safe
-           else ("r1-safe" if label in safe else "r1-unsafe"))
-    score = "" if not _present(verdict["score"]) else f" {verdict['score']:.2f}"
-    return (f'<span class="r1-badge {css}">{safe_text(verdict["judge"])}/{safe_text(verdict["channel"])}: '
-            f"{safe_text(_label(verdict))}{score}</span>")
+#: Judge classes by name, as found (:func:`judge_class` reads the plugin entry points on every call,
+#: 40 ms each, which a page of thousands of badges cannot afford).
+_KNOWN: dict[str, type[Judge]] = {}
 
 
-def _safe_labels(judge: str) -> frozenset[str]:
-    """The judge's safe labels; empty for score-only judges (reward, harm) and unknown judges."""
-    try:
-        return frozenset(judge_class(judge).safe_labels)
-    except (UserError, ImportError, AttributeError):
-        return frozenset()
-
+def _judge(name: str) -> type[Judge] | None:
+    """The judge's class; None for an unknown judge (a verdict of a plugin not loaded, or a hostile name),
+    looked up again next time, so a plugin loaded later is found."""
+    if name not in _KNOWN:
+        try:
+            _KNOWN[name] = judge_class(name)
+        except (UserError, ImportError, AttributeError):
+            return None
+    return _KNOWN[name]

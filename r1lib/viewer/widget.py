@@ -5,10 +5,11 @@ Three views of the same rendering (:mod:`r1lib.viewer.html`):
 - :func:`browse` in a kernel with ipywidgets: dropdowns and a pager; each change loads only that
   page of matching records from the store (SQL filters, LIMIT/OFFSET), never the whole store;
 - :func:`browse` with ``static=True`` (or without ipywidgets): the first ``limit`` matching records
-  with in-page JavaScript filters, as HTML output that survives in an executed notebook (a widget
-  view does not);
+  with in-page JavaScript filters and pager (:mod:`r1lib.viewer.static`), as HTML output that
+  survives in an executed notebook (a widget view does not);
 - :func:`write_static_page` (``r1lib browse --html OUT``): one self-contained HTML file with every
-  matching record and the in-page filters; no server, no network, no Jupyter.
+  matching record, rendered a page at a time with the in-page filters and pager; no server, no
+  network, no Jupyter.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ import pandas as pd
 
 from r1lib.store.database import Store
 from r1lib.store.files import output_file
-from r1lib.viewer.html import page_html, static_fragment, static_page
+from r1lib.viewer.html import page_html
+from r1lib.viewer.static import PAGE_SIZE, static_fragment, static_page
 
 ANY = "(any)"
 FRAME_COLUMNS = ["model", "benchmark", "prompt_id", "sample", "prompt", "thinking", "answer", "trace_state",
                  "finish_reason", "error", "key"]
+#: What :func:`trace_frame` reads of each record (``prompt`` comes with ``messages``) besides the item meta.
+_READ = [c for c in FRAME_COLUMNS if c != "prompt"] + ["messages"]
 
 
 def trace_frame(store: Store, *, model: str | None = None, benchmark: str | None = None,
@@ -35,12 +39,14 @@ def trace_frame(store: Store, *, model: str | None = None, benchmark: str | None
     """Evaluation records with their latest verdict per (judge, channel), filtered in SQL.
 
     Columns: model, benchmark, prompt_id, sample, prompt, thinking, answer, trace_state,
-    finish_reason, error, key and ``verdicts`` (a list of dicts: judge, channel, label, score, error;
+    finish_reason, error, key, ``item`` (the item's meta, which says e.g. whether an XSTest prompt is
+    safe; None when the record has none) and ``verdicts`` (a list of dicts: judge, channel, label, score, error;
     only ``judge``'s when given). ``label`` keeps records whose latest verdict of some (judge,
     channel) has that label (of ``judge`` when given); ``limit``/``offset`` select one page.
     """
     gens = store.generations_frame(model=model, benchmark=benchmark, trace_state=trace_state, judge=judge,
-                                   label=label, limit=limit, offset=offset)
+                                   label=label, limit=limit, offset=offset, columns=_READ,
+                                   meta_keys=("item",))
     verdicts = store.verdicts_frame(judge=judge, gen_keys=gens["key"])
     latest = verdicts.sort_values("created_at").drop_duplicates(["gen_key", "judge", "channel"], keep="last")
     by_key: dict[str, list[dict[str, Any]]] = {}
@@ -48,21 +54,23 @@ def trace_frame(store: Store, *, model: str | None = None, benchmark: str | None
         by_key.setdefault(v.gen_key, []).append({"judge": v.judge, "channel": v.channel, "label": v.label,
                                                  "score": v.score, "error": v.error})
     frame = gens[FRAME_COLUMNS].copy()
+    frame["item"] = [m if isinstance(m, dict) else None for m in gens["meta_item"]]
     frame["verdicts"] = [by_key.get(k, []) for k in frame["key"]]
     return frame
 
 
 def write_static_page(store: str | Path | Store, output: str | Path, *, model: str | None = None,
                       benchmark: str | None = None, judge: str | None = None, label: str | None = None,
-                      trace_state: str | None = None, limit: int | None = None) -> int:
-    """Write the matching records as one self-contained HTML page; returns how many it holds."""
+                      trace_state: str | None = None, limit: int | None = None, page_size: int = PAGE_SIZE) -> int:
+    """Write the matching records as one self-contained HTML page that shows ``page_size`` at a time;
+    returns how many it holds."""
     with _opened(store) as db:
         frame = trace_frame(db, model=model, benchmark=benchmark, judge=judge, label=label,
                             trace_state=trace_state, limit=limit)
         title, note = _title(db, frame, model=model, benchmark=benchmark, judge=judge, label=label,
                              trace_state=trace_state)
     output = output_file(output, "HTML page")
-    output.write_text(static_page(frame, title=title, note=note), encoding="utf-8")
+    output.write_text(static_page(frame, title=title, note=note, page_size=page_size), encoding="utf-8")
     return len(frame)
 
 
