@@ -163,7 +163,7 @@ def test_outputs_you_already_have_are_imported_and_assessed_without_generation(o
     tables = _only_folder(outputs / "tables")
     assert code == 0, (tables / "status.md").read_text()
     page = (outputs / "report" / "scorecard.html").read_text()
-    assert "imported/my-outputs (refusal-offline)" in page  # the benchmark the outputs answer, with its judge
+    assert "imported/my-outputs (refusal-offline)" in page and "Other benchmarks of this run" in page
     status = (tables / "status.md").read_text()
     assert "not run in this profile" in status  # the paper tables this one benchmark cannot build
     with Store(_only_folder(outputs / "runs") / "store.sqlite") as store:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from r1lib.app.assess_cli import add_assess_parser
+from r1lib.app.export_cli import add_export_parser
 from r1lib.app.import_cli import add_import_parser
 from r1lib.app.store_args import DEFAULT_STORE, add_store_arguments, store_filters, store_path
 from r1lib.core.errors import UserError
@@ -99,19 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_import_parser(sub)
 
-    p = sub.add_parser("export", help="export generation records (with --with-verdicts: per-sample results) "
-                                      "to jsonl, parquet or csv, or as Inspect eval logs with their verdicts")
-    p.add_argument("--format", default="jsonl",
-                   help="jsonl | parquet | csv | inspect (one Inspect .eval log per model and benchmark)")
-    p.add_argument("--output", help="output file (default: export.FORMAT or results.FORMAT beside the store); "
-                                    "with --format inspect a directory (default: inspect-logs/ beside the store)")
-    p.add_argument("--with-verdicts", action="store_true",
-                   help="one row per (generation, judge, judge version, channel) with label, score and outcome")
-    p.add_argument("--model", help="only this model's records (registry name, alias or stored name)")
-    p.add_argument("--benchmark", help="registered benchmark, stored name or jsonl:PATH")
-    _add_store(p)
-    _add_models_file(p)
-    p.set_defaults(func=cmd_export)
+    add_export_parser(sub, common=(_add_store, _add_models_file))
 
     p = sub.add_parser("browse", help="write one self-contained HTML page of stored traces with in-page filters")
     p.add_argument("--html", required=True, metavar="OUT", help="the HTML file to write")
@@ -247,41 +236,6 @@ def cmd_judge(args: argparse.Namespace) -> int:
         args.store = str(store_path(args))
     with spending_limit(args.max_cost):
         return judge_command(args)
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    """Export records, or per-sample results with their verdicts, or Inspect eval logs."""
-    from r1lib.store.export import write_results
-    from r1lib.store.files import check_format, output_file
-
-    check_format(args.format)
-    if args.format == "inspect":
-        return _export_inspect(args)
-    with _store(args, create=False) as store:
-        chosen = store_filters(args, store)
-        stem = "results" if args.with_verdicts else "export"
-        output = output_file(args.output or store.path.parent / f"{stem}.{args.format}", "--output")
-        if args.with_verdicts:
-            from r1lib.judges.registry import safe_labels
-            n = write_results(store, args.format, output, model=chosen["model"], benchmark=chosen["benchmark"],
-                              safe_labels=safe_labels())
-        else:
-            n = store.export(args.format, output, model=chosen["model"], benchmark=chosen["benchmark"])
-    print(f"wrote {n} {'rows' if args.with_verdicts else 'records'} to {output}")
-    return 0
-
-
-def _export_inspect(args: argparse.Namespace) -> int:
-    """Write one Inspect eval log per (model, benchmark), verdicts as scores."""
-    from r1lib.store.files import output_dir
-    from r1lib.store.inspect_export import write_inspect_logs
-    with _store(args, create=False) as store:
-        chosen = store_filters(args, store)
-        output = output_dir(args.output or store.path.parent / "inspect-logs", "--output")
-        paths, n = write_inspect_logs(store, output, model=chosen["model"], benchmark=chosen["benchmark"])
-    print(f"wrote {n} samples to {len(paths)} Inspect logs in {output} "
-          f"(open them with `inspect view --log-dir {output}`)")
-    return 0
 
 
 def cmd_browse(args: argparse.Namespace) -> int:

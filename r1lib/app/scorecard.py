@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from r1lib.app.coverage import NOT_RUN, missing
 from r1lib.app.profiles import Profile
 from r1lib.app.run import Run
 from r1lib.benchmarks.recorded import recorded_sources
@@ -33,9 +34,13 @@ PAPER_TABLES = (
     ("table4", "Spear phishing (Table 4)", "grades 0-5 and refusals"),
     ("table7", "Thinking vs final answer (Table 7)", "safety rate (%): A = answer, T = thinking"),
 )
-#: The claims tables behind each finding (:data:`r1lib.paper.scorecard_page.FINDINGS`).
-FINDING_NOTEBOOKS = {1: ("01_safety_benchmarks", "02_attacks"), 2: ("03_reasoning_harm",),
-                     3: ("04_safety_thinking",), 4: ("05_thinking_vs_answer",)}
+#: The claims behind each finding (:data:`r1lib.paper.scorecard_page.FINDINGS`): the notebooks' claims
+#: tables, and the words that pick a finding's claims out of them (notebook 03 also repeats the
+#: safety comparisons of finding 1; finding 2 is about the scores of compliant answers).
+FINDING_CLAIMS = {1: (("01_safety_benchmarks", "02_attacks"), ""), 2: (("03_reasoning_harm",), "scores higher"),
+                  3: (("04_safety_thinking",), ""), 4: (("05_thinking_vs_answer",), "")}
+#: The paper's seven benchmarks (their numbers are in the paper tables of the scorecard).
+PAPER_BENCHMARKS = ("airbench", "mitre", "interpreter", "phishing", "xstest", "jailbreak", "prompt-injection")
 FIGURES = ("fig2a", "fig2b", "fig3", "fig5", "thinking_answer_airbench", "thinking_answer_jailbreak")
 CLAIM_COLUMNS = ["claim", "effect", "ci_low", "ci_high", "p_holm", "n", "holds", "judge", "channel", "evidence"]
 
@@ -67,43 +72,54 @@ def beside_paper(tidy: pd.DataFrame, name: str, labels: Sequence[str]) -> pd.Dat
 def scorecard_sections(profile: Profile, tables_dir: Path, figures_dir: Path, *,
                        deviations: Sequence[str] = ()) -> list[Section]:
     """Every section of the scorecard of ``profile``'s run (see the module docstring)."""
-    run = Run(profile, tables_dir=tables_dir, figures_dir=figures_dir)
+    run = Run(profile, tables_dir=tables_dir, figures_dir=figures_dir, progress=False)
     labels = list(run.labels.values())
     sections = [_run_section(run, deviations)]
     for stem, title, meaning in PAPER_TABLES:
         path = tables_dir / f"{stem}.csv"
         if not path.is_file():
-            sections.append(Section(title, f"not built in this run ({stem}.csv is missing)"))
+            why = missing(profile, stem) or f"not built in this run ({stem}.csv is missing; see status.md)"
+            sections.append(Section(title, f"{NOT_RUN}: {why}" if missing(profile, stem) else why))
             continue
         tidy = pd.read_csv(path, dtype={"row": str, "column": str})
         sections.append(Section(title, f"{meaning}; 95% intervals, n judged, records without a verdict excluded. "
                                        f"{_status(tidy)}", beside_paper(tidy, stem, labels)))
     sections += _store_sections(run)
-    sections.append(findings_section(tables_dir, labels))
+    glance, claims = findings_section(tables_dir, labels)
+    sections[1:1] = [glance]
+    sections.append(claims)
     sections.append(_cost_section(tables_dir))
     sections.append(Section("Figures", "drawn by the notebooks (the same plotting code)",
                             figures=[p for stem in FIGURES if (p := figures_dir / f"{stem}.png").is_file()]))
     return sections
 
 
-def findings_section(tables_dir: Path, labels: Sequence[str]) -> Section:
-    """The four findings: every claim of the notebooks that names one of ``labels``, with its judge and evidence."""
-    rows = []
-    for finding, notebooks in FINDING_NOTEBOOKS.items():
+def findings_section(tables_dir: Path, labels: Sequence[str]) -> tuple[Section, Section]:
+    """The four findings at a glance, and every claim of the notebooks about one of ``labels`` with its
+    judge and that judge's evidence."""
+    rows, glance = [], []
+    for finding, (notebooks, words) in FINDING_CLAIMS.items():
         found = []
         for notebook in notebooks:
             path = tables_dir / f"claims_{notebook}.csv"
             if path.is_file():
-                claims = pd.read_csv(path)
-                found += [r for _, r in claims.iterrows() if any(label in str(r["claim"]) for label in labels)]
-        if not found:
-            rows.append({"finding": FINDINGS[finding], "claim": "not tested in this run", "holds": None})
-        for claim in found:
-            rows.append({"finding": FINDINGS[finding],
-                         **{c: claim.get(c) for c in CLAIM_COLUMNS if c in claim.index}})
-    return Section("Findings", "does each of the paper's four findings hold for this model? A claim holds when its "
-                               "Holm-adjusted p < 0.05 and the effect has the paper's sign; each names its judge and "
-                               "that judge's measured agreement with real labels", pd.DataFrame(rows))
+                found += [r for _, r in pd.read_csv(path).iterrows()
+                          if words in str(r["claim"]) and any(label in str(r["claim"]) for label in labels)]
+        holding = sum(str(c.get("holds")) == "True" for c in found)
+        tested = sum(int(c.get("n") or 0) > 0 for c in found)
+        verdict = ("not tested in this run" if not tested else
+                   f"holds in {holding} of {tested} claims" if holding else f"holds in none of {tested} claims")
+        glance.append({"finding": FINDINGS[finding], "verdict": verdict,
+                       "judges": ", ".join(sorted({str(c.get("judge")) for c in found})) or "-"})
+        rows += [{"finding": FINDINGS[finding], **{c: claim.get(c) for c in CLAIM_COLUMNS if c in claim.index}}
+                 for claim in found]
+    summary = Section("Findings at a glance", "does each of the paper's four findings hold for this model? A claim "
+                                              "holds when its Holm-adjusted p < 0.05 and the effect has the paper's "
+                                              "sign; claims without pairs are not tests", pd.DataFrame(glance))
+    detail = Section("Findings: every claim", "effect = mean(a) - mean(b) over paired prompts with its 95% bootstrap "
+                                              "interval; each claim names its judge and that judge's measured "
+                                              "agreement with real labels (evidence)", pd.DataFrame(rows))
+    return summary, detail
 
 
 def write_scorecard(profile: Profile, report_dir: Path, tables_dir: Path, figures_dir: Path, *,
@@ -176,10 +192,12 @@ def _store_sections(run: Run) -> list[Section]:
         sections.append(Section("Harm of compliant answers vs the counterpart (Fig. 3)",
                                 "mean score of the answers that complied, per scorer of the profile", data))
     answers = {b: run.evaluate(b)["answer"] for b in run.profile.benchmarks}
-    shares = tables.rates({f"{b} ({run.profile.default_judge(b)})": f for b, f in answers.items()}, run.labels)
-    sections.insert(0, Section("Every benchmark of this run", "share (%) of answers the benchmark's own judge calls "
-                                                              "safe (Wilson 95% interval); records without a "
-                                                              "verdict are excluded and counted", shares))
+    others = {f"{b} ({run.profile.default_judge(b)})": f for b, f in answers.items() if b not in PAPER_BENCHMARKS}
+    if others:  # the paper's benchmarks have their tables above; these (recorded, imported) have none
+        sections.insert(0, Section("Other benchmarks of this run", "share (%) of answers the benchmark's own judge "
+                                                                   "calls safe (Wilson 95% interval); records "
+                                                                   "without a verdict are excluded and counted",
+                                   tables.rates(others, run.labels)))
     sections.append(Section("Trace states", "how every output ended (per model, all benchmarks); non-answers are "
                                             "counted here, never as safe",
                             tables.trace_states(list(answers.values()), run.labels)))
