@@ -168,6 +168,14 @@ def _benchmark(args: argparse.Namespace) -> str | None:
     return stored_benchmark_name(args.benchmark) if args.benchmark else None
 
 
+def _run(model: str | None) -> str | None:
+    """The model string of ``--model``'s current version when it is an import (its earlier versions' records
+    share its name and are left out), else None."""
+    from r1lib.benchmarks.imported.folder import current_run
+    from r1lib.config.settings import models_registry
+    return current_run(model, models_registry()) if model else None
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     """Print the models registry."""
     from r1lib.config.settings import models_registry
@@ -240,9 +248,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         stem = "results" if args.with_verdicts else "export"
         output = args.output or str(store.path.parent / f"{stem}.{args.format}")
         if args.with_verdicts:
-            n = write_results(store, args.format, output, model=args.model, benchmark=_benchmark(args))
+            n = write_results(store, args.format, output, model=args.model, benchmark=_benchmark(args),
+                              run=_run(args.model))
         else:
-            n = store.export(args.format, output, model=args.model, benchmark=_benchmark(args))
+            n = store.export(args.format, output, model=args.model, benchmark=_benchmark(args), run=_run(args.model))
     print(f"wrote {n} {'rows' if args.with_verdicts else 'records'} to {output}")
     return 0
 
@@ -252,7 +261,8 @@ def _export_inspect(args: argparse.Namespace) -> int:
     from r1lib.store.inspect_export import write_inspect_logs
     with _store(args, create=False) as store:
         output = args.output or str(store.path.parent / "inspect-logs")
-        paths, n = write_inspect_logs(store, output, model=args.model, benchmark=_benchmark(args))
+        paths, n = write_inspect_logs(store, output, model=args.model, benchmark=_benchmark(args),
+                                      run=_run(args.model))
     print(f"wrote {n} samples to {len(paths)} Inspect logs in {output} "
           f"(open them with `inspect view --log-dir {output}`)")
     return 0

@@ -36,6 +36,7 @@ from r1lib.config.settings import Settings, load_models, models_registry, resolv
 from r1lib.core.errors import UserError
 from r1lib.core.records import NOT_RECORDED_FINISH, GenerationRecord
 from r1lib.generation.backends.recorded import conversation_key
+from r1lib.generation.runner import with_system_prompt
 from r1lib.generation.solvers import generate
 from r1lib.judges.registry import judge_class
 from r1lib.store.database import Store
@@ -96,7 +97,8 @@ def import_outputs(path: str | Path, mapping: FieldMapping | None = None, *, mod
     ``mapping`` says which fields hold the prompt (or conversation), the output (or thinking and
     answer), the id and the categories (default: ``prompt`` and ``output``; see :class:`FieldMapping`).
     ``benchmark``: a registered benchmark the outputs answer (default: the rows' own prompts as
-    ``imported/NAME``, judged by ``judge`` or :data:`DEFAULT_JUDGE`). ``reasoning_parser``
+    ``imported/NAME``, judged by ``judge`` or :data:`DEFAULT_JUDGE`); when every row puts one system prompt
+    before the benchmark's conversations, it becomes the model entry's ``system_prompt``. ``reasoning_parser``
     (``deepseek_r1`` or None) and ``opens_thinking`` say how raw outputs are split into thinking and
     answer (:mod:`r1lib.benchmarks.imported.run`); ``reasoning`` (default: true unless only answers
     are mapped), ``counterpart`` and ``label`` go into the model entry. ``store``: a store, its path,
@@ -131,15 +133,17 @@ def import_outputs(path: str | Path, mapping: FieldMapping | None = None, *, mod
     if counterpart:
         entry["counterpart"] = counterpart
     _check_conversations(rows)
+    registered = load_items(benchmark) if spec is not None else []
+    system = _system_prompt(rows, registered)
+    if system is not None:
+        entry["system_prompt"] = system
     folder = imports_dir_of(imports_dir) / name
     changed, previous = write_folder(folder, manifest, rows, entry)
     remember(folder)
     config = load_models([folder / MODELS])[name]
     stored = benchmark or benchmark_name(name)
-    items = load_items(benchmark) if spec is not None else items_of(name, rows, version)
-    if spec is not None:
-        items = spec.items_for(config, items)
-    unmatched = _unmatched(rows, items)
+    items = spec.items_for(config, registered) if spec is not None else items_of(name, rows, version)
+    unmatched = _unmatched(rows, [with_system_prompt(config, item.messages) for item in items])
     with _opened(store) as opened:
         outcome = generate(config, stored, items, opened, solver="single_turn", progress=progress)
     records = outcome.records
@@ -170,9 +174,20 @@ def _check_conversations(rows: list[dict[str, Any]]) -> None:
         seen[key] = row["id"]
 
 
-def _unmatched(rows: list[dict[str, Any]], items: list[Item]) -> list[str]:
-    """The ids of the rows whose conversation is no item's."""
-    wanted = {conversation_key(item.messages) for item in items}
+def _system_prompt(rows: list[dict[str, Any]], items: list[Item]) -> str | None:
+    """The system prompt the source put before the registered benchmark's conversations, which have none:
+    the leading system turn every row with an output shares. It goes into the model entry (as a harness's
+    system prompt does), so the records hold the source's conversations. None otherwise."""
+    if not items or any(item.messages[0]["role"] == "system" for item in items):
+        return None
+    first = {row["messages"][0]["content"] if row["messages"][0]["role"] == "system" else None
+             for row in filter(has_output, rows)}
+    return first.pop() if len(first) == 1 else None
+
+
+def _unmatched(rows: list[dict[str, Any]], conversations: list[list[dict[str, str]]]) -> list[str]:
+    """The ids of the rows whose conversation is none of ``conversations`` (the items' as the model is sent them)."""
+    wanted = {conversation_key(messages) for messages in conversations}
     return [row["id"] for row in rows if conversation_key(row["messages"]) not in wanted]
 
 

@@ -6,11 +6,10 @@ MANIFEST.md gives the details). This module declares every one of those files on
 :class:`FileSource`, groups them into *runs* (one model's outputs in one source, e.g.
 ``refusal-direction/DeepSeek-R1-Distill-Llama-8B``) and reads them into :class:`RecordedRow`\\ s.
 
-Three parts of the library read recorded data and must agree on what a row is and on its index:
-the benchmarks of the recorded prompt sets (:mod:`r1lib.benchmarks.recorded_sets`), the
-``recorded`` backend (:mod:`r1lib.generation.backends.recorded`) and the judges that return the shipped labels
-(:mod:`r1lib.judges.recorded`). They all go through :func:`read_run`, which is why the files, the
-runs and the row reader live together here and nowhere else.
+Three parts of the library read recorded data and must agree on what a row is and on its index: the
+benchmarks of the recorded prompt sets (:mod:`r1lib.benchmarks.recorded_sets`), the ``recorded`` backend
+(:mod:`r1lib.generation.backends.recorded`) and the judges of the shipped labels (:mod:`r1lib.judges.recorded`).
+They all go through :func:`read_run`, which is why the files, the runs and the row reader live here.
 
 Sources (repo@commit; license):
 
@@ -78,9 +77,8 @@ class RecordedFile:
     ``format``: ``pipeline`` (refusal_direction completions + evaluations), ``personas`` (the merged
     JSON), ``age-bias`` (the annotation CSV), ``deepseek-jailbreak`` (the jailbroken-results JSON) or
     ``imported`` (an import folder, :mod:`r1lib.benchmarks.imported`; ``extra`` holds its mapping).
-    ``condition`` names the prompt set
-    (``jailbreakbench``, ``harmless``, ``plain``, ``scenario``, ``persona``, ``persona-scenario``, ``xstest-age``,
-    ``paper-outline``).
+    ``condition`` names the prompt set (``jailbreakbench``, ``harmless``, ``plain``, ``scenario``, ``persona``,
+    ``persona-scenario``, ``xstest-age``, ``paper-outline``).
     """
 
     outputs: FileSource
@@ -119,7 +117,8 @@ class RecordedRow:
     trace). ``fields`` holds the file's other text columns (``category``, ``cot``, ``response``,
     ``persona_type``, ``type``, ...); ``labels`` the shipped labels, raw (numbers or strings as stored).
     ``history`` holds the turns between the system prompt and the final user ``prompt`` of a
-    multi-turn conversation (empty for single-turn rows).
+    multi-turn conversation (empty for single-turn rows). ``reasoning``: the thinking, when the source
+    delivered it apart from the output (an imported Inspect reasoning block), else None.
     """
 
     file: RecordedFile
@@ -130,6 +129,7 @@ class RecordedRow:
     fields: dict[str, str] = field(default_factory=dict)
     labels: dict[str, Any] = field(default_factory=dict)
     history: tuple[dict[str, str], ...] = ()
+    reasoning: str | None = None
 
     @property
     def messages(self) -> list[dict[str, str]]:

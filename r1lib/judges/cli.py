@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from r1lib.benchmarks.imported.folder import current_run
 from r1lib.benchmarks.registry import stored_benchmark_name
 from r1lib.config.settings import Settings, models_registry, resolve_model
 from r1lib.core.errors import UserError
@@ -101,11 +102,12 @@ def build_judge(name: str, judge_model: str | None, models_files: list[str],
 
 def judge_stored(judge: Judge, args: argparse.Namespace) -> int:
     """Judge one model's stored generations on one benchmark and print the summary."""
-    model = resolve_model(args.model, models_registry(extra_files=args.models_file)).name
+    registry = models_registry(extra_files=args.models_file)
+    model = resolve_model(args.model, registry).name
     benchmark = stored_benchmark_name(args.benchmark)
     store_path = Path(args.store) if args.store else Settings.load().store_path
-    with Store(store_path) as store:
-        records = list(store.iter_generations(model=model, benchmark=benchmark))
+    with Store(store_path) as store:  # an import's current version only (current_run)
+        records = list(store.iter_generations(model=model, benchmark=benchmark, run=current_run(model, registry)))
         if not records:
             raise UserError(f"no stored generations of {model} on {benchmark} in {store_path}; run "
                             f"`r1lib generate --model {model} --benchmark {args.benchmark}` first (or pass --store)")

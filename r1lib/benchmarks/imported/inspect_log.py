@@ -5,9 +5,14 @@ output (system, user and earlier assistant turns); the last output is the final 
 (the last message when it is the assistant's, else ``sample.output``). Its reasoning blocks
 (``ContentReasoning``) become ``thinking`` and its text blocks ``answer``; a final message without
 reasoning blocks also gives its text as ``output``, so that inline ``<think>`` tags still reach the
-trace parser. A sample without any output (an errored sample) has ``output``, ``thinking`` and
-``answer`` None and its error in ``meta["inspect"]["error"]``: it is imported as not answered, never
-as safe. Redacted reasoning (encrypted by the provider) is not readable: its summary, when the
+trace parser. A sample written by ``r1lib export --format inspect`` whose thinking came from tags
+(``metadata["r1lib"]["trace_source"] == "tags"``) also gives ``output``: the thinking and answer put
+back in tags the way its trace state says (:func:`r1lib.core.traces.tagged_text`), so a round trip
+keeps the state; other reasoning blocks were delivered apart from the text, and are imported as a
+separate reasoning field (trace state ``api_field``). A sample without any output (an errored
+sample, or a record r1lib had no recording for) has ``output``, ``thinking`` and ``answer`` None
+and its error, if any, in ``meta["inspect"]["error"]``: it is imported as not answered, never as
+safe. Redacted reasoning (encrypted by the provider) is not readable: its summary, when the
 provider gave one, stands for it and ``meta["inspect"]["thinking_redacted"]`` says so.
 
 Tool calls and non-text content (images, audio, documents) are refused with a UserError rather
@@ -20,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from r1lib.core.errors import UserError
+from r1lib.core.traces import tagged_text
 
 _INSTALL = 'pip install -e ".[inspect]"'
 _TEXT_ROLES = ("system", "user", "assistant")
@@ -82,6 +88,9 @@ def _row(sample: Any, index: int, header: dict[str, Any], several_epochs: bool) 
         text = _text(final, sample_id)
         answer = text if _has_text(final) else None
         output = None if thinking is not None else (answer or "")
+        r1lib = metadata.get("r1lib") if isinstance(metadata.get("r1lib"), dict) else {}
+        if thinking is not None and r1lib.get("trace_source") == "tags":  # r1lib's export of a tagged output
+            output = tagged_text(thinking, answer or "", str(r1lib.get("trace_state")))
         if redacted:
             inspect_meta["thinking_redacted"] = True
     return {"id": sample_id, "messages": messages, "output": output, "thinking": thinking, "answer": answer,

@@ -37,7 +37,9 @@ recorded; only tags the source removed or the chat template supplied are put bac
   (``--opens-thinking``), ``think_tags`` (a raw output), ``joined`` (thinking and answer fields put in
   tags), ``reasoning_parser`` (``--reasoning-parser deepseek_r1``: a text without tags is all
   thinking, as a live output of such a server is read; ``<think>`` is put in front), ``answer_only``
-  and ``no_thinking``. Their provenance names the source file, its sha256, the row and the mapping.
+  and ``no_thinking``; an Inspect log's reasoning block goes over as the completion's reasoning
+  field (``reasoning_field``, state ``api_field``). Their provenance names the source file, its
+  sha256, the row and the mapping.
 
 **Finish reason and tokens.** No tokenizer of these models is available offline, so whether an
 output was cut at the source's token limit is estimated: its approximate token count
@@ -80,6 +82,7 @@ DELIMITING = {
     "no_thinking": "no thinking: a non-reasoning model",
     "joined": "thinking and answer fields of the source, put in <think> ... </think> and the answer after it",
     "reasoning_parser": "read as the deepseek_r1 reasoning parser reads a live output: text without tags is thinking",
+    "reasoning_field": "the source delivered the thinking apart from the answer (an Inspect reasoning block)",
 }
 
 
@@ -100,6 +103,8 @@ def conversation_key(messages: Messages) -> ConversationKey | None:
 
 def hand_over(run: RecordedRun, row: RecordedRow) -> tuple[str, str]:
     """The text to give the trace parser for ``row`` and the :data:`DELIMITING` key saying why."""
+    if row.reasoning is not None:
+        return row.output, "reasoning_field"
     if run.shape in ("think_tags", "joined"):
         return row.output, run.shape
     if run.shape == "reasoning_parser":
@@ -139,7 +144,8 @@ def recorded_completion(run: RecordedRun, row: RecordedRow, files: DataFiles | N
         provenance.update({"source": source.repo, "sha256": source.sha256, "import_version": source.revision,
                            "row_id": row.fields.get("id"), "format": extra["format"],
                            "mapping": json.loads(extra["mapping"])})
-    return Completion(text=text, finish_reason=finish_reason(run, text), provenance=provenance)
+    return Completion(text=text, reasoning=row.reasoning, finish_reason=finish_reason(run, text),
+                      provenance=provenance)
 
 
 @register("recorded")
