@@ -5,8 +5,11 @@ recorded sets (``r1lib import`` calls it).
 After an import, ``--model NAME`` works everywhere (the folder's ``models.yaml`` is in the models
 registry), its outputs answer the benchmark ``--benchmark B`` (matched by whole conversation) or,
 without one, the benchmark ``imported/NAME`` made of the rows' own prompts, and its records are in
-the store. Importing the same file with the same mapping again changes nothing; a changed file is a
-new version with a new model string, so its records get new keys and the old ones stay.
+the store, one per item and sample index (an Inspect epoch E is sample E - 1, an lm-eval repeat K
+sample K; a prompt without that sample's output is ``not_recorded``). Importing the same file with
+the same mapping again changes nothing; a changed file is a new version with a new model string, so
+its records get new keys and the old ones stay (``judge``, ``export`` and ``browse`` with ``--model
+NAME`` see the current version's).
 """
 
 from __future__ import annotations
@@ -35,9 +38,8 @@ from r1lib.benchmarks.registry import get_benchmark, load_items
 from r1lib.config.settings import Settings, load_models, models_registry, resolve_model
 from r1lib.core.errors import UserError
 from r1lib.core.records import NOT_RECORDED_FINISH, GenerationRecord
-from r1lib.generation.backends.recorded import conversation_key
-from r1lib.generation.runner import with_system_prompt
-from r1lib.generation.solvers import generate
+from r1lib.generation.backends.recorded import RecordedBackend, conversation_key
+from r1lib.generation.runner import requests_for, run_requests, with_system_prompt
 from r1lib.judges.registry import judge_class
 from r1lib.store.database import Store
 
@@ -144,13 +146,20 @@ def import_outputs(path: str | Path, mapping: FieldMapping | None = None, *, mod
     stored = benchmark or benchmark_name(name)
     items = spec.items_for(config, registered) if spec is not None else items_of(name, rows, version)
     unmatched = _unmatched(rows, [with_system_prompt(config, item.messages) for item in items])
-    with _opened(store) as opened:
-        outcome = generate(config, stored, items, opened, solver="single_turn", progress=progress)
-    records = outcome.records
+    samples = 1 + max(row.get("sample", 0) for row in rows)
+    requests = requests_for(items, samples)
+    records, summaries = [], []
+    with _opened(store) as opened:  # one pass per sample index, each answered by that sample's outputs
+        for sample in range(samples):
+            done, summary = run_requests(config, stored, [r for r in requests if r.sample == sample], opened,
+                                         progress=progress, backend=RecordedBackend(config, sample))
+            records += done
+            summaries.append(summary)
     return ImportResult(
         name=name, version=version, folder=folder, model=config.name, benchmark=stored, changed=changed,
         previous_version=previous, rows=len(rows), rows_with_output=sum(map(has_output, rows)),
-        new=outcome.summary.new, reused=outcome.summary.reused, failed=outcome.summary.failed,
+        new=sum(s.new for s in summaries), reused=sum(s.reused for s in summaries),
+        failed=sum(s.failed for s in summaries),
         not_recorded=sum(r.finish_reason == NOT_RECORDED_FINISH for r in records),
         unmatched_rows=unmatched, trace_states=dict(Counter(_states(records))))
 
@@ -164,13 +173,14 @@ def _check_free(name: str, registry: dict[str, Any]) -> None:
 
 
 def _check_conversations(rows: list[dict[str, Any]]) -> None:
-    """Two rows with outputs for one conversation would make matching ambiguous."""
+    """Two rows with outputs for one conversation and sample index would make matching ambiguous."""
     seen: dict[Any, str] = {}
     for row in filter(has_output, rows):
-        key = conversation_key(row["messages"])
+        key = (conversation_key(row["messages"]), row.get("sample", 0))
         if key in seen:
-            raise UserError(f"rows {seen[key]!r} and {row['id']!r} hold outputs for the same conversation; "
-                            "import one output per conversation (e.g. one sample per file)")
+            raise UserError(f"rows {seen[key]!r} and {row['id']!r} hold outputs for the same conversation and "
+                            f"sample {key[1]}; import one output per conversation and sample (an Inspect epoch, "
+                            "an lm-eval repeat), e.g. one run per file")
         seen[key] = row["id"]
 
 

@@ -92,13 +92,12 @@ class RecordedFile:
 class RecordedRun:
     """One model's recorded outputs in one source: ``name`` is ``<source>/<run>``.
 
-    ``shape`` says how its outputs show the thinking: ``prefilled_think`` (start inside it, end it
-    at a bare ``</think>``), ``think_tags`` (``<think>`` … ``</think>``), ``thinking_only`` (the text
-    inside ``<think>``, no answer), ``answer_only`` (a reasoning model whose provider returned its
-    final answer without the thinking) or ``no_thinking``; :mod:`r1lib.generation.backends.recorded` hands each
-    shape to the trace parser. ``max_new_tokens`` is the source's generation limit (None: not known).
-    ``select``: the value of the rows' ``model`` field that belongs to this run, when its files hold
-    several models' rows (None: every row is the run's).
+    ``shape`` says how its outputs show the thinking (:mod:`r1lib.generation.backends.recorded` hands each
+    shape to the trace parser): ``prefilled_think`` (start inside it, end it at a bare ``</think>``),
+    ``think_tags`` (``<think>`` … ``</think>``), ``thinking_only`` (the text inside ``<think>``, no answer),
+    ``answer_only`` (a reasoning model whose provider returned its final answer without the thinking) or
+    ``no_thinking``. ``max_new_tokens`` is the source's generation limit (None: not known).
+    ``select``: the rows' ``model`` value of this run when its files hold several models' (None: all rows).
     """
 
     name: str
@@ -118,7 +117,8 @@ class RecordedRow:
     ``persona_type``, ``type``, ...); ``labels`` the shipped labels, raw (numbers or strings as stored).
     ``history`` holds the turns between the system prompt and the final user ``prompt`` of a
     multi-turn conversation (empty for single-turn rows). ``reasoning``: the thinking, when the source
-    delivered it apart from the output (an imported Inspect reasoning block), else None.
+    delivered it apart from the output (an imported Inspect reasoning block), else None; ``sample``: the
+    output's index among the prompt's outputs (an import's epoch or repeat; 0 for the pinned files).
     """
 
     file: RecordedFile
@@ -130,6 +130,7 @@ class RecordedRow:
     labels: dict[str, Any] = field(default_factory=dict)
     history: tuple[dict[str, str], ...] = ()
     reasoning: str | None = None
+    sample: int = 0
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -281,8 +282,7 @@ SOURCES: tuple[FileSource, ...] = tuple(dict.fromkeys([
 
 
 def get_run(name: str) -> RecordedRun:
-    """The recorded run called ``name`` (``imported/NAME@VERSION``: an import folder); unknown names list
-    the known ones."""
+    """The recorded run called ``name`` (``imported/NAME@VERSION``: an import folder); unknown names list them."""
     if name.startswith("imported/"):
         from r1lib.benchmarks.imported.run import imported_run  # the import package builds on this module
         return imported_run(name)

@@ -1,9 +1,10 @@
 """Inspect (UK AISI's ``inspect_ai``) evaluation logs, ``.eval`` or ``.json``, as normalised imported rows.
 
-One row per sample and epoch. The conversation is the sample's messages before the model's last
-output (system, user and earlier assistant turns); the last output is the final assistant message
-(the last message when it is the assistant's, else ``sample.output``). Its reasoning blocks
-(``ContentReasoning``) become ``thinking`` and its text blocks ``answer``; a final message without
+One row per sample and epoch (epoch E is r1lib's sample index E - 1). The conversation is the
+sample's messages before the model's last output (system, user and earlier assistant turns); the
+last output is the final assistant message (the last message when it is the assistant's, else
+``sample.output``). Its reasoning blocks (``ContentReasoning``) become ``thinking`` and its text
+blocks ``answer``; a final message without
 reasoning blocks also gives its text as ``output``, so that inline ``<think>`` tags still reach the
 trace parser. A sample written by ``r1lib export --format inspect`` whose thinking came from tags
 (``metadata["r1lib"]["trace_source"] == "tags"``) also gives ``output``: the thinking and answer put
@@ -34,7 +35,7 @@ _TEXT_ROLES = ("system", "user", "assistant")
 def read_inspect_log(path: str | Path) -> list[dict[str, Any]]:
     """The samples of the Inspect log at ``path`` as normalised rows (see the module docstring).
 
-    ``id`` is the sample id, with ``#EPOCH`` appended when the log has more than one epoch;
+    ``id`` is the sample id and ``sample`` its epoch - 1 (r1lib's sample index, which the export wrote as the epoch);
     ``meta`` is the sample's metadata plus ``meta["inspect"]`` (the log's task, model, eval id and
     run id, the sample's epoch, target, stop reason, scores and error); ``category`` is the
     sample metadata's ``category`` mapping when it has one (the shape ``r1lib export --format
@@ -52,10 +53,9 @@ def read_inspect_log(path: str | Path) -> list[dict[str, Any]]:
     if not log.samples:
         raise UserError(f"the Inspect log {path} holds no samples (status {log.status}); "
                         "give a log of a finished evaluation, not a header-only one")
-    several_epochs = max(sample.epoch for sample in log.samples) > 1
     header = {"task": log.eval.task, "model": log.eval.model, "eval_id": log.eval.eval_id,
               "run_id": log.eval.run_id}
-    return [_row(sample, index, header, several_epochs) for index, sample in enumerate(log.samples)]
+    return [_row(sample, index, header) for index, sample in enumerate(log.samples)]
 
 
 def _read_eval_log() -> Any:
@@ -68,9 +68,9 @@ def _read_eval_log() -> Any:
     return read_eval_log
 
 
-def _row(sample: Any, index: int, header: dict[str, Any], several_epochs: bool) -> dict[str, Any]:
+def _row(sample: Any, index: int, header: dict[str, Any]) -> dict[str, Any]:
     """One normalised row of one sample."""
-    sample_id = f"{sample.id}#{sample.epoch}" if several_epochs else str(sample.id)
+    sample_id = f"{sample.id}#{sample.epoch}"  # names the sample in error messages
     conversation, final = _split(sample)
     messages, earlier_thinking = _conversation(conversation, sample_id)
     metadata = dict(sample.metadata or {})
@@ -93,9 +93,9 @@ def _row(sample: Any, index: int, header: dict[str, Any], several_epochs: bool) 
             output = tagged_text(thinking, answer or "", str(r1lib.get("trace_state")))
         if redacted:
             inspect_meta["thinking_redacted"] = True
-    return {"id": sample_id, "messages": messages, "output": output, "thinking": thinking, "answer": answer,
-            "category": _category(metadata), "meta": {**metadata, "inspect": inspect_meta},
-            "model": header["model"], "row": index}
+    return {"id": str(sample.id), "sample": sample.epoch - 1, "messages": messages, "output": output,
+            "thinking": thinking, "answer": answer, "category": _category(metadata),
+            "meta": {**metadata, "inspect": inspect_meta}, "model": header["model"], "row": index}
 
 
 def _split(sample: Any) -> tuple[list[Any], Any]:

@@ -66,7 +66,8 @@ def imported_run(model: str) -> RecordedRun:
 
 
 def imported_rows(file: RecordedFile) -> list[RecordedRow]:
-    """The rows of an import version that hold an output, as recorded rows (index = the source's row)."""
+    """The rows of an import version that hold an output, as recorded rows (index = the source's row,
+    ``sample`` = the row's sample index)."""
     apart = dict(file.extra)["format"] == "inspect"  # an Inspect reasoning block came apart from the text
     rows = []
     for row in read_rows(Path(file.outputs.path)):
@@ -79,7 +80,7 @@ def imported_rows(file: RecordedFile) -> list[RecordedRow]:
         output = (row["answer"] or "") if reasoning is not None else _text(row)
         rows.append(RecordedRow(file=file, index=row["row"], system=system, prompt=messages[-1]["content"],
                                 output=output, fields={"id": row["id"], **row["category"]}, history=history,
-                                reasoning=reasoning))
+                                reasoning=reasoning, sample=row.get("sample", 0)))
     return rows
 
 

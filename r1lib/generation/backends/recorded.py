@@ -150,14 +150,15 @@ def recorded_completion(run: RecordedRun, row: RecordedRow, files: DataFiles | N
 
 @register("recorded")
 class RecordedBackend(Backend):
-    """Looks every conversation up in one recorded run (see the module docstring)."""
+    """Looks every conversation up in one recorded run (see the module docstring): its outputs of sample
+    index ``sample`` (an import's later epochs or repeats are samples 1, 2, ...; the pinned runs have 0 only)."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, sample: int = 0):
         super().__init__(config)
         self.run = get_run(config.model)
         self.files = DataFiles()
         self.rows: dict[ConversationKey, RecordedRow] = {}
-        for row in read_run(self.run.name, self.files):
+        for row in (r for r in read_run(self.run.name, self.files) if r.sample == sample):
             key = conversation_key(row.messages)
             assert key is not None, "a recorded row always ends in its user prompt"
             if key in self.rows:
