@@ -23,7 +23,7 @@ from inspect_ai.log import read_eval_log
 from r1lib.app.cli import main
 from r1lib.benchmarks.imported import folder as import_folder
 from r1lib.config.settings import models_registry
-from r1lib.core.records import NOT_RECORDED_FINISH
+from r1lib.core.records import BLOCKED_FINISH, NOT_RECORDED_FINISH
 from r1lib.store.database import Store
 from r1lib.testing.loopback_chat import scripted_answer, scripted_thinking
 
@@ -31,9 +31,10 @@ INTEROP = Path(__file__).resolve().parent / "fixtures" / "interop"
 LM_EVAL = INTEROP / "samples_tiny_gen_2026-01-01T00-00-00.000000.jsonl"
 INSPECT = Path(sys.executable).parent / "inspect"
 #: Loopback-served models, by the reply shape (loopback behaviour) they get: thinking in ``reasoning_content``
-#: (with a system prompt), after a bare ``</think>``, and cut at the token limit inside the thinking.
-SHAPES = {"lb-api": "deepseek", "lb-bare": "bare_close", "lb-cut": "truncated"}
-SAME = ("messages", "thinking", "answer", "trace_state", "trace_source")
+#: (with a system prompt), after a bare ``</think>``, cut at the token limit inside the thinking, stopped by a
+#: provider's content filter.
+SHAPES = {"lb-api": "deepseek", "lb-bare": "bare_close", "lb-cut": "truncated", "lb-block": "content_filter"}
+SAME = ("messages", "thinking", "answer", "trace_state", "trace_source", "finish_reason")
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +91,10 @@ def test_export_then_import_gives_the_same_records(mirror: Path, tmp_path: Path,
         assert main(["judge", "--judge", "refusal-strmatch", "--model", f"back-{name}", *common]) == 0
         assert labels(store, f"back-{name}").items() >= labels(store, name).items()
     states = {name: {r.trace_state for r in records(store, name).values()} for name in SHAPES}
-    assert states == {"lb-api": {"api_field"}, "lb-bare": {"bare_close"}, "lb-cut": {"unterminated"}}
+    assert states == {"lb-api": {"api_field"}, "lb-bare": {"bare_close"}, "lb-cut": {"unterminated"},
+                      "lb-block": {"no_think"}}
+    assert {r.finish_reason for r in records(store, "back-lb-cut").values()} == {"length", NOT_RECORDED_FINISH}
+    assert {r.finish_reason for r in records(store, "back-lb-block").values()} == {BLOCKED_FINISH, NOT_RECORDED_FINISH}
     assert records(store, "back-lb-api")[next(iter(records(store, "lb-api")))].messages[0]["role"] == "system"
 
 

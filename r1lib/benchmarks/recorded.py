@@ -72,13 +72,12 @@ RECONSTRUCTED = "reconstructed from the evaluations file; sha256 of the mirror's
 class RecordedFile:
     """One file of recorded outputs.
 
-    ``outputs`` holds the prompts and outputs; ``labels`` the shipped labels when they live in a
-    separate file (the refusal_direction pipeline's evaluations, row for row), else None.
-    ``format``: ``pipeline`` (refusal_direction completions + evaluations), ``personas`` (the merged
-    JSON), ``age-bias`` (the annotation CSV), ``deepseek-jailbreak`` (the jailbroken-results JSON) or
-    ``imported`` (an import folder, :mod:`r1lib.benchmarks.imported`; ``extra`` holds its mapping).
-    ``condition`` names the prompt set (``jailbreakbench``, ``harmless``, ``plain``, ``scenario``, ``persona``,
-    ``persona-scenario``, ``xstest-age``, ``paper-outline``).
+    ``outputs`` holds the prompts and outputs; ``labels`` the shipped labels when they live in a separate file
+    (the refusal_direction pipeline's evaluations, row for row), else None. ``format``: ``pipeline``
+    (refusal_direction completions + evaluations), ``personas`` (the merged JSON), ``age-bias`` (the annotation
+    CSV), ``deepseek-jailbreak`` (the jailbroken-results JSON) or ``imported`` (an import folder,
+    :mod:`r1lib.benchmarks.imported`; ``extra`` holds its mapping). ``condition``: the prompt set (``jailbreakbench``,
+    ``harmless``, ``plain``, ``scenario``, ``persona``, ``persona-scenario``, ``xstest-age``, ``paper-outline``).
     """
 
     outputs: FileSource
@@ -116,9 +115,9 @@ class RecordedRow:
     trace). ``fields`` holds the file's other text columns (``category``, ``cot``, ``response``,
     ``persona_type``, ``type``, ...); ``labels`` the shipped labels, raw (numbers or strings as stored).
     ``history`` holds the turns between the system prompt and the final user ``prompt`` of a
-    multi-turn conversation (empty for single-turn rows). ``reasoning``: the thinking, when the source
-    delivered it apart from the output (an imported Inspect reasoning block), else None; ``sample``: the
-    output's index among the prompt's outputs (an import's epoch or repeat; 0 for the pinned files).
+    multi-turn conversation (empty for single-turn rows). Imports only: ``reasoning``, the thinking the
+    source delivered apart from the output (an Inspect reasoning block); ``finish_reason``, the one it
+    recorded; ``sample``, the output's index among the prompt's (an epoch or repeat; 0 for pinned files).
     """
 
     file: RecordedFile
@@ -130,6 +129,7 @@ class RecordedRow:
     labels: dict[str, Any] = field(default_factory=dict)
     history: tuple[dict[str, str], ...] = ()
     reasoning: str | None = None
+    finish_reason: str | None = None
     sample: int = 0
 
     @property

@@ -16,7 +16,9 @@ for how each shape is handed to the trace parser):
   them (trace state ``api_field``), whatever the run's shape;
 - an answer only: ``answer_only`` for a reasoning model, else ``no_thinking``.
 
-Rows without an output are not rows of the run, so their conversations come back ``not_recorded``.
+The finish reason is the one an Inspect log recorded (:data:`FINISH_OF_STOP`; ``content_filter`` is
+r1lib's blocked finish), else the recorded backend's estimate. Rows without an output are not rows of
+the run, so their conversations come back ``not_recorded``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from r1lib.benchmarks.sources import FileSource
 from r1lib.core.traces import CLOSE_TAG, OPEN_TAG
 
 FORMAT = "imported"
+#: r1lib's finish reason of an Inspect stop reason (other stop reasons leave it to the estimate).
+FINISH_OF_STOP = {"stop": "stop", "max_tokens": "length", "model_length": "length", "content_filter": "content_filter"}
 
 
 def run_shape(manifest: dict[str, Any]) -> str:
@@ -80,8 +84,14 @@ def imported_rows(file: RecordedFile) -> list[RecordedRow]:
         output = (row["answer"] or "") if reasoning is not None else _text(row)
         rows.append(RecordedRow(file=file, index=row["row"], system=system, prompt=messages[-1]["content"],
                                 output=output, fields={"id": row["id"], **row["category"]}, history=history,
-                                reasoning=reasoning, sample=row.get("sample", 0)))
+                                reasoning=reasoning, finish_reason=_finish(row), sample=row.get("sample", 0)))
     return rows
+
+
+def _finish(row: dict[str, Any]) -> str | None:
+    """The finish reason the source recorded: an Inspect sample's stop reason (None for other sources)."""
+    inspect = row["meta"].get("inspect")
+    return FINISH_OF_STOP.get(inspect.get("stop_reason")) if isinstance(inspect, dict) else None
 
 
 def _text(row: dict[str, Any]) -> str:

@@ -46,8 +46,10 @@ output was cut at the source's token limit is estimated: its approximate token c
 (:func:`approx_tokens`: words, groups of up to three digits, runs of punctuation and line breaks,
 roughly the pieces a BPE pre-tokenizer makes, each at least one token) reaches 85% of the limit
 and it stops mid-sentence or inside the thinking. Then ``finish_reason`` is ``length``, else
-``stop`` (``stop`` for ``thinking_only``, whose model went on to answer). Token counts stay None:
-the estimate is not a count; it is kept in ``provenance["approx_tokens"]``.
+``stop`` (``stop`` for ``thinking_only``, whose model went on to answer). An import whose source
+recorded a finish reason (an Inspect log's stop reason) keeps it, and a ``content_filter`` one is a
+provider block. Token counts stay None: the estimate is not a count; it is kept in
+``provenance["approx_tokens"]``.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ from r1lib.benchmarks.recorded import RecordedRow, RecordedRun, get_run, normali
 from r1lib.benchmarks.sources import DataFiles
 from r1lib.config.settings import ModelConfig
 from r1lib.core.errors import UserError
-from r1lib.core.records import NOT_RECORDED_FINISH, Messages
+from r1lib.core.records import BLOCKED_FINISH, NOT_RECORDED_FINISH, Messages
 from r1lib.core.traces import CLOSE_TAG, OPEN_TAG, parse_trace
 from r1lib.generation.backends.base import Backend, Completion, register
 
@@ -144,7 +146,9 @@ def recorded_completion(run: RecordedRun, row: RecordedRow, files: DataFiles | N
         provenance.update({"source": source.repo, "sha256": source.sha256, "import_version": source.revision,
                            "row_id": row.fields.get("id"), "format": extra["format"],
                            "mapping": json.loads(extra["mapping"])})
-    return Completion(text=text, reasoning=row.reasoning, finish_reason=finish_reason(run, text),
+    finish = row.finish_reason or finish_reason(run, text)  # the source's own, when it recorded one
+    blocked = "the source's output stopped at a content filter" if finish == BLOCKED_FINISH else None
+    return Completion(text=text, reasoning=row.reasoning, finish_reason=finish, blocked=blocked,
                       provenance=provenance)
 
 
