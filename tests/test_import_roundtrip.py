@@ -22,6 +22,8 @@ from inspect_ai.log import read_eval_log
 
 from r1lib.app.cli import main
 from r1lib.benchmarks.imported import folder as import_folder
+from r1lib.benchmarks.imported.inspect_log import read_inspect_log
+from r1lib.benchmarks.imported.rows import has_output
 from r1lib.config.settings import models_registry
 from r1lib.core.records import BLOCKED_FINISH, NOT_RECORDED_FINISH
 from r1lib.store.database import Store
@@ -96,6 +98,11 @@ def test_export_then_import_gives_the_same_records(mirror: Path, tmp_path: Path,
     assert {r.finish_reason for r in records(store, "back-lb-cut").values()} == {"length", NOT_RECORDED_FINISH}
     assert {r.finish_reason for r in records(store, "back-lb-block").values()} == {BLOCKED_FINISH, NOT_RECORDED_FINISH}
     assert records(store, "back-lb-api")[next(iter(records(store, "lb-api")))].messages[0]["role"] == "system"
+    again = tmp_path / "again"
+    assert main(["export", "--format", "inspect", "--model", "back-lb-api", "--store", str(store), "--output",
+                 str(again)]) == 0
+    rows = read_inspect_log(again / "back-lb-api__xstest.eval")
+    assert (len(rows), sum(map(has_output, rows))) == (500, 8)  # not_recorded: no output, never an empty answer
 
 
 def write_rows(path: Path, answers: list[str | None]) -> Path:
