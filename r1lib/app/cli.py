@@ -174,6 +174,14 @@ def _benchmark(args: argparse.Namespace) -> str | None:
     return stored_benchmark_name(args.benchmark) if args.benchmark else None
 
 
+def _run(model: str | None) -> str | None:
+    """The model string of ``--model``'s current version when it is an import (its earlier versions' records
+    share its name and are left out), else None."""
+    from r1lib.benchmarks.imported.folder import current_run
+    from r1lib.config.settings import models_registry
+    return current_run(model, models_registry()) if model else None
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     """Print the models registry."""
     from r1lib.config.settings import models_registry
@@ -261,9 +269,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.with_verdicts:
             from r1lib.judges.registry import safe_labels
             n = write_results(store, args.format, output, model=chosen["model"], benchmark=chosen["benchmark"],
-                              safe_labels=safe_labels())
+                              safe_labels=safe_labels(), run=_run(chosen["model"]))
         else:
-            n = store.export(args.format, output, model=chosen["model"], benchmark=chosen["benchmark"])
+            n = store.export(args.format, output, model=chosen["model"], benchmark=chosen["benchmark"],
+                             run=_run(chosen["model"]))
     print(f"wrote {n} {'rows' if args.with_verdicts else 'records'} to {output}")
     return 0
 
@@ -275,7 +284,8 @@ def _export_inspect(args: argparse.Namespace) -> int:
     with _store(args, create=False) as store:
         chosen = store_filters(args, store)
         output = output_dir(args.output or store.path.parent / "inspect-logs", "--output")
-        paths, n = write_inspect_logs(store, output, model=chosen["model"], benchmark=chosen["benchmark"])
+        paths, n = write_inspect_logs(store, output, model=chosen["model"], benchmark=chosen["benchmark"],
+                                      run=_run(chosen["model"]))
     print(f"wrote {n} samples to {len(paths)} Inspect logs in {output} "
           f"(open them with `inspect view --log-dir {output}`)")
     return 0
