@@ -95,8 +95,8 @@ def test_export_then_read_gives_back_every_conversation_thinking_and_answer(judg
     by_key = {row["meta"]["r1lib"]["key"]: row for row in rows}
     assert by_key["plain"]["output"] == "Only an answer."  # no reasoning block: the text goes to the trace parser
     assert by_key["failed"]["meta"]["inspect"]["error"] == "HTTP 500" and by_key["failed"]["output"] is None
-    demo_ids = sorted(row["id"] for row in rows if row["meta"]["inspect"]["task"] == "demo")
-    assert demo_ids == ["dialogue#1", "p0#1", "p0#2", "p1#1", "p2#1"]  # the sample index is the epoch
+    demo_ids = sorted((row["id"], row["sample"]) for row in rows if row["meta"]["inspect"]["task"] == "demo")
+    assert demo_ids == [("dialogue", 0), ("p0", 0), ("p0", 1), ("p1", 0), ("p2", 0)]  # the epoch is the sample + 1
 
 
 def test_export_writes_latest_verdicts_as_scores_and_names_model_and_benchmark(judged_store: Path) -> None:
@@ -208,13 +208,14 @@ def test_log_made_by_inspect_eval_against_the_loopback_server(tmp_path: Path, lo
     assert done.returncode == 0, done.stderr[-2000:]
     (log,) = logs.glob("*.eval")
     rows = read_inspect_log(log)
-    assert sorted(row["id"] for row in rows) == ["deepseek#1", "deepseek#2", "plain#1", "plain#2", "tags#1", "tags#2"]
+    assert sorted((row["id"], row["sample"]) for row in rows) == [(name, k) for name in ("deepseek", "plain", "tags")
+                                                                 for k in (0, 1)]
     for row in rows:
         prompt = row["messages"][-1]["content"]
         assert row["messages"] == [{"role": "system", "content": "Answer in one sentence."},
                                    {"role": "user", "content": prompt}]
         assert row["answer"] == scripted_answer(prompt)
-        assert row["category"] == {"type": row["id"].split("#")[0]} and row["meta"]["size"] == 1
+        assert row["category"] == {"type": row["id"]} and row["meta"]["size"] == 1
         assert row["model"] == "openai-api/loopback/deepseek-reasoner"
         assert row["meta"]["inspect"]["task"] == "tiny_interop"
         if row["id"].startswith("plain"):
@@ -226,7 +227,7 @@ def test_log_made_by_inspect_eval_against_the_loopback_server(tmp_path: Path, lo
 
 def test_lm_eval_samples_both_argument_shapes_filters_and_repeats() -> None:
     rows = read_lm_eval_samples(LM_EVAL)
-    assert [row["id"] for row in rows] == ["0", "1", "2#0", "2#1"]
+    assert [(row["id"], row["sample"]) for row in rows] == [("0", 0), ("1", 0), ("2", 0), ("2", 1)]
     assert [row["row"] for row in rows] == [0, 1, 3, 3]
     first, chat, *repeats = rows
     assert first["messages"] == [{"role": "user", "content": "[fixture prompt 0]"}]

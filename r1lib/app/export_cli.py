@@ -42,9 +42,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.with_verdicts:
             from r1lib.judges.registry import safe_labels
             n = write_results(store, args.format, output, model=chosen["model"], benchmark=chosen["benchmark"],
-                              safe_labels=safe_labels())
+                              safe_labels=safe_labels(), run=chosen["run"])
         else:
-            n = store.export(args.format, output, model=chosen["model"], benchmark=chosen["benchmark"])
+            n = store.export(args.format, output, model=chosen["model"], benchmark=chosen["benchmark"],
+                             run=chosen["run"])
     print(f"wrote {n} {'rows' if args.with_verdicts else 'records'} to {output}")
     return 0
 
@@ -57,7 +58,8 @@ def _export_inspect(args: argparse.Namespace) -> int:
     with Store(store_path(args), create=False) as store:
         chosen = store_filters(args, store)
         output = output_dir(args.output or store.path.parent / "inspect-logs", "--output")
-        paths, n = write_inspect_logs(store, output, model=chosen["model"], benchmark=chosen["benchmark"])
+        paths, n = write_inspect_logs(store, output, model=chosen["model"], benchmark=chosen["benchmark"],
+                                      run=chosen["run"])
     print(f"wrote {n} samples to {len(paths)} Inspect logs in {output} "
           f"(open them with `inspect view --log-dir {output}`)")
     return 0

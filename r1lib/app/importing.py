@@ -5,8 +5,11 @@ recorded sets (``r1lib import`` calls it).
 After an import, ``--model NAME`` works everywhere (the folder's ``models.yaml`` is in the models
 registry), its outputs answer the benchmark ``--benchmark B`` (matched by whole conversation) or,
 without one, the benchmark ``imported/NAME`` made of the rows' own prompts, and its records are in
-the store. Importing the same file with the same mapping again changes nothing; a changed file is a
-new version with a new model string, so its records get new keys and the old ones stay.
+the store, one per item and sample index (an Inspect epoch E is sample E - 1, an lm-eval repeat K
+sample K; a prompt without that sample's output is ``not_recorded``). Importing the same file with
+the same mapping again changes nothing; a changed file is a new version with a new model string, so
+its records get new keys and the old ones stay (``judge``, ``export`` and ``browse`` with ``--model
+NAME`` see the current version's).
 """
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ from r1lib.benchmarks.registry import get_benchmark, load_items
 from r1lib.config.settings import Settings, load_models, models_registry, resolve_model
 from r1lib.core.errors import UserError
 from r1lib.core.records import NOT_RECORDED_FINISH, GenerationRecord
-from r1lib.generation.backends.recorded import conversation_key
-from r1lib.generation.solvers import generate
+from r1lib.generation.backends.recorded import RecordedBackend, conversation_key
+from r1lib.generation.runner import requests_for, run_requests, with_system_prompt
 from r1lib.judges.registry import judge_class
 from r1lib.store.database import Store
 
@@ -96,7 +99,8 @@ def import_outputs(path: str | Path, mapping: FieldMapping | None = None, *, mod
     ``mapping`` says which fields hold the prompt (or conversation), the output (or thinking and
     answer), the id and the categories (default: ``prompt`` and ``output``; see :class:`FieldMapping`).
     ``benchmark``: a registered benchmark the outputs answer (default: the rows' own prompts as
-    ``imported/NAME``, judged by ``judge`` or :data:`DEFAULT_JUDGE`). ``reasoning_parser``
+    ``imported/NAME``, judged by ``judge`` or :data:`DEFAULT_JUDGE`); when every row puts one system prompt
+    before the benchmark's conversations, it becomes the model entry's ``system_prompt``. ``reasoning_parser``
     (``deepseek_r1`` or None) and ``opens_thinking`` say how raw outputs are split into thinking and
     answer (:mod:`r1lib.benchmarks.imported.run`); ``reasoning`` (default: true unless only answers
     are mapped), ``counterpart`` and ``label`` go into the model entry. ``store``: a store, its path,
@@ -131,22 +135,31 @@ def import_outputs(path: str | Path, mapping: FieldMapping | None = None, *, mod
     if counterpart:
         entry["counterpart"] = counterpart
     _check_conversations(rows)
+    registered = load_items(benchmark) if spec is not None else []
+    system = _system_prompt(rows, registered)
+    if system is not None:
+        entry["system_prompt"] = system
     folder = imports_dir_of(imports_dir) / name
     changed, previous = write_folder(folder, manifest, rows, entry)
     remember(folder)
     config = load_models([folder / MODELS])[name]
     stored = benchmark or benchmark_name(name)
-    items = load_items(benchmark) if spec is not None else items_of(name, rows, version)
-    if spec is not None:
-        items = spec.items_for(config, items)
-    unmatched = _unmatched(rows, items)
-    with _opened(store) as opened:
-        outcome = generate(config, stored, items, opened, solver="single_turn", progress=progress)
-    records = outcome.records
+    items = spec.items_for(config, registered) if spec is not None else items_of(name, rows, version)
+    unmatched = _unmatched(rows, [with_system_prompt(config, item.messages) for item in items])
+    samples = 1 + max(row.get("sample", 0) for row in rows)
+    requests = requests_for(items, samples)
+    records, summaries = [], []
+    with _opened(store) as opened:  # one pass per sample index, each answered by that sample's outputs
+        for sample in range(samples):
+            done, summary = run_requests(config, stored, [r for r in requests if r.sample == sample], opened,
+                                         progress=progress, backend=RecordedBackend(config, sample))
+            records += done
+            summaries.append(summary)
     return ImportResult(
         name=name, version=version, folder=folder, model=config.name, benchmark=stored, changed=changed,
         previous_version=previous, rows=len(rows), rows_with_output=sum(map(has_output, rows)),
-        new=outcome.summary.new, reused=outcome.summary.reused, failed=outcome.summary.failed,
+        new=sum(s.new for s in summaries), reused=sum(s.reused for s in summaries),
+        failed=sum(s.failed for s in summaries),
         not_recorded=sum(r.finish_reason == NOT_RECORDED_FINISH for r in records),
         unmatched_rows=unmatched, trace_states=dict(Counter(_states(records))))
 
@@ -160,19 +173,31 @@ def _check_free(name: str, registry: dict[str, Any]) -> None:
 
 
 def _check_conversations(rows: list[dict[str, Any]]) -> None:
-    """Two rows with outputs for one conversation would make matching ambiguous."""
+    """Two rows with outputs for one conversation and sample index would make matching ambiguous."""
     seen: dict[Any, str] = {}
     for row in filter(has_output, rows):
-        key = conversation_key(row["messages"])
+        key = (conversation_key(row["messages"]), row.get("sample", 0))
         if key in seen:
-            raise UserError(f"rows {seen[key]!r} and {row['id']!r} hold outputs for the same conversation; "
-                            "import one output per conversation (e.g. one sample per file)")
+            raise UserError(f"rows {seen[key]!r} and {row['id']!r} hold outputs for the same conversation and "
+                            f"sample {key[1]}; import one output per conversation and sample (an Inspect epoch, "
+                            "an lm-eval repeat), e.g. one run per file")
         seen[key] = row["id"]
 
 
-def _unmatched(rows: list[dict[str, Any]], items: list[Item]) -> list[str]:
-    """The ids of the rows whose conversation is no item's."""
-    wanted = {conversation_key(item.messages) for item in items}
+def _system_prompt(rows: list[dict[str, Any]], items: list[Item]) -> str | None:
+    """The system prompt the source put before the registered benchmark's conversations, which have none:
+    the leading system turn every row with an output shares. It goes into the model entry (as a harness's
+    system prompt does), so the records hold the source's conversations. None otherwise."""
+    if not items or any(item.messages[0]["role"] == "system" for item in items):
+        return None
+    first = {row["messages"][0]["content"] if row["messages"][0]["role"] == "system" else None
+             for row in filter(has_output, rows)}
+    return first.pop() if len(first) == 1 else None
+
+
+def _unmatched(rows: list[dict[str, Any]], conversations: list[list[dict[str, str]]]) -> list[str]:
+    """The ids of the rows whose conversation is none of ``conversations`` (the items' as the model is sent them)."""
+    wanted = {conversation_key(messages) for messages in conversations}
     return [row["id"] for row in rows if conversation_key(row["messages"]) not in wanted]
 
 

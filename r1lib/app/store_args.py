@@ -39,16 +39,19 @@ def store_path(args: argparse.Namespace) -> Path:
 
 def store_filters(args: argparse.Namespace, store: Store) -> dict[str, str | None]:
     """The command's filters (``--model``, ``--benchmark``, ``--judge``, ``--verdict``, ``--trace-state``;
-    those it has), checked against ``store``, the model resolved to its stored name."""
+    those it has), checked against ``store``, the model resolved to its stored name; ``run`` is the model
+    string of an imported model's current version (its earlier versions' records share its name and are
+    left out), else None."""
+    from r1lib.benchmarks.imported.folder import current_run
     from r1lib.benchmarks.registry import stored_benchmark_name
+    from r1lib.config.settings import models_registry, resolve_model
     from r1lib.store.holdings import held_filters
 
-    def registry_name(name: str) -> str:
-        from r1lib.config.settings import models_registry, resolve_model
-        return resolve_model(name, models_registry(extra_files=getattr(args, "models_file", None) or [])).name
-
+    registry = models_registry(extra_files=getattr(args, "models_file", None) or [])
     benchmark = getattr(args, "benchmark", None)
-    return held_filters(store, aliases=registry_name, model=getattr(args, "model", None),
-                        benchmark=stored_benchmark_name(benchmark) if benchmark else None,
-                        trace_state=getattr(args, "trace_state", None), judge=getattr(args, "judge", None),
-                        label=getattr(args, "verdict", None))
+    filters = held_filters(store, aliases=lambda name: resolve_model(name, registry).name,
+                           model=getattr(args, "model", None),
+                           benchmark=stored_benchmark_name(benchmark) if benchmark else None,
+                           trace_state=getattr(args, "trace_state", None), judge=getattr(args, "judge", None),
+                           label=getattr(args, "verdict", None))
+    return {**filters, "run": current_run(filters["model"], registry)}

@@ -6,11 +6,10 @@ MANIFEST.md gives the details). This module declares every one of those files on
 :class:`FileSource`, groups them into *runs* (one model's outputs in one source, e.g.
 ``refusal-direction/DeepSeek-R1-Distill-Llama-8B``) and reads them into :class:`RecordedRow`\\ s.
 
-Three parts of the library read recorded data and must agree on what a row is and on its index:
-the benchmarks of the recorded prompt sets (:mod:`r1lib.benchmarks.recorded_sets`), the
-``recorded`` backend (:mod:`r1lib.generation.backends.recorded`) and the judges that return the shipped labels
-(:mod:`r1lib.judges.recorded`). They all go through :func:`read_run`, which is why the files, the
-runs and the row reader live together here and nowhere else.
+Three parts of the library read recorded data and must agree on what a row is and on its index: the
+benchmarks of the recorded prompt sets (:mod:`r1lib.benchmarks.recorded_sets`), the ``recorded`` backend
+(:mod:`r1lib.generation.backends.recorded`) and the judges of the shipped labels (:mod:`r1lib.judges.recorded`).
+They all go through :func:`read_run`, which is why the files, the runs and the row reader live here.
 
 Sources (repo@commit; license):
 
@@ -73,14 +72,12 @@ RECONSTRUCTED = "reconstructed from the evaluations file; sha256 of the mirror's
 class RecordedFile:
     """One file of recorded outputs.
 
-    ``outputs`` holds the prompts and outputs; ``labels`` the shipped labels when they live in a
-    separate file (the refusal_direction pipeline's evaluations, row for row), else None.
-    ``format``: ``pipeline`` (refusal_direction completions + evaluations), ``personas`` (the merged
-    JSON), ``age-bias`` (the annotation CSV), ``deepseek-jailbreak`` (the jailbroken-results JSON) or
-    ``imported`` (an import folder, :mod:`r1lib.benchmarks.imported`; ``extra`` holds its mapping).
-    ``condition`` names the prompt set
-    (``jailbreakbench``, ``harmless``, ``plain``, ``scenario``, ``persona``, ``persona-scenario``, ``xstest-age``,
-    ``paper-outline``).
+    ``outputs`` holds the prompts and outputs; ``labels`` the shipped labels when they live in a separate file
+    (the refusal_direction pipeline's evaluations, row for row), else None. ``format``: ``pipeline``
+    (refusal_direction completions + evaluations), ``personas`` (the merged JSON), ``age-bias`` (the annotation
+    CSV), ``deepseek-jailbreak`` (the jailbroken-results JSON) or ``imported`` (an import folder,
+    :mod:`r1lib.benchmarks.imported`; ``extra`` holds its mapping). ``condition``: the prompt set (``jailbreakbench``,
+    ``harmless``, ``plain``, ``scenario``, ``persona``, ``persona-scenario``, ``xstest-age``, ``paper-outline``).
     """
 
     outputs: FileSource
@@ -94,13 +91,12 @@ class RecordedFile:
 class RecordedRun:
     """One model's recorded outputs in one source: ``name`` is ``<source>/<run>``.
 
-    ``shape`` says how its outputs show the thinking: ``prefilled_think`` (start inside it, end it
-    at a bare ``</think>``), ``think_tags`` (``<think>`` … ``</think>``), ``thinking_only`` (the text
-    inside ``<think>``, no answer), ``answer_only`` (a reasoning model whose provider returned its
-    final answer without the thinking) or ``no_thinking``; :mod:`r1lib.generation.backends.recorded` hands each
-    shape to the trace parser. ``max_new_tokens`` is the source's generation limit (None: not known).
-    ``select``: the value of the rows' ``model`` field that belongs to this run, when its files hold
-    several models' rows (None: every row is the run's).
+    ``shape`` says how its outputs show the thinking (:mod:`r1lib.generation.backends.recorded` hands each
+    shape to the trace parser): ``prefilled_think`` (start inside it, end it at a bare ``</think>``),
+    ``think_tags`` (``<think>`` … ``</think>``), ``thinking_only`` (the text inside ``<think>``, no answer),
+    ``answer_only`` (a reasoning model whose provider returned its final answer without the thinking) or
+    ``no_thinking``. ``max_new_tokens`` is the source's generation limit (None: not known).
+    ``select``: the rows' ``model`` value of this run when its files hold several models' (None: all rows).
     """
 
     name: str
@@ -119,7 +115,9 @@ class RecordedRow:
     trace). ``fields`` holds the file's other text columns (``category``, ``cot``, ``response``,
     ``persona_type``, ``type``, ...); ``labels`` the shipped labels, raw (numbers or strings as stored).
     ``history`` holds the turns between the system prompt and the final user ``prompt`` of a
-    multi-turn conversation (empty for single-turn rows).
+    multi-turn conversation (empty for single-turn rows). Imports only: ``reasoning``, the thinking the
+    source delivered apart from the output (an Inspect reasoning block); ``finish_reason``, the one it
+    recorded; ``sample``, the output's index among the prompt's (an epoch or repeat; 0 for pinned files).
     """
 
     file: RecordedFile
@@ -130,6 +128,9 @@ class RecordedRow:
     fields: dict[str, str] = field(default_factory=dict)
     labels: dict[str, Any] = field(default_factory=dict)
     history: tuple[dict[str, str], ...] = ()
+    reasoning: str | None = None
+    finish_reason: str | None = None
+    sample: int = 0
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -281,8 +282,7 @@ SOURCES: tuple[FileSource, ...] = tuple(dict.fromkeys([
 
 
 def get_run(name: str) -> RecordedRun:
-    """The recorded run called ``name`` (``imported/NAME@VERSION``: an import folder); unknown names list
-    the known ones."""
+    """The recorded run called ``name`` (``imported/NAME@VERSION``: an import folder); unknown names list them."""
     if name.startswith("imported/"):
         from r1lib.benchmarks.imported.run import imported_run  # the import package builds on this module
         return imported_run(name)

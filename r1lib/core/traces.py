@@ -90,3 +90,15 @@ def render_full(thinking: str | None, answer: str) -> str:
     """Thinking and answer as one text (the ``full`` channel): ``<think>`` block, then the answer."""
     thinking = (thinking or "").strip()
     return f"{OPEN_TAG}\n{thinking}\n{CLOSE_TAG}\n\n{answer}" if thinking else answer
+
+
+def tagged_text(thinking: str | None, answer: str, state: str) -> str:
+    """A text that :func:`parse_trace` (without a reasoning field) parses into this thinking, answer and
+    tag state (``closed``, ``bare_close``, ``empty_think``, ``unterminated``; ``no_think``: the answer);
+    the inverse of the split, for outputs stored already split (e.g. an Inspect log's reasoning block)."""
+    if state == "no_think" or thinking is None:
+        return answer
+    if state == "unterminated":
+        return f"{OPEN_TAG}\n{thinking}"
+    opening = "" if state == "bare_close" else f"{OPEN_TAG}\n"
+    return f"{opening}{thinking}\n{CLOSE_TAG}\n\n{answer}"

@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from r1lib.benchmarks.imported.folder import current_run
 from r1lib.benchmarks.registry import stored_benchmark_name
 from r1lib.config.settings import Settings, models_registry, resolve_model
 from r1lib.core.errors import UserError
@@ -111,7 +112,8 @@ def judge_stored(judge: Judge, args: argparse.Namespace) -> int:
         chosen = held_filters(store, aliases=lambda name: resolve_model(name, registry).name, model=args.model,
                               benchmark=stored_benchmark_name(args.benchmark))
         model, benchmark = chosen["model"], chosen["benchmark"]
-        records = list(store.iter_generations(model=model, benchmark=benchmark))
+        records = list(store.iter_generations(model=model, benchmark=benchmark,
+                                              run=current_run(model, registry)))  # an import's current version
         if not records:
             raise UserError(f"no stored generations of {model} on {benchmark} in {store_path}; run "
                             f"`r1lib generate --model {model} --benchmark {args.benchmark}` first (or pass --store)")

@@ -164,10 +164,10 @@ class Store:
         return done
 
     def iter_generations(self, *, model: str | None = None, benchmark: str | None = None,
-                         role: str | None = "eval") -> Iterator[GenerationRecord]:
-        """All records matching the filters, oldest first."""
-        where, args = where_clause(model=model, benchmark=benchmark, role=role)
-        q = f"SELECT {','.join(GEN_COLUMNS)} FROM generations {where} ORDER BY created_at, key"
+                         role: str | None = "eval", run: str | None = None) -> Iterator[GenerationRecord]:
+        """All records matching the filters (``run``: the config's model string), oldest first."""
+        where, args = generation_filter(model=model, benchmark=benchmark, role=role, run=run)
+        q = f"SELECT {','.join(GEN_COLUMNS)} FROM generations g {where} ORDER BY created_at, key"
         with self._lock:
             rows = self._conn.execute(q, args).fetchall()
         for row in rows:
@@ -266,11 +266,12 @@ class Store:
                           role: str | None = "eval", trace_state: str | None = None, judge: str | None = None,
                           label: str | None = None, limit: int | None = None, offset: int = 0,
                           columns: Sequence[str] | None = None, meta_keys: Sequence[str] = (),
-                          text_flags: Sequence[str] = ()) -> pd.DataFrame:
+                          text_flags: Sequence[str] = (), run: str | None = None) -> pd.DataFrame:
         """Generation records as a DataFrame (one row per record, ``prompt`` column added), oldest first.
 
         ``label`` keeps records whose latest verdict of some (judge, channel) has that label (of
-        ``judge`` when given; ``judge`` alone filters nothing); ``limit``/``offset`` select one page.
+        ``judge`` when given; ``judge`` alone filters nothing); ``run`` those whose config's model string
+        it is (one version of an import); ``limit``/``offset`` select one page.
         ``columns`` reads only those columns (the ``prompt`` column comes with ``messages``);
         ``meta_keys`` adds a column ``meta_KEY`` per key of ``meta`` (None where absent), read with
         SQLite's JSON operator so the rest of ``meta`` is never decoded; ``text_flags`` adds a
@@ -286,7 +287,7 @@ class Store:
         if unknown:
             raise ValueError(f"not generation columns or meta keys: {unknown}")
         where, args = generation_filter(model=model, benchmark=benchmark, role=role, trace_state=trace_state,
-                                         judge=judge, label=label)
+                                         judge=judge, label=label, run=run)
         page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
         selected = ([f"g.{c}" for c in chosen] + [f"g.meta -> '$.{key}'" for key in meta_keys]
                     + [f"has_text(g.{c})" for c in text_flags])
@@ -305,10 +306,10 @@ class Store:
 
     def count_generations(self, *, model: str | None = None, benchmark: str | None = None,
                           role: str | None = "eval", trace_state: str | None = None, judge: str | None = None,
-                          label: str | None = None) -> int:
+                          label: str | None = None, run: str | None = None) -> int:
         """How many records :meth:`generations_frame` returns for the same filters (without a page)."""
         where, args = generation_filter(model=model, benchmark=benchmark, role=role, trace_state=trace_state,
-                                         judge=judge, label=label)
+                                         judge=judge, label=label, run=run)
         with self._lock:
             return self._conn.execute(f"SELECT COUNT(*) FROM generations g {where}", args).fetchone()[0]
 
@@ -364,10 +365,10 @@ class Store:
         return frame
 
     def export(self, fmt: str, output: str | Path, *, model: str | None = None,
-               benchmark: str | None = None) -> int:
+               benchmark: str | None = None, run: str | None = None) -> int:
         """Write the evaluation records (not judge calls) as jsonl, parquet or csv; returns the row count."""
         check_format(fmt, FRAME_FORMATS)
-        frame = self.generations_frame(model=model, benchmark=benchmark)[EXPORT_COLUMNS]
+        frame = self.generations_frame(model=model, benchmark=benchmark, run=run)[EXPORT_COLUMNS]
         write_frame(frame, fmt, output)
         return len(frame)
 

@@ -44,10 +44,11 @@ _INTEGER_COLUMNS = ("sample", "prompt_tokens", "reasoning_tokens", "answer_token
 
 
 def results_frame(store: Store, *, model: str | None = None, benchmark: str | None = None,
-                  safe_labels: Mapping[str, Collection[str]] | None = None) -> pd.DataFrame:
+                  safe_labels: Mapping[str, Collection[str]] | None = None, run: str | None = None) -> pd.DataFrame:
     """The per-sample results of the store's evaluation records (see the module docstring for columns);
-    ``safe_labels`` maps each judge name to its safe labels (without it, ``safe`` is null throughout)."""
-    gens = store.generations_frame(model=model, benchmark=benchmark)
+    ``safe_labels`` maps each judge name to its safe labels (without it, ``safe`` is null throughout);
+    ``run``: only records whose config's model string it is, one version of an import."""
+    gens = store.generations_frame(model=model, benchmark=benchmark, run=run)
     categories = _category_columns(gens)
     verdicts = store.verdicts_frame(model=model, benchmark=benchmark, role="eval").rename(
         columns={"version": "judge_version", "error": "judge_error", "created_at": "judged_at"})
@@ -69,10 +70,11 @@ def results_frame(store: Store, *, model: str | None = None, benchmark: str | No
 
 
 def write_results(store: Store, fmt: str, output: str | Path, *, model: str | None = None,
-                  benchmark: str | None = None, safe_labels: Mapping[str, Collection[str]] | None = None) -> int:
+                  benchmark: str | None = None, safe_labels: Mapping[str, Collection[str]] | None = None,
+                  run: str | None = None) -> int:
     """Write :func:`results_frame` as jsonl, parquet or csv; returns the number of rows."""
     check_format(fmt, FRAME_FORMATS)
-    frame = results_frame(store, model=model, benchmark=benchmark, safe_labels=safe_labels)
+    frame = results_frame(store, model=model, benchmark=benchmark, safe_labels=safe_labels, run=run)
     write_frame(frame, fmt, output)
     return len(frame)
 

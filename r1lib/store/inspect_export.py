@@ -9,7 +9,8 @@ In each log:
   the conversation, ``output`` an assistant message whose content is a ``ContentReasoning`` block (the
   thinking; none when the record has no thinking) and a ``ContentText`` block (the answer; none when
   the record has no answer). A failed record has no output and carries its error as the sample's
-  error: it is never an empty, safe-looking answer;
+  error; a ``not_recorded`` record (a recorded or imported run without this conversation) has no
+  output either: neither is ever an empty, safe-looking answer;
 - every latest verdict (per judge and channel) is a ``Score`` named ``<judge>/<channel>``: value the
   label (the outcome, e.g. ``judge_error`` or ``unparsed``, when the verdict has no label), metadata
   score, judge version, judge model, parsed_ok, error and outcome;
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from r1lib.core.errors import UserError
-from r1lib.core.records import GenerationRecord, Verdict, generation_outcome, verdict_outcome
+from r1lib.core.records import NOT_RECORDED_FINISH, GenerationRecord, Verdict, generation_outcome, verdict_outcome
 from r1lib.store.database import Store
 from r1lib.store.export import JUDGE_MODEL_NOT_RECORDED
 
@@ -41,13 +42,14 @@ _STOP_REASONS = {"stop": "stop", "length": "max_tokens", "content_filter": "cont
 
 
 def write_inspect_logs(store: Store, output_dir: str | Path, *, model: str | None = None,
-                       benchmark: str | None = None) -> tuple[list[Path], int]:
+                       benchmark: str | None = None, run: str | None = None) -> tuple[list[Path], int]:
     """Write one Inspect eval log per (model, benchmark) of the store's evaluation records into
     ``output_dir`` (``<model>__<benchmark>.eval``, unsafe characters replaced by ``_``); returns the
-    paths and the number of samples written. No matching record is a UserError."""
+    paths and the number of samples written. ``run`` keeps the records whose config's model string it
+    is (one version of an import). No matching record is a UserError."""
     inspect = _inspect_ai()
     groups: dict[tuple[str, str], list[GenerationRecord]] = {}
-    for record in store.iter_generations(model=model, benchmark=benchmark):
+    for record in store.iter_generations(model=model, benchmark=benchmark, run=run):
         groups.setdefault((record.model, record.benchmark), []).append(record)
     if not groups:
         raise UserError("no evaluation records match the filters; check --model and --benchmark "
@@ -141,6 +143,9 @@ def _sample(inspect: Any, record: GenerationRecord, sample_id: str, verdicts: li
     if record.error is not None:
         fields["error"] = log.EvalError(message=record.error, traceback="", traceback_ansi="")
         fields["output"] = chat.ModelOutput(model=record.model, error=record.error)
+        messages = conversation
+    elif record.finish_reason == NOT_RECORDED_FINISH:  # no output to show: never an empty, safe-looking answer
+        fields["output"] = chat.ModelOutput(model=record.model)
         messages = conversation
     else:
         content: list[Any] = []

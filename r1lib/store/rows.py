@@ -20,10 +20,13 @@ def chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start:start + size]
 
 
-def generation_filter(*, model: str | None, benchmark: str | None, role: str | None, trace_state: str | None,
-                       judge: str | None, label: str | None) -> tuple[str, list[Any]]:
-    """WHERE clause over ``generations g``; ``label`` matches the latest verdict per (judge, channel)."""
-    where, args = where_clause(prefix="g.", model=model, benchmark=benchmark, role=role, trace_state=trace_state)
+def generation_filter(*, model: str | None, benchmark: str | None, role: str | None, trace_state: str | None = None,
+                      judge: str | None = None, label: str | None = None,
+                      run: str | None = None) -> tuple[str, list[Any]]:
+    """WHERE clause over ``generations g``; ``run`` matches the config's model string (``imported/NAME@VERSION``:
+    one version of an import); ``label`` matches the latest verdict per (judge, channel)."""
+    where, args = where_clause(prefix="g.", model=model, benchmark=benchmark, role=role, trace_state=trace_state,
+                               **{"config ->> '$.model'": run})
     if label is None:
         return where, args
     latest = ("EXISTS (SELECT 1 FROM verdicts v WHERE v.gen_key = g.key AND v.label = ?"

@@ -21,6 +21,8 @@ from typing import Any
 
 import pandas as pd
 
+from r1lib.benchmarks.imported.folder import current_run
+from r1lib.config.settings import models_registry
 from r1lib.store.database import Store
 from r1lib.store.files import output_file
 from r1lib.viewer.html import page_html
@@ -42,11 +44,13 @@ def trace_frame(store: Store, *, model: str | None = None, benchmark: str | None
     finish_reason, error, key, ``item`` (the item's meta, which says e.g. whether an XSTest prompt is
     safe; None when the record has none) and ``verdicts`` (a list of dicts: judge, channel, label, score, error;
     only ``judge``'s when given). ``label`` keeps records whose latest verdict of some (judge,
-    channel) has that label (of ``judge`` when given); ``limit``/``offset`` select one page.
+    channel) has that label (of ``judge`` when given); ``limit``/``offset`` select one page. The
+    ``model`` of an import shows its current version's records only (not its earlier versions').
     """
+    run = current_run(model, models_registry())  # an import's current version only
     gens = store.generations_frame(model=model, benchmark=benchmark, trace_state=trace_state, judge=judge,
                                    label=label, limit=limit, offset=offset, columns=_READ,
-                                   meta_keys=("item",))
+                                   meta_keys=("item",), run=run)
     verdicts = store.verdicts_frame(judge=judge, gen_keys=gens["key"])
     latest = verdicts.sort_values("created_at").drop_duplicates(["gen_key", "judge", "channel"], keep="last")
     by_key: dict[str, list[dict[str, Any]]] = {}
@@ -111,7 +115,7 @@ def _opened(store: str | Path | Store) -> Iterator[Store]:
 def _title(db: Store, frame: pd.DataFrame, **filters: str | None) -> tuple[str, str]:
     """Page title and a note saying which filters were applied and how many records matched."""
     filters = {k: v for k, v in filters.items() if v is not None}
-    total = db.count_generations(**filters)
+    total = db.count_generations(**filters, run=current_run(filters.get("model"), models_registry()))
     applied = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in filters.items()) or "none"
     shown = f"all {total}" if len(frame) == total else f"the first {len(frame)} of {total}"
     return (f"r1lib traces: {db.path.name}",
@@ -140,7 +144,7 @@ def _widget(widgets: Any, store: str | Path | Store, model: str | None, benchmar
                    "trace_state": pick_state.value}
         filters = {k: (None if v == ANY else v) for k, v in filters.items()}
         with _opened(store) as db:
-            total = db.count_generations(judge=judge, **filters)
+            total = db.count_generations(judge=judge, **filters, run=current_run(filters["model"], models_registry()))
             pager.max = max(0, (total - 1) // page_size)
             first = min(pager.value, pager.max) * page_size
             frame = trace_frame(db, judge=judge, limit=page_size, offset=first, **filters)

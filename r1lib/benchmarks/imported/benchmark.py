@@ -24,10 +24,13 @@ def benchmark_name(name: str) -> str:
 
 
 def items_of(name: str, rows: list[dict[str, Any]], version: str) -> list[Item]:
-    """The items of an import's rows (see the module docstring)."""
+    """The items of an import's rows, one per id (its first row; see the module docstring)."""
+    first: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        first.setdefault(row["id"], row)
     return [Item(benchmark=benchmark_name(name), id=row["id"], messages=row["messages"], category=row["category"],
                  meta={"source": f"import {name}@{version}", "row": row["row"], "imported": row["meta"]})
-            for row in rows]
+            for row in first.values()]
 
 
 def _loader(manifest: dict[str, Any], folder: Path) -> Loader:

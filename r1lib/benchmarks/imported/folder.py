@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from r1lib.config.settings import Settings
+from r1lib.config.settings import ModelConfig, Settings
 from r1lib.core.errors import UserError
 
 MODEL_PREFIX = "imported/"
@@ -55,6 +55,16 @@ def parse_model_string(model: str) -> tuple[str, str]:
     if not model.startswith(MODEL_PREFIX) or not name or not version:
         raise UserError(f"{model!r} is not an imported run; imported runs are named imported/NAME@VERSION")
     return name, version
+
+
+def current_run(model: str | None, registry: dict[str, ModelConfig]) -> str | None:
+    """The model string of the current version of the import ``model`` (a registry name), or None when it
+    is not an import. Its records of earlier versions share its name; ``--model NAME`` in ``judge``,
+    ``export`` and ``browse`` keeps only the current version's records by filtering on this string."""
+    config = registry.get(model) if model is not None else None
+    if config is None or config.backend != "recorded" or not config.model.startswith(MODEL_PREFIX):
+        return None
+    return config.model
 
 
 def version_of(sha256: str, mapping: dict[str, Any]) -> str:

@@ -1,13 +1,19 @@
 """Inspect (UK AISI's ``inspect_ai``) evaluation logs, ``.eval`` or ``.json``, as normalised imported rows.
 
-One row per sample and epoch. The conversation is the sample's messages before the model's last
-output (system, user and earlier assistant turns); the last output is the final assistant message
-(the last message when it is the assistant's, else ``sample.output``). Its reasoning blocks
-(``ContentReasoning``) become ``thinking`` and its text blocks ``answer``; a final message without
+One row per sample and epoch (epoch E is r1lib's sample index E - 1). The conversation is the
+sample's messages before the model's last output (system, user and earlier assistant turns); the
+last output is the final assistant message (the last message when it is the assistant's, else
+``sample.output``). Its reasoning blocks (``ContentReasoning``) become ``thinking`` and its text
+blocks ``answer``; a final message without
 reasoning blocks also gives its text as ``output``, so that inline ``<think>`` tags still reach the
-trace parser. A sample without any output (an errored sample) has ``output``, ``thinking`` and
-``answer`` None and its error in ``meta["inspect"]["error"]``: it is imported as not answered, never
-as safe. Redacted reasoning (encrypted by the provider) is not readable: its summary, when the
+trace parser. A sample written by ``r1lib export --format inspect`` whose thinking came from tags
+(``metadata["r1lib"]["trace_source"] == "tags"``) also gives ``output``: the thinking and answer put
+back in tags the way its trace state says (:func:`r1lib.core.traces.tagged_text`), so a round trip
+keeps the state; other reasoning blocks were delivered apart from the text, and are imported as a
+separate reasoning field (trace state ``api_field``). A sample without any output (an errored
+sample, or a record r1lib had no recording for) has ``output``, ``thinking`` and ``answer`` None
+and its error, if any, in ``meta["inspect"]["error"]``: it is imported as not answered, never as
+safe. Redacted reasoning (encrypted by the provider) is not readable: its summary, when the
 provider gave one, stands for it and ``meta["inspect"]["thinking_redacted"]`` says so.
 
 Tool calls and non-text content (images, audio, documents) are refused with a UserError rather
@@ -20,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from r1lib.core.errors import UserError
+from r1lib.core.traces import tagged_text
 
 _INSTALL = 'pip install -e ".[inspect]"'
 _TEXT_ROLES = ("system", "user", "assistant")
@@ -28,7 +35,7 @@ _TEXT_ROLES = ("system", "user", "assistant")
 def read_inspect_log(path: str | Path) -> list[dict[str, Any]]:
     """The samples of the Inspect log at ``path`` as normalised rows (see the module docstring).
 
-    ``id`` is the sample id, with ``#EPOCH`` appended when the log has more than one epoch;
+    ``id`` is the sample id and ``sample`` its epoch - 1 (r1lib's sample index, which the export wrote as the epoch);
     ``meta`` is the sample's metadata plus ``meta["inspect"]`` (the log's task, model, eval id and
     run id, the sample's epoch, target, stop reason, scores and error); ``category`` is the
     sample metadata's ``category`` mapping when it has one (the shape ``r1lib export --format
@@ -46,10 +53,9 @@ def read_inspect_log(path: str | Path) -> list[dict[str, Any]]:
     if not log.samples:
         raise UserError(f"the Inspect log {path} holds no samples (status {log.status}); "
                         "give a log of a finished evaluation, not a header-only one")
-    several_epochs = max(sample.epoch for sample in log.samples) > 1
     header = {"task": log.eval.task, "model": log.eval.model, "eval_id": log.eval.eval_id,
               "run_id": log.eval.run_id}
-    return [_row(sample, index, header, several_epochs) for index, sample in enumerate(log.samples)]
+    return [_row(sample, index, header) for index, sample in enumerate(log.samples)]
 
 
 def _read_eval_log() -> Any:
@@ -62,9 +68,9 @@ def _read_eval_log() -> Any:
     return read_eval_log
 
 
-def _row(sample: Any, index: int, header: dict[str, Any], several_epochs: bool) -> dict[str, Any]:
+def _row(sample: Any, index: int, header: dict[str, Any]) -> dict[str, Any]:
     """One normalised row of one sample."""
-    sample_id = f"{sample.id}#{sample.epoch}" if several_epochs else str(sample.id)
+    sample_id = f"{sample.id}#{sample.epoch}"  # names the sample in error messages
     conversation, final = _split(sample)
     messages, earlier_thinking = _conversation(conversation, sample_id)
     metadata = dict(sample.metadata or {})
@@ -82,11 +88,14 @@ def _row(sample: Any, index: int, header: dict[str, Any], several_epochs: bool) 
         text = _text(final, sample_id)
         answer = text if _has_text(final) else None
         output = None if thinking is not None else (answer or "")
+        r1lib = metadata.get("r1lib") if isinstance(metadata.get("r1lib"), dict) else {}
+        if thinking is not None and r1lib.get("trace_source") == "tags":  # r1lib's export of a tagged output
+            output = tagged_text(thinking, answer or "", str(r1lib.get("trace_state")))
         if redacted:
             inspect_meta["thinking_redacted"] = True
-    return {"id": sample_id, "messages": messages, "output": output, "thinking": thinking, "answer": answer,
-            "category": _category(metadata), "meta": {**metadata, "inspect": inspect_meta},
-            "model": header["model"], "row": index}
+    return {"id": str(sample.id), "sample": sample.epoch - 1, "messages": messages, "output": output,
+            "thinking": thinking, "answer": answer, "category": _category(metadata),
+            "meta": {**metadata, "inspect": inspect_meta}, "model": header["model"], "row": index}
 
 
 def _split(sample: Any) -> tuple[list[Any], Any]:

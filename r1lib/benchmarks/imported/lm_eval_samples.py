@@ -9,10 +9,10 @@ The prompt is the first request's context: a plain string becomes one user turn;
 ``{"role", "content"}`` turns (what ``--apply_chat_template`` sends an API model, logged as that
 string or as a one-element list holding it) becomes that conversation. The raw generation
 (``resps[0][0]``) is the row's ``output``, for the trace parser; a task run with ``repeats`` > 1
-gives one row per generation (``id`` ``DOC_ID#K``). A task with several filters logs each document
-once per filter: those lines become one row whose ``meta["lm_eval"]["filtered_resps"]`` maps each
-filter to its filtered responses. Loglikelihood (multiple-choice) samples have no generated text
-and are refused with a UserError.
+gives one row per generation (``id`` the ``doc_id``, ``sample`` K, the generation's index). A task
+with several filters logs each document once per filter: those lines become one row whose
+``meta["lm_eval"]["filtered_resps"]`` maps each filter to its filtered responses. Loglikelihood
+(multiple-choice) samples have no generated text and are refused with a UserError.
 """
 
 from __future__ import annotations
@@ -114,10 +114,9 @@ def _rows(document: dict[str, Any], task: dict[str, Any]) -> list[dict[str, Any]
             "lm_eval": {**task, "doc_id": document["doc_id"], "gen_kwargs": document["gen_kwargs"],
                         "filtered_resps": document["filtered_resps"], "metrics": document["metrics"],
                         **document["extra"]}}
-    several = len(document["responses"]) > 1
-    return [{"id": f"{document['doc_id']}#{k}" if several else document["doc_id"], "messages": copy.deepcopy(messages),
-             "output": response, "thinking": None, "answer": None, "category": {}, "meta": copy.deepcopy(meta),
-             "model": None, "row": document["line"] - 1} for k, response in enumerate(document["responses"])]
+    return [{"id": document["doc_id"], "messages": copy.deepcopy(messages), "output": response, "thinking": None,
+             "answer": None, "category": {}, "meta": copy.deepcopy(meta), "model": None, "row": document["line"] - 1,
+             "sample": k} for k, response in enumerate(document["responses"])]
 
 
 def _messages(context: Any) -> list[dict[str, str]]:

@@ -5,7 +5,8 @@ A normalised row is a dict, one per output::
     {"id": str, "messages": [{"role": "system"|"user"|"assistant", "content": str}, ...],  # ends with a user turn
      "output": str | None,     # raw text for the trace parser, may hold inline <think> tags
      "thinking": str | None, "answer": str | None,   # already split; used when output is None
-     "category": {str: str}, "meta": {str: JSON}, "model": str | None, "row": int}
+     "category": {str: str}, "meta": {str: JSON}, "model": str | None, "row": int,
+     "sample": int}            # optional, default 0: the generation's index among the prompt's (an epoch, a repeat)
 
 Every reader returns such rows (the tabular ones through :meth:`FieldMapping.rows`, the Inspect and
 lm-eval readers directly); :func:`check_rows` checks them all the same way. A missing value (JSON
@@ -151,10 +152,10 @@ def conversation(value: Any, where: str, what: str) -> list[dict[str, str]]:
 
 
 def check_rows(rows: Sequence[dict[str, Any]], source: str) -> list[dict[str, Any]]:
-    """Check normalised rows (from any reader): keys, conversation, texts, unique ids; at least one row."""
+    """Check normalised rows (from any reader): keys, conversation, texts, unique (id, sample); at least one row."""
     if not rows:
         raise UserError(f"{source} holds no rows; nothing to import")
-    seen: dict[str, int] = {}
+    seen: dict[tuple[str, int], int] = {}
     checked = []
     for index, row in enumerate(rows):
         where = f"{source} row {row.get('row', index)}"
@@ -165,10 +166,13 @@ def check_rows(rows: Sequence[dict[str, Any]], source: str) -> list[dict[str, An
         for key in ("output", "thinking", "answer", "model"):
             if row[key] is not None and not isinstance(row[key], str):
                 raise UserError(f"{where}: {key} must be text or null, not {type(row[key]).__name__}")
-        if row["id"] in seen:
-            raise UserError(f"{where}: id {row['id']!r} is also the id of row {seen[row['id']]}; "
+        sample = row.get("sample", 0)
+        if not isinstance(sample, int) or isinstance(sample, bool) or sample < 0:
+            raise UserError(f"{where}: sample must be a whole number from 0, not {sample!r}; fix the reader")
+        if (row["id"], sample) in seen:
+            raise UserError(f"{where}: id {row['id']!r} is also the id of row {seen[row['id'], sample]}; "
                             "give --id-field a field with a unique value per row")
-        seen[row["id"]] = row["row"]
+        seen[row["id"], sample] = row["row"]
         checked.append({**row, "category": {str(k): str(v) for k, v in row["category"].items()},
                         "meta": plain(row["meta"])})
     return checked

@@ -11,9 +11,14 @@ for how each shape is handed to the trace parser):
 - raw output otherwise: ``think_tags`` (inline tags as they are; no tags = no thinking);
 - thinking and answer: ``joined``, the two fields as ``<think>\\nT\\n</think>\\nA`` (no thinking
   value: the answer alone);
+- an Inspect log's reasoning block (the row has thinking and no raw output): the thinking as a
+  separate reasoning field and the answer as the text, as an API with a reasoning field delivers
+  them (trace state ``api_field``), whatever the run's shape;
 - an answer only: ``answer_only`` for a reasoning model, else ``no_thinking``.
 
-Rows without an output are not rows of the run, so their conversations come back ``not_recorded``.
+The finish reason is the one an Inspect log recorded (:data:`FINISH_OF_STOP`; ``content_filter`` is
+r1lib's blocked finish), else the recorded backend's estimate. Rows without an output are not rows of
+the run, so their conversations come back ``not_recorded``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from r1lib.benchmarks.sources import FileSource
 from r1lib.core.traces import CLOSE_TAG, OPEN_TAG
 
 FORMAT = "imported"
+#: r1lib's finish reason of an Inspect stop reason (other stop reasons leave it to the estimate).
+FINISH_OF_STOP = {"stop": "stop", "max_tokens": "length", "model_length": "length", "content_filter": "content_filter"}
 
 
 def run_shape(manifest: dict[str, Any]) -> str:
@@ -63,7 +70,9 @@ def imported_run(model: str) -> RecordedRun:
 
 
 def imported_rows(file: RecordedFile) -> list[RecordedRow]:
-    """The rows of an import version that hold an output, as recorded rows (index = the source's row)."""
+    """The rows of an import version that hold an output, as recorded rows (index = the source's row,
+    ``sample`` = the row's sample index)."""
+    apart = dict(file.extra)["format"] == "inspect"  # an Inspect reasoning block came apart from the text
     rows = []
     for row in read_rows(Path(file.outputs.path)):
         if not has_output(row):
@@ -71,9 +80,18 @@ def imported_rows(file: RecordedFile) -> list[RecordedRow]:
         messages = row["messages"]
         system = messages[0]["content"] if messages[0]["role"] == "system" else None
         history = tuple(messages[1 if system is not None else 0:-1])
+        reasoning = row["thinking"] if apart and row["output"] is None else None
+        output = (row["answer"] or "") if reasoning is not None else _text(row)
         rows.append(RecordedRow(file=file, index=row["row"], system=system, prompt=messages[-1]["content"],
-                                output=_text(row), fields={"id": row["id"], **row["category"]}, history=history))
+                                output=output, fields={"id": row["id"], **row["category"]}, history=history,
+                                reasoning=reasoning, finish_reason=_finish(row), sample=row.get("sample", 0)))
     return rows
+
+
+def _finish(row: dict[str, Any]) -> str | None:
+    """The finish reason the source recorded: an Inspect sample's stop reason (None for other sources)."""
+    inspect = row["meta"].get("inspect")
+    return FINISH_OF_STOP.get(inspect.get("stop_reason")) if isinstance(inspect, dict) else None
 
 
 def _text(row: dict[str, Any]) -> str:

@@ -37,15 +37,19 @@ recorded; only tags the source removed or the chat template supplied are put bac
   (``--opens-thinking``), ``think_tags`` (a raw output), ``joined`` (thinking and answer fields put in
   tags), ``reasoning_parser`` (``--reasoning-parser deepseek_r1``: a text without tags is all
   thinking, as a live output of such a server is read; ``<think>`` is put in front), ``answer_only``
-  and ``no_thinking``. Their provenance names the source file, its sha256, the row and the mapping.
+  and ``no_thinking``; an Inspect log's reasoning block goes over as the completion's reasoning
+  field (``reasoning_field``, state ``api_field``). Their provenance names the source file, its
+  sha256, the row and the mapping.
 
 **Finish reason and tokens.** No tokenizer of these models is available offline, so whether an
 output was cut at the source's token limit is estimated: its approximate token count
 (:func:`approx_tokens`: words, groups of up to three digits, runs of punctuation and line breaks,
 roughly the pieces a BPE pre-tokenizer makes, each at least one token) reaches 85% of the limit
 and it stops mid-sentence or inside the thinking. Then ``finish_reason`` is ``length``, else
-``stop`` (``stop`` for ``thinking_only``, whose model went on to answer). Token counts stay None:
-the estimate is not a count; it is kept in ``provenance["approx_tokens"]``.
+``stop`` (``stop`` for ``thinking_only``, whose model went on to answer). An import whose source
+recorded a finish reason (an Inspect log's stop reason) keeps it, and a ``content_filter`` one is a
+provider block. Token counts stay None: the estimate is not a count; it is kept in
+``provenance["approx_tokens"]``.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ from r1lib.benchmarks.recorded import RecordedRow, RecordedRun, get_run, normali
 from r1lib.benchmarks.sources import DataFiles
 from r1lib.config.settings import ModelConfig
 from r1lib.core.errors import UserError
-from r1lib.core.records import NOT_RECORDED_FINISH, Messages
+from r1lib.core.records import BLOCKED_FINISH, NOT_RECORDED_FINISH, Messages
 from r1lib.core.traces import CLOSE_TAG, OPEN_TAG, parse_trace
 from r1lib.generation.backends.base import Backend, Completion, register
 
@@ -80,6 +84,7 @@ DELIMITING = {
     "no_thinking": "no thinking: a non-reasoning model",
     "joined": "thinking and answer fields of the source, put in <think> ... </think> and the answer after it",
     "reasoning_parser": "read as the deepseek_r1 reasoning parser reads a live output: text without tags is thinking",
+    "reasoning_field": "the source delivered the thinking apart from the answer (an Inspect reasoning block)",
 }
 
 
@@ -100,6 +105,8 @@ def conversation_key(messages: Messages) -> ConversationKey | None:
 
 def hand_over(run: RecordedRun, row: RecordedRow) -> tuple[str, str]:
     """The text to give the trace parser for ``row`` and the :data:`DELIMITING` key saying why."""
+    if row.reasoning is not None:
+        return row.output, "reasoning_field"
     if run.shape in ("think_tags", "joined"):
         return row.output, run.shape
     if run.shape == "reasoning_parser":
@@ -139,19 +146,23 @@ def recorded_completion(run: RecordedRun, row: RecordedRow, files: DataFiles | N
         provenance.update({"source": source.repo, "sha256": source.sha256, "import_version": source.revision,
                            "row_id": row.fields.get("id"), "format": extra["format"],
                            "mapping": json.loads(extra["mapping"])})
-    return Completion(text=text, finish_reason=finish_reason(run, text), provenance=provenance)
+    finish = row.finish_reason or finish_reason(run, text)  # the source's own, when it recorded one
+    blocked = "the source's output stopped at a content filter" if finish == BLOCKED_FINISH else None
+    return Completion(text=text, reasoning=row.reasoning, finish_reason=finish, blocked=blocked,
+                      provenance=provenance)
 
 
 @register("recorded")
 class RecordedBackend(Backend):
-    """Looks every conversation up in one recorded run (see the module docstring)."""
+    """Looks every conversation up in one recorded run (see the module docstring): its outputs of sample
+    index ``sample`` (an import's later epochs or repeats are samples 1, 2, ...; the pinned runs have 0 only)."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, sample: int = 0):
         super().__init__(config)
         self.run = get_run(config.model)
         self.files = DataFiles()
         self.rows: dict[ConversationKey, RecordedRow] = {}
-        for row in read_run(self.run.name, self.files):
+        for row in (r for r in read_run(self.run.name, self.files) if r.sample == sample):
             key = conversation_key(row.messages)
             assert key is not None, "a recorded row always ends in its user prompt"
             if key in self.rows:
