@@ -166,7 +166,7 @@ def test_outputs_you_already_have_are_imported_and_assessed_without_generation(o
     assert "imported/my-outputs (refusal-offline)" in page and "Other benchmarks of this run" in page
     status = (tables / "status.md").read_text()
     assert "not run in this profile" in status  # the paper tables this one benchmark cannot build
-    with Store(_only_folder(outputs / "runs") / "store.sqlite") as store:
+    with Store(outputs / "runs" / "assess-my-outputs" / "store.sqlite") as store:  # the import's and the run's
         records = store.generations_frame(role="eval")
     assert len(records) == 6 and set(records["model"]) == {"my-outputs"}
     assert sorted(records["trace_state"]) == ["closed"] * 3 + ["no_think"] * 3

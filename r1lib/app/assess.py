@@ -89,7 +89,8 @@ def assessment_profile(model: str, *, counterpart: str | None = None, reference:
     victim = PAPER_VICTIM
     if not any(costs_money(registry[m]) for m in models) or judge == OFFLINE:
         victim = partner or config.name  # no key is needed anywhere else: keep it so
-        deviations.append(f"spear phishing: the victim is played by {victim}, not the paper's GPT-4o")
+        if "phishing" in doc["benchmarks"]:
+            deviations.append(f"spear phishing: the victim is played by {victim}, not the paper's GPT-4o")
     if size == "quick" and benchmarks is None:
         deviations.append("size: a small stratified sample of every benchmark (configs/assess/quick.yaml), "
                           "not the paper's sizes; intervals are wide")
@@ -154,10 +155,12 @@ def assess(model: str, *, counterpart: str | None = None, reference: str | None 
     with extra_models_files(models_files):
         settings = Settings.load()
         benchmarks = None
-        if outputs is not None:
-            result = outputs(str(Path(store).resolve()) if store else str(default_store(model, settings)))
+        if outputs is not None:  # the import and the notebooks share one store
+            store = Path(store).resolve() if store else default_store(model, settings)
+            result = outputs(str(store))
             print("\n".join(result.lines()))
             model, benchmarks = result.model, {result.benchmark: {"limit": None}}
+            settings = Settings.load()  # the models registry now holds the import's entry
         plan = assessment_profile(model, counterpart=counterpart, reference=reference, judge_model=judge_model,
                                   size=size, store=store, report_dir=report_dir, settings=settings,
                                   benchmarks=benchmarks)
