@@ -28,6 +28,7 @@ from r1lib.benchmarks.sources import FIXTURE_PROFILE_SUFFIX
 from r1lib.config.settings import ModelConfig, Settings, load_profile, models_registry, profile_path, resolve_model
 from r1lib.config.validation import field_hints, key_lines, validate
 from r1lib.core.errors import UserError
+from r1lib.generation.mitigations import arm_configs, parse_arms
 from r1lib.judges.base import LLMJudge
 from r1lib.judges.registry import get_judge, judge_class, judge_names
 
@@ -83,6 +84,9 @@ class ProfileFile(BaseModel):
         "refusal", description="provider-blocked prompts count as refusals, or are excluded")
     max_failures: int = Field(0, ge=0, description="failed calls a notebook tolerates before it reports "
                                                    "'incomplete', e.g. 0")
+    mitigations: dict[str, dict[str, Any]] | None = Field(
+        None, description="arm -> one change applied to the models as <model>+<arm>, e.g. {zerothink: "
+                          "{thinking: off}, lessthink: {thinking_budget: 32}} (see r1lib.generation.mitigations)")
 
 
 PROFILE_FILE = TypeAdapter(ProfileFile)
@@ -121,6 +125,8 @@ class Profile:
     max_failures: int = 0
     scorers: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: dict(DEFAULT_SCORERS))
     registry: Mapping[str, ModelConfig] = field(default_factory=dict, repr=False, compare=False)
+    #: Every mitigation arm's model (``<model>+<arm>``, also in ``models``) -> (its baseline model, the arm).
+    arms: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, name_or_path: str = "demo", *, models: Sequence[str] | None = None, limit: int | None = None,
@@ -173,8 +179,14 @@ class Profile:
 
         spec = validate(PROFILE_FILE, dict(doc), source=f"profile file {path}" if path else f"profile {name!r}",
                         hints=PROFILE_HINTS, lines=lines)
-        registry = models_registry(settings)
-        models = tuple(_model_names(spec.models, registry, at("models")))
+        registry: dict[str, ModelConfig] = models_registry(settings)
+        arm_specs = parse_arms(spec.mitigations or {}, at("mitigations"))
+        # names of arms in 'models' (a narrowed profile) stand for their baselines; the arms are derived below
+        models = tuple(_model_names(list(dict.fromkeys(_baseline(m, arm_specs) for m in spec.models)), registry,
+                                    at("models")))
+        derived = arm_configs(arm_specs, models, registry, settings, at("mitigations"))
+        registry.update(derived)
+        models += tuple(derived)
         store = Path(spec.store).expanduser() if spec.store else settings.runs_dir / name / "store.sqlite"
         return cls(
             name=name, models=models,
@@ -189,6 +201,7 @@ class Profile:
             phishing_turns=spec.phishing_turns, blocked_as=spec.blocked_as, max_failures=spec.max_failures,
             scorers=_scorers(spec.scorers, at("scorers")),
             registry=registry,
+            arms={name: (name.rpartition("+")[0], name.rpartition("+")[2]) for name in derived},
         )
 
     def config(self, model: str) -> ModelConfig:
@@ -241,6 +254,10 @@ class Profile:
 
 
 
+def _baseline(model: str, arms: Mapping[str, Any]) -> str:
+    """The baseline of an arm's name ``<model>+<arm>`` (a name that is no arm's stays as it is)."""
+    base, plus, arm = model.rpartition("+")
+    return base if plus and arm in arms else model
 
 
 def _keep_models(plan: Any, models: Sequence[str]) -> Any:

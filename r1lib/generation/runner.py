@@ -92,10 +92,11 @@ def requests_for(items: Sequence[Item], samples: int = 1) -> list[Request]:
 
 
 def with_system_prompt(config: ModelConfig, messages: Messages) -> Messages:
-    """Prepend the model's configured system prompt unless the conversation already has one."""
+    """Prepend the model's configured system prompt unless the conversation already has one; then
+    apply a mitigation arm's system prompt and user template (:meth:`Mitigation.apply`)."""
     if config.system_prompt and not any(m.get("role") == "system" for m in messages):
-        return [{"role": "system", "content": config.system_prompt}, *messages]
-    return list(messages)
+        messages = [{"role": "system", "content": config.system_prompt}, *messages]
+    return list(messages) if config.mitigation is None else config.mitigation.apply(messages)
 
 
 def get_backend(config: ModelConfig) -> Backend:
