@@ -174,12 +174,13 @@ def test_profile_arms_are_derived_models_with_their_own_keys(tmp_path: Path, rou
         "models: [loop-r1, loop-chat]\nbenchmarks: {xstest: {limit: 2}}\nmitigations:\n"
         f"  safety: {{system_prompt: {{file: {PROJECT_PROMPT['file']}, source: project}}}}\n"
         "  same-safety: {system_prompt: {file: configs/mitigations/safety-system-prompt.txt, source: project}}\n"
-        "  low: {reasoning_effort: low, models: [loop-r1]}\n")
+        "  low: {reasoning_effort: low, models: [loop-r1]}\nmax_concurrency: {loop-r1: 3}\n")
     profile = Profile.load(str(profile_file))
     assert profile.models == ("loop-r1", "loop-chat", "loop-r1+safety", "loop-chat+safety", "loop-r1+same-safety",
                               "loop-chat+same-safety", "loop-r1+low")
     assert profile.arms["loop-r1+low"] == ("loop-r1", "low")
     assert profile.labels["loop-r1+low"] == "loop-r1+low"
+    assert profile.config("loop-r1+low").max_concurrency == 3 == profile.config("loop-r1").max_concurrency
     keys = {m: record_key(profile.config(m).key_fields(), PROMPT, 0) for m in profile.models}
     assert len(set(keys.values())) == len(keys)  # two arms with the same text still never share a record
     baseline = profile.config("loop-r1")

@@ -205,11 +205,11 @@ class Profile:
         )
 
     def config(self, model: str) -> ModelConfig:
-        """The model's registry entry with this profile's ``max_concurrency`` override applied."""
+        """The model's registry entry with this profile's ``max_concurrency`` override applied (an arm
+        takes its baseline's)."""
         config = resolve_model(model, dict(self.registry))
-        if config.name in self.max_concurrency:
-            config = dataclasses.replace(config, max_concurrency=self.max_concurrency[config.name])
-        return config
+        limit = self.max_concurrency.get(self.arms.get(config.name, (config.name, ""))[0])
+        return config if limit is None else dataclasses.replace(config, max_concurrency=limit)
 
     @property
     def labels(self) -> dict[str, str]:
