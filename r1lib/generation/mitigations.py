@@ -24,6 +24,7 @@ a run of an arm resumes like any run. The kinds (one per arm)::
 - ``think_prefix``: text put at the start of the thinking (after ``<think>\\n``): pre-filled by the
   local backends (transformers, vLLM), sent as an assistant prefix by routes that accept one
   (``options.assistant_prefix``, see :mod:`r1lib.generation.backends.prefill`); refused elsewhere.
+  The record's thinking is what the model generated after it (the prefix is in the record's config).
 - ``thinking: off`` (ZeroThink): an empty think block pre-filled the same way; for Qwen3-style
   entries (``extra_body.chat_template_kwargs.enable_thinking``) ``enable_thinking: false`` instead.
 - ``thinking_budget: N`` (LessThink by budget forcing): at most N thinking tokens, then ``</think>``

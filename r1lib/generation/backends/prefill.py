@@ -36,8 +36,9 @@ def prefix_style(config: ModelConfig) -> str | None:
 
 def prefilled_body(config: ModelConfig, messages: Messages) -> dict[str, Any]:
     """The ``messages`` of a request body, with the arm's assistant pre-fill and the fields it needs."""
-    prefill = config.mitigation.prefill if config.mitigation is not None else None
-    if prefill is None:
+    mitigation = config.mitigation
+    prefill = mitigation.prefill if mitigation is not None else None
+    if mitigation is None or prefill is None:
         return {"messages": messages}
     style = prefix_style(config)
     if style == "continue_final_message":
@@ -45,6 +46,6 @@ def prefilled_body(config: ModelConfig, messages: Messages) -> dict[str, Any]:
                 "continue_final_message": True, "add_generation_prompt": False}
     if style == "deepseek_prefix":
         return {"messages": [*messages, {"role": "assistant", "content": prefill, "prefix": True}]}
-    raise UserError(f"model {config.name!r}: arm {config.mitigation.arm!r} pre-fills the assistant turn, "  # type: ignore[union-attr]
+    raise UserError(f"model {config.name!r}: arm {mitigation.arm!r} pre-fills the assistant turn, "
                     "but the route accepts no assistant prefix; set options.assistant_prefix "
                     f"({', '.join(STYLES)}) if it does, or drop the arm for this model")
