@@ -28,6 +28,7 @@ from r1lib.benchmarks.sources import FIXTURE_PROFILE_SUFFIX
 from r1lib.config.settings import ModelConfig, Settings, load_profile, models_registry, profile_path, resolve_model
 from r1lib.config.validation import field_hints, key_lines, validate
 from r1lib.core.errors import UserError
+from r1lib.generation.mitigations import arm_configs, parse_arms
 from r1lib.judges.base import LLMJudge
 from r1lib.judges.registry import get_judge, judge_class, judge_names
 
@@ -85,6 +86,9 @@ class ProfileFile(BaseModel):
         "refusal", description="provider-blocked prompts count as refusals, or are excluded")
     max_failures: int = Field(0, ge=0, description="failed calls a notebook tolerates before it reports "
                                                    "'incomplete', e.g. 0")
+    mitigations: dict[str, dict[str, Any]] | None = Field(
+        None, description="arm -> one change applied to the models as <model>+<arm>, e.g. {zerothink: "
+                          "{thinking: off}, lessthink: {thinking_budget: 32}} (see r1lib.generation.mitigations)")
 
 
 PROFILE_FILE = TypeAdapter(ProfileFile)
@@ -124,6 +128,8 @@ class Profile:
     scorers: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: dict(DEFAULT_SCORERS))
     models_files: tuple[Path, ...] = ()
     registry: Mapping[str, ModelConfig] = field(default_factory=dict, repr=False, compare=False)
+    #: Every mitigation arm's model (``<model>+<arm>``, also in ``models``) -> (its baseline model, the arm).
+    arms: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, name_or_path: str = "demo", *, models: Sequence[str] | None = None, limit: int | None = None,
@@ -177,8 +183,14 @@ class Profile:
         spec = validate(PROFILE_FILE, dict(doc), source=f"profile file {path}" if path else f"profile {name!r}",
                         hints=PROFILE_HINTS, lines=lines)
         files = _models_files(spec.models_files, path.parent if path is not None else Path.cwd(), at("models_files"))
-        registry = models_registry(settings, extra_files=[str(f) for f in files])
-        models = tuple(_model_names(spec.models, registry, at("models")))
+        registry: dict[str, ModelConfig] = models_registry(settings, extra_files=[str(f) for f in files])
+        arm_specs = parse_arms(spec.mitigations or {}, at("mitigations"))
+        # names of arms in 'models' (a narrowed profile) stand for their baselines; the arms are derived below
+        models = tuple(_model_names(list(dict.fromkeys(_baseline(m, arm_specs) for m in spec.models)), registry,
+                                    at("models")))
+        derived = arm_configs(arm_specs, models, registry, settings, at("mitigations"))
+        registry.update(derived)
+        models += tuple(derived)
         store = Path(spec.store).expanduser() if spec.store else settings.runs_dir / name / "store.sqlite"
         return cls(
             name=name, models=models, models_files=files,
@@ -193,14 +205,15 @@ class Profile:
             phishing_turns=spec.phishing_turns, blocked_as=spec.blocked_as, max_failures=spec.max_failures,
             scorers=_scorers(spec.scorers, at("scorers")),
             registry=registry,
+            arms={name: (name.rpartition("+")[0], name.rpartition("+")[2]) for name in derived},
         )
 
     def config(self, model: str) -> ModelConfig:
-        """The model's registry entry with this profile's ``max_concurrency`` override applied."""
+        """The model's registry entry with this profile's ``max_concurrency`` override applied (an arm
+        takes its baseline's)."""
         config = resolve_model(model, dict(self.registry))
-        if config.name in self.max_concurrency:
-            config = dataclasses.replace(config, max_concurrency=self.max_concurrency[config.name])
-        return config
+        limit = self.max_concurrency.get(self.arms.get(config.name, (config.name, ""))[0])
+        return config if limit is None else dataclasses.replace(config, max_concurrency=limit)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -251,6 +264,12 @@ def _models_files(value: Sequence[str], base: Path, where: str) -> tuple[Path, .
             raise UserError(f"{where}: models_files names {given!r}, but {resolved} does not exist; give a "
                             "models file's path relative to the profile file, or drop it from 'models_files'")
     return files
+
+
+def _baseline(model: str, arms: Mapping[str, Any]) -> str:
+    """The baseline of an arm's name ``<model>+<arm>`` (a name that is no arm's stays as it is)."""
+    base, plus, arm = model.rpartition("+")
+    return base if plus and arm in arms else model
 
 
 def _keep_models(plan: Any, models: Sequence[str]) -> Any:

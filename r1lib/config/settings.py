@@ -26,6 +26,7 @@ from pydantic import (
 )
 from typing_extensions import NotRequired, TypedDict
 
+from r1lib.config.arms import Mitigation
 from r1lib.config.validation import field_hints, key_lines, validate
 from r1lib.core.errors import UserError
 
@@ -234,6 +235,8 @@ class ModelConfig:
     rate_limits: Annotated[RateLimits | None, Field(
         description="requests and tokens per minute for a provider that sends no x-ratelimit headers, "
                     "e.g. {rpm: 3000, tpm: 600000}")] = None
+    mitigation: Annotated[Mitigation | None, Field(description="set by a profile's 'mitigations:' section "
+                                                               "(r1lib.generation.mitigations), never here")] = None
 
     @property
     def opens_thinking(self) -> bool:
@@ -242,7 +245,10 @@ class ModelConfig:
         ``<think>`` (``prefill_think``), or the chat template opens it, which is what vLLM's
         ``deepseek_r1`` reasoning parser assumes (``reasoning_parser: deepseek_r1``). When the server
         ran that parser the thinking arrives in a reasoning field and this changes nothing; when it
-        did not, the tags are in the text and r1lib splits them the same way."""
+        did not, the tags are in the text and r1lib splits them the same way. A mitigation arm that
+        pre-fills the thinking (or an empty think block) decides it (:attr:`Mitigation.opens_thinking`)."""
+        if self.mitigation is not None and self.mitigation.opens_thinking is not None:
+            return self.mitigation.opens_thinking
         return self.prefill_think or self.reasoning_parser == "deepseek_r1"
 
     def streams(self) -> bool:
@@ -255,8 +261,9 @@ class ModelConfig:
         return self.reasoning or budget > STREAM_AUTO_MIN_TOKENS
 
     def key_fields(self) -> dict[str, Any]:
-        """Everything in this config that can change an output; hashed into every record key."""
-        return {
+        """Everything in this config that can change an output; hashed into every record key (a
+        mitigation arm only when there is one, so the baselines' keys stay as they were)."""
+        fields = {
             "backend": self.backend,
             "model": self.model,
             "revision": self.revision,
@@ -270,6 +277,7 @@ class ModelConfig:
             "extra_body": self.extra_body,
             "options": {k: v for k, v in sorted(self.options.items()) if k in OUTPUT_OPTIONS},
         }
+        return fields if self.mitigation is None else {**fields, "mitigation": self.mitigation.key_fields()}
 
     def api_key(self) -> str | None:
         """The API key from the environment variable ``api_key_env``; a clear error when it is unset."""
@@ -321,8 +329,7 @@ def _read_yaml(path: Path, *, what: str) -> Any:
                         "YYYY-MM-DD date, or quote the value to keep it as text") from None
 
 
-#: libyaml's safe loader where PyYAML was built with it (~8x faster than the pure-Python one).
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 def load_models(files: tuple[Path, ...] | list[Path]) -> dict[str, ModelConfig]:
     """Read models files (later files override earlier entries of the same name).
 
@@ -341,9 +348,9 @@ def load_models(files: tuple[Path, ...] | list[Path]) -> dict[str, ModelConfig]:
             if not isinstance(entry, dict):
                 raise UserError(f"models file {path} line {entry_line} (model {name!r}): the entry must be a "
                                 "mapping with at least 'backend' and 'model'")
-            if "name" in entry:
-                raise UserError(f"models file {path} line {entry_line} (model {name!r}): remove 'name'; an entry's "
-                                "name is its key")
+            if "name" in entry or "mitigation" in entry:
+                raise UserError(f"models file {path} line {entry_line} (model {name!r}): remove 'name' and "
+                                "'mitigation'; an entry's name is its key, arms go in a profile's 'mitigations:'")
             registry[str(name)] = validate(MODEL_ENTRY, {"name": str(name), **entry}, source=f"models file {path}",
                                            entry=f" (model {name!r})", hints=MODEL_ENTRY_HINTS, lines=lines,
                                            prefix=("models", str(name)))

@@ -92,10 +92,11 @@ def requests_for(items: Sequence[Item], samples: int = 1) -> list[Request]:
 
 
 def with_system_prompt(config: ModelConfig, messages: Messages) -> Messages:
-    """Prepend the model's configured system prompt unless the conversation already has one."""
+    """Prepend the model's configured system prompt unless the conversation already has one; then
+    apply a mitigation arm's system prompt and user template (:meth:`Mitigation.apply`)."""
     if config.system_prompt and not any(m.get("role") == "system" for m in messages):
-        return [{"role": "system", "content": config.system_prompt}, *messages]
-    return list(messages)
+        messages = [{"role": "system", "content": config.system_prompt}, *messages]
+    return list(messages) if config.mitigation is None else config.mitigation.apply(messages)
 
 
 def get_backend(config: ModelConfig) -> Backend:
@@ -143,7 +144,10 @@ def opens_thinking(config: ModelConfig, completion: Completion) -> bool:
     a provider that does not split R1's thinking (e.g. Together) returns it without its opening
     tag, and thinking cut there never reached ``</think>``. A recorded output is handed over
     already delimited from its data, its finish reason an estimate (:mod:`r1lib.generation.backends.recorded`).
+    Under a ZeroThink arm the thinking was closed before the output began: a cut output is a cut answer.
     """
+    if config.mitigation is not None and config.mitigation.opens_thinking is False:
+        return False
     cut = config.reasoning and completion.finish_reason == "length" and completion.provenance is None
     return config.opens_thinking or cut
 

@@ -117,12 +117,14 @@ class LocalBackend(Backend):
             return Completion(error=f"{type(exc).__name__}: {exc}", latency_s=time.perf_counter() - started)
 
     def render(self, messages: Messages) -> str:
-        """The prompt string: chat template with the generation prompt, plus ``<think>\\n`` if prefilled."""
+        """The prompt string: chat template with the generation prompt, plus ``<think>\\n`` if prefilled;
+        a mitigation arm's pre-fill (a thinking prefix, or ZeroThink's empty think block) replaces that."""
         text = self.tokenizer.apply_chat_template(messages, chat_template=self.config.chat_template,
                                                   tokenize=False, add_generation_prompt=True)
         if self.config.prefill_think and not text.endswith(PREFILL):
             text += PREFILL
-        return text
+        prefill = self.config.mitigation.prefill if self.config.mitigation is not None else None
+        return text if prefill is None else text.removesuffix(PREFILL) + prefill
 
     def count_tokens(self, text: str) -> int:
         """Number of tokens of ``text`` (no special tokens added)."""
@@ -134,7 +136,7 @@ class LocalBackend(Backend):
         close_at = piece.text.rfind(CLOSE_TAG)
         if close_at >= 0:
             reasoning = min(piece.tokens, self.count_tokens(piece.text[:close_at + len(CLOSE_TAG)]))
-        elif self.config.prefill_think or OPEN_TAG in piece.text:
+        elif self.config.opens_thinking or OPEN_TAG in piece.text:
             reasoning = piece.tokens
         else:
             reasoning = None

@@ -81,6 +81,7 @@ from r1lib.generation.backends.base import Backend, Completion, register
 from r1lib.generation.backends.concurrency import AdaptiveLimit, Replicas
 from r1lib.generation.backends.openai_replies import is_block, parse_response, retry_after, status_outcome, well_formed
 from r1lib.generation.backends.openai_stream import Interrupted, MalformedBody, StreamedReply, interrupted_meta
+from r1lib.generation.backends.prefill import prefilled_body
 from r1lib.generation.backends.rate_limits import RateLimiter, estimate_tokens, has_limits, reset_seconds
 
 NO_KEY = "EMPTY"
@@ -112,7 +113,7 @@ class OpenAIBackend(Backend):
 
     def request_body(self, messages: Messages) -> dict[str, Any]:
         """The chat-completions body of one non-streamed call (what a Batch API line carries)."""
-        body = {**self.body, "messages": messages}
+        body = {**self.body, **prefilled_body(self.config, messages)}
         body.pop("stream", None)
         body.pop("stream_options", None)
         return body
@@ -189,7 +190,7 @@ class OpenAIBackend(Backend):
         """
         error = ""
         interrupted: list[dict[str, Any]] = []  # what arrived of each cut stream
-        estimate = estimate_tokens({**self.body, "messages": messages})
+        estimate = estimate_tokens({**self.body, **prefilled_body(self.config, messages)})
         for attempt in range(1, self.max_attempts + 1):
             wait: float | None = None
             cut = False
@@ -252,8 +253,8 @@ class OpenAIBackend(Backend):
 
     async def _post(self, client: AsyncOpenAI, messages: Messages) -> tuple[Any, Any]:
         """One non-streamed call: the reply body as plain JSON, and the reply's headers."""
-        response = await client.post("/chat/completions", cast_to=object, body={**self.body, "messages": messages},
-                                     options={"headers": RAW_RESPONSE})
+        body = {**self.body, **prefilled_body(self.config, messages)}  # with an arm's assistant pre-fill
+        response = await client.post("/chat/completions", cast_to=object, body=body, options={"headers": RAW_RESPONSE})
         try:
             return response.parse(), response.headers
         except (openai.APIResponseValidationError, ValueError) as exc:  # body decoding, inside the client
@@ -267,8 +268,8 @@ class OpenAIBackend(Backend):
         fault raises :class:`Interrupted` with what arrived. Only the client's reading of the next
         chunk is guarded, so a bug in :class:`StreamedReply` still raises.
         """
-        stream = await client.post("/chat/completions", cast_to=object, body={**self.body, "messages": messages},
-                                   stream=True, stream_cls=AsyncStream[object])
+        stream = await client.post("/chat/completions", cast_to=object, stream=True, stream_cls=AsyncStream[object],
+                                   body={**self.body, **prefilled_body(self.config, messages)})
         pacer.observe(stream.response.headers)
         reply = StreamedReply()
         chunks = stream.__aiter__()
