@@ -209,5 +209,3 @@ def load_deepseek_jailbreak(files: DataFiles, split: str | None) -> list[Item]:
     return items
 
 
-
-

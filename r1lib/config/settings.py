@@ -329,7 +329,6 @@ def _read_yaml(path: Path, *, what: str) -> Any:
                         "YYYY-MM-DD date, or quote the value to keep it as text") from None
 
 
-
 def load_models(files: tuple[Path, ...] | list[Path]) -> dict[str, ModelConfig]:
     """Read models files (later files override earlier entries of the same name).
 

@@ -311,12 +311,6 @@ class StringMatchRefusalJudge(RefusalClassifier):
                 for label in labels]
 
 
-
-
-
-
-
-
 @register
 class OfflineRefusalJudge(RefusalClassifier):
     """Learned refusal classifier (MiniLM embedding + phrase cues, logistic regression), fully offline.

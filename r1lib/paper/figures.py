@@ -330,14 +330,6 @@ def thinking_answer_heatmap(answer_frame: pd.DataFrame, thinking_frame: pd.DataF
     return with_data(fig, pd.concat(counts, ignore_index=True)[["label", "thinking", "answer", "count"]])
 
 
-
-
-
-
-
-
-
-
 def no_data_figure(title: str, *frames: pd.DataFrame, reason: str = "") -> Figure:
     """A small figure saying there is nothing to plot, and why (the outcomes of the frames' records)."""
     if not reason:

@@ -91,16 +91,6 @@ Comparable = object
 
 
 # ---------------------------------------------------------------------------------------------
-# The paper's numbers
-
-
-
-
-
-
-
-
-# ---------------------------------------------------------------------------------------------
 # Tables
 
 
@@ -298,20 +288,6 @@ def trace_states(frames: Sequence[pd.DataFrame], labels: Labels) -> pd.DataFrame
 # Cells
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def _row(model: str, labels: Labels, row: str, column: str, cell: dict, unit: str = PERCENT, *,
          comparable: tuple[bool, str]) -> dict:
     ok, reason = comparable
@@ -319,30 +295,8 @@ def _row(model: str, labels: Labels, row: str, column: str, cell: dict, unit: st
             "unit": unit, "comparable": ok, "reason": reason}
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 # ---------------------------------------------------------------------------------------------
 # Frames
-
-
-
-
-
-
 
 
 def _grade(details: object, key: str) -> object:

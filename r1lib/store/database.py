@@ -64,10 +64,6 @@ EXPORT_COLUMNS = ["model", "benchmark", "prompt_id", "sample", "prompt", "thinki
                   "answer_tokens", "latency_s", "error", "key"]
 
 
-
-
-
-
 class Store:
     """A SQLite response store at ``path``: created on first use unless ``create=False`` (then a missing
     file is a UserError); a store of an older schema version is migrated on opening."""
@@ -371,25 +367,5 @@ class Store:
         frame = self.generations_frame(model=model, benchmark=benchmark, run=run)[EXPORT_COLUMNS]
         write_frame(frame, fmt, output)
         return len(frame)
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 

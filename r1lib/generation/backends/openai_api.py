@@ -338,25 +338,11 @@ class OpenAIBackend(Backend):
         return random.uniform(0, min(self.backoff_max_s, self.backoff_s * 2 ** (attempt - 1)))
 
 
-
-
-
-
-
-
 def _used_tokens(completion: Completion) -> int | None:
     """Prompt plus output tokens of a completion, as its usage reported them (None when it did not)."""
     if completion.prompt_tokens is None or completion.completion_tokens is None:
         return None
     return completion.prompt_tokens + completion.completion_tokens
-
-
-
-
-
-
-
-
 
 
 @functools.cache
@@ -367,18 +353,6 @@ def tls_context() -> ssl.SSLContext:
     except ImportError:
         from httpx import create_ssl_context
     return create_ssl_context()
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def _message(exc: openai.APIError) -> str:
