@@ -154,7 +154,7 @@ class _Plan:
     def generation_row(self, model: str, benchmark: str, items: Sequence[Item]) -> dict[str, Any]:
         """One model's single-turn calls on ``items``: those not yet stored."""
         config = self.profile.config(model)
-        requests = requests_for(items, self.profile.samples)
+        requests = requests_for(items, self.profile.samples_for(benchmark))
         conversations = [with_system_prompt(config, r.messages) for r in requests]
         stored = self._stored(config, conversations, [r.sample for r in requests])
         pending = [c for c, done in zip(conversations, stored) if not done]
@@ -173,13 +173,14 @@ class _Plan:
         opening = [self.tokens.count_messages(item.messages) for item in items]
         victim_system = [self.tokens.count(spec.victim_system_message(item.meta["target_profile"])) for item in items]
         exchange = said.answer + heard.answer + 2 * MESSAGE_TOKENS
-        attacker_prompt = sum(p * (turns + 1) + exchange * turns * (turns + 1) / 2 for p in opening)
-        victim_prompt = sum(s * (turns + 1) + (said.answer + MESSAGE_TOKENS) * (turns + 1)
-                            + exchange * turns * (turns + 1) / 2 for s in victim_system)
+        samples = self.profile.samples_for(benchmark)
+        attacker_prompt = samples * sum(p * (turns + 1) + exchange * turns * (turns + 1) / 2 for p in opening)
+        victim_prompt = samples * sum(s * (turns + 1) + (said.answer + MESSAGE_TOKENS) * (turns + 1)
+                                      + exchange * turns * (turns + 1) / 2 for s in victim_system)
         check = (self.tokens.count(spec.check_system)
                  + self.tokens.count(spec.complied_check.render(victim_response=""))
                  + self.tokens.count(spec.refused_check.render(victim_response="")) + 4 * MESSAGE_TOKENS) / 2
-        n = len(items)
+        n = len(items) * samples
         checks_out = DIALOGUE_CHECK_TOKENS
         return [self._row("generation", attacker, benchmark, benchmark, "attacker turns", n * (turns + 1), 0,
                           attacker_prompt, n * (turns + 1) * said.billed),
@@ -209,16 +210,17 @@ class _Plan:
                 text = self._transcript(config)
             if text <= 0:
                 continue  # an empty channel is never sent (no_output)
-            judged = self._judged(config, items, judge, channel)
-            pending = len(items) - len(judged)
+            samples = self.profile.samples_for(benchmark)
+            judged = self._judged(config, items, judge, channel, samples)
+            pending = len(items) * samples - sum(judged)
             for kind, call in calls.items():
-                prompt = sum(call.template[i] + call.text[i] * text + call.answer[i] * lengths.answer
-                             + call.thinking[i] * lengths.thinking + call.fixed
-                             for i in range(len(items)) if i not in judged)
+                prompt = sum((call.template[i] + call.text[i] * text + call.answer[i] * lengths.answer
+                              + call.thinking[i] * lengths.thinking + call.fixed) * (samples - judged[i])
+                             for i in range(len(items)))
                 output = call.output_tokens
                 rows.append(self._row("judging", judge.judge_model, judge.name, benchmark,
                                       f"{channel} of {model}: {kind}",
-                                      pending * call.per_item, len(judged) * call.per_item, prompt,
+                                      pending * call.per_item, sum(judged) * call.per_item, prompt,
                                       pending * call.per_item * output))
         return rows
 
@@ -298,15 +300,17 @@ class _Plan:
         done = self.store.done_keys(keys)
         return [k in done for k in keys]
 
-    def _judged(self, config: ModelConfig, items: Sequence[Item], judge: Any, channel: str) -> set[int]:
-        """Positions of the items whose record of this model already holds this judge's verdict."""
+    def _judged(self, config: ModelConfig, items: Sequence[Item], judge: Any, channel: str,
+                samples: int) -> list[int]:
+        """Per item, how many of its ``samples`` records of this model already hold this judge's verdict."""
         if self.store is None:
-            return set()
+            return [0] * len(items)
         fields = config.key_fields()
         keys = [record_key(fields, with_system_prompt(config, r.messages), r.sample)
-                for r in requests_for(items, self.profile.samples)][:len(items)]
+                for r in requests_for(items, samples)]
         verdicts = self.store.get_verdicts(keys, judge.name, judge.version, channel)
-        return {i for i, key in enumerate(keys) if key in verdicts and verdicts[key].error is None}
+        done = [key in verdicts and verdicts[key].error is None for key in keys]
+        return [sum(done[i * samples:(i + 1) * samples]) for i in range(len(items))]
 
 
 def _capped(lengths: Lengths, budget: int | None) -> Lengths:

@@ -44,6 +44,7 @@ class BenchmarkEntry(BaseModel):
     limit: Annotated[int, Field(ge=1)] | None = None
     split: str | None = None
     models: list[str] | None = None
+    samples: Annotated[int, Field(ge=1)] | None = None
 
 
 class ProfileFile(BaseModel):
@@ -57,7 +58,8 @@ class ProfileFile(BaseModel):
     paper_comparable: bool = Field(False, description="true only when the run is set up like the paper's; "
                                                       "false marks every table cell 'not comparable'")
     seed: int = Field(0, description="the seed of the stratified samples, e.g. 0")
-    samples: int = Field(1, ge=1, description="outputs per prompt, e.g. 1")
+    samples: int = Field(1, ge=1, description="outputs per prompt of every benchmark, e.g. 1 "
+                                                 "(a benchmark's own 'samples' overrides it)")
     store: str | None = Field(None, description="the store file, relative to the project root "
                                                 "(default runs/NAME/store.sqlite)")
     models: list[str] = Field(description="the models that run (registry names or aliases), e.g. "
@@ -67,8 +69,9 @@ class ProfileFile(BaseModel):
     judge_models: dict[str, str] = Field({}, description="judge name (or default) -> model or offline, e.g. "
                                                          "{default: offline, xstest: gpt-4o}")
     benchmarks: dict[str, BenchmarkEntry | None] = Field(
-        description="benchmark -> {limit: N (null = every item), split: S, models: [a subset of 'models']}, "
-                    "e.g. {airbench: {limit: 24}, xstest: {limit: 20, split: safe}}")
+        description="benchmark -> {limit: N (null = every item), split: S, models: [a subset of 'models'], "
+                    "samples: K (outputs per prompt, default the profile's 'samples')}, "
+                    "e.g. {airbench: {limit: 24}, xstest: {limit: 20, split: safe, samples: 3}}")
     max_concurrency: dict[str, Annotated[int, Field(ge=1)]] = Field(
         {}, description="model -> API calls in flight, e.g. {deepseek-r1: 64}")
     reference: str | None = Field(None, description="the proprietary reference point of finding 1, one of "
@@ -92,11 +95,13 @@ PROFILE_HINTS = field_hints(ProfileFile)
 @dataclass(frozen=True)
 class BenchmarkPlan:
     """How much of one benchmark a profile runs: ``limit`` items (None = all) of ``split``, with
-    ``models`` (None = every model of the profile)."""
+    ``models`` (None = every model of the profile), ``samples`` outputs per prompt (None = the
+    profile's ``samples``)."""
 
     limit: int | None = None
     split: str | None = None
     models: tuple[str, ...] | None = None
+    samples: int | None = None
 
 
 @dataclass(frozen=True)
@@ -215,6 +220,25 @@ class Profile:
                             f"'benchmarks:' in the profile (it runs: {', '.join(self.benchmarks)})")
         return self.benchmarks[benchmark]
 
+    def samples_for(self, benchmark: str) -> int:
+        """Outputs per prompt of ``benchmark`` (``jailbreak:plain`` is ``jailbreak``'s): its plan's
+        ``samples``, else the profile's."""
+        plan = self.plan(benchmark.split(":")[0])
+        return self.samples if plan.samples is None else plan.samples
+
+    @property
+    def samples_note(self) -> str:
+        """The outputs per prompt in words, e.g. ``1 sample(s) per prompt (xstest: 3)``."""
+        own = ", ".join(f"{b}: {p.samples}" for b, p in self.benchmarks.items()
+                        if p.samples is not None and p.samples != self.samples)
+        return f"{self.samples} sample(s) per prompt" + (f" ({own})" if own else "")
+
+    def repeats_draws(self, model: str) -> bool:
+        """Whether ``model``'s samples of one prompt repeat one draw: a recorded output, or decoding at
+        temperature 0 (greedy; an API at temperature 0 may still vary a little)."""
+        config = self.config(model)
+        return config.backend == "recorded" or not float(config.params.get("temperature", 0.0) or 0.0)
+
     def judge_model(self, judge: str) -> str | None:
         """The judge model configured for ``judge`` (or the profile's default), None for the judge's own default."""
         return self.judge_models.get(judge, self.judge_models.get("default"))
@@ -282,7 +306,7 @@ def _benchmark_plans(value: Mapping[str, BenchmarkEntry | None], models: tuple[s
             if outside:
                 raise UserError(f"{where}: benchmark {name!r} names models {outside} that are not in 'models'; "
                                 "add them to 'models' or drop them here")
-        plans[name] = BenchmarkPlan(limit=entry.limit, split=entry.split, models=chosen)
+        plans[name] = BenchmarkPlan(limit=entry.limit, split=entry.split, models=chosen, samples=entry.samples)
     return plans
 
 
