@@ -12,16 +12,16 @@ be refused again. Three numbers describe such data:
 **Why a design-effect-corrected Wilson interval** (and not a cluster bootstrap): the tables show a
 handful of prompts per cell (the recorded profile: 4), where the percentile bootstrap over so few
 clusters is too narrow and jumps between seeds, and it is undefined with one prompt. The ratio
-estimator's cluster-robust (linearisation) variance, ``C / (C - 1) * sum_i (y_i - p m_i)^2 / n^2``
-over the ``C`` prompts (``y_i`` safe records of ``m_i`` judged), divided by the binomial variance
-``p (1 - p) / n``, is the design effect ``deff``; the Wilson interval is then computed at the
-effective size ``n / deff`` (Kish). It is deterministic, equals Wilson when every prompt has one
-sample, and keeps Wilson's good behaviour near 0 and 1. ``deff`` is kept between 1 and ``n / C``:
-never below 1 (samples that disagree more than chance do not buy a narrower interval than
-independent draws would) and never above the mean samples per prompt, the design effect of samples
-that always agree (the interval is then Wilson's over prompts; with few prompts the estimate can
-overshoot it by the ``C / (C - 1)`` correction alone). When the rate is 0 or 1 there is no variance
-to estimate and ``deff`` is that upper bound; with one prompt, too.
+estimator's cluster (linearisation) variance ``sum_i (y_i - p m_i)^2 / n^2`` over the ``C`` prompts
+(``y_i`` safe records of ``m_i`` judged), divided by the binomial variance ``p (1 - p) / n``, is the
+design effect ``deff``; the Wilson interval is then computed at the effective size ``n / deff``
+(Kish). It is deterministic, equals Wilson when every prompt has one sample (``deff = 1``), equals
+Wilson over prompts when the k samples of every prompt agree (``deff = k``), and keeps Wilson's good
+behaviour near 0 and 1. ``deff`` is kept between 1 and ``n / C``: never below 1 (samples that
+disagree more than chance do not buy a narrower interval than independent draws would) and never
+above the mean samples per prompt (samples that always agree; prompts of unequal sizes can overshoot
+it). When the rate is 0 or 1 there is no variance to estimate and ``deff`` is that upper bound (as if
+the samples of a prompt always agreed); with one prompt, too.
 
 Records without a verdict are the caller's to exclude and count: these functions take the judged
 records only (booleans, no missing values), and :func:`samples_at_k` reports the prompts left out
@@ -105,8 +105,8 @@ def clustered_rate(values: Any, clusters: Any, confidence: float = 0.95) -> Clus
     if rate not in (0.0, 1.0) and c >= 2:
         sums = per_prompt["sum"].to_numpy(dtype=float)
         sizes = per_prompt["size"].to_numpy(dtype=float)
-        robust = c / (c - 1) * float(np.sum((sums - rate * sizes) ** 2)) / n ** 2
-        deff = min(deff, max(1.0, robust / (rate * (1 - rate) / n)))
+        clustered = float(np.sum((sums - rate * sizes) ** 2)) / n ** 2
+        deff = min(deff, max(1.0, clustered / (rate * (1 - rate) / n)))
     lo, hi = wilson_bounds(rate, n / deff, confidence)
     return ClusteredRate(k, n, c, rate, lo, hi, deff, n / deff)
 
