@@ -162,8 +162,8 @@ def test_samples_of_one_prompt_and_the_two_arms_never_share_a_record(tmp_path: P
                 for k, profile in ((3, three), (1, one))}
     for model in ("fake-r1", "fake-v3"):
         records = by_k[3][model].records
-        assert [(r.prompt_id, r.sample) for r in records] == [(p, s) for p in dict.fromkeys(r.prompt_id for r in records)
-                                                              for s in range(3)]
+        prompts = list(dict.fromkeys(r.prompt_id for r in records))
+        assert [(r.prompt_id, r.sample) for r in records] == [(p, s) for p in prompts for s in range(3)]
         assert len({r.key for r in records}) == 9
         # k = 1 keys are the first sample's keys of k = 3: adding samples changes no stored key
         assert [r.key for r in by_k[1][model].records] == [r.key for r in records if r.sample == 0]
