@@ -146,6 +146,10 @@ def test_profile_samples_per_benchmark_override_the_profile_and_are_validated(tm
     for bad, message in ((0, "samples must be at least 1"), ("3", "samples"), (1.5, "samples")):
         with pytest.raises(UserError, match=message):
             Profile.from_dict(profile_doc(tmp_path, samples=bad))
+    with pytest.raises(UserError, match="set 'samples: 1' under benchmarks.phishing"):
+        Profile.from_dict({**profile_doc(tmp_path), "samples": 2, "benchmarks": {"phishing": {"limit": 1}}})
+    assert Profile.from_dict({**profile_doc(tmp_path), "samples": 2,
+                              "benchmarks": {"phishing": {"samples": 1}}}).samples_for("phishing") == 1
     with pytest.raises(UserError, match="does not run benchmark"):
         profile.samples_for("airbench")
     path = tmp_path / "k.yaml"

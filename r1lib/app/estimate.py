@@ -173,14 +173,13 @@ class _Plan:
         opening = [self.tokens.count_messages(item.messages) for item in items]
         victim_system = [self.tokens.count(spec.victim_system_message(item.meta["target_profile"])) for item in items]
         exchange = said.answer + heard.answer + 2 * MESSAGE_TOKENS
-        samples = self.profile.samples_for(benchmark)
-        attacker_prompt = samples * sum(p * (turns + 1) + exchange * turns * (turns + 1) / 2 for p in opening)
-        victim_prompt = samples * sum(s * (turns + 1) + (said.answer + MESSAGE_TOKENS) * (turns + 1)
-                                      + exchange * turns * (turns + 1) / 2 for s in victim_system)
+        attacker_prompt = sum(p * (turns + 1) + exchange * turns * (turns + 1) / 2 for p in opening)
+        victim_prompt = sum(s * (turns + 1) + (said.answer + MESSAGE_TOKENS) * (turns + 1)
+                            + exchange * turns * (turns + 1) / 2 for s in victim_system)
         check = (self.tokens.count(spec.check_system)
                  + self.tokens.count(spec.complied_check.render(victim_response=""))
                  + self.tokens.count(spec.refused_check.render(victim_response="")) + 4 * MESSAGE_TOKENS) / 2
-        n = len(items) * samples
+        n = len(items)
         checks_out = DIALOGUE_CHECK_TOKENS
         return [self._row("generation", attacker, benchmark, benchmark, "attacker turns", n * (turns + 1), 0,
                           attacker_prompt, n * (turns + 1) * said.billed),

@@ -183,7 +183,7 @@ class Profile:
         store = Path(spec.store).expanduser() if spec.store else settings.runs_dir / name / "store.sqlite"
         return cls(
             name=name, models=models,
-            benchmarks=_benchmark_plans(spec.benchmarks, models, registry, at),
+            benchmarks=_benchmark_plans(spec.benchmarks, models, registry, at, spec.samples),
             pairs=_pairs(spec.pairs, models, registry, at("pairs")),
             judge_models=_judge_models(spec.judge_models, registry, at("judge_models")),
             description=spec.description, paper_comparable=spec.paper_comparable, seed=spec.seed,
@@ -288,7 +288,7 @@ def _model_names(value: Sequence[str], registry: Mapping[str, ModelConfig], wher
 
 
 def _benchmark_plans(value: Mapping[str, BenchmarkEntry | None], models: tuple[str, ...],
-                     registry: Mapping[str, ModelConfig], at: Any) -> dict[str, BenchmarkPlan]:
+                     registry: Mapping[str, ModelConfig], at: Any, samples: int) -> dict[str, BenchmarkPlan]:
     known = benchmark_names()
     if not value:
         raise UserError(f"{at('benchmarks')}: 'benchmarks' must map benchmark names to {{limit, split}}; "
@@ -306,6 +306,9 @@ def _benchmark_plans(value: Mapping[str, BenchmarkEntry | None], models: tuple[s
             if outside:
                 raise UserError(f"{where}: benchmark {name!r} names models {outside} that are not in 'models'; "
                                 "add them to 'models' or drop them here")
+        if get_benchmark(name).solver == "phishing_dialogue" and (entry.samples or samples) != 1:
+            raise UserError(f"{where}: benchmark {name!r} plays one dialogue per challenge; set 'samples: 1' "
+                            f"under benchmarks.{name} (it would take {entry.samples or samples})")
         plans[name] = BenchmarkPlan(limit=entry.limit, split=entry.split, models=chosen, samples=entry.samples)
     return plans
 
