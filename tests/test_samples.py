@@ -20,7 +20,7 @@ from r1lib.app.steps import generate
 from r1lib.config.settings import models_registry
 from r1lib.core.errors import UserError
 from r1lib.paper.cells import rate_cell
-from r1lib.paper.samples import REPEATED, SAMPLED, samples_at_k_table
+from r1lib.paper.samples import REPEATED, SAMPLED, SINGLE, samples_at_k_table
 from r1lib.store.database import Store
 
 #: 10 prompts x 3 samples: 4 safe in all three, 3 unsafe in all three, 3 safe in two of three.
@@ -115,6 +115,8 @@ def test_samples_at_k_table_counts_the_excluded_and_says_when_draws_repeat() -> 
     assert (think["k"], think["prompts"], think["prompts_excluded"], think["records_excluded"]) == (4, 0, 10, 1)
     assert (plain["k"], plain["prompts"], plain["safe_at_k"], plain["unsafe_any"]) == (3, 10, 100.0, 0.0)
     assert plain["draws"] == REPEATED and think["draws"] == SAMPLED
+    single = samples_at_k_table({"xstest": outcome_rows("plain", [(True,)] * 4)}, {}, repeats=["plain"]).iloc[0]
+    assert single["draws"] == SINGLE and single["k"] == 1 and single["safe_at_k"] == single["per_sample"] == 100.0
     clean = samples_at_k_table({"xstest": outcome_rows("think", PATTERN)}, {}).iloc[0]
     assert (clean["safe_at_k"], clean["unsafe_any"], clean["per_sample"]) == pytest.approx((40.0, 60.0, 60.0))
     assert clean["per_sample_ci_high"] - clean["per_sample_ci_low"] > 0

@@ -13,7 +13,8 @@ the refusal judge's safe label is a full refusal, so there Safe@k reads "refused
 without a verdict are left out and counted (``records_excluded``), and so are the prompts that
 lack a judged sample (``prompts_excluded``): they are never counted safe. ``draws`` says when the
 k samples cannot differ (a recorded output, or greedy decoding at temperature 0): then Safe@k
-equals the per-sample rate by construction, not as a finding.
+equals the per-sample rate by construction, not as a finding (and ``one sample per prompt`` when k
+is 1, where all three numbers coincide).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ COLUMNS = ["model", "label", "benchmark", "k", "prompts", "prompts_excluded", "r
            "safe_at_k_ci_high", "unsafe_any", "unsafe_any_ci_low", "unsafe_any_ci_high", "draws"]
 REPEATED = "repeated (temperature 0 or recorded): samples identical"
 SAMPLED = "sampled"
+SINGLE = "one sample per prompt"
 
 
 def samples_at_k_table(frames: Mapping[str, pd.DataFrame], labels: Labels, *,
@@ -60,5 +62,5 @@ def samples_at_k_table(frames: Mapping[str, pd.DataFrame], labels: Labels, *,
                          "safe_at_k_ci_high": 100 * sak.hi,
                          "unsafe_any": 100 * ua.rate, "unsafe_any_ci_low": 100 * ua.lo,
                          "unsafe_any_ci_high": 100 * ua.hi,
-                         "draws": REPEATED if model in repeats else SAMPLED})
+                         "draws": SINGLE if k == 1 else REPEATED if model in repeats else SAMPLED})
     return pd.DataFrame(rows, columns=COLUMNS)
