@@ -353,9 +353,10 @@ def test_prefetch_requests_cover_each_single_turn_benchmark_the_model_runs_under
     profile = Profile.load("recorded")
     requests = prefetch_requests(profile, "smollm2-135m")
     by_benchmark = Counter(r.benchmark for r in requests)
-    live = {b: plan.limit for b, plan in profile.benchmarks.items()
+    live = {b: plan.limit * profile.samples_for(b) for b, plan in profile.benchmarks.items()
             if plan.models and "smollm2-135m" in plan.models and b != "phishing"}
     assert by_benchmark == live  # phishing is a dialogue: its solver runs it, not the prefetch
+    assert by_benchmark["xstest"] == 4 * 3  # every sample of a benchmark with several is prefetched
 
 
 def test_prefetch_leaves_models_that_are_not_in_process_to_generate(ci_run: Run) -> None:
