@@ -373,9 +373,9 @@ def test_prefetch_generates_all_benchmarks_at_once_and_evaluate_reuses_them(tmp_
                                   benchmarks={b: profile.benchmarks[b] for b in ("xstest", "mitre")})
     with Store(profile.store_path) as store:
         (summary,) = prefetch(profile, store, progress=False)
-        assert (summary.new, summary.failed) == (4, 0)
-        assert Counter(r.benchmark for r in store.iter_generations()) == {"xstest": 2, "mitre": 2}
+        assert (summary.new, summary.failed) == (8, 0)  # the recorded profile's 3 samples per XSTest prompt
+        assert Counter(r.benchmark for r in store.iter_generations()) == {"xstest": 2 * 3, "mitre": 2}
     run = Run(profile, tables_dir=tmp_path / "tables", figures_dir=tmp_path / "figures", progress=False)
-    assert len(run.evaluate("xstest")["answer"]) == 2
+    assert len(run.evaluate("xstest")["answer"]) == 2 * 3
     with Store(profile.store_path) as store:
-        assert store.count("generations") == 4  # nothing generated twice
+        assert store.count("generations") == 8  # nothing generated twice
