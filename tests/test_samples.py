@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from r1lib.analysis.claims import compare_models
-from r1lib.analysis.stats import claims_table, clustered_rate, samples_at_k, wilson_interval
+from r1lib.analysis.stats import bootstrap_mean_ci, claims_table, clustered_rate, samples_at_k, wilson_interval
 from r1lib.app.estimate import estimate_profile
 from r1lib.app.profiles import Profile
 from r1lib.app.rehearse import imitation_server
@@ -19,7 +19,7 @@ from r1lib.app.run import Run
 from r1lib.app.steps import generate
 from r1lib.config.settings import models_registry
 from r1lib.core.errors import UserError
-from r1lib.paper.cells import rate_cell
+from r1lib.paper.cells import mean_cell, rate_cell
 from r1lib.paper.samples import REPEATED, SAMPLED, SINGLE, samples_at_k_table
 from r1lib.store.database import Store
 
@@ -104,6 +104,14 @@ def test_rate_cells_cluster_by_prompt_when_a_prompt_has_several_samples() -> Non
     assert (cell["ci_low"], cell["ci_high"]) == pytest.approx((100 * clustered.lo, 100 * clustered.hi))
     single = rate_cell(outcome_rows("m", [(safe,) for safe, *_ in PATTERN]), {"full_refusal"})
     assert (single["ci_low"], single["ci_high"]) == pytest.approx(tuple(100 * x for x in wilson_interval(7, 10)))
+
+
+def test_mean_cells_resample_prompts_when_a_prompt_has_several_samples() -> None:
+    frame = outcome_rows("m", PATTERN).assign(score=[float(v) for v in pattern_records()[0]])
+    cell = mean_cell(frame, lambda g: g["score"], scale=100.0)
+    records = bootstrap_mean_ci(frame["score"].to_numpy())
+    assert cell["value"] == pytest.approx(60.0) and cell["n"] == 30
+    assert cell["ci_high"] - cell["ci_low"] > 100 * (records.hi - records.lo)  # prompts, not 30 records
 
 
 def test_samples_at_k_table_counts_the_excluded_and_says_when_draws_repeat() -> None:
