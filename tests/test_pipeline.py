@@ -353,9 +353,10 @@ def test_prefetch_requests_cover_each_single_turn_benchmark_the_model_runs_under
     profile = Profile.load("recorded")
     requests = prefetch_requests(profile, "smollm2-135m")
     by_benchmark = Counter(r.benchmark for r in requests)
-    live = {b: plan.limit for b, plan in profile.benchmarks.items()
+    live = {b: plan.limit * profile.samples_for(b) for b, plan in profile.benchmarks.items()
             if plan.models and "smollm2-135m" in plan.models and b != "phishing"}
     assert by_benchmark == live  # phishing is a dialogue: its solver runs it, not the prefetch
+    assert by_benchmark["xstest"] == 4 * 3  # every sample of a benchmark with several is prefetched
 
 
 def test_prefetch_leaves_models_that_are_not_in_process_to_generate(ci_run: Run) -> None:
@@ -372,9 +373,9 @@ def test_prefetch_generates_all_benchmarks_at_once_and_evaluate_reuses_them(tmp_
                                   benchmarks={b: profile.benchmarks[b] for b in ("xstest", "mitre")})
     with Store(profile.store_path) as store:
         (summary,) = prefetch(profile, store, progress=False)
-        assert (summary.new, summary.failed) == (4, 0)
-        assert Counter(r.benchmark for r in store.iter_generations()) == {"xstest": 2, "mitre": 2}
+        assert (summary.new, summary.failed) == (8, 0)  # the recorded profile's 3 samples per XSTest prompt
+        assert Counter(r.benchmark for r in store.iter_generations()) == {"xstest": 2 * 3, "mitre": 2}
     run = Run(profile, tables_dir=tmp_path / "tables", figures_dir=tmp_path / "figures", progress=False)
-    assert len(run.evaluate("xstest")["answer"]) == 2
+    assert len(run.evaluate("xstest")["answer"]) == 2 * 3
     with Store(profile.store_path) as store:
-        assert store.count("generations") == 4  # nothing generated twice
+        assert store.count("generations") == 8  # nothing generated twice

@@ -1,8 +1,9 @@
 """The paired claims behind the paper's findings, as input for :func:`r1lib.analysis.stats.claims_table`.
 
 Each function turns outcome frames into claim dicts (``claim``, ``a``, ``b``, ``direction``) over
-*paired* observations: the same prompt (and sample) answered by two models, the same output judged
-on its thinking and on its answer, or the same behaviour asked plainly and inside a jailbreak. Only
+*paired* observations: the same prompt (and sample; with several samples per prompt, the prompt's
+share over its samples) answered by two models, the same output judged on its thinking and on its
+answer, or the same behaviour asked plainly and inside a jailbreak. Only
 records with a verdict (``outcome == "judged"``) enter a pair; a claim whose models share no judged
 prompt has no pairs, and ``claims_table`` reports it as not holding (never as holding).
 
@@ -66,16 +67,31 @@ def judged_by(*frames: pd.DataFrame, subject: str, value: str = "safe") -> Claim
     return meta
 
 
+def several_samples(rows: pd.DataFrame) -> bool:
+    """Whether any model has several samples of one prompt among ``rows``."""
+    return bool("prompt_id" in rows.columns and rows.duplicated(["model", "prompt_id"]).any())
+
+
+def per_prompt(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """One row per ``keys`` (a prompt): the mean ``value`` over its judged samples (the share safe)."""
+    return rows.groupby(keys, sort=False, as_index=False)["value"].mean()
+
+
 def compare_models(frame: pd.DataFrame, a: str, b: str, *, claim: str, direction: str,
                    value: str = "safe", subject: str | None = None) -> Claim:
     """Claim ``mean(value of a) <direction> mean(value of b)`` over the prompts both models have judged.
 
-    A ``cluster`` column in ``frame`` (one label per prompt, e.g. the goal a jailbreak rewrites) makes
-    the claim's interval resample whole clusters."""
+    With one sample per prompt a pair is a (prompt, sample) record of each model; with several, a
+    pair is a prompt, each side its share safe over its judged samples (Wilcoxon), so k samples
+    never count as k independent pairs. A ``cluster`` column in ``frame`` (one label per prompt,
+    e.g. the goal a jailbreak rewrites) makes the claim's interval resample whole clusters."""
     rows = judged_values(frame, value)
     keys = [*PAIR_KEYS, *(["cluster"] if "cluster" in rows.columns else [])]
     left = rows.loc[rows["model"] == a, [*keys, "value"]]
     right = rows.loc[rows["model"] == b, [*keys, "value"]]
+    if several_samples(rows[rows["model"].isin([a, b])]):
+        keys.remove("sample")
+        left, right = per_prompt(left, keys), per_prompt(right, keys)
     paired = left.merge(right, on=keys, suffixes=("_a", "_b"))
     clusters = {"clusters": paired["cluster"].to_numpy()} if "cluster" in paired.columns else {}
     return {"claim": claim, "a": paired["value_a"].to_numpy(), "b": paired["value_b"].to_numpy(),
@@ -149,14 +165,19 @@ def score_claims(frames_by_scorer: Mapping[str, pd.DataFrame], pairs: Sequence[t
 
 def channel_claims(answer_frames: Mapping[str, pd.DataFrame], thinking_frames: Mapping[str, pd.DataFrame],
                    labels: Mapping[str, str]) -> list[Claim]:
-    """Finding 4: the thinking is judged safe less often than the final answer of the same output."""
+    """Finding 4: the thinking is judged safe less often than the final answer of the same output
+    (with several samples per prompt, of the same prompt: the shares safe over its samples)."""
     claims = []
     for benchmark, answers in answer_frames.items():
         if benchmark not in thinking_frames:
             continue
         a = judged_values(answers).set_index("gen_key")
         t = judged_values(thinking_frames[benchmark]).set_index("gen_key")
-        both = t[["model", "value"]].join(a[["value"]], lsuffix="_thinking", rsuffix="_answer", how="inner")
+        columns = ["model", *(["prompt_id"] if "prompt_id" in t.columns else []), "value"]
+        both = t[columns].join(a[["value"]], lsuffix="_thinking", rsuffix="_answer", how="inner")
+        if several_samples(both):  # one pair per prompt: the shares safe over its samples
+            both = both.groupby(["model", "prompt_id"], sort=False)[["value_thinking", "value_answer"]].mean()
+            both = both.reset_index()
         for model, group in both.groupby("model", sort=False):
             sets = ", ".join(dict.fromkeys(answers["benchmark"])) if "benchmark" in answers.columns else benchmark
             thinking = thinking_frames[benchmark]

@@ -29,7 +29,8 @@ import yaml
 
 from r1lib.app.estimate import estimate_profile
 from r1lib.app.estimate_report import Estimate, format_estimate
-from r1lib.app.profiles import OFFLINE, Profile
+from r1lib.app.profile_checks import OFFLINE
+from r1lib.app.profiles import Profile
 from r1lib.app.reproduce import reproduce
 from r1lib.app.scorecard import write_scorecard
 from r1lib.config.settings import ModelConfig, Settings, models_registry, resolve_model

@@ -39,7 +39,8 @@ import pandas as pd
 
 from r1lib.app.estimate_report import Estimate
 from r1lib.app.judging_plan import JUDGING
-from r1lib.app.profiles import OFFLINE, Profile
+from r1lib.app.profile_checks import OFFLINE
+from r1lib.app.profiles import Profile
 from r1lib.benchmarks.base import Item
 from r1lib.benchmarks.phishing import protocol
 from r1lib.benchmarks.registry import benchmarks, get_benchmark
@@ -141,7 +142,7 @@ class _Plan:
     def generation_row(self, model: str, benchmark: str, items: Sequence[Item]) -> dict[str, Any]:
         """One model's single-turn calls on ``items``: those not yet stored."""
         config = self.profile.config(model)
-        requests = requests_for(items, self.profile.samples)
+        requests = requests_for(items, self.profile.samples_for(benchmark))
         conversations = [with_system_prompt(config, r.messages) for r in requests]
         stored = self._stored(config, conversations, [r.sample for r in requests])
         prompts = [self.tokens.count_messages(c) for c in conversations]
@@ -197,17 +198,18 @@ class _Plan:
                 text = self._transcript(config)
             if text <= 0:
                 continue  # an empty channel is never sent (no_output)
-            judged = self._judged(config, items, judge, channel)
-            pending = len(items) - len(judged)
+            samples = self.profile.samples_for(benchmark)
+            judged = self._judged(config, items, judge, channel, samples)
+            pending = len(items) * samples - sum(judged)
             for kind, call in calls.items():
                 prompts = [call.template[i] + call.text[i] * text + call.answer[i] * lengths.answer
                            + call.thinking[i] * lengths.thinking + call.fixed for i in range(len(items))]
                 output = call.per_item * call.output_tokens
                 rows.append(self._row("judging", judge.judge_model, judge.name, benchmark,
                                       f"{channel} of {model}: {kind}",
-                                      pending * call.per_item, len(judged) * call.per_item,
-                                      sum(p for i, p in enumerate(prompts) if i not in judged), pending * output,
-                                      run=(sum(prompts), len(items) * output)))
+                                      pending * call.per_item, sum(judged) * call.per_item,
+                                      sum(p * (samples - judged[i]) for i, p in enumerate(prompts)), pending * output,
+                                      run=(sum(prompts) * samples, len(items) * samples * output)))
         return rows
 
     # -- what is known about a model --------------------------------------------------------------
@@ -298,15 +300,17 @@ class _Plan:
         done = self.store.done_keys(keys)
         return [k in done for k in keys]
 
-    def _judged(self, config: ModelConfig, items: Sequence[Item], judge: Any, channel: str) -> set[int]:
-        """Positions of the items whose record of this model already holds this judge's verdict."""
+    def _judged(self, config: ModelConfig, items: Sequence[Item], judge: Any, channel: str,
+                samples: int) -> list[int]:
+        """Per item, how many of its ``samples`` records of this model already hold this judge's verdict."""
         if self.store is None:
-            return set()
+            return [0] * len(items)
         fields = config.key_fields()
         keys = [record_key(fields, with_system_prompt(config, r.messages), r.sample)
-                for r in requests_for(items, self.profile.samples)][:len(items)]
+                for r in requests_for(items, samples)]
         verdicts = self.store.get_verdicts(keys, judge.name, judge.version, channel)
-        return {i for i, key in enumerate(keys) if key in verdicts and verdicts[key].error is None}
+        done = [key in verdicts and verdicts[key].error is None for key in keys]
+        return [sum(done[i * samples:(i + 1) * samples]) for i in range(len(items))]
 
 
 def stored_count(n: int, what: str) -> str:

@@ -82,7 +82,7 @@ def format_estimate(estimate: Estimate, profile: Profile) -> str:
     items = ", ".join(f"{b} {n:,}" + (f" (paper {p:,})" if p and p != n else "")
                       for b, (n, p) in estimate.items.items())
     lines = [f"estimate for profile {profile.name!r}: before any call; store {profile.store_path}",
-             f"items: {items}; {profile.samples} sample(s) per prompt", "",
+             f"items: {items}; {profile.samples_note}", "",
              "generation, per model (dialogue victims and their checks included):",
              table(estimate.by("generation"), ["model", *numbers]), "",
              "judging, per judge and judge model:",

@@ -23,6 +23,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from r1lib.app import profile_checks as checks
+from r1lib.app.profile_checks import DEFAULT_SCORERS
 from r1lib.benchmarks.registry import benchmark_names, get_benchmark
 from r1lib.benchmarks.sources import FIXTURE_PROFILE_SUFFIX
 from r1lib.config.settings import ModelConfig, Settings, load_profile, models_registry, profile_path, resolve_model
@@ -30,11 +32,7 @@ from r1lib.config.validation import field_hints, key_lines, validate
 from r1lib.core.errors import UserError
 from r1lib.generation.mitigations import arm_configs, parse_arms
 from r1lib.judges.base import LLMJudge
-from r1lib.judges.registry import get_judge, judge_class, judge_names
-
-OFFLINE = "offline"
-#: Fig. 3's scorers when a profile names none: the offline severity proxy (no reward model needed).
-DEFAULT_SCORERS = {"severity": {"judge": "harm-offline"}}
+from r1lib.judges.registry import get_judge, judge_class
 
 
 class BenchmarkEntry(BaseModel):
@@ -45,6 +43,7 @@ class BenchmarkEntry(BaseModel):
     limit: Annotated[int, Field(ge=1)] | None = None
     split: str | None = None
     models: list[str] | None = None
+    samples: Annotated[int, Field(ge=1)] | None = None
 
 
 class ProfileFile(BaseModel):
@@ -58,7 +57,8 @@ class ProfileFile(BaseModel):
     paper_comparable: bool = Field(False, description="true only when the run is set up like the paper's; "
                                                       "false marks every table cell 'not comparable'")
     seed: int = Field(0, description="the seed of the stratified samples, e.g. 0")
-    samples: int = Field(1, ge=1, description="outputs per prompt, e.g. 1")
+    samples: int = Field(1, ge=1, description="outputs per prompt of every benchmark, e.g. 1 "
+                                                 "(a benchmark's own 'samples' overrides it)")
     store: str | None = Field(None, description="the store file, relative to the project root "
                                                 "(default runs/NAME/store.sqlite)")
     models: list[str] = Field(description="the models that run (registry names or aliases), e.g. "
@@ -70,8 +70,9 @@ class ProfileFile(BaseModel):
     judge_models: dict[str, str] = Field({}, description="judge name (or default) -> model or offline, e.g. "
                                                          "{default: offline, xstest: gpt-4o}")
     benchmarks: dict[str, BenchmarkEntry | None] = Field(
-        description="benchmark -> {limit: N (null = every item), split: S, models: [a subset of 'models']}, "
-                    "e.g. {airbench: {limit: 24}, xstest: {limit: 20, split: safe}}")
+        description="benchmark -> {limit: N (null = every item), split: S, models: [a subset of 'models'], "
+                    "samples: K (outputs per prompt, default the profile's 'samples')}, "
+                    "e.g. {airbench: {limit: 24}, xstest: {limit: 20, split: safe, samples: 3}}")
     max_concurrency: dict[str, Annotated[int, Field(ge=1)]] = Field(
         {}, description="model -> API calls in flight, e.g. {deepseek-r1: 64}")
     reference: str | None = Field(None, description="the proprietary reference point of finding 1, one of "
@@ -98,11 +99,13 @@ PROFILE_HINTS = field_hints(ProfileFile)
 @dataclass(frozen=True)
 class BenchmarkPlan:
     """How much of one benchmark a profile runs: ``limit`` items (None = all) of ``split``, with
-    ``models`` (None = every model of the profile)."""
+    ``models`` (None = every model of the profile), ``samples`` outputs per prompt (None = the
+    profile's ``samples``)."""
 
     limit: int | None = None
     split: str | None = None
     models: tuple[str, ...] | None = None
+    samples: int | None = None
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ class Profile:
             doc["benchmarks"] = {b: {**(plan or {}), "limit": limit}
                                  for b, plan in (doc.get("benchmarks") or {}).items()}
         if models is not None:  # a benchmark none of the kept models runs leaves the profile
-            narrowed = {b: _keep_models(plan, models) for b, plan in (doc.get("benchmarks") or {}).items()}
+            narrowed = {b: checks.keep_models(plan, models) for b, plan in (doc.get("benchmarks") or {}).items()}
             doc["benchmarks"] = {b: plan for b, plan in narrowed.items()
                                  if not isinstance(plan, dict) or plan.get("models") != []}
         if seed is not None:
@@ -182,28 +185,29 @@ class Profile:
 
         spec = validate(PROFILE_FILE, dict(doc), source=f"profile file {path}" if path else f"profile {name!r}",
                         hints=PROFILE_HINTS, lines=lines)
-        files = _models_files(spec.models_files, path.parent if path is not None else Path.cwd(), at("models_files"))
+        base = path.parent if path is not None else Path.cwd()
+        files = checks.models_files(spec.models_files, base, at("models_files"))
         registry: dict[str, ModelConfig] = models_registry(settings, extra_files=[str(f) for f in files])
         arm_specs = parse_arms(spec.mitigations or {}, at("mitigations"))
         # names of arms in 'models' (a narrowed profile) stand for their baselines; the arms are derived below
-        models = tuple(_model_names(list(dict.fromkeys(_baseline(m, arm_specs) for m in spec.models)), registry,
-                                    at("models")))
+        baselines = list(dict.fromkeys(checks.baseline_of(m, arm_specs) for m in spec.models))
+        models = tuple(checks.model_names(baselines, registry, at("models")))
         derived = arm_configs(arm_specs, models, registry, settings, at("mitigations"))
         registry.update(derived)
         models += tuple(derived)
         store = Path(spec.store).expanduser() if spec.store else settings.runs_dir / name / "store.sqlite"
         return cls(
             name=name, models=models, models_files=files,
-            benchmarks=_benchmark_plans(spec.benchmarks, models, registry, at),
-            pairs=_pairs(spec.pairs, models, registry, at("pairs")),
-            judge_models=_judge_models(spec.judge_models, registry, at("judge_models")),
+            benchmarks=_benchmark_plans(spec.benchmarks, models, registry, at, spec.samples),
+            pairs=checks.model_pairs(spec.pairs, models, registry, at("pairs")),
+            judge_models=checks.judge_models(spec.judge_models, registry, at("judge_models")),
             description=spec.description, paper_comparable=spec.paper_comparable, seed=spec.seed,
             samples=spec.samples, store_path=store if store.is_absolute() else settings.root / store,
-            max_concurrency=_concurrency(spec.max_concurrency, models, at("max_concurrency")),
-            reference=_reference(spec.reference, models, registry, at("reference")),
-            phishing_victim=_model_names([spec.phishing_victim], registry, at("phishing_victim"))[0],
+            max_concurrency=checks.concurrency(spec.max_concurrency, models, at("max_concurrency")),
+            reference=checks.reference_model(spec.reference, models, registry, at("reference")),
+            phishing_victim=checks.model_names([spec.phishing_victim], registry, at("phishing_victim"))[0],
             phishing_turns=spec.phishing_turns, blocked_as=spec.blocked_as, max_failures=spec.max_failures,
-            scorers=_scorers(spec.scorers, at("scorers")),
+            scorers=checks.scorers(spec.scorers, at("scorers")),
             registry=registry,
             arms={name: (name.rpartition("+")[0], name.rpartition("+")[2]) for name in derived},
         )
@@ -232,6 +236,25 @@ class Profile:
                             f"'benchmarks:' in the profile (it runs: {', '.join(self.benchmarks)})")
         return self.benchmarks[benchmark]
 
+    def samples_for(self, benchmark: str) -> int:
+        """Outputs per prompt of ``benchmark`` (``jailbreak:plain`` is ``jailbreak``'s): its plan's
+        ``samples``, else the profile's."""
+        plan = self.plan(benchmark.split(":")[0])
+        return self.samples if plan.samples is None else plan.samples
+
+    @property
+    def samples_note(self) -> str:
+        """The outputs per prompt in words, e.g. ``1 sample(s) per prompt (xstest: 3)``."""
+        own = ", ".join(f"{b}: {p.samples}" for b, p in self.benchmarks.items()
+                        if p.samples is not None and p.samples != self.samples)
+        return f"{self.samples} sample(s) per prompt" + (f" ({own})" if own else "")
+
+    def repeats_draws(self, model: str) -> bool:
+        """Whether ``model``'s samples of one prompt repeat one draw: a recorded output, or decoding at
+        temperature 0 (greedy; an API at temperature 0 may still vary a little)."""
+        config = self.config(model)
+        return config.backend == "recorded" or not float(config.params.get("temperature", 0.0) or 0.0)
+
     def judge_model(self, judge: str) -> str | None:
         """The judge model configured for ``judge`` (or the profile's default), None for the judge's own default."""
         return self.judge_models.get(judge, self.judge_models.get("default"))
@@ -256,44 +279,16 @@ class Profile:
         return get_judge(name, **options)
 
 
-def _models_files(value: Sequence[str], base: Path, where: str) -> tuple[Path, ...]:
-    """The profile's own models files, resolved against ``base`` (the profile file's folder); each must exist."""
-    files = tuple((base / Path(f).expanduser()).resolve() for f in value)
-    for given, resolved in zip(value, files):
-        if not resolved.is_file():
-            raise UserError(f"{where}: models_files names {given!r}, but {resolved} does not exist; give a "
-                            "models file's path relative to the profile file, or drop it from 'models_files'")
-    return files
 
 
-def _baseline(model: str, arms: Mapping[str, Any]) -> str:
-    """The baseline of an arm's name ``<model>+<arm>`` (a name that is no arm's stays as it is)."""
-    base, plus, arm = model.rpartition("+")
-    return base if plus and arm in arms else model
 
 
-def _keep_models(plan: Any, models: Sequence[str]) -> Any:
-    """A benchmark plan with its own ``models`` narrowed to ``models`` (a notebook's override)."""
-    if not isinstance(plan, dict) or plan.get("models") is None:
-        return plan
-    return {**plan, "models": [m for m in plan["models"] if m in models]}
 
 
-def _model_names(value: Sequence[str], registry: Mapping[str, ModelConfig], where: str) -> list[str]:
-    if not value:
-        raise UserError(f"{where}: 'models' must be a non-empty list of model names; "
-                        f"known models: {', '.join(sorted(registry))}")
-    names = []
-    for name in value:
-        try:
-            names.append(resolve_model(name, dict(registry)).name)
-        except UserError as exc:
-            raise UserError(f"{where}: {exc}") from None
-    return list(dict.fromkeys(names))
 
 
 def _benchmark_plans(value: Mapping[str, BenchmarkEntry | None], models: tuple[str, ...],
-                     registry: Mapping[str, ModelConfig], at: Any) -> dict[str, BenchmarkPlan]:
+                     registry: Mapping[str, ModelConfig], at: Any, samples: int) -> dict[str, BenchmarkPlan]:
     known = benchmark_names()
     if not value:
         raise UserError(f"{at('benchmarks')}: 'benchmarks' must map benchmark names to {{limit, split}}; "
@@ -306,73 +301,22 @@ def _benchmark_plans(value: Mapping[str, BenchmarkEntry | None], models: tuple[s
         entry = entry or BenchmarkEntry()
         chosen = None
         if entry.models is not None:
-            chosen = tuple(_model_names(entry.models, registry, f"{where}: benchmark {name!r}"))
+            chosen = tuple(checks.model_names(entry.models, registry, f"{where}: benchmark {name!r}"))
             outside = [m for m in chosen if m not in models]
             if outside:
                 raise UserError(f"{where}: benchmark {name!r} names models {outside} that are not in 'models'; "
                                 "add them to 'models' or drop them here")
-        plans[name] = BenchmarkPlan(limit=entry.limit, split=entry.split, models=chosen)
+        if get_benchmark(name).solver == "phishing_dialogue" and (entry.samples or samples) != 1:
+            raise UserError(f"{where}: benchmark {name!r} plays one dialogue per challenge; set 'samples: 1' "
+                            f"under benchmarks.{name} (it would take {entry.samples or samples})")
+        plans[name] = BenchmarkPlan(limit=entry.limit, split=entry.split, models=chosen, samples=entry.samples)
     return plans
 
 
-def _pairs(value: Sequence[Sequence[str]] | None, models: tuple[str, ...], registry: Mapping[str, ModelConfig],
-           where: str) -> tuple[tuple[str, str], ...]:
-    if value is None:
-        return tuple((m, registry[m].counterpart) for m in models
-                     if registry[m].counterpart and registry[m].counterpart in models)
-    pairs = []
-    for pair in value:
-        resolved = tuple(_model_names([p], registry, where)[0] for p in pair)
-        missing = [p for p in resolved if p not in models]
-        if missing:
-            raise UserError(f"{where}: pair {list(pair)} names {missing}, which are not in 'models'; "
-                            "add them to 'models' or drop the pair")
-        pairs.append(resolved)
-    return tuple(pairs)
 
 
-def _scorers(value: Mapping[str, Mapping[str, Any]] | None, where: str) -> dict[str, dict[str, Any]]:
-    if value is None:
-        return dict(DEFAULT_SCORERS)
-    if not value:
-        raise UserError(f"{where}: 'scorers' must map a name to {{judge: JUDGE, ...options}}, "
-                        f"e.g. {DEFAULT_SCORERS}")
-    for name, spec in value.items():
-        if spec.get("judge") not in judge_names():
-            raise UserError(f"{where}: scorer {name!r} needs 'judge' set to one of {', '.join(judge_names())}, "
-                            f"got {spec!r}")
-    return {name: dict(spec) for name, spec in value.items()}
 
 
-def _reference(value: str | None, models: tuple[str, ...], registry: Mapping[str, ModelConfig],
-               where: str) -> str | None:
-    if value is None:
-        return None
-    name = _model_names([value], registry, where)[0]
-    if name not in models:
-        raise UserError(f"{where}: reference {value!r} is not in 'models'; add it there or drop 'reference'")
-    return name
 
 
-def _judge_models(value: Mapping[str, str], registry: Mapping[str, ModelConfig], where: str) -> dict[str, str]:
-    resolved = {}
-    for judge, model in value.items():
-        if judge != "default" and judge not in judge_names():
-            raise UserError(f"{where}: judge_models: unknown judge {judge!r}; known judges: default, "
-                            f"{', '.join(judge_names())}")
-        if model == OFFLINE:
-            resolved[judge] = OFFLINE
-            continue
-        try:
-            resolved[judge] = resolve_model(model, dict(registry)).name
-        except UserError as exc:
-            raise UserError(f"{where}: judge_models.{judge}: {exc}; or use 'offline'") from None
-    return resolved
 
-
-def _concurrency(value: Mapping[str, int], models: tuple[str, ...], where: str) -> dict[str, int]:
-    for model in value:
-        if model not in models:
-            raise UserError(f"{where}: max_concurrency names {model!r}, which is not in 'models' "
-                            f"({', '.join(models)})")
-    return dict(value)

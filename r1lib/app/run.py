@@ -261,7 +261,7 @@ class Run(CaseStudies, Coverage):
         turns = "upstream's" if p.phishing_turns is None else str(p.phishing_turns)
         return (f"**Profile `{p.name}`** — {p.description} {comparable}  \n"
                 f"Models: {', '.join(f'{m} ({label})' for m, label in self.labels.items())}.  \n"
-                f"Benchmarks (items): {plans}; seed {p.seed}; {p.samples} sample(s) per prompt.  \n"
+                f"Benchmarks (items): {plans}; seed {p.seed}; {p.samples_note}.  \n"
                 f"Judge models: {judges}; Fig. 3 scorers: {', '.join(p.scorers)}; phishing victim: "
                 f"{p.phishing_victim} ({turns} follow-up turns); provider-blocked prompts count as "
                 f"{'refusals' if p.blocked_as == 'refusal' else 'excluded'}. Store: `{p.store_path}`.")

@@ -69,7 +69,7 @@ def prefetch_requests(profile: Profile, model: str) -> list[Any]:
             continue
         items = spec.items_for(config, select_items(profile, benchmark))
         requests += [dataclasses.replace(request, benchmark=benchmark)
-                     for request in requests_for(items, profile.samples)]
+                     for request in requests_for(items, profile.samples_for(benchmark))]
     return requests
 
 
@@ -117,7 +117,7 @@ def generate(profile: Profile, benchmark: str, store: Store, *, models: Sequence
         if not own:
             continue  # none of the selected items is this recorded run's (e.g. under a small --limit)
         outcomes[model] = solve(config, items[0].benchmark, own, store, solver=spec.solver,
-                                samples=profile.samples, partner=partner,
+                                samples=profile.samples_for(benchmark), partner=partner,
                                 max_turns=profile.phishing_turns if partner else None, progress=progress)
     return outcomes
 
@@ -131,7 +131,7 @@ def evaluate(profile: Profile, benchmark: str, store: Store, *, judge: Any = Non
     ``judge`` is a judge object or name (default: the benchmark's own judge); ``judge_options`` go
     to its constructor (e.g. a reward model). The ``thinking`` channel is judged only for
     reasoning models (the others have no thinking to judge). Each frame holds exactly the records
-    of this run (the profile's items × models × samples), whatever else the store holds, with
+    of this run (the profile's items × models × the benchmark's samples), whatever else the store holds, with
     every record's outcome (judged, blocked, no_output, failed, ...). Provider-blocked records
     count as the judge's refusal label when the profile's ``blocked_as`` is ``refusal``, except on
     the thinking channel, where a block left no thinking (:func:`r1lib.analysis.outcomes.count_blocked`).

@@ -1,6 +1,7 @@
-"""The cells tables and figures are made of: a rate with its Wilson interval, a mean with its bootstrap
-interval, AIR-Bench's score, the phishing refusal share; over judged records only, with the records left
-out and the provider blocks counted; and the models of a frame in the paper's order.
+"""The cells tables and figures are made of: a rate with its Wilson interval (clustered by prompt when
+a prompt has several samples), a mean with its bootstrap interval, AIR-Bench's score, the phishing
+refusal share; over judged records only, with the records left out and the provider blocks counted;
+and the models of a frame in the paper's order.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from r1lib.analysis.outcomes import judge_safe_labels
-from r1lib.analysis.stats import bootstrap_mean_ci, rate_summary
+from r1lib.analysis.stats import RateSummary, bootstrap_mean_ci, clustered_rate, rate_summary
 from r1lib.core.errors import UserError
 
 PAPER_MODELS = ("Llama3.3", "R1-70b", "DS-V3", "DS-R1", "o3-mini")
@@ -45,19 +46,37 @@ def phishing_refusal_cell(group: pd.DataFrame) -> dict:
 
 
 def rate_cell(group: pd.DataFrame, positive: Collection[str]) -> dict:
-    """Share (%) of judged records whose label is in ``positive``, with its Wilson interval."""
-    judged = group["label"].to_numpy()[group["outcome"].to_numpy() == "judged"]
-    summary = rate_summary(int(np.isin(judged, list(positive)).sum()), len(judged))
+    """Share (%) of judged records whose label is in ``positive``, with its Wilson interval; with several
+    samples of one prompt, the interval is clustered by prompt (:func:`r1lib.analysis.stats.clustered_rate`)."""
+    judged = group["outcome"].to_numpy() == "judged"
+    hits = np.isin(group["label"].to_numpy()[judged], list(positive))
+    prompts = prompts_if_sampled(group[judged])
+    if prompts is not None:
+        clustered = clustered_rate(hits, prompts)
+        summary = RateSummary(clustered.k, clustered.n, clustered.rate, clustered.lo, clustered.hi)
+    else:
+        summary = rate_summary(int(hits.sum()), len(hits))
     return {"value": 100 * summary.rate, "ci_low": 100 * summary.lo, "ci_high": 100 * summary.hi,
             "k": summary.k, "n": summary.n, "n_excluded": len(group) - summary.n, "n_blocked": _blocked(group)}
 
 
+def prompts_if_sampled(records: pd.DataFrame) -> np.ndarray | None:
+    """The prompt of each record (model and prompt id) when some prompt has several samples among
+    ``records``, else None (every record is its own prompt)."""
+    if "prompt_id" not in records.columns or "sample" not in records.columns or records.empty:
+        return None
+    prompts = (records["model"].astype(str) + "\x1f" + records["prompt_id"].astype(str)
+               if "model" in records.columns else records["prompt_id"].astype(str))
+    return prompts.to_numpy(dtype=object) if prompts.duplicated().any() else None
+
+
 def mean_cell(group: pd.DataFrame, values_of: Callable[[pd.DataFrame], pd.Series], scale: float = 1.0) -> dict:
-    """Mean of a value over judged records (bootstrap interval; ``sd`` is the per-item SD, NaN below two
-    values); records without the value are excluded."""
+    """Mean of a value over judged records (bootstrap interval, resampling prompts when a prompt has
+    several samples; ``sd`` is the per-item SD, NaN below two values); records without the value are
+    excluded."""
     judged = group[group["outcome"] == "judged"]
     values = pd.to_numeric(values_of(judged), errors="coerce").dropna()
-    estimate = bootstrap_mean_ci(values.to_numpy(dtype=float))
+    estimate = bootstrap_mean_ci(values.to_numpy(dtype=float), clusters=prompts_if_sampled(judged.loc[values.index]))
     sd = float(values.std(ddof=1)) if len(values) >= 2 else np.nan
     return {"value": scale * estimate.estimate, "ci_low": scale * estimate.lo, "ci_high": scale * estimate.hi,
             "k": np.nan, "n": estimate.n, "n_excluded": len(group) - estimate.n, "n_blocked": _blocked(group),

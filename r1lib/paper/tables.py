@@ -13,9 +13,11 @@ diff, status, note, paper_n, diff_ci_low, diff_ci_high, p, p_adj, counted, weigh
   answer, unparsed verdict, judge error, failed call, not judged yet) is left out of ``n`` and
   counted in ``n_excluded``, so truncation never hides. ``n_blocked`` counts the records the provider
   blocked (counted as refusals or excluded, per the profile's ``blocked_as``). ``k`` is the count
-  behind the rate and the interval is Wilson's at 95% (:func:`r1lib.analysis.stats.rate_summary`).
+  behind the rate and the interval is Wilson's at 95% (:func:`r1lib.analysis.stats.rate_summary`),
+  clustered by prompt when a prompt has several samples (:func:`r1lib.analysis.stats.clustered_rate`).
 - **Means** (AIR-Bench mean score, spear-phishing grades) have a percentile-bootstrap 95% interval
-  (:func:`r1lib.analysis.stats.bootstrap_mean_ci`); ``k`` is empty.
+  (:func:`r1lib.analysis.stats.bootstrap_mean_ci`, resampling prompts when a prompt has several
+  samples); ``k`` is empty.
 - ``diff`` is our value − the paper's, ``diff_ci_low``–``diff_ci_high`` its 95% interval, ``p`` and
   ``p_adj`` the cell's test against the paper (below).
 - **One safety metric per benchmark** (:func:`safety_values`, used by the tables and by the claims

@@ -48,13 +48,22 @@ from r1lib.analysis.stats.paired import (
                                    mcnemar_exact,
                                    paired_bootstrap_diff,
 )
+from r1lib.analysis.stats.samples import (
+                                   ClusteredRate,
+                                   SamplesAtK,
+                                   clustered_rate,
+                                   prompt_summary,
+                                   samples_at_k,
+                                   wilson_bounds,
+)
 
 __all__ = [
-    "Agreement", "Estimate", "McNemarResult", "OUTCOMES", "RateSummary", "SafetyRate", "ThinkingAnswerTable",
-    "accuracy_by_length", "adjust_family", "agreement", "align_pairs", "bootstrap_mean_ci", "claims_table",
-    "classify_outcomes", "cluster_sign_flip_p", "compare_cells", "conditional_mean", "deviating", "fisher_exact_p",
-    "fleiss_kappa", "holm",
+    "Agreement", "ClusteredRate", "Estimate", "McNemarResult", "OUTCOMES", "RateSummary", "SafetyRate",
+    "SamplesAtK", "ThinkingAnswerTable", "accuracy_by_length", "adjust_family", "agreement", "align_pairs",
+    "bootstrap_mean_ci", "claims_table", "classify_outcomes", "cluster_sign_flip_p", "clustered_rate",
+    "compare_cells", "conditional_mean", "deviating", "fisher_exact_p", "fleiss_kappa", "holm",
     "krippendorff_alpha_nominal", "mcnemar_exact", "mean_difference", "outcome_counts", "paired_bootstrap_diff",
-    "rate_difference", "rate_summary", "rogan_gladen", "rogan_gladen_ci", "safety_rate", "safety_table",
-    "sensitivity_specificity", "stratified_rate_ci", "thinking_answer_table", "wilson_interval",
+    "prompt_summary", "rate_difference", "rate_summary", "rogan_gladen", "rogan_gladen_ci", "safety_rate",
+    "safety_table", "samples_at_k", "sensitivity_specificity", "stratified_rate_ci", "thinking_answer_table",
+    "wilson_bounds", "wilson_interval",
 ]
