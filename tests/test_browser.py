@@ -263,14 +263,6 @@ def test_the_static_page_holds_every_record_and_renders_one_page(traces: Path, t
     assert json.dumps(data).count(json.dumps(HOSTILE["script"])) == 1  # a prompt shared by 121 records, once
 
 
-def _chromium() -> tuple[str, str]:
-    browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (browser and driver):
-        pytest.skip("chromium and chromedriver not installed: `make browser-deps` installs them with apt-get "
-                    "(Debian packages chromium, chromium-driver)")
-    return browser, driver
-
-
 @pytest.mark.slow
 def test_static_page_filters_and_pages_in_headless_chromium(traces: Path, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:

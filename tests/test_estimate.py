@@ -11,7 +11,6 @@ import statistics
 from pathlib import Path
 
 import pytest
-import yaml
 
 from r1lib.app.cli import main
 from r1lib.app.estimate import MIN_STORED, estimate_profile
@@ -28,18 +27,14 @@ from r1lib.cost.tokens import counter
 from r1lib.generation.runner import Request, run_requests
 from r1lib.judges.registry import judge_class
 from r1lib.store.database import Store
+from r1lib.testing import priced_judge_file
 
 
 @pytest.fixture
 def judged_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Two fake models judged by GPT-4o's loopback imitation (priced), on three small benchmarks."""
     with imitation_server() as server:
-        entry = {k: v for k, v in vars(models_registry()["gpt-4o"]).items()
-                 if k in ("model", "params", "pricing", "context_tokens")}
-        entry.update(backend="openai", base_url=server.base_url, max_concurrency=8)
-        models = tmp_path / "models.yaml"
-        models.write_text(yaml.safe_dump({"models": {"loop-gpt-4o": entry}}))
-        monkeypatch.setenv("R1LIB_MODELS", str(models))
+        monkeypatch.setenv("R1LIB_MODELS", str(priced_judge_file(tmp_path / "models.yaml", server.base_url)))
         profile = Profile.from_dict({"name": "judged", "models": ["fake-r1", "fake-v3"],
                                      "judge_models": {"default": "loop-gpt-4o"},
                                      # one model per benchmark where the fakes' identical answers would

@@ -17,11 +17,11 @@ from r1lib.app.profiles import Profile
 from r1lib.app.rehearse import imitation_server
 from r1lib.app.run import Run
 from r1lib.app.steps import generate
-from r1lib.config.settings import models_registry
 from r1lib.core.errors import UserError
 from r1lib.paper.cells import mean_cell, rate_cell
 from r1lib.paper.samples import REPEATED, SAMPLED, SINGLE, samples_at_k_table
 from r1lib.store.database import Store
+from r1lib.testing import priced_judge_file
 
 #: 10 prompts x 3 samples: 4 safe in all three, 3 unsafe in all three, 3 safe in two of three.
 PATTERN = [(True, True, True)] * 4 + [(False, False, False)] * 3 + [(True, True, False)] * 3
@@ -187,12 +187,7 @@ def test_samples_of_one_prompt_and_the_two_arms_never_share_a_record(tmp_path: P
 
 def test_the_estimate_counts_every_sample_generated_and_judged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with imitation_server() as server:
-        entry = {k: v for k, v in vars(models_registry()["gpt-4o"]).items()
-                 if k in ("model", "params", "pricing", "context_tokens")}
-        entry.update(backend="openai", base_url=server.base_url, max_concurrency=8)
-        models = tmp_path / "models.yaml"
-        models.write_text(yaml.safe_dump({"models": {"loop-gpt-4o": entry}}))
-        monkeypatch.setenv("R1LIB_MODELS", str(models))
+        monkeypatch.setenv("R1LIB_MODELS", str(priced_judge_file(tmp_path / "models.yaml", server.base_url)))
         doc = {**profile_doc(tmp_path, samples=3, models=["fake-v3"]), "judge_models": {"default": "loop-gpt-4o"}}
         doc["benchmarks"] = {"xstest": doc["benchmarks"]["xstest"]}
         profile = Profile.from_dict(doc)

@@ -13,6 +13,7 @@ from r1lib.testing.local import (
     free_port,
     loopback_judge,
     loopback_model,
+    priced_judge_file,
     run_cli,
     stop_server,
 )
@@ -27,7 +28,8 @@ from r1lib.testing.loopback_chat import (
 )
 
 __all__ = ["BEHAVIOURS", "FAST_RETRIES", "FAULTS", "MODEL_ROUTES", "STREAM_FAULTS", "LoopbackServer", "cli_command",
-           "free_port", "last_user_message", "loopback_judge", "loopback_model", "run_cli", "scripted_answer",
+           "free_port", "last_user_message", "loopback_judge", "loopback_model", "priced_judge_file", "run_cli",
+           "scripted_answer",
            "scripted_thinking", "stop_server"]
 
 

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from r1lib.config.settings import ModelConfig
+import yaml
+
+from r1lib.config.settings import ModelConfig, models_registry
 
 #: Retry settings that keep a failing call short: 2 s timeout, near-zero backoff.
 FAST_RETRIES = {"timeout": 2.0, "backoff_s": 0.01, "backoff_max_s": 0.05}
@@ -49,6 +51,16 @@ def loopback_judge(base_url: str, *, name: str = "loopback-judge", model: str = 
     """A scripted judge model at ``base_url``: temperature 0 and one attempt per call (no retries)."""
     fields = {"params": {"temperature": 0.0}, "options": {"max_attempts": 1}, **fields}
     return ModelConfig(name=name, backend="openai", model=model, base_url=(base_url,), **fields)
+
+
+def priced_judge_file(path: Path, base_url: str, name: str = "loop-gpt-4o") -> Path:
+    """Write a models file with one entry ``name``: GPT-4o's model, sampling, pricing and context at
+    ``base_url`` (judge calls that the estimate prices as GPT-4o's); returns ``path``."""
+    entry = {k: v for k, v in vars(models_registry()["gpt-4o"]).items()
+             if k in ("model", "params", "pricing", "context_tokens")}
+    entry.update(backend="openai", base_url=base_url, max_concurrency=8)
+    path.write_text(yaml.safe_dump({"models": {name: entry}}), encoding="utf-8")
+    return path
 
 
 def cli_command(*args: str, python: str | Path | None = None) -> list[str]:
