@@ -100,7 +100,7 @@ def test_a_paper_route_stops_at_the_estimate_and_with_yes_writes_the_scorecard(o
     markdown = (outputs / "report" / "scorecard.md").read_text()
     assert _numbers_equal_the_tables(page, tables, ["DS-R1", "DS-V3"]) > 10
     assert _numbers_equal_the_tables(markdown, tables, ["DS-R1", "DS-V3"]) > 10
-    for heading in ("Findings", "Trace states", "Thinking × answer", "Cost spent", "o3-mini (paper)"):
+    for heading in ("Findings at a glance", "Trace states", "Thinking × answer", "Cost spent", "o3-mini (paper)"):
         assert heading in page and heading in markdown
 
 
@@ -131,7 +131,7 @@ def test_smollm2_offline_quick_writes_a_scorecard_that_renders_in_headless_chrom
     try:
         session.get(page.as_uri())
         titles = [h.text for h in session.find_elements(By.TAG_NAME, "h2")]
-        assert {"Run", "Findings", "Trace states", "Figures"} <= set(titles)
+        assert {"Run", "Findings at a glance", "Findings: every claim", "Trace states", "Figures"} <= set(titles)
         table2 = pd.read_csv(tables / "table2.csv", dtype={"row": str, "column": str})
         row = table2[table2["label"] == "SmolLM2-think"].iloc[0]
         section = session.find_element(By.ID, "safety-rate-per-benchmark--table-2")
