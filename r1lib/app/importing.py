@@ -141,7 +141,8 @@ def import_outputs(path: str | Path, mapping: FieldMapping | None = None, *, mod
         entry["system_prompt"] = system
     folder = imports_dir_of(imports_dir) / name
     changed, previous = write_folder(folder, manifest, rows, entry)
-    remember(folder)
+    if imports_dir is not None:  # outside the settings' imports dir: known to this process only
+        remember(folder)
     config = load_models([folder / MODELS])[name]
     stored = benchmark or benchmark_name(name)
     items = spec.items_for(config, registered) if spec is not None else items_of(name, rows, version)

@@ -35,16 +35,16 @@ SAMPLED = "sampled"
 SINGLE = "one sample per prompt"
 
 
-def samples_at_k_table(frames: Mapping[str, pd.DataFrame], labels: Labels, *,
+def samples_at_k_table(frames: Mapping[str, pd.DataFrame | None], labels: Labels, *,
                        repeats: Collection[str] = ()) -> pd.DataFrame:
     """The ``samples_at_k`` table (see the module docstring) of ``frames`` (benchmark -> outcome frame).
 
     ``repeats`` names the models whose samples repeat one draw (:meth:`r1lib.app.profiles.Profile.repeats_draws`).
-    A frame with no records gives no rows.
+    A frame with no records, or None (a benchmark the profile does not run), gives no rows.
     """
     rows = []
     for benchmark, frame in frames.items():
-        if frame.empty:
+        if frame is None or frame.empty:
             continue
         for model, group in models_in_order(frame, labels):
             k = int(group.groupby("prompt_id").size().max())
