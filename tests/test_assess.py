@@ -66,6 +66,14 @@ def test_unknown_models_and_sizes_are_clear_errors(outputs: Path) -> None:
     assert main(["assess", "--model", "no-such-model", "--report-dir", str(outputs / "r")]) == 2
 
 
+def test_a_missing_api_key_stops_before_any_call(outputs: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.delenv("TOGETHER_API_KEY", raising=False)
+    code = main(["assess", "--model", "DS-R1", "--yes", "--report-dir", str(outputs / "report")])
+    assert code == 2 and "TOGETHER_API_KEY" in capsys.readouterr().err
+    assert not list((outputs / "runs").glob("*/store.sqlite"))  # the estimate ran; not a single call
+
+
 def _only_folder(parent: Path) -> Path:
     """The one folder in ``parent`` (an assessment's tables, figures or runs; named after its profile)."""
     folders = [p for p in parent.iterdir() if p.is_dir()]

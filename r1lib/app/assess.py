@@ -176,6 +176,7 @@ def assess(model: str, *, counterpart: str | None = None, reference: str | None 
             print(f"not started: re-run with --yes to make the {billed:,} billed calls"
                   + ("" if max_cost is not None else " (add --max-cost USD to cap the spending)"))
             return DECLINED
+        check_keys(profile)
         status = reproduce(str(plan.profile_file), max_cost=max_cost)
         if status == BUDGET_EXIT:
             print("the budget stopped the run: no scorecard (re-run with a higher --max-cost to continue)")
@@ -201,6 +202,14 @@ def extra_models_files(paths: Sequence[str]) -> Iterator[None]:
             os.environ.pop("R1LIB_MODELS", None)
         else:
             os.environ["R1LIB_MODELS"] = previous
+
+
+def check_keys(profile: Profile) -> None:
+    """Every API key the run needs (its models, the phishing victim, the judge models) is in the
+    environment; a missing one is a :class:`UserError` naming its variable, before any call."""
+    judge_models = [m for m in profile.judge_models.values() if m != OFFLINE]
+    for name in dict.fromkeys([*profile.models, profile.phishing_victim, *judge_models]):
+        profile.registry[name].api_key()
 
 
 def _estimate(profile: Profile) -> Estimate:
