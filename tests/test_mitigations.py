@@ -5,6 +5,7 @@ published prompts come from their pinned mirror files, checksums checked."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import shutil
 from collections.abc import Callable
@@ -209,15 +210,24 @@ def test_arms_never_share_records_with_the_baseline_and_resume(loopback: Callabl
 
 # --- the published prompts, from their pinned mirror files -----------------------------------------------
 
+def _pinned_constant(mirror: Path, name: str) -> Any:
+    """The module-level constant that the pinned file of ``PUBLISHED[name]`` assigns, read here with ``ast``
+    on its own (the test's reading of the file, beside the one under test)."""
+    source, constant = PUBLISHED[name]
+    tree = ast.parse((mirror / str(source.mirror)).read_text(encoding="utf-8"))
+    return next(ast.literal_eval(node.value) for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == constant for t in node.targets))
+
+
 @pytest.mark.mirror
 def test_published_prompts_are_read_from_the_pinned_mirror_files(mirror: Path) -> None:
     llama, cited = published_text("llama2-default")
-    assert llama.startswith("You are a helpful, respectful and honest assistant.")
-    assert "while being safe.  Your answers" in llama  # the pinned commit's two spaces, kept
+    assert llama == _pinned_constant(mirror, "llama2-default")  # as the pinned commit has it, spaces and all
     assert cited.startswith("meta-llama/llama@6d4c0c290aee/llama/generation.py:DEFAULT_SYSTEM_PROMPT")
+    templates = _pinned_constant(mirror, "self-reminder")
     remind, cited = published_text("self-reminder", 0)
-    assert remind.count("{}") == 1 and "responsible ChatGPT" in remind and "defense_templates[0]" in cited
-    assert published_text("self-reminder", 4)[0].startswith("{}\n Remember")
+    assert remind == templates[0] and remind.count("{}") == 1 and "defense_templates[0]" in cited
+    assert published_text("self-reminder", 4)[0] == templates[4]
     config = apply_arm(dataclasses.replace(reasoning_route("http://127.0.0.1:9/v1")), "sr",
                        ArmSpec.model_validate({"system_prompt": {"published": "self-reminder"}}))
     assert config.mitigation is not None and config.mitigation.user_template == remind
@@ -230,7 +240,7 @@ def test_a_changed_published_prompt_file_is_refused(mirror: Path, tmp_path: Path
     copy = tmp_path / "mirror" / str(source.mirror)
     copy.parent.mkdir(parents=True)
     shutil.copyfile(mirror / str(source.mirror), copy)
-    copy.write_text(copy.read_text().replace("while being safe.  ", "while being safe. "))
+    copy.write_text(copy.read_text() + "\n# one line more than the pinned commit has\n")
     settings = dataclasses.replace(Settings.load(), mirror_dir=tmp_path / "mirror", data_dir=tmp_path / "data")
     with pytest.raises(UserError, match="sha256"):
         apply_arm(reasoning_route("http://127.0.0.1:9/v1"), "llama2",
